@@ -1,0 +1,44 @@
+"""polyrelu: an exact polyhedral geometry engine for ReLU networks.
+
+The main entry points:
+
+- :class:`Network` (and the loaders in :mod:`polyrelu.loaders`),
+- :class:`Domain` (a box or a bounded polytope of input space),
+- :func:`enumerate_regions`, which returns a :class:`RegionComplex`.
+"""
+
+from .domain import Domain
+from .errors import (
+    InvalidDomainError,
+    InvalidFileError,
+    InvalidNetworkError,
+    NumericalAmbiguityError,
+    PolyreluError,
+    SolverError,
+    UnsupportedLayerError,
+)
+from .network import LocalAffineMaps, Network
+from .options import Options
+from .polytope import HPolytope
+from .region import Region, RegionComplex
+from .walk import enumerate_regions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Domain",
+    "HPolytope",
+    "InvalidDomainError",
+    "InvalidFileError",
+    "InvalidNetworkError",
+    "LocalAffineMaps",
+    "Network",
+    "NumericalAmbiguityError",
+    "Options",
+    "PolyreluError",
+    "Region",
+    "RegionComplex",
+    "SolverError",
+    "UnsupportedLayerError",
+    "enumerate_regions",
+]

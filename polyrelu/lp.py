@@ -1,0 +1,170 @@
+"""The LP layer: HiGHS (through highspy) with an explicit LP counter.
+
+All LPs polyrelu solves go through :class:`LPSolver`, which keeps one HiGHS
+instance (so its buffers and settings are reused) and counts every solve.
+Polytopes are always ``{x : A x <= b}``.
+"""
+
+import os
+import sys
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from .errors import SolverError
+from .options import Options
+
+__all__ = ["LPSolver", "LPResult"]
+
+_INF = highspy.kHighsInf
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: "optimal",
+    highspy.HighsModelStatus.kInfeasible: "infeasible",
+    highspy.HighsModelStatus.kUnbounded: "unbounded",
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: "unbounded_or_infeasible",
+}
+
+
+@dataclass(frozen=True)
+class LPResult:
+    """Outcome of one LP.
+
+    Attributes
+    ----------
+    status : str
+        ``"optimal"``, ``"infeasible"``, ``"unbounded"`` or ``"unbounded_or_infeasible"``.
+    x : ndarray or None
+        Optimal point (None unless optimal).
+    value : float or None
+        Optimal objective value (None unless optimal).
+    row_duals : ndarray or None
+        Dual multipliers of the inequality rows (<= 0 for a maximisation's
+        active rows in HiGHS' sign convention; None unless optimal).
+    """
+
+    status: str
+    x: np.ndarray = None
+    value: float = None
+    row_duals: np.ndarray = None
+
+
+class LPSolver:
+    """A reusable HiGHS instance that solves small dense LPs and counts them.
+
+    Parameters
+    ----------
+    options : Options, optional
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polyrelu.lp import LPSolver
+    >>> solver = LPSolver()
+    >>> box = np.vstack([np.eye(2), -np.eye(2)]), np.ones(4)
+    >>> center, radius = solver.chebyshev_ball(*box)
+    >>> round(radius, 12), solver.count
+    (1.0, 1)
+    """
+
+    def __init__(self, options=None):
+        self.options = options or Options()
+        self.count = 0
+        self._highs = _new_highs()
+        for name, value in (
+            ("output_flag", False),
+            ("presolve", "off"),
+            ("solver", "simplex"),
+            ("primal_feasibility_tolerance", self.options.lp_feasibility_tol),
+            ("dual_feasibility_tolerance", self.options.lp_feasibility_tol),
+        ):
+            self._highs.setOptionValue(name, value)
+
+    def maximize(self, cost, A, b, *, A_eq=None, b_eq=None, lower=None, upper=None):
+        """Maximise ``cost @ x`` subject to ``A x <= b``, ``A_eq x = b_eq``, bounds.
+
+        Parameters
+        ----------
+        cost : ndarray, shape (n,)
+        A : ndarray, shape (k, n);  b : ndarray, shape (k,)
+        A_eq, b_eq : optional equality rows
+        lower, upper : optional variable bounds (default free)
+
+        Returns
+        -------
+        LPResult
+        """
+        A = np.asarray(A, dtype=np.float64)
+        n = A.shape[1]
+        rows_lo = np.full(A.shape[0], -_INF)
+        rows_hi = np.asarray(b, dtype=np.float64)
+        if A_eq is not None and len(A_eq):
+            A = np.vstack([A, A_eq])
+            rows_lo = np.concatenate([rows_lo, b_eq])
+            rows_hi = np.concatenate([rows_hi, b_eq])
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = n, A.shape[0]
+        lp.sense_ = highspy.ObjSense.kMaximize
+        lp.col_cost_ = np.asarray(cost, dtype=np.float64)
+        lp.col_lower_ = np.full(n, -_INF) if lower is None else np.asarray(lower, float)
+        lp.col_upper_ = np.full(n, _INF) if upper is None else np.asarray(upper, float)
+        lp.row_lower_, lp.row_upper_ = rows_lo, rows_hi
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = np.arange(0, A.size + 1, n, dtype=np.int32)
+        lp.a_matrix_.index_ = np.tile(np.arange(n, dtype=np.int32), A.shape[0])
+        lp.a_matrix_.value_ = A.ravel()
+        return self._solve(lp)
+
+    def chebyshev_ball(self, A, b):
+        """Centre and radius of the largest ball inside ``{x : A x <= b}``.
+
+        Returns ``(None, None)`` when the polytope is empty; raises
+        :class:`SolverError` when the radius is unbounded. A radius near 0 means
+        the polytope is not full-dimensional.
+        """
+        A = np.asarray(A, dtype=np.float64)
+        d = A.shape[1]
+        norms = np.linalg.norm(A, axis=1)
+        cost = np.zeros(d + 1)
+        cost[d] = 1.0
+        lower = np.full(d + 1, -_INF)
+        lower[d] = 0.0
+        result = self.maximize(cost, np.hstack([A, norms[:, None]]), b, lower=lower)
+        if result.status == "optimal":
+            return result.x[:d], float(result.x[d])
+        if result.status == "infeasible":
+            return None, None
+        raise SolverError(f"Chebyshev-ball LP is {result.status}: the polytope is unbounded")
+
+    def _solve(self, lp):
+        highs = self._highs
+        highs.passModel(lp)
+        highs.run()
+        self.count += 1
+        status = _STATUS.get(highs.getModelStatus())
+        if status is None:
+            raise SolverError(
+                f"HiGHS returned model status {highs.modelStatusToString(highs.getModelStatus())}"
+            )
+        if status != "optimal":
+            return LPResult(status)
+        solution = highs.getSolution()
+        return LPResult(
+            status,
+            np.array(solution.col_value),
+            float(highs.getInfo().objective_function_value),
+            np.array(solution.row_dual),
+        )
+
+
+def _new_highs():
+    """A HiGHS instance, created with stdout silenced (HiGHS prints a banner once)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -1,0 +1,265 @@
+"""`enumerate_regions`: exact region enumeration by walking the adjacency graph.
+
+The walk starts in the region of the domain's centre. For each region it builds
+the constraints of its activation pattern, keeps the facets, and crosses every
+facet that lies on a neuron's hyperplane: the pattern of a point just across a
+facet's relative-interior point is the neighbour's pattern (deeper neurons may
+change too; the pattern comes from a forward pass, so bent hyperplanes and
+coincident neurons are handled alike). Each pattern is visited once. The walk
+is complete because the regions' adjacency graph of a convex domain is
+connected, and across the relative interior of a facet lies exactly one region.
+"""
+
+import time
+from collections import deque
+
+import networkx as nx
+import numpy as np
+
+from .bounds import interval_bounds
+from .errors import InvalidDomainError, NumericalAmbiguityError
+from .lp import LPSolver
+from .options import Options
+from .polytope import HPolytope, minimal_representation
+from .region import Region, RegionComplex, pattern_key
+
+__all__ = ["enumerate_regions"]
+
+_MAX_HALVINGS = 60
+
+
+def enumerate_regions(network, domain, *, options=None, progress=False):
+    """Enumerate every activation region of ``network`` over ``domain``.
+
+    Parameters
+    ----------
+    network : Network
+    domain : Domain
+        Bounded, full-dimensional, of dimension ``network.input_dim``.
+    options : Options, optional
+        Tolerances and solver settings (see :class:`polyrelu.Options`).
+    progress : bool
+        Show a progress bar (tqdm) while walking.
+
+    Returns
+    -------
+    RegionComplex
+        All regions (full-dimensional activation regions, see
+        :mod:`polyrelu.region`) and their adjacency graph.
+
+    Raises
+    ------
+    InvalidDomainError
+        If the domain's dimension differs from the network's input dimension.
+    NumericalAmbiguityError
+        If a facet cannot be crossed without landing on another hyperplane.
+
+    Examples
+    --------
+    >>> from polyrelu import Network, Domain, enumerate_regions
+    >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> regions = enumerate_regions(absolute, Domain.box([-1], [1]))
+    >>> len(regions), regions.graph.number_of_edges()
+    (2, 1)
+    >>> len(regions.affine_pieces())
+    2
+    """
+    if domain.dim != network.input_dim:
+        raise InvalidDomainError(
+            f"the domain has dimension {domain.dim} but the network takes "
+            f"{network.input_dim} inputs"
+        )
+    return _Walk(network, domain, options or Options()).run(progress)
+
+
+class _Walk:
+    """State of one graph walk (private: the public API is `enumerate_regions`)."""
+
+    def __init__(self, network, domain, options):
+        self.network, self.domain, self.options = network, domain, options
+        self.solver = LPSolver(options)
+        low, high = interval_bounds(network, domain.lower, domain.upper)
+        span = np.maximum(high - low, 0.0)
+        floor = np.finfo(float).tiny + (span.max(initial=0.0) if span.size else 0.0)
+        self.zero_tol = options.zero_rel * np.maximum(span, 1e-3 * floor)
+        self.free = np.flatnonzero((low <= self.zero_tol) & (high >= -self.zero_tol))
+        self.min_radius = options.min_radius_rel * domain.diameter
+        self.use_qhull = options.use_qhull(domain.dim)
+        self.canonical = {}  # raw pattern key -> canonical key, for patterns seen
+        self.stats = {"thin_regions": 0, "recentred": 0, "step_halvings": 0,
+                      "stable_neurons": int(network.num_hidden - self.free.size)}
+
+    # -- the walk --------------------------------------------------------------
+    def run(self, progress):
+        start = time.perf_counter()
+        point = self._start_point()
+        queue = deque([self._discover(point, self.network.activation_pattern(point)[0])])
+        ids, regions, crossings = {}, [], []
+        bar = _progress_bar(progress)
+        while queue:
+            key, pattern, maps, seed = queue.popleft()
+            built = self._region(len(regions), pattern, maps, seed)
+            if built is None:
+                continue
+            region, facet_points = built
+            ids[key] = region.id
+            regions.append(region)
+            bar.update(1)
+            for neuron, point, raw in self._crossing_points(region, facet_points):
+                neighbour = self._neighbour_key(point, raw, ids, queue)
+                if neighbour == key:
+                    raise NumericalAmbiguityError(
+                        f"crossing the facet of neuron {self.network.neuron_name(neuron)} "
+                        f"of region {region.id} did not change the pattern"
+                    )
+                crossings.append((region.id, neighbour, neuron))
+        bar.close()
+        graph = self._graph(regions, crossings, ids)
+        self.stats.update(lps=self.solver.count, seconds=time.perf_counter() - start,
+                          regions=len(regions), edges=graph.number_of_edges())
+        return RegionComplex(self.network, self.domain, regions, graph, self.stats,
+                             self.zero_tol)
+
+    def _discover(self, point, raw):
+        """(canonical key, canonical pattern, maps, seed) of the region at ``point``."""
+        pattern, maps, _ = self.network.canonical_pattern(
+            raw, self.zero_tol, self.domain.lower, self.domain.upper)
+        return pattern_key(pattern), pattern, maps, point
+
+    def _neighbour_key(self, point, raw, ids, queue):
+        """Canonical key of the region at ``point`` (raw pattern ``raw``); queue it if new."""
+        raw_key = pattern_key(raw)
+        key = self.canonical.get(raw_key)
+        if key is None:
+            found = self._discover(point, raw)
+            key = self.canonical[raw_key] = found[0]
+            if key not in ids:
+                ids[key] = None
+                queue.append(found)
+        return key
+
+    def _graph(self, regions, crossings, ids):
+        graph = nx.Graph()
+        graph.add_nodes_from(range(len(regions)))
+        one_sided = 0
+        for source, target_key, neuron in crossings:
+            target = ids[target_key]
+            if target is None:
+                continue
+            if graph.has_edge(source, target):
+                graph.edges[source, target]["seen"] += 1
+            else:
+                graph.add_edge(source, target, neuron=int(neuron), seen=1)
+        for _, _, data in graph.edges(data=True):
+            one_sided += data.pop("seen") == 1
+        self.stats["one_sided_edges"] = one_sided
+        return graph
+
+    # -- one region ------------------------------------------------------------
+    def _region(self, region_id, pattern, maps, seed):
+        """Build the region of ``pattern`` from a strictly interior ``seed``; None if thin."""
+        A, b, sources = self._constraints(pattern, maps)
+        facets = self._facets(A, b, seed)
+        center, radius = self.solver.chebyshev_ball(A[facets.rows], b[facets.rows])
+        if center is None or radius <= self.min_radius:
+            self.stats["thin_regions"] += 1
+            return None
+        if np.min(b - A @ seed) < 1e-3 * radius:
+            self.stats["recentred"] += 1
+            facets = self._facets(A, b, center)
+        rows = facets.rows
+        region = Region(
+            region_id, np.packbits(pattern), self.network.num_hidden,
+            HPolytope(A[rows], b[rows], sources[rows]), center, radius,
+            maps.W_eff, maps.b_eff,
+        )
+        return region, facets.points
+
+    def _facets(self, A, b, point):
+        return minimal_representation(A, b, point, min_radius=self.min_radius,
+                                      solver=self.solver, use_qhull=self.use_qhull)
+
+    def _constraints(self, pattern, maps):
+        """Rows ``A x <= b`` (unit norm) of the pattern's region, with their sources."""
+        free = self.free
+        sign = np.where(pattern[free], 1.0, -1.0)
+        A = -sign[:, None] * maps.pre_A[free]
+        b = sign * maps.pre_c[free]
+        norms = np.linalg.norm(A, axis=1)
+        constant = norms * self.domain.diameter <= self.zero_tol[free]
+        if np.any(b[constant] < -self.zero_tol[free][constant]):
+            raise NumericalAmbiguityError("a pattern's constant constraint is violated")
+        keep = ~constant
+        A = np.vstack([A[keep] / norms[keep, None], self.domain.A])
+        b = np.concatenate([b[keep] / norms[keep], self.domain.b])
+        sources = np.concatenate([free[keep], -1 - np.arange(len(self.domain.b))])
+        return A, b, sources
+
+    # -- crossing facets -------------------------------------------------------
+    def _crossing_points(self, region, facet_points):
+        """(neuron, point just across) for every facet of the region on a neuron."""
+        polytope = region.polytope
+        rows = np.flatnonzero(polytope.sources >= 0)
+        normals = polytope.A[rows]
+        starts = facet_points[rows]
+        starts += (polytope.b[rows] - np.einsum("ij,ij->i", normals, starts))[:, None] * normals
+        inside = polytope.slack(starts)
+        inside[np.arange(len(rows)), rows] = np.inf
+        step = 0.5 * np.minimum(inside.min(axis=1, initial=np.inf), region.radius)
+        neurons = polytope.sources[rows]
+        ends, patterns = self._verified_steps(starts, normals, step, neurons)
+        return zip(neurons.tolist(), ends, patterns)
+
+    def _verified_steps(self, starts, normals, step, neurons):
+        """Points ``start + step * normal`` that cross no other hyperplane, and their patterns.
+
+        Neurons that vanish at the start point (the facet's own neuron and any
+        neuron coincident with it) may change sign; every other neuron must
+        keep its sign and stay clear of zero, and the point must stay in the domain.
+        """
+        z_start = self.network.preactivations(starts)
+        free_to_flip = np.abs(z_start) <= self.zero_tol
+        free_to_flip[np.arange(len(starts)), neurons] = True
+        pending = np.arange(len(starts))
+        ends = starts.copy()
+        patterns = np.zeros(z_start.shape, dtype=bool)
+        for _ in range(_MAX_HALVINGS):
+            trial = starts[pending] + step[pending, None] * normals[pending]
+            z_end = self.network.preactivations(trial)
+            kept = (np.sign(z_end) == np.sign(z_start[pending])) & (
+                np.abs(z_end) > self.zero_tol)
+            good = np.all(kept | free_to_flip[pending], axis=1) & self.domain.contains(trial)
+            ends[pending[good]] = trial[good]
+            patterns[pending[good]] = z_end[good] > 0
+            pending = pending[~good]
+            if pending.size == 0:
+                return ends, patterns
+            self.stats["step_halvings"] += pending.size
+            step[pending] /= 2
+        raise NumericalAmbiguityError(
+            f"cannot step across a facet at {starts[pending[0]].tolist()} without touching "
+            "another hyperplane; the arrangement is degenerate at the tolerance "
+            "(try a larger Options.zero_rel)"
+        )
+
+    def _start_point(self):
+        """The domain's Chebyshev centre, nudged off every hyperplane."""
+        rng = np.random.default_rng(self.options.seed)
+        center = self.domain.center
+        for attempt in range(_MAX_HALVINGS):
+            nudge = rng.normal(size=center.size)
+            nudge *= 0.5 ** attempt * 0.1 * self.domain.radius / np.linalg.norm(nudge)
+            point = center + nudge if attempt else center
+            raw = self.network.activation_pattern(point)[0]
+            _, maps, zero = self.network.canonical_pattern(
+                raw, self.zero_tol, self.domain.lower, self.domain.upper)
+            z = maps.pre_A @ point + maps.pre_c
+            if np.all((np.abs(z) > self.zero_tol) | zero):
+                return point
+        raise NumericalAmbiguityError("no start point off the hyperplanes was found")
+
+
+def _progress_bar(enabled):
+    from tqdm import tqdm
+
+    return tqdm(disable=not enabled, unit=" regions", desc="walking", mininterval=0.5)
