@@ -6,6 +6,7 @@ with ``--json``) and exits with status 0 on success, 2 on bad input.
 
 import argparse
 import json
+import re
 import sys
 
 import numpy as np
@@ -35,8 +36,16 @@ def main(argv=None):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reads ``-1,-2.5e-3`` as a value (a list of numbers), not an option."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-[\d.][\d.,eE+-]*$")
+
+
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="polyrelu", description="Exact polyhedral geometry of ReLU networks.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     regions = commands.add_parser(

@@ -220,7 +220,7 @@ def _facet_points_by_lp(A, b, rows, min_radius, solver):
             radii.append(np.inf)
             continue
         projected = _in_plane_norms(A, row)
-        others = projected >= _PARALLEL
+        others = np.arange(len(b)) != row
         cost = np.zeros(d + 1)
         cost[d] = 1.0
         lower = np.full(d + 1, -np.inf)

@@ -189,11 +189,19 @@ class _Walk:
         constant = norms * self.domain.diameter <= self.zero_tol[free]
         if np.any(b[constant] < -self.zero_tol[free][constant]):
             raise NumericalAmbiguityError("a pattern's constant constraint is violated")
-        keep = ~constant
-        A = np.vstack([A[keep] / norms[keep, None], self.domain.A])
-        b = np.concatenate([b[keep] / norms[keep], self.domain.b])
-        sources = np.concatenate([free[keep], -1 - np.arange(len(self.domain.b))])
+        A, b, free = A[~constant] / norms[~constant, None], b[~constant] / norms[~constant], \
+            free[~constant]
+        on_domain_face = self._on_domain_face(A, b)
+        A = np.vstack([A[~on_domain_face], self.domain.A])
+        b = np.concatenate([b[~on_domain_face], self.domain.b])
+        sources = np.concatenate([free[~on_domain_face], -1 - np.arange(len(self.domain.b))])
         return A, b, sources
+
+    def _on_domain_face(self, A, b):
+        """Rows that coincide with a face of the domain (the face is kept, it has no neighbour)."""
+        same_normal = A @ self.domain.A.T > 1 - 1e-12
+        same_offset = np.abs(b[:, None] - self.domain.b[None, :]) <= self.min_radius
+        return np.any(same_normal & same_offset, axis=1)
 
     # -- crossing facets -------------------------------------------------------
     def _crossing_points(self, region, facet_points):
