@@ -21,6 +21,7 @@ from .network import LocalAffineMaps, Network
 from .options import Options
 from .polytope import HPolytope
 from .region import Region, RegionComplex
+from .loaders import load_network
 from .walk import enumerate_regions
 
 __version__ = "0.1.0"
@@ -41,4 +42,5 @@ __all__ = [
     "SolverError",
     "UnsupportedLayerError",
     "enumerate_regions",
+    "load_network",
 ]
