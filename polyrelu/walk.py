@@ -102,10 +102,11 @@ class _Walk:
             if built is None:
                 continue
             region, facet_points = built
+            near = self.min_radius * np.linalg.norm(maps.pre_A, axis=1)
             ids[key] = region.id
             regions.append(region)
             bar.update(1)
-            for neuron, point, raw in self._crossing_points(region, facet_points):
+            for neuron, point, raw in self._crossing_points(region, facet_points, near):
                 neighbour = self._neighbour_key(point, raw, ids, queue)
                 if neighbour == key:
                     raise NumericalAmbiguityError(
@@ -204,8 +205,12 @@ class _Walk:
         return np.any(same_normal & same_offset, axis=1)
 
     # -- crossing facets -------------------------------------------------------
-    def _crossing_points(self, region, facet_points):
-        """(neuron, point just across) for every facet of the region on a neuron."""
+    def _crossing_points(self, region, facet_points, near):
+        """(neuron, point just across, its pattern) for every facet of the region on a neuron.
+
+        ``near[j]`` is the magnitude of neuron j's pre-activation at distance
+        ``min_radius`` from its hyperplane on this region.
+        """
         polytope = region.polytope
         rows = np.flatnonzero(polytope.sources >= 0)
         normals = polytope.A[rows]
@@ -215,18 +220,20 @@ class _Walk:
         inside[np.arange(len(rows)), rows] = np.inf
         step = 0.5 * np.minimum(inside.min(axis=1, initial=np.inf), region.radius)
         neurons = polytope.sources[rows]
-        ends, patterns = self._verified_steps(starts, normals, step, neurons)
+        ends, patterns = self._verified_steps(starts, normals, step, neurons, near)
         return zip(neurons.tolist(), ends, patterns)
 
-    def _verified_steps(self, starts, normals, step, neurons):
+    def _verified_steps(self, starts, normals, step, neurons, near):
         """Points ``start + step * normal`` that cross no other hyperplane, and their patterns.
 
-        Neurons that vanish at the start point (the facet's own neuron and any
-        neuron coincident with it) may change sign; every other neuron must
-        keep its sign and stay clear of zero, and the point must stay in the domain.
+        Neurons whose hyperplane passes within the radius tolerance of the start
+        point (the facet's own neuron and any neuron coincident with it) may change
+        sign; every other neuron must keep its sign and stay clear of zero, and
+        the point must stay in the domain.
         """
         z_start = self.network.preactivations(starts)
-        free_to_flip = np.abs(z_start) <= self.zero_tol
+        near = np.maximum(near, 1e-3 * self.zero_tol)  # at least the rounding error of z
+        free_to_flip = np.abs(z_start) <= near
         free_to_flip[np.arange(len(starts)), neurons] = True
         pending = np.arange(len(starts))
         ends = starts.copy()
@@ -235,7 +242,7 @@ class _Walk:
             trial = starts[pending] + step[pending, None] * normals[pending]
             z_end = self.network.preactivations(trial)
             kept = (np.sign(z_end) == np.sign(z_start[pending])) & (
-                np.abs(z_end) > self.zero_tol)
+                np.abs(z_end) > near)
             good = np.all(kept | free_to_flip[pending], axis=1) & self.domain.contains(trial)
             ends[pending[good]] = trial[good]
             patterns[pending[good]] = z_end[good] > 0

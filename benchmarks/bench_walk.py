@@ -1,0 +1,113 @@
+"""Benchmark the graph walk, and the peer relucent in the same run.
+
+Cases:
+  (a) ACAS Xu net 1_1 over the input box of prop_1.vnnlib (needs ../shared/data/acasxu),
+  (b) a random 4-16-16-1 network (seed 0, weights N(0, 1/fan_in), biases N(0, 0.1^2))
+      over [-1, 1]^4.
+
+Each case runs in its own process so that its peak memory (max RSS) is its own. The
+script prints, per case: regions, seconds, regions/s, LPs per region, peak memory.
+With ``--relucent-python PYTHON`` (or the RELUCENT_PYTHON environment variable) it also
+runs benchmarks/peer_relucent.py with that interpreter (a venv where
+``pip install relucent`` was run) on case (b) and prints the ratio of regions/s.
+
+Usage:  python benchmarks/bench_walk.py [--cases a b] [--relucent-python PATH]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ACASXU = HERE.parents[1] / "shared" / "data" / "acasxu"
+
+
+def random_net_file(path):
+    rng = np.random.default_rng(0)
+    sizes = [4, 16, 16, 1]
+    arrays = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        arrays[f"W{i}"] = rng.normal(size=(n_out, n_in)) / np.sqrt(n_in)
+        arrays[f"b{i}"] = rng.normal(size=n_out) * 0.1
+    np.savez(path, **arrays)
+    return path
+
+
+def run_case(case, net_path):
+    """Run one case in this process and return its figures (called in a child)."""
+    import polyrelu
+    from polyrelu.vnnlib import input_box
+
+    if case == "a":
+        network = polyrelu.load_network(ACASXU / "ACASXU_run2a_1_1_batch_2000.onnx")
+        domain = polyrelu.Domain.box(*input_box(ACASXU / "prop_1.vnnlib"))
+    else:
+        network = polyrelu.load_network(net_path)
+        domain = polyrelu.Domain.box(-np.ones(4), np.ones(4))
+    start = time.perf_counter()
+    complex_ = polyrelu.enumerate_regions(network, domain)
+    seconds = time.perf_counter() - start
+    return {
+        "case": case, "network": repr(network), "regions": len(complex_),
+        "edges": complex_.graph.number_of_edges(), "seconds": round(seconds, 3),
+        "regions_per_second": round(len(complex_) / seconds, 1),
+        "lps_per_region": round(complex_.stats["lps"] / len(complex_), 3),
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def run_child(args):
+    out = subprocess.run(args, capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=["a", "b"], choices=["a", "b"])
+    parser.add_argument("--relucent-python", default=os.environ.get("RELUCENT_PYTHON"))
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_case(*args.child)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        net_path = random_net_file(Path(tmp) / "random_4_16_16_1.npz")
+        results = {}
+        for case in args.cases:
+            if case == "a" and not ACASXU.is_dir():
+                print(f"case a skipped: {ACASXU} not found")
+                continue
+            line = run_child([sys.executable, __file__, "--child", case, str(net_path)])
+            results[case] = json.loads(line)
+            print(" ".join(f"{k}={v}" for k, v in results[case].items()))
+        if "b" in results and args.relucent_python:
+            for workers in (1, os.cpu_count()):
+                peer = _relucent(args.relucent_python, net_path, workers)
+                ratio = results["b"]["regions_per_second"] / peer["regions_per_second"]
+                print(f"relucent (workers={workers}): regions={peer['regions']} "
+                      f"seconds={peer['seconds']} regions_per_second={peer['regions_per_second']}"
+                      f" | polyrelu/relucent regions/s ratio: {ratio:.1f}x")
+        elif "b" in results:
+            print("relucent not run: pass --relucent-python PATH (a python with relucent "
+                  "installed)")
+
+
+def _relucent(python, net_path, workers):
+    text = run_child([python, str(HERE / "peer_relucent.py"), str(net_path),
+                      "--lo", "-1", "--hi", "1", "--workers", str(workers)])
+    values = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    regions, seconds = int(values["regions"]), float(values["seconds"])
+    return {"regions": regions, "seconds": seconds,
+            "regions_per_second": round(regions / seconds, 1)}
+
+
+if __name__ == "__main__":
+    main()
