@@ -75,6 +75,9 @@ class LPSolver:
             ("output_flag", False),
             ("presolve", "off"),
             ("solver", "simplex"),
+            # polyrelu's rows have unit norm: scaling costs time and buys nothing
+            ("simplex_scale_strategy", 0),
+            ("simplex_strategy", 4),  # primal simplex: measured fastest on region LPs
             ("primal_feasibility_tolerance", self.options.lp_feasibility_tol),
             ("dual_feasibility_tolerance", self.options.lp_feasibility_tol),
         ):
