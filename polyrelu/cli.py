@@ -60,6 +60,19 @@ def _parser():
                          help="how facets are found (default: auto)")
     _add_common_arguments(regions)
     regions.set_defaults(command=_regions_command)
+
+    lip = commands.add_parser(
+        "lipschitz", help="exact Lipschitz constant over a domain, with baselines",
+        description="Exact Lipschitz constant of NET over the domain (max over regions of "
+                    "the Jacobian's operator norm), compared with approximate bounds.")
+    lip.add_argument("net", metavar="NET", help="network file (.npz, .onnx, .pt, .joblib)")
+    _add_domain_arguments(lip)
+    lip.add_argument("--norm", choices=("1", "2", "inf"), default="2",
+                     help="vector norm on inputs and outputs (default: 2)")
+    lip.add_argument("--output", type=int, help="measure only this output component")
+    lip.add_argument("--no-sdp", action="store_true", help="skip the LipSDP baseline (l2)")
+    _add_common_arguments(lip)
+    lip.set_defaults(command=_lipschitz_command)
     return parser
 
 
@@ -129,12 +142,52 @@ def _regions_command(args):
     return results
 
 
+def _lipschitz_command(args):
+    from .lipschitz import check_certificate, lipschitz
+    from .lipschitz_bounds import compare_bounds
+
+    network = load_network(args.net)
+    domain = domain_from_args(args, network.input_dim)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    result = lipschitz(network, domain, args.norm, output=args.output, progress=progress)
+    check_certificate(result)
+    bounds = compare_bounds(result, domain, sdp=not args.no_sdp)
+    table = []
+    for bound in bounds:
+        consistent = (bound.kind == "exact"
+                      or (bound.kind == "upper" and bound.value >= result.value * (1 - 1e-6))
+                      or (bound.kind == "lower" and bound.value <= result.value * (1 + 1e-12)))
+        table.append({"method": bound.method, "value": bound.value, "kind": bound.kind,
+                      "ratio_to_exact": bound.value / result.value if result.value else None,
+                      "consistent": consistent, "seconds": round(bound.seconds, 3)})
+    return {
+        "lipschitz": result.value,
+        "norm": args.norm,
+        "region": result.region,
+        "witness": result.witness.tolist(),
+        "exact_bracket": [result.exact_lower, result.exact_upper],
+        "witness_pattern_exact": result.witness_pattern_exact,
+        "regions": len(result.complex),
+        "certificate_rechecked": True,
+        "all_bounds_consistent": all(row["consistent"] for row in table),
+        "table": table,
+    }
+
+
 def _print_results(results, as_json):
     if as_json:
         print(json.dumps(results))
         return
+    table = results.pop("table", None)
     for key, value in results.items():
         print(f"{key}: {value}")
+    if table:
+        print()
+        print(f"{'method':<26}{'value':>14}{'kind':>7}{'ratio':>10}{'consistent':>12}{'seconds':>9}")
+        for row in table:
+            ratio = "" if row["ratio_to_exact"] is None else f"{row['ratio_to_exact']:.4f}"
+            print(f"{row['method']:<26}{row['value']:>14.8g}{row['kind']:>7}{ratio:>10}"
+                  f"{str(row['consistent']):>12}{row['seconds']:>9.3f}")
 
 
 if __name__ == "__main__":

@@ -66,3 +66,21 @@ def test_bad_box_gives_a_clear_error(net_file, capsys, box, message):
 def test_missing_network_file(capsys):
     assert main(["regions", "nope.onnx", "--box", "0", "1"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("norm", ["1", "2", "inf"])
+def test_lipschitz_prints_value_and_a_consistent_table(net_file, capsys, norm):
+    assert main(["lipschitz", str(net_file), "--box", "-1", "1", "--norm", norm]) == 0
+    out = capsys.readouterr().out
+    lines = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    assert float(lines["lipschitz"]) > 0
+    assert lines["all_bounds_consistent"] == "True"
+    assert "norm product" in out and ("LipSDP-neuron" in out) == (norm == "2")
+
+
+def test_lipschitz_json(net_file, capsys):
+    assert main(["lipschitz", str(net_file), "--box", "-1", "1", "--json", "--no-sdp"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    low, high = result["exact_bracket"]
+    assert low <= result["lipschitz"] <= high
+    assert [row["method"] for row in result["table"]][0] == "exact (polyrelu)"
