@@ -12,7 +12,7 @@ from polyrelu.cli import main
 
 @pytest.fixture
 def net_file(tmp_path):
-    weights, biases = random_network((2, 5, 4, 1), np.random.default_rng(50))
+    weights, biases = random_network((2, 5, 4, 1), np.random.default_rng(51))
     path = tmp_path / "net.npz"
     np.savez(path, **{f"W{i}": w for i, w in enumerate(weights)},
              **{f"b{i}": b for i, b in enumerate(biases)})
