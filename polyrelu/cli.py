@@ -1,7 +1,8 @@
 """The ``polyrelu`` command line.
 
 Every command prints its results as ``key: value`` lines (or one JSON object
-with ``--json``) and exits with status 0 on success, 2 on bad input.
+with ``--json``) and exits with status 0 on success, 2 on bad input, 1 when a
+``--cross-check`` finds the two enumerators disagreeing.
 """
 
 import argparse
@@ -33,7 +34,7 @@ def main(argv=None):
         print("polyrelu: interrupted", file=sys.stderr)
         return 130
     _print_results(results, args.json)
-    return 0
+    return 1 if results.get("cross_check") == "DISAGREE" else 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +59,11 @@ def _parser():
                          help="save the region complex to FILE (.npz)")
     regions.add_argument("--facet-method", choices=("auto", "qhull", "lp"), default="auto",
                          help="how facets are found (default: auto)")
+    regions.add_argument("--cross-check", action="store_true",
+                         help="also run the layer-wise splitting enumerator and report any "
+                              "region found by one and not the other")
+    regions.add_argument("--count-only", action="store_true",
+                         help="only count the regions (splitting enumerator, no facets)")
     _add_common_arguments(regions)
     regions.set_defaults(command=_regions_command)
 
@@ -120,6 +126,12 @@ def _regions_command(args):
     network = load_network(args.net)
     domain = domain_from_args(args, network.input_dim)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
+    if args.count_only:
+        from .splitting import count_regions
+
+        count, stats = count_regions(network, domain, progress=progress)
+        return {"regions": count, "seconds": round(stats["seconds"], 3), "lps": stats["lps"],
+                "method": "splitting (count only)"}
     complex_ = enumerate_regions(network, domain, options=Options(facet_method=args.facet_method),
                                  progress=progress)
     stats = complex_.stats
@@ -136,6 +148,19 @@ def _regions_command(args):
     }
     if stats["thin_regions"]:
         results["thin_regions_skipped"] = stats["thin_regions"]
+    if args.cross_check:
+        from .crosscheck import cross_check
+
+        report = cross_check(network, domain, walked=complex_, progress=progress)
+        results.update({
+            "cross_check": "agree" if report.agree else "DISAGREE",
+            "splitting_regions": report.second_count,
+            "only_in_walk": len(report.only_in_first),
+            "only_in_splitting": len(report.only_in_second),
+            "mismatched": len(report.mismatched),
+        })
+        for point in (report.only_in_first + report.only_in_second)[:5]:
+            results.setdefault("missing_region_points", []).append(point.tolist())
     if args.output:
         complex_.save(args.output)
         results["saved"] = args.output

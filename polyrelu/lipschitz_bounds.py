@@ -92,32 +92,32 @@ def _jacobian_norms(network, points, norm, C):
 def lipsdp(network, C, *, solver=None):
     """LipSDP-neuron l2 upper bound (Fazlyab et al. 2019), solved with cvxpy.
 
-    Minimises ``rho`` subject to the LMI with diagonal multipliers ``T >= 0`` for
-    slope-restricted activations in [0, 1]; returns ``sqrt(rho)``, a global upper
-    bound on the l2 Lipschitz constant of ``C f``. The open solvers SCS or Clarabel
-    (shipped with cvxpy) are used.
+    Minimises ``rho`` subject to the LMI with diagonal multipliers ``T_l >= 0`` for
+    the slope-restricted activations (slopes in [0, 1]) of every hidden layer;
+    returns ``sqrt(rho)``, a global upper bound on the l2 Lipschitz constant of
+    ``C f``. The LMI is block tridiagonal in (input, hidden layer 1, ...): block
+    (l, l+1) is ``W_l^T T_{l+1}``, block (l+1, l+1) is ``-2 T_{l+1}``, block (0, 0)
+    is ``-rho I`` and ``(C W_L)^T (C W_L)`` is added to the last block. The open
+    solvers Clarabel or SCS (shipped with cvxpy) are used.
     """
     import cvxpy as cp
 
-    hidden = network.hidden_sizes
-    if not hidden:
-        return float(np.linalg.norm(C @ network.weights[-1], 2))
-    d, n = network.input_dim, sum(hidden)
-    A = np.zeros((n, d + n))
-    row, col = 0, 0
-    for w in network.weights[:-1]:
-        A[row:row + w.shape[0], col:col + w.shape[1]] = w
-        row, col = row + w.shape[0], col + w.shape[1]
-    B = np.hstack([np.zeros((n, d)), np.eye(n)])
+    sizes = (network.input_dim,) + network.hidden_sizes
     last = C @ network.weights[-1]
+    if len(sizes) == 1:
+        return float(np.linalg.norm(last, 2))
     rho = cp.Variable(nonneg=True)
-    t = cp.Variable(n, nonneg=True)
-    T = cp.diag(t)
-    tail = np.zeros((d + n, d + n))
-    tail[d + n - hidden[-1]:, d + n - hidden[-1]:] = last.T @ last
-    head = np.zeros((d + n, d + n))
-    head[:d, :d] = np.eye(d)
-    lmi = A.T @ T @ B + B.T @ T @ A - 2 * B.T @ T @ B - rho * head + tail
+    multipliers = [cp.Variable(n, nonneg=True) for n in sizes[1:]]
+    k = len(sizes)
+    blocks = [[np.zeros((sizes[i], sizes[j])) for j in range(k)] for i in range(k)]
+    blocks[0][0] = -rho * np.eye(sizes[0])
+    for layer, (w, t) in enumerate(zip(network.weights[:-1], multipliers)):
+        coupling = cp.multiply(w.T, cp.reshape(t, (1, t.size), order="C"))
+        blocks[layer][layer + 1] = coupling
+        blocks[layer + 1][layer] = coupling.T
+        blocks[layer + 1][layer + 1] = -2 * cp.diag(t)
+    blocks[-1][-1] = blocks[-1][-1] + last.T @ last
+    lmi = cp.bmat(blocks)
     problem = cp.Problem(cp.Minimize(rho), [(lmi + lmi.T) / 2 << 0])
     problem.solve(solver=solver or _sdp_solver(cp))
     if problem.status not in ("optimal", "optimal_inaccurate") or rho.value is None:

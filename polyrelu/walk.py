@@ -16,7 +16,7 @@ from collections import deque
 import networkx as nx
 import numpy as np
 
-from .bounds import interval_bounds
+from .bounds import neuron_status
 from .errors import InvalidDomainError, NumericalAmbiguityError
 from .lp import LPSolver
 from .options import Options
@@ -78,11 +78,8 @@ class _Walk:
     def __init__(self, network, domain, options):
         self.network, self.domain, self.options = network, domain, options
         self.solver = LPSolver(options)
-        low, high = interval_bounds(network, domain.lower, domain.upper)
-        span = np.maximum(high - low, 0.0)
-        floor = np.finfo(float).tiny + (span.max(initial=0.0) if span.size else 0.0)
-        self.zero_tol = options.zero_rel * np.maximum(span, 1e-3 * floor)
-        self.free = np.flatnonzero((low <= self.zero_tol) & (high >= -self.zero_tol))
+        status = neuron_status(network, domain, options)
+        self.zero_tol, self.free = status.zero_tol, status.unstable
         self.min_radius = options.min_radius_rel * domain.diameter
         self.use_qhull = options.use_qhull(domain.dim)
         self.canonical = {}  # raw pattern key -> canonical key, for patterns seen
