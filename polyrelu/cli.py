@@ -179,6 +179,11 @@ def _lipschitz_command(args):
     bounds = compare_bounds(result, domain, sdp=not args.no_sdp)
     table = []
     for bound in bounds:
+        if bound.note:
+            table.append({"method": bound.method, "value": None, "kind": bound.kind,
+                          "ratio_to_exact": None, "consistent": None,
+                          "seconds": round(bound.seconds, 3), "note": bound.note})
+            continue
         consistent = (bound.kind == "exact"
                       or (bound.kind == "upper" and bound.value >= result.value * (1 - 1e-6))
                       or (bound.kind == "lower" and bound.value <= result.value * (1 + 1e-12)))
@@ -194,7 +199,7 @@ def _lipschitz_command(args):
         "witness_pattern_exact": result.witness_pattern_exact,
         "regions": len(result.complex),
         "certificate_rechecked": True,
-        "all_bounds_consistent": all(row["consistent"] for row in table),
+        "all_bounds_consistent": all(row["consistent"] is not False for row in table),
         "table": table,
     }
 
@@ -210,6 +215,9 @@ def _print_results(results, as_json):
         print()
         print(f"{'method':<26}{'value':>14}{'kind':>7}{'ratio':>10}{'consistent':>12}{'seconds':>9}")
         for row in table:
+            if row.get("note"):
+                print(f"{row['method']:<26}{'failed':>14}{row['kind']:>7}  {row['note']}")
+                continue
             ratio = "" if row["ratio_to_exact"] is None else f"{row['ratio_to_exact']:.4f}"
             print(f"{row['method']:<26}{row['value']:>14.8g}{row['kind']:>7}{ratio:>10}"
                   f"{str(row['consistent']):>12}{row['seconds']:>9.3f}")

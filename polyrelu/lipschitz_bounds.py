@@ -27,6 +27,7 @@ class Bound:
     value: float
     kind: str
     seconds: float = 0.0
+    note: str = ""
 
 
 def _matrix_norm(M, norm):
@@ -119,18 +120,24 @@ def lipsdp(network, C, *, solver=None):
     blocks[-1][-1] = blocks[-1][-1] + last.T @ last
     lmi = cp.bmat(blocks)
     problem = cp.Problem(cp.Minimize(rho), [(lmi + lmi.T) / 2 << 0])
-    problem.solve(solver=solver or _sdp_solver(cp))
-    if problem.status not in ("optimal", "optimal_inaccurate") or rho.value is None:
-        raise PolyreluError(f"LipSDP did not solve: status {problem.status}")
-    return float(np.sqrt(rho.value))
+    statuses = []
+    for name in [solver] if solver else _sdp_solvers(cp):
+        try:
+            problem.solve(solver=name)
+        except cp.error.SolverError as err:
+            statuses.append(f"{name}: {err}")
+            continue
+        if problem.status == "optimal" and rho.value is not None:
+            return float(np.sqrt(rho.value))
+        statuses.append(f"{name}: {problem.status}")
+    raise PolyreluError(f"LipSDP did not solve ({'; '.join(statuses)})")
 
 
-def _sdp_solver(cp):
-    installed = cp.installed_solvers()
-    for name in ("CLARABEL", "SCS"):
-        if name in installed:
-            return name
-    raise PolyreluError("no SDP solver (Clarabel or SCS) is installed for cvxpy")
+def _sdp_solvers(cp):
+    names = [name for name in ("CLARABEL", "SCS") if name in cp.installed_solvers()]
+    if not names:
+        raise PolyreluError("no SDP solver (Clarabel or SCS) is installed for cvxpy")
+    return names
 
 
 def compare_bounds(result: LipschitzResult, domain, *, sdp=True, samples=2000):
@@ -151,6 +158,10 @@ def compare_bounds(result: LipschitzResult, domain, *, sdp=True, samples=2000):
         rows.append(Bound(method, value, kind, time.perf_counter() - start))
     if sdp and norm == 2:
         start = time.perf_counter()
-        rows.append(Bound("LipSDP-neuron", lipsdp(network, C), "upper",
-                          time.perf_counter() - start))
+        try:
+            rows.append(Bound("LipSDP-neuron", lipsdp(network, C), "upper",
+                              time.perf_counter() - start))
+        except PolyreluError as err:
+            rows.append(Bound("LipSDP-neuron", float("nan"), "upper",
+                              time.perf_counter() - start, note=str(err)))
     return rows
