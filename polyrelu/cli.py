@@ -49,12 +49,11 @@ def _parser():
     parser = _Parser(
         prog="polyrelu", description="Exact polyhedral geometry of ReLU networks.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    regions = commands.add_parser(
-        "regions", help="enumerate the linear regions of a network over a domain",
-        description="Enumerate every activation region of NET over the input domain by "
-                    "walking their adjacency graph.")
-    regions.add_argument("net", metavar="NET", help="network file (.npz, .onnx, .pt, .joblib)")
-    _add_domain_arguments(regions)
+    regions = _command(
+        commands, "regions", _regions_command,
+        "enumerate the linear regions of a network over a domain",
+        "Enumerate every activation region of NET over the input domain by walking their "
+        "adjacency graph.")
     regions.add_argument("-o", "--output", metavar="FILE",
                          help="save the region complex to FILE (.npz)")
     regions.add_argument("--facet-method", choices=("auto", "qhull", "lp"), default="auto",
@@ -64,21 +63,28 @@ def _parser():
                               "region found by one and not the other")
     regions.add_argument("--count-only", action="store_true",
                          help="only count the regions (splitting enumerator, no facets)")
-    _add_common_arguments(regions)
-    regions.set_defaults(command=_regions_command)
 
-    lip = commands.add_parser(
-        "lipschitz", help="exact Lipschitz constant over a domain, with baselines",
-        description="Exact Lipschitz constant of NET over the domain (max over regions of "
-                    "the Jacobian's operator norm), compared with approximate bounds.")
-    lip.add_argument("net", metavar="NET", help="network file (.npz, .onnx, .pt, .joblib)")
-    _add_domain_arguments(lip)
+    lip = _command(
+        commands, "lipschitz", _lipschitz_command,
+        "exact Lipschitz constant over a domain, with baselines",
+        "Exact Lipschitz constant of NET over the domain (max over regions of the Jacobian's "
+        "operator norm), compared with approximate bounds.")
     lip.add_argument("--norm", choices=("1", "2", "inf"), default="2",
                      help="vector norm on inputs and outputs (default: 2)")
     lip.add_argument("--output", type=int, help="measure only this output component")
     lip.add_argument("--no-sdp", action="store_true", help="skip the LipSDP baseline (l2)")
-    _add_common_arguments(lip)
-    lip.set_defaults(command=_lipschitz_command)
+    return parser
+
+
+def _command(commands, name, function, summary, description):
+    """A sub-command taking NET, a domain (--box or --vnnlib), --json and --progress."""
+    parser = commands.add_parser(name, help=summary, description=description)
+    parser.add_argument("net", metavar="NET", help="network file (.npz, .onnx, .pt, .joblib)")
+    _add_domain_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar (default: on when stderr is a terminal)")
+    parser.set_defaults(command=function)
     return parser
 
 
@@ -89,12 +95,6 @@ def _add_domain_arguments(parser):
                             "or a comma-separated list")
     group.add_argument("--vnnlib", metavar="FILE",
                        help="take the input box from a VNN-LIB property file")
-
-
-def _add_common_arguments(parser):
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar (default: on when stderr is a terminal)")
 
 
 def domain_from_args(args, dim):
@@ -122,10 +122,16 @@ def _parse_bound(text, dim, name):
     return np.array(values)
 
 
-def _regions_command(args):
+def _inputs(args):
+    """(network, domain, progress) from a command's arguments."""
     network = load_network(args.net)
     domain = domain_from_args(args, network.input_dim)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
+    return network, domain, progress
+
+
+def _regions_command(args):
+    network, domain, progress = _inputs(args)
     if args.count_only:
         from .splitting import count_regions
 
@@ -171,9 +177,7 @@ def _lipschitz_command(args):
     from .lipschitz import check_certificate, lipschitz
     from .lipschitz_bounds import compare_bounds
 
-    network = load_network(args.net)
-    domain = domain_from_args(args, network.input_dim)
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    network, domain, progress = _inputs(args)
     result = lipschitz(network, domain, args.norm, output=args.output, progress=progress)
     check_certificate(result)
     bounds = compare_bounds(result, domain, sdp=not args.no_sdp)
