@@ -63,6 +63,10 @@ def _parser():
                               "region found by one and not the other")
     regions.add_argument("--count-only", action="store_true",
                          help="only count the regions (splitting enumerator, no facets)")
+    regions.add_argument("--jobs", type=int, default=1, metavar="N",
+                         help="walk N slabs of the domain in N worker processes, then merge")
+    regions.add_argument("--scheduler", metavar="ADDRESS",
+                         help="walk the slabs on a Dask cluster (dask.distributed scheduler)")
 
     lip = _command(
         commands, "lipschitz", _lipschitz_command,
@@ -138,8 +142,14 @@ def _regions_command(args):
         count, stats = count_regions(network, domain, progress=progress)
         return {"regions": count, "seconds": round(stats["seconds"], 3), "lps": stats["lps"],
                 "method": "splitting (count only)"}
-    complex_ = enumerate_regions(network, domain, options=Options(facet_method=args.facet_method),
-                                 progress=progress)
+    options = Options(facet_method=args.facet_method)
+    if args.jobs > 1 or args.scheduler:
+        from .parallel import enumerate_parallel
+
+        complex_ = enumerate_parallel(network, domain, jobs=args.jobs, scheduler=args.scheduler,
+                                      options=options)
+    else:
+        complex_ = enumerate_regions(network, domain, options=options, progress=progress)
     stats = complex_.stats
     results = {
         "regions": len(complex_),
@@ -152,6 +162,8 @@ def _regions_command(args):
         "network": repr(network),
         "domain": repr(domain),
     }
+    if "shards" in stats:
+        results["shards"] = stats["shards"]
     if stats["thin_regions"]:
         results["thin_regions_skipped"] = stats["thin_regions"]
     if args.cross_check:
