@@ -63,6 +63,9 @@ def _parser():
                               "region found by one and not the other")
     regions.add_argument("--count-only", action="store_true",
                          help="only count the regions (splitting enumerator, no facets)")
+    regions.add_argument("--checkpoint", metavar="DIR",
+                         help="stream regions to DIR as they are found; rerunning the same "
+                              "command resumes an interrupted run from there")
     regions.add_argument("--jobs", type=int, default=1, metavar="N",
                          help="walk N slabs of the domain in N worker processes, then merge")
     regions.add_argument("--scheduler", metavar="ADDRESS",
@@ -149,7 +152,8 @@ def _regions_command(args):
         complex_ = enumerate_parallel(network, domain, jobs=args.jobs, scheduler=args.scheduler,
                                       options=options)
     else:
-        complex_ = enumerate_regions(network, domain, options=options, progress=progress)
+        complex_ = enumerate_regions(network, domain, options=options, progress=progress,
+                                     checkpoint=args.checkpoint)
     stats = complex_.stats
     results = {
         "regions": len(complex_),
@@ -164,6 +168,8 @@ def _regions_command(args):
     }
     if "shards" in stats:
         results["shards"] = stats["shards"]
+    if stats.get("resumed_regions"):
+        results["resumed_regions"] = stats["resumed_regions"]
     if stats["thin_regions"]:
         results["thin_regions_skipped"] = stats["thin_regions"]
     if args.cross_check:

@@ -141,7 +141,11 @@ def _sdp_solvers(cp):
 
 
 def compare_bounds(result: LipschitzResult, domain, *, sdp=True, samples=2000):
-    """Every baseline next to the exact value: list of :class:`Bound`, exact first."""
+    """Every baseline next to the exact value: list of :class:`Bound`, exact first.
+
+    ``sdp`` is True (LipSDP with Clarabel, then SCS), False (no LipSDP) or the
+    name of one cvxpy solver.
+    """
     import time
 
     network, C, norm = result.complex.network, result.functional, result.norm
@@ -159,7 +163,8 @@ def compare_bounds(result: LipschitzResult, domain, *, sdp=True, samples=2000):
     if sdp and norm == 2:
         start = time.perf_counter()
         try:
-            rows.append(Bound("LipSDP-neuron", lipsdp(network, C), "upper",
+            solver = sdp if isinstance(sdp, str) else None
+            rows.append(Bound("LipSDP-neuron", lipsdp(network, C, solver=solver), "upper",
                               time.perf_counter() - start))
         except PolyreluError as err:
             rows.append(Bound("LipSDP-neuron", float("nan"), "upper",

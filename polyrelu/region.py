@@ -187,9 +187,7 @@ def _same_map(r, s, rtol):
 
 
 def _to_arrays(complex_):
-    regions, net, dom = complex_.regions, complex_.network, complex_.domain
-    d, m = net.input_dim, net.output_dim
-    facet_counts = [len(r.polytope.b) for r in regions]
+    net, dom = complex_.network, complex_.domain
     edges = np.array(list(complex_.graph.edges), dtype=np.int64).reshape(-1, 2)
     neurons = np.array([complex_.graph.edges[e]["neuron"] for e in map(tuple, edges)],
                        dtype=np.int64)
@@ -198,16 +196,7 @@ def _to_arrays(complex_):
             "format": FILE_FORMAT, "version": FILE_VERSION, "num_hidden": net.num_hidden,
             "domain_kind": dom.kind, "stats": complex_.stats,
         })),
-        "patterns": np.array([r.pattern_bits for r in regions], dtype=np.uint8).reshape(
-            len(regions), -1),
-        "facet_offsets": np.concatenate([[0], np.cumsum(facet_counts)]).astype(np.int64),
-        "facet_A": _stack([r.polytope.A for r in regions], (0, d)),
-        "facet_b": _stack([r.polytope.b for r in regions], (0,)),
-        "facet_sources": _stack([r.polytope.sources for r in regions], (0,)).astype(np.int64),
-        "interior_points": np.array([r.interior_point for r in regions]).reshape(-1, d),
-        "radii": np.array([r.radius for r in regions], dtype=np.float64),
-        "W_eff": np.array([r.W_eff for r in regions]).reshape(-1, m, d),
-        "b_eff": np.array([r.b_eff for r in regions]).reshape(-1, m),
+        **regions_to_arrays(complex_.regions, net.input_dim, net.output_dim),
         "edges": edges,
         "edge_neurons": neurons,
         "zero_tol": complex_.zero_tol,
@@ -218,6 +207,39 @@ def _to_arrays(complex_):
     for layer, (w, b) in enumerate(zip(net.weights, net.biases)):
         arrays[f"W{layer}"], arrays[f"b{layer}"] = w, b
     return arrays
+
+
+def regions_to_arrays(regions, d, m):
+    """Plain arrays holding a list of regions (see :func:`regions_from_arrays`)."""
+    facet_counts = [len(r.polytope.b) for r in regions]
+    return {
+        "ids": np.array([r.id for r in regions], dtype=np.int64),
+        "patterns": np.array([r.pattern_bits for r in regions], dtype=np.uint8).reshape(
+            len(regions), -1),
+        "facet_offsets": np.concatenate([[0], np.cumsum(facet_counts)]).astype(np.int64),
+        "facet_A": _stack([r.polytope.A for r in regions], (0, d)),
+        "facet_b": _stack([r.polytope.b for r in regions], (0,)),
+        "facet_sources": _stack([r.polytope.sources for r in regions], (0,)).astype(np.int64),
+        "interior_points": np.array([r.interior_point for r in regions]).reshape(-1, d),
+        "radii": np.array([r.radius for r in regions], dtype=np.float64),
+        "W_eff": np.array([r.W_eff for r in regions]).reshape(-1, m, d),
+        "b_eff": np.array([r.b_eff for r in regions]).reshape(-1, m),
+    }
+
+
+def regions_from_arrays(data, num_hidden):
+    """The list of :class:`Region` stored by :func:`regions_to_arrays`."""
+    offsets = data["facet_offsets"]
+    regions = []
+    for i, region_id in enumerate(data["ids"]):
+        rows = slice(offsets[i], offsets[i + 1])
+        regions.append(Region(
+            int(region_id), data["patterns"][i], num_hidden,
+            HPolytope(data["facet_A"][rows], data["facet_b"][rows], data["facet_sources"][rows]),
+            data["interior_points"][i], float(data["radii"][i]),
+            data["W_eff"][i], data["b_eff"][i],
+        ))
+    return regions
 
 
 def _stack(parts, empty_shape):
@@ -234,16 +256,7 @@ def _from_arrays(data):
     domain = Domain(data["domain_A"], data["domain_b"], lower=data["domain_lower"],
                     upper=data["domain_upper"], center=data["domain_center"],
                     radius=float(data["domain_radius"]), kind=meta["domain_kind"])
-    offsets = data["facet_offsets"]
-    regions = []
-    for i in range(len(data["radii"])):
-        rows = slice(offsets[i], offsets[i + 1])
-        regions.append(Region(
-            i, data["patterns"][i], meta["num_hidden"],
-            HPolytope(data["facet_A"][rows], data["facet_b"][rows], data["facet_sources"][rows]),
-            data["interior_points"][i], float(data["radii"][i]),
-            data["W_eff"][i], data["b_eff"][i],
-        ))
+    regions = regions_from_arrays(data, meta["num_hidden"])
     graph = nx.Graph()
     graph.add_nodes_from(range(len(regions)))
     for (u, v), neuron in zip(data["edges"], data["edge_neurons"]):

@@ -17,6 +17,7 @@ import networkx as nx
 import numpy as np
 
 from .bounds import neuron_status
+from .checkpoint import Checkpoint
 from .errors import InvalidDomainError, NumericalAmbiguityError
 from .lp import LPSolver
 from .options import Options
@@ -28,7 +29,7 @@ __all__ = ["enumerate_regions"]
 _MAX_HALVINGS = 60
 
 
-def enumerate_regions(network, domain, *, options=None, progress=False):
+def enumerate_regions(network, domain, *, options=None, progress=False, checkpoint=None):
     """Enumerate every activation region of ``network`` over ``domain``.
 
     Parameters
@@ -40,6 +41,12 @@ def enumerate_regions(network, domain, *, options=None, progress=False):
         Tolerances and solver settings (see :class:`polyrelu.Options`).
     progress : bool
         Show a progress bar (tqdm) while walking.
+    checkpoint : str or Path, optional
+        A directory to stream regions to as they are found. If it already
+        holds regions of this very run (same network, domain and options), the
+        walk resumes from them; an interrupted run (Ctrl-C, killed) loses at
+        most the last few seconds of work and finishes with exactly the regions
+        of an uninterrupted run. See :class:`polyrelu.checkpoint.Checkpoint`.
 
     Returns
     -------
@@ -69,7 +76,10 @@ def enumerate_regions(network, domain, *, options=None, progress=False):
             f"the domain has dimension {domain.dim} but the network takes "
             f"{network.input_dim} inputs"
         )
-    return _Walk(network, domain, options or Options()).run(progress)
+    options = options or Options()
+    if checkpoint is not None:
+        checkpoint = Checkpoint(checkpoint, network, domain, options)
+    return _Walk(network, domain, options).run(progress, checkpoint)
 
 
 class _Walk:
@@ -87,36 +97,54 @@ class _Walk:
                       "stable_neurons": int(network.num_hidden - self.free.size)}
 
     # -- the walk --------------------------------------------------------------
-    def run(self, progress):
+    def run(self, progress, checkpoint=None):
         start = time.perf_counter()
-        point = self._start_point()
-        queue = deque([self._discover(point, self.network.activation_pattern(point)[0])])
-        ids, regions, crossings = {}, [], []
+        self.ids, self.regions, self.crossings, self.queue = {}, [], [], deque()
+        stored = checkpoint.load() if checkpoint else []
+        self.ids.update((region.key, region.id) for region, _ in stored)
+        for region, facet_points in stored:
+            self._accept(region, facet_points, self.network.affine_maps(region.pattern))
+        self.stats["resumed_regions"] = len(stored)
+        if not stored:
+            point = self._start_point()
+            self.queue.append(self._discover(point, self.network.activation_pattern(point)[0]))
         bar = _progress_bar(progress)
-        while queue:
-            key, pattern, maps, seed = queue.popleft()
-            built = self._region(len(regions), pattern, maps, seed)
-            if built is None:
-                continue
-            region, facet_points = built
-            near = self.min_radius * np.linalg.norm(maps.pre_A, axis=1)
-            ids[key] = region.id
-            regions.append(region)
-            bar.update(1)
-            for neuron, point, raw in self._crossing_points(region, facet_points, near):
-                neighbour = self._neighbour_key(point, raw, ids, queue)
-                if neighbour == key:
-                    raise NumericalAmbiguityError(
-                        f"crossing the facet of neuron {self.network.neuron_name(neuron)} "
-                        f"of region {region.id} did not change the pattern"
-                    )
-                crossings.append((region.id, neighbour, neuron))
-        bar.close()
-        graph = self._graph(regions, crossings, ids)
+        bar.update(len(stored))
+        try:
+            while self.queue:
+                key, pattern, maps, seed = self.queue.popleft()
+                if self.ids.get(key) is not None:
+                    continue  # stored by an earlier run
+                built = self._region(len(self.regions), pattern, maps, seed)
+                if built is None:
+                    continue
+                self._accept(*built, maps)
+                if checkpoint:
+                    checkpoint.add(*built)
+                bar.update(1)
+        finally:
+            bar.close()
+            if checkpoint:
+                checkpoint.flush()
+        graph = self._graph(self.regions, self.crossings, self.ids)
         self.stats.update(lps=self.solver.count, seconds=time.perf_counter() - start,
-                          regions=len(regions), edges=graph.number_of_edges())
-        return RegionComplex(self.network, self.domain, regions, graph, self.stats,
+                          regions=len(self.regions), edges=graph.number_of_edges())
+        return RegionComplex(self.network, self.domain, self.regions, graph, self.stats,
                              self.zero_tol)
+
+    def _accept(self, region, facet_points, maps):
+        """Record a built region and queue the unseen neighbours across its facets."""
+        self.ids[region.key] = region.id
+        self.regions.append(region)
+        near = self.min_radius * np.linalg.norm(maps.pre_A, axis=1)
+        for neuron, point, raw in self._crossing_points(region, facet_points, near):
+            neighbour = self._neighbour_key(point, raw, self.ids, self.queue)
+            if neighbour == region.key:
+                raise NumericalAmbiguityError(
+                    f"crossing the facet of neuron {self.network.neuron_name(neuron)} "
+                    f"of region {region.id} did not change the pattern"
+                )
+            self.crossings.append((region.id, neighbour, neuron))
 
     def _discover(self, point, raw):
         """(canonical key, canonical pattern, maps, seed) of the region at ``point``."""
