@@ -112,9 +112,11 @@ class _Walk:
         bar.update(len(stored))
         try:
             while self.queue:
-                key, pattern, maps, seed = self.queue.popleft()
+                key, bits, seed = self.queue.popleft()
                 if self.ids.get(key) is not None:
                     continue  # stored by an earlier run
+                pattern = np.unpackbits(bits, count=self.network.num_hidden).astype(bool)
+                maps = self.network.affine_maps(pattern)
                 built = self._region(len(self.regions), pattern, maps, seed)
                 if built is None:
                     continue
@@ -147,10 +149,14 @@ class _Walk:
             self.crossings.append((region.id, neighbour, neuron))
 
     def _discover(self, point, raw):
-        """(canonical key, canonical pattern, maps, seed) of the region at ``point``."""
-        pattern, maps, _ = self.network.canonical_pattern(
+        """(canonical key, packed canonical pattern, seed) of the region at ``point``.
+
+        The queue holds only these (not the affine maps) to keep its memory small.
+        """
+        pattern, _, _ = self.network.canonical_pattern(
             raw, self.zero_tol, self.domain.lower, self.domain.upper)
-        return pattern_key(pattern), pattern, maps, point
+        bits = np.packbits(pattern)
+        return bits.tobytes(), bits, point
 
     def _neighbour_key(self, point, raw, ids, queue):
         """Canonical key of the region at ``point`` (raw pattern ``raw``); queue it if new."""
