@@ -67,9 +67,9 @@ def _parser():
                          help="stream regions to DIR as they are found; rerunning the same "
                               "command resumes an interrupted run from there")
     regions.add_argument("--jobs", type=int, default=1, metavar="N",
-                         help="walk N slabs of the domain in N worker processes, then merge")
+                         help="build regions in N worker processes")
     regions.add_argument("--scheduler", metavar="ADDRESS",
-                         help="walk the slabs on a Dask cluster (dask.distributed scheduler)")
+                         help="build regions on a Dask cluster (dask.distributed scheduler)")
 
     lip = _command(
         commands, "lipschitz", _lipschitz_command,
@@ -150,7 +150,8 @@ def _regions_command(args):
         from .parallel import enumerate_parallel
 
         complex_ = enumerate_parallel(network, domain, jobs=args.jobs, scheduler=args.scheduler,
-                                      options=options)
+                                      options=options, checkpoint=args.checkpoint,
+                                      progress=progress)
     else:
         complex_ = enumerate_regions(network, domain, options=options, progress=progress,
                                      checkpoint=args.checkpoint)
@@ -166,8 +167,6 @@ def _regions_command(args):
         "network": repr(network),
         "domain": repr(domain),
     }
-    if "shards" in stats:
-        results["shards"] = stats["shards"]
     if stats.get("resumed_regions"):
         results["resumed_regions"] = stats["resumed_regions"]
     if stats["thin_regions"]:

@@ -10,8 +10,11 @@ is complete because the regions' adjacency graph of a convex domain is
 connected, and across the relative interior of a facet lies exactly one region.
 """
 
+import dataclasses
 import time
+import uuid
 from collections import deque
+from concurrent.futures import FIRST_COMPLETED, wait
 
 import networkx as nx
 import numpy as np
@@ -97,49 +100,105 @@ class _Walk:
                       "stable_neurons": int(network.num_hidden - self.free.size)}
 
     # -- the walk --------------------------------------------------------------
-    def run(self, progress, checkpoint=None):
+    def run(self, progress, checkpoint=None, executor=None, jobs=1):
+        """Walk the whole graph; with an ``executor``, regions are built by its workers."""
         start = time.perf_counter()
         self.ids, self.regions, self.crossings, self.queue = {}, [], [], deque()
-        stored = checkpoint.load() if checkpoint else []
-        self.ids.update((region.key, region.id) for region, _ in stored)
-        for region, facet_points in stored:
-            self._accept(region, facet_points, self.network.affine_maps(region.pattern))
-        self.stats["resumed_regions"] = len(stored)
-        if not stored:
-            point = self._start_point()
-            self.queue.append(self._discover(point, self.network.activation_pattern(point)[0]))
+        self.worker_lps = 0
+        self._restore(checkpoint)
         bar = _progress_bar(progress)
-        bar.update(len(stored))
+        bar.update(len(self.regions))
         try:
-            while self.queue:
-                key, bits, seed = self.queue.popleft()
-                if self.ids.get(key) is not None:
-                    continue  # stored by an earlier run
-                pattern = np.unpackbits(bits, count=self.network.num_hidden).astype(bool)
-                maps = self.network.affine_maps(pattern)
-                built = self._region(len(self.regions), pattern, maps, seed)
-                if built is None:
-                    continue
-                self._accept(*built, maps)
-                if checkpoint:
-                    checkpoint.add(*built)
-                bar.update(1)
+            if executor is None:
+                while self.queue:
+                    item = self._next_item()
+                    if item is not None:
+                        self._record(self.build(item), checkpoint, bar)
+            else:
+                self._walk_in_parallel(executor, jobs, checkpoint, bar)
         finally:
             bar.close()
             if checkpoint:
                 checkpoint.flush()
         graph = self._graph(self.regions, self.crossings, self.ids)
-        self.stats.update(lps=self.solver.count, seconds=time.perf_counter() - start,
+        self.stats.update(lps=self.solver.count + self.worker_lps,
+                          seconds=time.perf_counter() - start,
                           regions=len(self.regions), edges=graph.number_of_edges())
         return RegionComplex(self.network, self.domain, self.regions, graph, self.stats,
                              self.zero_tol)
 
-    def _accept(self, region, facet_points, maps):
+    def build(self, item):
+        """Build the queued region ``item``: (region, facet points, crossings), None if thin.
+
+        Pure with respect to the walk's bookkeeping, so worker processes can run it.
+        """
+        key, bits, seed = item
+        pattern = np.unpackbits(bits, count=self.network.num_hidden).astype(bool)
+        maps = self.network.affine_maps(pattern)
+        built = self._region(-1, pattern, maps, seed)
+        if built is None:
+            return None
+        region, facet_points = built
+        near = self.min_radius * np.linalg.norm(maps.pre_A, axis=1)
+        return region, facet_points, list(self._crossing_points(region, facet_points, near))
+
+    def _restore(self, checkpoint):
+        """Start from the stored regions of a checkpoint, or from the domain's centre."""
+        stored = checkpoint.load() if checkpoint else []
+        self.ids.update((region.key, region.id) for region, _ in stored)
+        for region, facet_points in stored:
+            maps = self.network.affine_maps(region.pattern)
+            near = self.min_radius * np.linalg.norm(maps.pre_A, axis=1)
+            self._accept(region, self._crossing_points(region, facet_points, near))
+        self.stats["resumed_regions"] = len(stored)
+        if not stored:
+            point = self._start_point()
+            self.queue.append(self._discover(point, self.network.activation_pattern(point)[0]))
+
+    def _next_item(self):
+        """The next queued region still to build (None if an earlier run stored it)."""
+        item = self.queue.popleft()
+        return None if self.ids.get(item[0]) is not None else item
+
+    def _record(self, built, checkpoint, bar):
+        if built is None:
+            self.stats["thin_regions"] += 1
+            return
+        region, facet_points, crossings = built
+        region = dataclasses.replace(region, id=len(self.regions))
+        self._accept(region, crossings)
+        if checkpoint:
+            checkpoint.add(region, facet_points)
+        bar.update(1)
+
+    def _walk_in_parallel(self, executor, jobs, checkpoint, bar):
+        """Workers build batches of queued regions; this process keeps the visited set."""
+        token = uuid.uuid4().hex
+        running = set()
+        while self.queue or running:
+            while self.queue and len(running) < 2 * jobs:
+                size = max(1, min(64, len(self.queue) // (2 * jobs)))
+                batch = []
+                while self.queue and len(batch) < size:
+                    item = self._next_item()
+                    if item is not None:
+                        batch.append(item)
+                if batch:
+                    running.add(executor.submit(_build_batch, token, self.network,
+                                                self.domain, self.options, batch))
+            if running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results, lps = future.result()
+                    self.worker_lps += lps
+                    for built in results:
+                        self._record(built, checkpoint, bar)
+
+    def _accept(self, region, crossings):
         """Record a built region and queue the unseen neighbours across its facets."""
         self.ids[region.key] = region.id
         self.regions.append(region)
-        near = self.min_radius * np.linalg.norm(maps.pre_A, axis=1)
-        for neuron, point, raw in self._crossing_points(region, facet_points, near):
+        for neuron, point, raw in crossings:
             neighbour = self._neighbour_key(point, raw, self.ids, self.queue)
             if neighbour == region.key:
                 raise NumericalAmbiguityError(
@@ -194,7 +253,6 @@ class _Walk:
         facets = self._facets(A, b, seed)
         center, radius = self.solver.chebyshev_ball(A[facets.rows], b[facets.rows])
         if center is None or radius <= self.min_radius:
-            self.stats["thin_regions"] += 1
             return None
         if np.min(b - A @ seed) < 1e-3 * radius:
             self.stats["recentred"] += 1
@@ -303,6 +361,19 @@ class _Walk:
             if np.all((np.abs(z) > self.zero_tol) | zero):
                 return point
         raise NumericalAmbiguityError("no start point off the hyperplanes was found")
+
+
+_WORKER_WALKS = {}
+
+
+def _build_batch(token, network, domain, options, batch):
+    """Worker side of a parallel walk: build a batch of regions (one walk per process)."""
+    walk = _WORKER_WALKS.get(token)
+    if walk is None:
+        _WORKER_WALKS.clear()
+        walk = _WORKER_WALKS[token] = _Walk(network, domain, options)
+    before = walk.solver.count
+    return [walk.build(item) for item in batch], walk.solver.count - before
 
 
 def _progress_bar(enabled):

@@ -1,4 +1,4 @@
-"""Sharded runs (worker processes, Dask) give exactly the single-process result."""
+"""Parallel runs (worker processes, Dask) give exactly the single-process result."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from oracles import random_network
 from polyrelu import Domain, Network, enumerate_regions
 from polyrelu.crosscheck import compare_complexes
-from polyrelu.parallel import enumerate_parallel, split_domain
+from polyrelu.parallel import enumerate_parallel
 
 
 def _edge_keys(complex_):
@@ -28,28 +28,20 @@ def case():
     return network, domain, enumerate_regions(network, domain)
 
 
-@pytest.mark.parametrize("jobs,shards", [(1, 1), (2, 2), (2, 5)])
-def test_worker_processes_give_the_single_process_result(case, jobs, shards):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_worker_processes_give_the_single_process_result(case, jobs):
     network, domain, single = case
-    _assert_same(single, enumerate_parallel(network, domain, jobs=jobs, shards=shards))
+    _assert_same(single, enumerate_parallel(network, domain, jobs=jobs))
 
 
-def test_a_neuron_hyperplane_on_a_cut_is_handled():
-    # the tent map's breakpoints 0.25, 0.5, 0.75 fall exactly on the slab cuts
+def test_parallel_tent_map_and_checkpoint(tmp_path):
     from test_walk import tent_network
 
-    network, domain = tent_network(3), Domain.box([0.0], [1.0])
-    _assert_same(enumerate_regions(network, domain),
-                 enumerate_parallel(network, domain, jobs=2, shards=4))
-
-
-def test_slabs_tile_the_domain():
-    domain = Domain.polytope([[-1.0, 0.0], [0.0, -1.0], [1.0, 1.0]], [1.0, 1.0, 1.0])
-    shards = split_domain(domain, 3)
-    points = domain.sample(3000, 0)
-    assert np.all(np.array([shard.contains(points) for shard in shards]).sum(axis=0) >= 1)
-    areas = [shard.as_polytope().volume(shard.center) for shard in shards]
-    assert sum(areas) == pytest.approx(4.5, rel=1e-12)
+    network, domain = tent_network(5), Domain.box([0.0], [1.0])
+    first = enumerate_parallel(network, domain, jobs=2, checkpoint=tmp_path / "c")
+    _assert_same(enumerate_regions(network, domain), first)
+    again = enumerate_parallel(network, domain, jobs=2, checkpoint=tmp_path / "c")
+    assert again.stats["resumed_regions"] == 32 and again.stats["lps"] == 0
 
 
 def test_dask_local_cluster_gives_the_single_process_result(case):
