@@ -116,3 +116,18 @@ def random_network(sizes, rng, bias_scale=0.3):
     weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in zip(sizes[:-1], sizes[1:])]
     biases = [rng.normal(size=o) * bias_scale for o in sizes[1:]]
     return weights, biases
+
+
+def edge_keys(complex_):
+    """A complex's edges as (pair of packed patterns, neuron), independent of region ids."""
+    return {(frozenset((complex_[u].key, complex_[v].key)), n)
+            for u, v, n in complex_.graph.edges(data="neuron")}
+
+
+def assert_same_complex(first, second):
+    """Same regions (patterns, facets, radii, maps) and same edges, whatever the ids."""
+    from polyrelu.crosscheck import compare_complexes
+
+    report = compare_complexes(first, second)
+    assert report.agree, report
+    assert edge_keys(first) == edge_keys(second)

@@ -9,20 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from oracles import random_network
+from oracles import assert_same_complex, random_network
 from polyrelu import Domain, InvalidFileError, Network, RegionComplex, enumerate_regions
-from polyrelu.crosscheck import compare_complexes
-
-
-def _edge_keys(complex_):
-    return {(frozenset((complex_[u].key, complex_[v].key)), n)
-            for u, v, n in complex_.graph.edges(data="neuron")}
-
-
-def _assert_same(first, second):
-    report = compare_complexes(first, second)
-    assert report.agree, report
-    assert _edge_keys(first) == _edge_keys(second)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +44,7 @@ def test_killed_run_resumes_to_the_same_regions(net_file, tmp_path, how):
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     assert "resumed_regions" in finished.stdout
-    _assert_same(reference, RegionComplex.load(tmp_path / "out.npz"))
+    assert_same_complex(reference, RegionComplex.load(tmp_path / "out.npz"))
 
 
 def test_in_process_resume_and_a_foreign_checkpoint(tmp_path):
@@ -66,7 +54,7 @@ def test_in_process_resume_and_a_foreign_checkpoint(tmp_path):
     first = enumerate_regions(network, domain, checkpoint=tmp_path / "c")
     again = enumerate_regions(network, domain, checkpoint=tmp_path / "c")
     assert again.stats["resumed_regions"] == len(first) and again.stats["lps"] == 0
-    _assert_same(first, again)
+    assert_same_complex(first, again)
     other = Network([w * 2 for w in weights], biases)
     with pytest.raises(InvalidFileError, match="another network"):
         enumerate_regions(other, domain, checkpoint=tmp_path / "c")

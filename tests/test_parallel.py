@@ -3,21 +3,9 @@
 import numpy as np
 import pytest
 
-from oracles import random_network
+from oracles import assert_same_complex, random_network
 from polyrelu import Domain, Network, enumerate_regions
-from polyrelu.crosscheck import compare_complexes
 from polyrelu.parallel import enumerate_parallel
-
-
-def _edge_keys(complex_):
-    return {(frozenset((complex_[u].key, complex_[v].key)), n)
-            for u, v, n in complex_.graph.edges(data="neuron")}
-
-
-def _assert_same(single, sharded):
-    report = compare_complexes(single, sharded)
-    assert report.agree, report
-    assert _edge_keys(single) == _edge_keys(sharded)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +19,7 @@ def case():
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_worker_processes_give_the_single_process_result(case, jobs):
     network, domain, single = case
-    _assert_same(single, enumerate_parallel(network, domain, jobs=jobs))
+    assert_same_complex(single, enumerate_parallel(network, domain, jobs=jobs))
 
 
 def test_parallel_tent_map_and_checkpoint(tmp_path):
@@ -39,7 +27,7 @@ def test_parallel_tent_map_and_checkpoint(tmp_path):
 
     network, domain = tent_network(5), Domain.box([0.0], [1.0])
     first = enumerate_parallel(network, domain, jobs=2, checkpoint=tmp_path / "c")
-    _assert_same(enumerate_regions(network, domain), first)
+    assert_same_complex(enumerate_regions(network, domain), first)
     again = enumerate_parallel(network, domain, jobs=2, checkpoint=tmp_path / "c")
     assert again.stats["resumed_regions"] == 32 and again.stats["lps"] == 0
 
@@ -50,4 +38,4 @@ def test_dask_local_cluster_gives_the_single_process_result(case):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        _assert_same(single, enumerate_parallel(network, domain, scheduler=client))
+        assert_same_complex(single, enumerate_parallel(network, domain, scheduler=client))
