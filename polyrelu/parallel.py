@@ -8,6 +8,7 @@ edge for edge (regions are numbered in the order they are completed).
 """
 
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from .checkpoint import Checkpoint
 from .errors import InvalidDomainError, PolyreluError
@@ -46,8 +47,13 @@ def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
         return _on_dask(walk, scheduler, checkpoint, progress)
     if jobs < 1:
         raise PolyreluError(f"jobs must be at least 1, got {jobs}")
-    with ProcessPoolExecutor(max_workers=jobs) as executor:
-        return walk.run(progress, checkpoint, executor, jobs)
+    try:
+        with ProcessPoolExecutor(max_workers=jobs) as executor:
+            return walk.run(progress, checkpoint, executor, jobs)
+    except BrokenProcessPool as err:
+        resume = ("; the regions found so far are in the checkpoint: run again with the same "
+                  "checkpoint to resume" if checkpoint else "")
+        raise PolyreluError(f"a worker process died ({err}){resume}") from err
 
 
 def _on_dask(walk, scheduler, checkpoint, progress):

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,3 +59,26 @@ def test_in_process_resume_and_a_foreign_checkpoint(tmp_path):
     other = Network([w * 2 for w in weights], biases)
     with pytest.raises(InvalidFileError, match="another network"):
         enumerate_regions(other, domain, checkpoint=tmp_path / "c")
+
+
+def test_killed_worker_process_then_resume(net_file, tmp_path):
+    from polyrelu.loaders import load_network
+
+    network = load_network(net_file)
+    reference = enumerate_regions(network, Domain.box(-np.ones(3), np.ones(3)))
+    checkpoint = tmp_path / "ckpt"
+    command = [sys.executable, "-m", "polyrelu", "regions", str(net_file), "--box", "-1", "1",
+               "--jobs", "2", "--checkpoint", str(checkpoint), "-o", str(tmp_path / "out.npz")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(checkpoint.glob("chunk_*.npz")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+    assert children, "no worker process to kill"
+    os.kill(int(children[0]), signal.SIGKILL)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2 and b"worker process died" in err
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert "resumed_regions" in finished.stdout
+    assert_same_complex(reference, RegionComplex.load(tmp_path / "out.npz"))
