@@ -11,7 +11,9 @@ With ``--relucent-python PYTHON`` (or the RELUCENT_PYTHON environment variable) 
 runs benchmarks/peer_relucent.py with that interpreter (a venv where
 ``pip install relucent`` was run) on case (b) and prints the ratio of regions/s.
 
-Usage:  python benchmarks/bench_walk.py [--cases a b] [--relucent-python PATH]
+Usage:  python benchmarks/bench_walk.py [--cases a b] [--jobs 1 2] [--relucent-python PATH]
+
+The peak memory of a --jobs run is the main process's (workers are separate).
 """
 
 import argparse
@@ -41,7 +43,7 @@ def random_net_file(path):
     return path
 
 
-def run_case(case, net_path):
+def run_case(case, net_path, jobs=1):
     """Run one case in this process and return its figures (called in a child)."""
     import polyrelu
     from polyrelu.vnnlib import input_box
@@ -53,10 +55,15 @@ def run_case(case, net_path):
         network = polyrelu.load_network(net_path)
         domain = polyrelu.Domain.box(-np.ones(4), np.ones(4))
     start = time.perf_counter()
-    complex_ = polyrelu.enumerate_regions(network, domain)
+    if jobs > 1:
+        from polyrelu.parallel import enumerate_parallel
+
+        complex_ = enumerate_parallel(network, domain, jobs=jobs)
+    else:
+        complex_ = polyrelu.enumerate_regions(network, domain)
     seconds = time.perf_counter() - start
     return {
-        "case": case, "network": repr(network), "regions": len(complex_),
+        "case": case, "jobs": jobs, "network": repr(network), "regions": len(complex_),
         "edges": complex_.graph.number_of_edges(), "seconds": round(seconds, 3),
         "regions_per_second": round(len(complex_) / seconds, 1),
         "lps_per_region": round(complex_.stats["lps"] / len(complex_), 3),
@@ -73,10 +80,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["a", "b"], choices=["a", "b"])
     parser.add_argument("--relucent-python", default=os.environ.get("RELUCENT_PYTHON"))
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", nargs="+", type=int, default=[1],
+                        help="worker-process counts to time (e.g. 1 2)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_case(*args.child)))
+        case, path, jobs = args.child
+        print(json.dumps(run_case(case, path, int(jobs))))
         return
     with tempfile.TemporaryDirectory() as tmp:
         net_path = random_net_file(Path(tmp) / "random_4_16_16_1.npz")
@@ -85,9 +95,11 @@ def main():
             if case == "a" and not ACASXU.is_dir():
                 print(f"case a skipped: {ACASXU} not found")
                 continue
-            line = run_child([sys.executable, __file__, "--child", case, str(net_path)])
-            results[case] = json.loads(line)
-            print(" ".join(f"{k}={v}" for k, v in results[case].items()))
+            for jobs in args.jobs:
+                line = run_child([sys.executable, __file__, "--child", case, str(net_path),
+                                  str(jobs)])
+                results.setdefault(case, json.loads(line))
+                print(" ".join(f"{k}={v}" for k, v in json.loads(line).items()))
         if "b" in results and args.relucent_python:
             for workers in (1, os.cpu_count()):
                 peer = _relucent(args.relucent_python, net_path, workers)
