@@ -6,7 +6,7 @@ from .errors import InvalidDomainError
 from .lp import LPSolver
 from .polytope import HPolytope
 
-__all__ = ["Domain"]
+__all__ = ["Domain", "check_input_dimension"]
 
 
 class Domain:
@@ -134,6 +134,14 @@ class Domain:
         if self.kind == "box":
             return f"Domain.box({self.lower.tolist()}, {self.upper.tolist()})"
         return f"Domain.polytope(<{len(self.b)} rows in dimension {self.dim}>)"
+
+
+def check_input_dimension(network, domain):
+    """Raise :class:`InvalidDomainError` unless ``domain`` lives in the network's input space."""
+    if domain.dim != network.input_dim:
+        raise InvalidDomainError(
+            f"the domain has dimension {domain.dim} but the network takes "
+            f"{network.input_dim} inputs")
 
 
 def _finite_vector(values, name):

@@ -11,7 +11,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from .checkpoint import Checkpoint
-from .errors import InvalidDomainError, PolyreluError
+from .domain import check_input_dimension
+from .errors import PolyreluError
 from .options import Options
 from .walk import _Walk
 
@@ -35,10 +36,7 @@ def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
     -------
     RegionComplex
     """
-    if domain.dim != network.input_dim:
-        raise InvalidDomainError(
-            f"the domain has dimension {domain.dim} but the network takes "
-            f"{network.input_dim} inputs")
+    check_input_dimension(network, domain)
     options = options or Options()
     walk = _Walk(network, domain, options)
     if checkpoint is not None:

@@ -16,7 +16,7 @@ import networkx as nx
 import numpy as np
 
 from .bounds import neuron_status
-from .errors import InvalidDomainError
+from .domain import check_input_dimension
 from .lp import LPSolver
 from .options import Options
 from .polytope import HPolytope, minimal_representation
@@ -100,10 +100,7 @@ def iter_leaves(network, domain, *, options=None, solver=None, start=None):
     ``start`` is an optional initial :class:`Leaf` (a sub-piece of the domain with
     the pattern of the layers before ``start_layer`` settled); by default the domain.
     """
-    if domain.dim != network.input_dim:
-        raise InvalidDomainError(
-            f"the domain has dimension {domain.dim} but the network takes "
-            f"{network.input_dim} inputs")
+    check_input_dimension(network, domain)
     options = options or Options()
     splitter = _Splitter(network, domain, options, solver or LPSolver(options))
     first = start or Leaf(domain.A, domain.b, -1 - np.arange(len(domain.b)),

@@ -21,7 +21,8 @@ import numpy as np
 
 from .bounds import neuron_status
 from .checkpoint import Checkpoint
-from .errors import InvalidDomainError, NumericalAmbiguityError
+from .domain import check_input_dimension
+from .errors import NumericalAmbiguityError
 from .lp import LPSolver
 from .options import Options
 from .polytope import HPolytope, minimal_representation
@@ -74,11 +75,7 @@ def enumerate_regions(network, domain, *, options=None, progress=False, checkpoi
     >>> len(regions.affine_pieces())
     2
     """
-    if domain.dim != network.input_dim:
-        raise InvalidDomainError(
-            f"the domain has dimension {domain.dim} but the network takes "
-            f"{network.input_dim} inputs"
-        )
+    check_input_dimension(network, domain)
     options = options or Options()
     if checkpoint is not None:
         checkpoint = Checkpoint(checkpoint, network, domain, options)
