@@ -94,8 +94,21 @@ class StabilityReport:
 
 
 def layer_stability(complex_, threshold=1.0):
-    """Check ``||D_l W_l||_2 <= threshold`` for every layer on every region of a complex."""
-    norms = np.array([region_atoms(complex_.network, r.pattern).layer_norms for r in complex_])
+    """Check ``||D_l W_l||_2 <= threshold`` for every layer on every region of a complex.
+
+    Each distinct (layer, mask) pair is computed once.
+    """
+    network = complex_.network
+    cache = {}
+
+    def norm(layer, mask):
+        key = (layer, mask.tobytes())
+        if key not in cache:
+            cache[key] = np.linalg.norm(mask[:, None] * network.weights[layer], 2)
+        return cache[key]
+
+    norms = np.array([[norm(layer, mask) for layer, mask in enumerate(_masks(network, r.pattern))]
+                      for r in complex_]).reshape(len(complex_), len(network.weights))
     region, layer = np.unravel_index(int(np.argmax(norms)), norms.shape)
     worst = float(norms[region, layer])
     return StabilityReport(worst <= threshold, worst, int(region), int(layer), norms)

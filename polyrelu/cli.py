@@ -191,6 +191,7 @@ def _regions_command(args):
 
 
 def _lipschitz_command(args):
+    from .atoms import layer_stability
     from .lipschitz import check_certificate, lipschitz
     from .lipschitz_bounds import compare_bounds
 
@@ -211,6 +212,7 @@ def _lipschitz_command(args):
         table.append({"method": bound.method, "value": bound.value, "kind": bound.kind,
                       "ratio_to_exact": bound.value / result.value if result.value else None,
                       "consistent": consistent, "seconds": round(bound.seconds, 3)})
+    stability = layer_stability(result.complex)
     return {
         "lipschitz": result.value,
         "norm": args.norm,
@@ -221,6 +223,9 @@ def _lipschitz_command(args):
         "regions": len(result.complex),
         "certificate_rechecked": True,
         "all_bounds_consistent": all(row["consistent"] is not False for row in table),
+        "layer_norms_at_most_1": stability.stable,
+        "worst_layer_norm": stability.worst_value,
+        "worst_layer_norm_at": f"region {stability.worst_region}, layer {stability.worst_layer}",
         "table": table,
     }
 
