@@ -66,6 +66,8 @@ def _parser():
     regions.add_argument("--checkpoint", metavar="DIR",
                          help="stream regions to DIR as they are found; rerunning the same "
                               "command resumes an interrupted run from there")
+    regions.add_argument("--checkpoint-seconds", type=float, default=5.0, metavar="S",
+                         help="write the checkpoint at least every S seconds (default: 5)")
     regions.add_argument("--jobs", type=int, default=1, metavar="N",
                          help="build regions in N worker processes")
     regions.add_argument("--scheduler", metavar="ADDRESS",
@@ -146,15 +148,21 @@ def _regions_command(args):
         return {"regions": count, "seconds": round(stats["seconds"], 3), "lps": stats["lps"],
                 "method": "splitting (count only)"}
     options = Options(facet_method=args.facet_method)
+    checkpoint = None
+    if args.checkpoint:
+        from .checkpoint import Checkpoint
+
+        checkpoint = Checkpoint(args.checkpoint, network, domain, options,
+                                flush_seconds=args.checkpoint_seconds)
     if args.jobs > 1 or args.scheduler:
         from .parallel import enumerate_parallel
 
         complex_ = enumerate_parallel(network, domain, jobs=args.jobs, scheduler=args.scheduler,
-                                      options=options, checkpoint=args.checkpoint,
+                                      options=options, checkpoint=checkpoint,
                                       progress=progress)
     else:
         complex_ = enumerate_regions(network, domain, options=options, progress=progress,
-                                     checkpoint=args.checkpoint)
+                                     checkpoint=checkpoint)
     stats = complex_.stats
     results = {
         "regions": len(complex_),

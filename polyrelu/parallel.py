@@ -39,7 +39,7 @@ def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
     check_input_dimension(network, domain)
     options = options or Options()
     walk = _Walk(network, domain, options)
-    if checkpoint is not None:
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint(checkpoint, network, domain, options)
     if scheduler is not None:
         return _on_dask(walk, scheduler, checkpoint, progress)

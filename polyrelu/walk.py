@@ -45,7 +45,7 @@ def enumerate_regions(network, domain, *, options=None, progress=False, checkpoi
         Tolerances and solver settings (see :class:`polyrelu.Options`).
     progress : bool
         Show a progress bar (tqdm) while walking.
-    checkpoint : str or Path, optional
+    checkpoint : str, Path or Checkpoint, optional
         A directory to stream regions to as they are found. If it already
         holds regions of this very run (same network, domain and options), the
         walk resumes from them; an interrupted run (Ctrl-C, killed) loses at
@@ -77,7 +77,7 @@ def enumerate_regions(network, domain, *, options=None, progress=False, checkpoi
     """
     check_input_dimension(network, domain)
     options = options or Options()
-    if checkpoint is not None:
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint(checkpoint, network, domain, options)
     return _Walk(network, domain, options).run(progress, checkpoint)
 

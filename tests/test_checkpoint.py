@@ -32,7 +32,8 @@ def test_killed_run_resumes_to_the_same_regions(net_file, tmp_path, how):
     reference = enumerate_regions(network, domain)
     checkpoint = tmp_path / "ckpt"
     command = [sys.executable, "-m", "polyrelu", "regions", str(net_file), "--box", "-1", "1",
-               "--checkpoint", str(checkpoint), "-o", str(tmp_path / "out.npz")]
+               "--checkpoint", str(checkpoint), "--checkpoint-seconds", "0.2",
+               "-o", str(tmp_path / "out.npz")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not list(checkpoint.glob("chunk_*.npz")) and time.monotonic() < deadline:
@@ -68,7 +69,8 @@ def test_killed_worker_process_then_resume(net_file, tmp_path):
     reference = enumerate_regions(network, Domain.box(-np.ones(3), np.ones(3)))
     checkpoint = tmp_path / "ckpt"
     command = [sys.executable, "-m", "polyrelu", "regions", str(net_file), "--box", "-1", "1",
-               "--jobs", "2", "--checkpoint", str(checkpoint), "-o", str(tmp_path / "out.npz")]
+               "--jobs", "2", "--checkpoint", str(checkpoint), "--checkpoint-seconds", "0.2",
+               "-o", str(tmp_path / "out.npz")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not list(checkpoint.glob("chunk_*.npz")) and time.monotonic() < deadline:
