@@ -38,7 +38,7 @@ def main(argv=None):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser that reads ``-1,-2.5e-3`` as a value (a list of numbers), not an option."""
+    """An argument parser that reads ``-1,-2.5e-3`` as a value (numbers), not an option."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -247,7 +247,8 @@ def _print_results(results, as_json):
         print(f"{key}: {value}")
     if table:
         print()
-        print(f"{'method':<26}{'value':>14}{'kind':>7}{'ratio':>10}{'consistent':>12}{'seconds':>9}")
+        print(f"{'method':<26}{'value':>14}{'kind':>7}{'ratio':>10}{'consistent':>12}"
+              f"{'seconds':>9}")
         for row in table:
             if row.get("note"):
                 print(f"{row['method']:<26}{'failed':>14}{row['kind']:>7}  {row['note']}")

@@ -146,7 +146,10 @@ class _Interpreter:
     def _op_Squeeze(self, args, attrs):
         shape = list(_shape(args[0]))
         axes = self._axes(args, attrs)
-        axes = [a % len(shape) for a in axes] if axes else [i for i, s in enumerate(shape) if s == 1]
+        if axes:
+            axes = [a % len(shape) for a in axes]
+        else:
+            axes = [i for i, size in enumerate(shape) if size == 1]
         return self._reshaped(args[0], [s for i, s in enumerate(shape) if i not in axes])
 
     def _op_Unsqueeze(self, args, attrs):
