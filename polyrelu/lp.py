@@ -70,6 +70,7 @@ class LPSolver:
     def __init__(self, options=None):
         self.options = options or Options()
         self.count = 0
+        self._warm = None  # the constraint matrix loaded for maximize_warm, if any
         self._highs = _new_highs()
         for name, value in (
             ("output_flag", False),
@@ -98,25 +99,47 @@ class LPSolver:
         LPResult
         """
         A = np.asarray(A, dtype=np.float64)
-        n = A.shape[1]
         rows_lo = np.full(A.shape[0], -_INF)
         rows_hi = np.asarray(b, dtype=np.float64)
         if A_eq is not None and len(A_eq):
             A = np.vstack([A, A_eq])
             rows_lo = np.concatenate([rows_lo, b_eq])
             rows_hi = np.concatenate([rows_hi, b_eq])
+        self._warm = None
+        self._highs.passModel(self._lp(cost, A, rows_lo, rows_hi, lower, upper))
+        return self._run()
+
+    @staticmethod
+    def _lp(cost, A, rows_lo, rows_hi, lower, upper):
+        n = A.shape[1]
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = n, A.shape[0]
         lp.sense_ = highspy.ObjSense.kMaximize
         lp.col_cost_ = np.asarray(cost, dtype=np.float64)
         lp.col_lower_ = np.full(n, -_INF) if lower is None else np.asarray(lower, float)
         lp.col_upper_ = np.full(n, _INF) if upper is None else np.asarray(upper, float)
-        lp.row_lower_, lp.row_upper_ = rows_lo, rows_hi
+        lp.row_lower_, lp.row_upper_ = rows_lo, np.asarray(rows_hi, dtype=np.float64)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
         lp.a_matrix_.start_ = np.arange(0, A.size + 1, n, dtype=np.int32)
         lp.a_matrix_.index_ = np.tile(np.arange(n, dtype=np.int32), A.shape[0])
         lp.a_matrix_.value_ = A.ravel()
-        return self._solve(lp)
+        return lp
+
+    def maximize_warm(self, cost, A, b):
+        """Maximise ``cost @ x`` over ``{x : A x <= b}``, warm-started.
+
+        Consecutive calls with the very same array object ``A`` (and ``b``) keep
+        the model loaded and start from the previous optimal basis; only the
+        objective changes. Any other LP in between reloads it.
+        """
+        if self._warm is not A:
+            A = np.asarray(A, dtype=np.float64)
+            self._highs.passModel(self._lp(np.zeros(A.shape[1]), A, np.full(A.shape[0], -_INF),
+                                           b, None, None))
+            self._warm = A
+        columns = np.arange(A.shape[1], dtype=np.int32)
+        self._highs.changeColsCost(len(columns), columns, np.asarray(cost, dtype=np.float64))
+        return self._run()
 
     def chebyshev_ball(self, A, b):
         """Centre and radius of the largest ball inside ``{x : A x <= b}``.
@@ -139,9 +162,8 @@ class LPSolver:
             return None, None
         raise SolverError(f"Chebyshev-ball LP is {result.status}: the polytope is unbounded")
 
-    def _solve(self, lp):
+    def _run(self):
         highs = self._highs
-        highs.passModel(lp)
         highs.run()
         self.count += 1
         status = _STATUS.get(highs.getModelStatus())

@@ -154,8 +154,8 @@ class _Splitter:
         """``piece`` cut by neuron j's hyperplane ``a x + c = 0``: one or two full pieces."""
         norm = np.linalg.norm(a)
         unit, offset = a / norm, c / norm
-        upper = self.solver.maximize(unit, piece.A, piece.b)
-        lower = self.solver.maximize(-unit, piece.A, piece.b)
+        upper = self.solver.maximize_warm(unit, piece.A, piece.b)
+        lower = self.solver.maximize_warm(-unit, piece.A, piece.b)
         if upper.status != "optimal" or lower.status != "optimal":
             return []
         reach_positive = upper.value + offset
@@ -181,8 +181,8 @@ class _Splitter:
         for k in range(d):
             e = np.zeros(d)
             e[k] = 1.0
-            high[k] = self.solver.maximize(e, leaf.A, leaf.b).value
-            low[k] = -self.solver.maximize(-e, leaf.A, leaf.b).value
+            high[k] = self.solver.maximize_warm(e, leaf.A, leaf.b).value
+            low[k] = -self.solver.maximize_warm(-e, leaf.A, leaf.b).value
         return low, high
 
 
