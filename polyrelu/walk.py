@@ -117,7 +117,7 @@ class _Walk:
             bar.close()
             if checkpoint:
                 checkpoint.flush()
-        graph = self._graph(self.regions, self.crossings, self.ids)
+        graph = self._graph()
         self.stats.update(lps=self.solver.count + self.worker_lps,
                           seconds=time.perf_counter() - start,
                           regions=len(self.regions), edges=graph.number_of_edges())
@@ -132,12 +132,11 @@ class _Walk:
         key, bits, seed = item
         pattern = np.unpackbits(bits, count=self.network.num_hidden).astype(bool)
         maps = self.network.affine_maps(pattern)
-        built = self._region(-1, pattern, maps, seed)
+        built = self._region(pattern, maps, seed)
         if built is None:
             return None
         region, facet_points = built
-        near = self.min_radius * np.linalg.norm(maps.pre_A, axis=1)
-        return region, facet_points, list(self._crossing_points(region, facet_points, near))
+        return region, facet_points, self._crossings(region, facet_points, maps)
 
     def _restore(self, checkpoint):
         """Start from the stored regions of a checkpoint, or from the domain's centre."""
@@ -145,8 +144,7 @@ class _Walk:
         self.ids.update((region.key, region.id) for region, _ in stored)
         for region, facet_points in stored:
             maps = self.network.affine_maps(region.pattern)
-            near = self.min_radius * np.linalg.norm(maps.pre_A, axis=1)
-            self._accept(region, self._crossing_points(region, facet_points, near))
+            self._accept(region, self._crossings(region, facet_points, maps))
         self.stats["resumed_regions"] = len(stored)
         if not stored:
             point = self._start_point()
@@ -196,7 +194,7 @@ class _Walk:
         self.ids[region.key] = region.id
         self.regions.append(region)
         for neuron, point, raw in crossings:
-            neighbour = self._neighbour_key(point, raw, self.ids, self.queue)
+            neighbour = self._neighbour_key(point, raw)
             if neighbour == region.key:
                 raise NumericalAmbiguityError(
                     f"crossing the facet of neuron {self.network.neuron_name(neuron)} "
@@ -214,24 +212,25 @@ class _Walk:
         bits = np.packbits(pattern)
         return bits.tobytes(), bits, point
 
-    def _neighbour_key(self, point, raw, ids, queue):
+    def _neighbour_key(self, point, raw):
         """Canonical key of the region at ``point`` (raw pattern ``raw``); queue it if new."""
         raw_key = pattern_key(raw)
         key = self.canonical.get(raw_key)
         if key is None:
             found = self._discover(point, raw)
             key = self.canonical[raw_key] = found[0]
-            if key not in ids:
-                ids[key] = None
-                queue.append(found)
+            if key not in self.ids:
+                self.ids[key] = None
+                self.queue.append(found)
         return key
 
-    def _graph(self, regions, crossings, ids):
+    def _graph(self):
+        """The adjacency graph from the recorded facet crossings (each edge seen twice)."""
         graph = nx.Graph()
-        graph.add_nodes_from(range(len(regions)))
+        graph.add_nodes_from(range(len(self.regions)))
         one_sided = 0
-        for source, target_key, neuron in crossings:
-            target = ids[target_key]
+        for source, target_key, neuron in self.crossings:
+            target = self.ids[target_key]
             if target is None:
                 continue
             if graph.has_edge(source, target):
@@ -244,8 +243,11 @@ class _Walk:
         return graph
 
     # -- one region ------------------------------------------------------------
-    def _region(self, region_id, pattern, maps, seed):
-        """Build the region of ``pattern`` from a strictly interior ``seed``; None if thin."""
+    def _region(self, pattern, maps, seed):
+        """Build the region of ``pattern`` from a strictly interior ``seed``; None if thin.
+
+        The region's id is set when the walk records it (-1 until then).
+        """
         A, b, sources = self._constraints(pattern, maps)
         facets = self._facets(A, b, seed)
         center, radius = self.solver.chebyshev_ball(A[facets.rows], b[facets.rows])
@@ -256,7 +258,7 @@ class _Walk:
             facets = self._facets(A, b, center)
         rows = facets.rows
         region = Region(
-            region_id, np.packbits(pattern), self.network.num_hidden,
+            -1, np.packbits(pattern), self.network.num_hidden,
             HPolytope(A[rows], b[rows], sources[rows]), center, radius,
             maps.W_eff, maps.b_eff,
         )
@@ -276,8 +278,8 @@ class _Walk:
         constant = norms * self.domain.diameter <= self.zero_tol[free]
         if np.any(b[constant] < -self.zero_tol[free][constant]):
             raise NumericalAmbiguityError("a pattern's constant constraint is violated")
-        A, b, free = A[~constant] / norms[~constant, None], b[~constant] / norms[~constant], \
-            free[~constant]
+        keep = ~constant
+        A, b, free = A[keep] / norms[keep, None], b[keep] / norms[keep], free[keep]
         on_domain_face = self._on_domain_face(A, b)
         A = np.vstack([A[~on_domain_face], self.domain.A])
         b = np.concatenate([b[~on_domain_face], self.domain.b])
@@ -291,6 +293,11 @@ class _Walk:
         return np.any(same_normal & same_offset, axis=1)
 
     # -- crossing facets -------------------------------------------------------
+    def _crossings(self, region, facet_points, maps):
+        """List of (neuron, point just across, its raw pattern) for the region's neuron facets."""
+        near = self.min_radius * np.linalg.norm(maps.pre_A, axis=1)
+        return list(self._crossing_points(region, facet_points, near))
+
     def _crossing_points(self, region, facet_points, near):
         """(neuron, point just across, its pattern) for every facet of the region on a neuron.
 
