@@ -20,6 +20,7 @@ from .domain import check_input_dimension
 from .lp import LPSolver
 from .options import Options
 from .polytope import HPolytope, minimal_representation
+from .progress import progress_bar
 from .region import Region, RegionComplex
 
 __all__ = ["enumerate_by_splitting", "count_regions", "iter_leaves", "Leaf"]
@@ -58,7 +59,7 @@ def enumerate_by_splitting(network, domain, *, options=None, progress=False):
     solver = LPSolver(options)
     min_radius = options.min_radius_rel * domain.diameter
     regions = []
-    bar = _bar(progress)
+    bar = progress_bar(progress, "splitting")
     for leaf in iter_leaves(network, domain, options=options, solver=solver):
         facets = minimal_representation(leaf.A, leaf.b, leaf.center, min_radius=min_radius,
                                         solver=solver, use_qhull=options.use_qhull(domain.dim))
@@ -85,7 +86,7 @@ def count_regions(network, domain, *, options=None, progress=False):
     options = options or Options()
     start = time.perf_counter()
     solver = LPSolver(options)
-    bar = _bar(progress)
+    bar = progress_bar(progress, "splitting")
     count = 0
     for _ in iter_leaves(network, domain, options=options, solver=solver):
         count += 1
@@ -94,17 +95,13 @@ def count_regions(network, domain, *, options=None, progress=False):
     return count, {"lps": solver.count, "seconds": time.perf_counter() - start}
 
 
-def iter_leaves(network, domain, *, options=None, solver=None, start=None):
-    """Yield every region as a :class:`Leaf` (depth first), without facet computation.
-
-    ``start`` is an optional initial :class:`Leaf` (a sub-piece of the domain with
-    the pattern of the layers before ``start_layer`` settled); by default the domain.
-    """
+def iter_leaves(network, domain, *, options=None, solver=None):
+    """Yield every region as a :class:`Leaf` (depth first), without facet computation."""
     check_input_dimension(network, domain)
     options = options or Options()
     splitter = _Splitter(network, domain, options, solver or LPSolver(options))
-    first = start or Leaf(domain.A, domain.b, -1 - np.arange(len(domain.b)),
-                          np.zeros(network.num_hidden, dtype=bool), domain.center, domain.radius)
+    first = Leaf(domain.A, domain.b, -1 - np.arange(len(domain.b)),
+                 np.zeros(network.num_hidden, dtype=bool), domain.center, domain.radius)
     stack = [(first, 0)]
     layers = len(network.hidden_sizes)
     while stack:
@@ -200,9 +197,3 @@ def _child(piece, j, active, cut):
     A, b, center, radius = cut
     return Leaf(A, b, np.append(piece.sources, j), _with_bit(piece.pattern, j, active),
                 center, radius)
-
-
-def _bar(enabled):
-    from tqdm import tqdm
-
-    return tqdm(disable=not enabled, unit=" regions", desc="splitting", mininterval=0.5)

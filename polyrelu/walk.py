@@ -26,6 +26,7 @@ from .errors import NumericalAmbiguityError
 from .lp import LPSolver
 from .options import Options
 from .polytope import HPolytope, minimal_representation
+from .progress import progress_bar
 from .region import Region, RegionComplex, pattern_key
 
 __all__ = ["enumerate_regions"]
@@ -103,7 +104,7 @@ class _Walk:
         self.ids, self.regions, self.crossings, self.queue = {}, [], [], deque()
         self.worker_lps = 0
         self._restore(checkpoint)
-        bar = _progress_bar(progress)
+        bar = progress_bar(progress, "walking")
         bar.update(len(self.regions))
         try:
             if executor is None:
@@ -378,9 +379,3 @@ def _build_batch(token, network, domain, options, batch):
         walk = _WORKER_WALKS[token] = _Walk(network, domain, options)
     before = walk.solver.count
     return [walk.build(item) for item in batch], walk.solver.count - before
-
-
-def _progress_bar(enabled):
-    from tqdm import tqdm
-
-    return tqdm(disable=not enabled, unit=" regions", desc="walking", mininterval=0.5)
