@@ -85,11 +85,12 @@ def _parser():
     return parser
 
 
-def _command(commands, name, function, summary, description):
-    """A sub-command taking NET, a domain (--box or --vnnlib), --json and --progress."""
+def _command(commands, name, function, summary, description, domain=True):
+    """A sub-command taking NET, --json, --progress and (if ``domain``) --box or --vnnlib."""
     parser = commands.add_parser(name, help=summary, description=description)
     parser.add_argument("net", metavar="NET", help="network file (.npz, .onnx, .pt, .joblib)")
-    _add_domain_arguments(parser)
+    if domain:
+        _add_domain_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar (default: on when stderr is a terminal)")
