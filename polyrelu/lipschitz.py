@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .domain import Domain
+from .exact import exact_affine_maps, exact_layers, to_fractions
 from .errors import InvalidNetworkError, PolyreluError
 from .walk import enumerate_regions
 
@@ -193,32 +194,15 @@ def exact_pattern(network, point, pattern):
 
     Computed in rational arithmetic (``fractions.Fraction``) from the float64 weights.
     """
-    h = [Fraction(float(v)) for v in point]
-    k = 0
-    for w, b in zip(network.weights[:-1], network.biases[:-1]):
-        z = [sum((Fraction(float(wij)) * hj for wij, hj in zip(row, h)), Fraction(float(bi)))
-             for row, bi in zip(w, b)]
-        for value in z:
-            if value == 0 or (value > 0) != bool(pattern[k]):
-                return False
-            k += 1
-        h = [max(v, Fraction(0)) for v in z]
-    return True
+    hidden = [v for layer in exact_layers(network, point)[:-1] for v in layer]
+    return all(v != 0 and (v > 0) == bool(on) for v, on in zip(hidden, pattern))
 
 
 def exact_jacobian(network, pattern, C):
     """``C W_eff`` for ``pattern`` as a list of rows of Fractions (exact from float64 weights)."""
-    d = network.input_dim
-    rows = [[Fraction(int(i == j)) for j in range(d)] for i in range(d)]
-    bounds = np.cumsum((0,) + network.hidden_sizes)
-    for layer, w in enumerate(network.weights):
-        rows = [[sum((Fraction(float(wij)) * rows[j][c] for j, wij in enumerate(row) if wij),
-                     Fraction(0)) for c in range(d)] for row in w]
-        if layer < len(network.hidden_sizes):
-            mask = pattern[bounds[layer]:bounds[layer + 1]]
-            rows = [r if on else [Fraction(0)] * d for r, on in zip(rows, mask)]
-    return [[sum((Fraction(float(cij)) * rows[j][c] for j, cij in enumerate(crow) if cij),
-                 Fraction(0)) for c in range(d)] for crow in C]
+    _, output = exact_affine_maps(network, pattern)
+    return [[sum((c * a[k] for c, (a, _) in zip(to_fractions(crow), output) if c), Fraction(0))
+             for k in range(network.input_dim)] for crow in C]
 
 
 def exact_norm_bracket(network, pattern, C, norm):

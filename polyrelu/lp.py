@@ -39,8 +39,8 @@ class LPResult:
     value : float or None
         Optimal objective value (None unless optimal).
     row_duals : ndarray or None
-        Dual multipliers of the inequality rows (<= 0 for a maximisation's
-        active rows in HiGHS' sign convention; None unless optimal).
+        Dual multipliers of the inequality rows (>= 0 for the active ``<=`` rows
+        of a maximisation, in HiGHS' sign convention; None unless optimal).
     """
 
     status: str
@@ -161,6 +161,33 @@ class LPSolver:
         if result.status == "infeasible":
             return None, None
         raise SolverError(f"Chebyshev-ball LP is {result.status}: the polytope is unbounded")
+
+    def signed_inradius(self, A, b):
+        """The largest ``r`` (of any sign) such that some ``x`` has ``A x + ||A_i|| r <= b``.
+
+        ``r > 0`` is the Chebyshev radius of a full-dimensional polytope, ``r = 0``
+        means a non-empty polytope with empty interior, ``r < 0`` an empty one.
+        Returns ``(x, r, y)`` where ``y >= 0`` are the LP dual multipliers:
+        ``y @ A = 0``, ``y @ ||A_i|| = 1`` and ``y @ b = r``, so that for ``r < 0``
+        they are a Farkas certificate of emptiness. The polytope must be bounded.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> A, b = np.array([[1.0], [-1.0]]), np.array([0.0, -1.0])  # x <= 0 and x >= 1
+        >>> x, r, y = LPSolver().signed_inradius(A, b)
+        >>> round(r, 12), np.round(y, 12).tolist()
+        (-0.5, [0.5, 0.5])
+        """
+        A = np.asarray(A, dtype=np.float64)
+        d = A.shape[1]
+        norms = np.linalg.norm(A, axis=1)
+        cost = np.zeros(d + 1)
+        cost[d] = 1.0
+        result = self.maximize(cost, np.hstack([A, norms[:, None]]), b)
+        if result.status != "optimal":
+            raise SolverError(f"signed-inradius LP is {result.status}: the polytope is unbounded")
+        return result.x[:d], float(result.x[d]), np.maximum(result.row_duals, 0.0)
 
     def _run(self):
         highs = self._highs

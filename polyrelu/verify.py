@@ -1,0 +1,576 @@
+"""Exact verification of VNN-LIB properties: counterexamples and checkable certificates.
+
+A property (see :mod:`polyrelu.vnnlib`) lists input boxes and, for each, a union
+of unsafe output polytopes ``{y : C y <= d}``. :func:`verify` decides whether some
+input of a box is mapped into an unsafe polytope:
+
+1. Branch and bound over the input box. On each sub-box, sound linear bounds
+   (:func:`polyrelu.symbolic.linear_bounds`) try to refute every unsafe polytope
+   (one row ``C_r f(x) > d_r`` on the whole sub-box suffices). Refuted sub-boxes
+   are closed. A few cheap points (the centre, the minimisers of the bounds) are
+   tried as counterexamples.
+2. A sub-box whose bounds leave at most ``exact_threshold`` neurons unstable is
+   decided exactly: its activation regions are enumerated (layer-wise splitting)
+   and, on each region, one LP per unsafe polytope decides whether the region
+   meets it. An empty intersection comes with LP dual multipliers (a Farkas
+   certificate); a non-empty one gives a counterexample.
+3. Otherwise the sub-box is bisected along the input whose width times bound
+   sensitivity is largest.
+
+Every "violated" answer carries a counterexample re-checked in exact rational
+arithmetic on the network's float64 weights (:func:`check_counterexample_exact`)
+and, for ONNX files, with onnxruntime (:func:`check_counterexample_onnx`). Every
+"holds" answer carries a :class:`Certificate`, which :func:`check_certificate`
+re-validates without trusting the search: it rebuilds the boxes from their split
+paths (they must tile the input box), recomputes the bounds of bound-closed
+boxes, rebuilds each region's constraints from its activation pattern and checks
+its Farkas multipliers, and checks that the regions of an exactly decided box fill
+its volume.
+
+Tolerances: the regions are those of the engine (pieces thinner than
+``Options.min_radius_rel`` times the domain diameter are not regions, see
+:mod:`polyrelu.splitting`); Farkas certificates must prove emptiness with a
+margin of 1e-10 relative to the magnitude of their terms (:func:`farkas_gap`),
+far above the float64 rounding of the rebuilt constraints. A region that neither
+misses an unsafe set by that margin nor yields an exact counterexample makes the
+answer "unknown": polyrelu does not guess at distances below its resolution.
+"""
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from .domain import Domain
+from .exact import exact_affine_maps, exact_layers, solve_exact, to_fractions
+from .errors import InvalidNetworkError, PolyreluError
+from .lp import LPSolver
+from .options import Options
+from .polytope import HPolytope
+from .splitting import iter_leaves
+from .symbolic import linear_bounds
+
+__all__ = ["verify", "VerificationResult", "Counterexample", "Certificate", "BoundPiece",
+           "RegionPiece", "check_certificate", "check_counterexample_exact",
+           "check_counterexample_onnx", "network_fingerprint", "box_from_path", "farkas_gap",
+           "region_constraints"]
+
+_FARKAS_MARGIN = 1e-10    # relative margin a Farkas certificate must prove emptiness by
+_VOLUME_TOLERANCE = 1e-7  # relative gap allowed between a box and the volume of its regions
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """An input of case ``case`` mapped into unsafe polytope ``disjunct``.
+
+    ``x_exact`` is the rational point that passed the exact re-check (a tuple of
+    Fractions); ``x`` is its float64 rounding (equal to it unless the only
+    counterexamples are points like vertices that float64 cannot represent);
+    ``output`` is the network's float64 output at ``x``.
+    """
+
+    x: np.ndarray
+    output: np.ndarray
+    case: int
+    disjunct: int
+    x_exact: tuple
+
+    @property
+    def exact(self):
+        """Whether the float64 point ``x`` is itself an exact counterexample."""
+        return all(Fraction(float(v)) == w for v, w in zip(self.x, self.x_exact))
+
+
+@dataclass(frozen=True)
+class BoundPiece:
+    """A sub-box closed by bounds: for each unsafe polytope, a row the bounds refute.
+
+    ``path`` is the list of ``(input, side)`` bisections from the case's box.
+    """
+
+    case: int
+    path: tuple
+    refuting_rows: tuple
+
+
+@dataclass(frozen=True)
+class RegionPiece:
+    """An activation region of an exactly decided sub-box, with one Farkas vector per
+    unsafe polytope proving the region misses it (rows: box, neurons, unsafe rows)."""
+
+    case: int
+    path: tuple
+    pattern: np.ndarray
+    multipliers: tuple
+
+
+@dataclass
+class Certificate:
+    """Evidence that a property holds: pieces covering every input box."""
+
+    fingerprint: str
+    pieces: list = field(default_factory=list)
+
+    def counts(self):
+        """Number of bound-closed boxes and of Farkas-closed regions."""
+        bounds = sum(isinstance(piece, BoundPiece) for piece in self.pieces)
+        return {"bound_pieces": bounds, "region_pieces": len(self.pieces) - bounds}
+
+
+@dataclass
+class VerificationResult:
+    """Outcome of :func:`verify`.
+
+    Attributes
+    ----------
+    status : str
+        ``"holds"``, ``"violated"``, ``"timeout"`` or ``"unknown"`` (a region
+        touches an unsafe set within float64 rounding and no exact
+        counterexample was found there).
+    counterexample : Counterexample or None
+    certificate : Certificate or None (only for "holds")
+    stats : dict
+        boxes, lps, seconds, bound_pieces, region_pieces.
+    """
+
+    status: str
+    counterexample: Counterexample = None
+    certificate: Certificate = None
+    stats: dict = field(default_factory=dict)
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Undecided(Exception):
+    pass
+
+
+def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, progress=None):
+    """Decide whether ``network`` satisfies the VNN-LIB property ``prop``.
+
+    Parameters
+    ----------
+    network : Network
+    prop : Property
+        From :func:`polyrelu.vnnlib.read_vnnlib`.
+    timeout : float, optional
+        Seconds; the answer is "timeout" when exceeded.
+    options : Options, optional
+    exact_threshold : int
+        Sub-boxes with at most this many unstable neurons are decided exactly.
+    progress : callable, optional
+        Called with the number of boxes processed so far, every 64 boxes.
+
+    Returns
+    -------
+    VerificationResult
+
+    Examples
+    --------
+    ``y = relu(x) - relu(-x) = x`` on [-1, 1] never exceeds 1 but reaches it:
+
+    >>> from polyrelu import Network
+    >>> from polyrelu.vnnlib import read_vnnlib
+    >>> net = Network([[[1.0], [-1.0]], [[1.0, -1.0]]], [[0.0, 0.0], [0.0]])
+    >>> text = "(declare-const X_0 Real) (declare-const Y_0 Real) " \\
+    ...        "(assert (>= X_0 -1)) (assert (<= X_0 1)) (assert (>= Y_0 {}))"
+    >>> verify(net, read_vnnlib(text.format("1.5"))).status
+    'holds'
+    >>> result = verify(net, read_vnnlib(text.format("1")))
+    >>> result.status, result.counterexample.x.tolist(), result.counterexample.exact
+    ('violated', [1.0], True)
+    """
+    _check_dimensions(network, prop)
+    options = options or Options()
+    start = time.perf_counter()
+    deadline = None if timeout is None else start + timeout
+    solver = LPSolver(options)
+    certificate = Certificate(network_fingerprint(network))
+    search = None
+    status, counterexample = "holds", None
+    try:
+        for index, case in enumerate(prop.cases):
+            search = _CaseSearch(network, case, index, options, solver, exact_threshold,
+                                 deadline, progress, search.boxes if search else 0)
+            counterexample = search.run(certificate.pieces)
+            if counterexample is not None:
+                status = "violated"
+                break
+    except _Timeout:
+        status = "timeout"
+    except _Undecided:
+        status = "unknown"
+    stats = {"boxes": search.boxes if search else 0, "lps": solver.count, "seconds": time.perf_counter() - start,
+             **certificate.counts()}
+    return VerificationResult(status, counterexample,
+                              certificate if status == "holds" else None, stats)
+
+
+def network_fingerprint(network):
+    """SHA-256 of the network's float64 weights and biases (ties a certificate to a network)."""
+    digest = hashlib.sha256()
+    for array in (*network.weights, *network.biases):
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def box_from_path(case, path):
+    """The sub-box of ``case``'s input box reached by the bisections in ``path``."""
+    lower, upper = case.lower.copy(), case.upper.copy()
+    for dim, side in path:
+        middle = (lower[dim] + upper[dim]) / 2
+        if side:
+            lower[dim] = middle
+        else:
+            upper[dim] = middle
+    return lower, upper
+
+
+def _check_dimensions(network, prop):
+    if network.input_dim != prop.input_dim:
+        raise InvalidNetworkError(f"the property {prop.source} has {prop.input_dim} inputs but "
+                                  f"the network has {network.input_dim}")
+    if network.output_dim != prop.output_dim:
+        raise InvalidNetworkError(f"the property {prop.source} has {prop.output_dim} outputs "
+                                  f"but the network has {network.output_dim}")
+
+
+class _CaseSearch:
+    """Branch and bound over one input box of a property."""
+
+    def __init__(self, network, case, index, options, solver, exact_threshold, deadline,
+                 progress, boxes):
+        self.network, self.case, self.index = network, case, index
+        self.options, self.solver = options, solver
+        self.exact_threshold, self.deadline, self.progress = exact_threshold, deadline, progress
+        self.boxes = boxes
+        self.rows = np.vstack([u.C for u in case.unsafe])
+        self.rhs = np.concatenate([u.d for u in case.unsafe])
+        sizes = [len(u.d) for u in case.unsafe]
+        self.row_ranges = [range(s, s + n) for s, n in zip(np.cumsum([0] + sizes), sizes)]
+
+    def run(self, pieces):
+        """Append the closing pieces; return a Counterexample or None."""
+        stack = [((), None)]
+        while stack:
+            path, bounds = stack.pop()
+            self._tick()
+            lower, upper = box_from_path(self.case, path)
+            if bounds is None:
+                bounds = self._bounds(lower, upper)
+            refuted = self._refuting_rows(bounds)
+            if all(row is not None for row in refuted):
+                pieces.append(BoundPiece(self.index, path, tuple(refuted)))
+                continue
+            found = self._try_points(lower, upper, bounds, refuted)
+            if found is not None:
+                return found
+            if bounds.unstable_count() <= self.exact_threshold:
+                found = self._decide_exactly(path, lower, upper, pieces)
+                if found is not None:
+                    return found
+                continue
+            stack.extend(reversed(self._best_split(path, lower, upper, refuted)))
+        return None
+
+    def _bounds(self, lower, upper):
+        return linear_bounds(self.network, lower, upper, self.rows)
+
+    def _best_split(self, path, lower, upper, refuted):
+        """The two halves (path, bounds) of the bisection that improves the bounds most:
+        every input is tried; the score is the sum over the open unsafe sets of the
+        best refuting margin in each half."""
+        best, best_score = None, -np.inf
+        for dim in range(len(lower)):
+            if upper[dim] <= lower[dim]:
+                continue
+            halves = []
+            for side in (0, 1):
+                child = path + ((dim, side),)
+                halves.append((child, self._bounds(*box_from_path(self.case, child))))
+            score = sum(self._margin(bounds, k) for _, bounds in halves
+                        for k in range(len(refuted)) if refuted[k] is None)
+            if score > best_score:
+                best, best_score = halves, score
+        return best
+
+    def _margin(self, bounds, k):
+        rows = self.row_ranges[k]
+        return max((bounds.lower[r] - self.rhs[r] for r in rows), default=-np.inf)
+
+    def _tick(self):
+        self.boxes += 1
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise _Timeout
+        if self.progress is not None and self.boxes % 64 == 0:
+            self.progress(self.boxes)
+
+    def _refuting_rows(self, bounds):
+        """Per unsafe polytope: a row whose bound exceeds its right-hand side, or None."""
+        refuted = []
+        for rows in self.row_ranges:
+            margins = [bounds.lower[r] - self.rhs[r] for r in rows]
+            best = int(np.argmax(margins)) if margins else None
+            refuted.append(rows[best] if best is not None and margins[best] > 0 else None)
+        return refuted
+
+    def _try_points(self, lower, upper, bounds, refuted):
+        points = [(lower + upper) / 2]
+        for k, rows in enumerate(self.row_ranges):
+            if refuted[k] is None:
+                for coefficients in [bounds.coefficients[r] for r in rows] + \
+                        [bounds.coefficients[list(rows)].sum(axis=0)]:
+                    points.append(np.where(coefficients > 0, lower, upper))
+        outputs = self.network.forward(np.array(points))
+        for x, y in zip(points, outputs):
+            for k, unsafe in enumerate(self.case.unsafe):
+                if refuted[k] is None and unsafe.contains(y):
+                    found = self._counterexample(x, k)
+                    if found is not None:
+                        return found
+        return None
+
+    def _counterexample(self, x, disjunct, pattern=None):
+        """A Counterexample at ``x`` if the exact re-check confirms it, else None. With the
+        activation ``pattern`` of a region around ``x``, a nearby vertex of the region's
+        intersection with the unsafe set is tried too (solved exactly)."""
+        x = np.clip(x, self.case.lower, self.case.upper)
+        candidates = [to_fractions(x)]
+        if pattern is not None:
+            candidates.append(self._vertex_near(x, pattern, disjunct))
+        for point in candidates:
+            if point is not None and check_counterexample_exact(self.network, self.case,
+                                                                disjunct, point):
+                x = np.array([float(v) for v in point])
+                return Counterexample(x, self.network.forward(x[None])[0], self.index,
+                                      disjunct, tuple(point))
+        return None
+
+    def _vertex_near(self, x, pattern, disjunct):
+        """The exact vertex defined by the constraints nearly active at ``x`` (the input
+        box, the neurons' hyperplanes, the unsafe rows), or None if they do not fix one."""
+        hidden, output = exact_affine_maps(self.network, pattern)
+        d = len(x)
+        equations = [([Fraction(int(i == j)) for j in range(d)], bound)
+                     for i in range(d)
+                     for bound in (self.case.lower_exact[i], self.case.upper_exact[i])]
+        equations += [(a, -c) for a, c in hidden]
+        unsafe = self.case.unsafe[disjunct]
+        for row, rhs in zip(unsafe.C, unsafe.d_exact):
+            coefficients = to_fractions(row)
+            equations.append(([sum((w * a[k] for w, (a, _) in zip(coefficients, output) if w),
+                                   Fraction(0)) for k in range(d)],
+                              rhs - sum((w * c for w, (_, c) in zip(coefficients, output) if w),
+                                        Fraction(0))))
+        floats = np.array([[float(v) for v in a] for a, _ in equations])
+        rhs = np.array([float(r) for _, r in equations])
+        norms = np.linalg.norm(floats, axis=1)
+        gaps = np.abs(floats @ x - rhs) / np.where(norms > 0, norms, np.inf)
+        chosen = []
+        for i in np.argsort(gaps):
+            if gaps[i] > 1e-6 * (1 + np.abs(x).max()) or len(chosen) == d:
+                break
+            if np.linalg.matrix_rank(floats[chosen + [i]]) == len(chosen) + 1:
+                chosen.append(int(i))
+        if len(chosen) < d:
+            return None
+        return solve_exact([equations[i][0] for i in chosen], [equations[i][1] for i in chosen])
+
+    def _decide_exactly(self, path, lower, upper, pieces):
+        domain = Domain.box(lower, upper)
+        box_rows = (np.vstack([np.eye(len(lower)), -np.eye(len(lower))]),
+                    np.concatenate([upper, -lower]))
+        reach = np.maximum(np.abs(lower), np.abs(upper))
+        for leaf in iter_leaves(self.network, domain, options=self.options, solver=self.solver):
+            self._tick()
+            A, b = region_constraints(self.network, leaf.pattern, box_rows)
+            multipliers = []
+            for k, unsafe in enumerate(self.case.unsafe):
+                A_k, b_k = _with_unsafe_rows(self.network, leaf.pattern, A, b, unsafe)
+                x, _, y = self.solver.signed_inradius(A_k, b_k)
+                if farkas_gap(A_k, b_k, y, reach) < 0:
+                    multipliers.append(y)
+                    continue
+                found = self._counterexample(x, k, leaf.pattern)
+                if found is not None:
+                    return found
+                raise _Undecided
+            pieces.append(RegionPiece(self.index, path, np.packbits(leaf.pattern),
+                                      tuple(multipliers)))
+        return None
+
+
+def region_constraints(network, pattern, box_rows):
+    """``A x <= b`` of the closed activation region ``pattern`` inside a box.
+
+    Rows: the box rows, then one row per hidden neuron (``z_j >= 0`` if active,
+    ``z_j <= 0`` if not), normalised to unit length (zero rows kept as ``0 <= +-c``).
+    """
+    maps = network.affine_maps(pattern)
+    sign = np.where(pattern, -1.0, 1.0)
+    A = np.vstack([box_rows[0], sign[:, None] * maps.pre_A])
+    b = np.concatenate([box_rows[1], -sign * maps.pre_c])
+    return _unit_rows(A, b)
+
+
+def _with_unsafe_rows(network, pattern, A, b, unsafe):
+    maps = network.affine_maps(pattern)
+    rows, rhs = _unit_rows(unsafe.C @ maps.W_eff, unsafe.d - unsafe.C @ maps.b_eff)
+    return np.vstack([A, rows]), np.concatenate([b, rhs])
+
+
+def _unit_rows(A, b):
+    norms = np.linalg.norm(A, axis=1)
+    scale = np.where(norms > 0, norms, 1.0)
+    return A / scale[:, None], b / scale
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def check_counterexample_exact(network, case, disjunct, x):
+    """Whether ``x`` lies in the case's box and ``f(x)`` in unsafe polytope ``disjunct``,
+    in exact rational arithmetic on the network's float64 weights and the property's
+    decimal constants. ``x`` holds floats or Fractions."""
+    x = to_fractions(x)
+    if any(v < lo or v > hi for v, lo, hi in zip(x, case.lower_exact, case.upper_exact)):
+        return False
+    y = exact_layers(network, x)[-1]
+    unsafe = case.unsafe[disjunct]
+    return all(sum((c * v for c, v in zip(to_fractions(row), y) if c), Fraction(0)) <= rhs
+               for row, rhs in zip(unsafe.C, unsafe.d_exact))
+
+
+def check_counterexample_onnx(path, prop, counterexample, tol=1e-4):
+    """Re-run an ONNX model with onnxruntime at the counterexample (float32 input, as
+    VNN-COMP does) and return ``(passes, output, worst_violation)``: ``passes`` when
+    the output is within ``tol`` of the unsafe polytope's rows."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    entry = session.get_inputs()[0]
+    shape = [dim if isinstance(dim, int) else 1 for dim in entry.shape]
+    x = np.asarray(counterexample.x, dtype=np.float32).reshape(shape)
+    output = np.asarray(session.run(None, {entry.name: x})[0], dtype=np.float64).ravel()
+    unsafe = prop.cases[counterexample.case].unsafe[counterexample.disjunct]
+    worst = float(np.max(unsafe.C @ output - unsafe.d, initial=-np.inf))
+    return worst <= tol, output, worst
+
+
+def check_certificate(network, prop, certificate, *, options=None):
+    """Re-validate a "holds" certificate; raise :class:`PolyreluError` naming the first flaw.
+
+    Checks, without using the search: the fingerprint matches ``network``; in every
+    case the bound-closed and exactly-decided boxes, rebuilt from their split paths,
+    tile the input box; every bound-closed box is refuted by the recomputed sound
+    bounds; every region's Farkas multipliers prove it misses every unsafe
+    polytope; the regions of each exactly decided box fill its volume.
+
+    Returns a summary dict on success.
+    """
+    if certificate.fingerprint != network_fingerprint(network):
+        raise PolyreluError("certificate is for a different network (fingerprint mismatch)")
+    solver = LPSolver(options or Options())
+    by_box = {}
+    for piece in certificate.pieces:
+        by_box.setdefault((piece.case, piece.path), []).append(piece)
+    for index, case in enumerate(prop.cases):
+        paths = [path for (c, path) in by_box if c == index]
+        _check_tiling(paths, index)
+        for path in paths:
+            _check_box(network, case, path, by_box[(index, path)], solver)
+    return {"boxes": len(by_box), **certificate.counts()}
+
+
+def _check_tiling(paths, case):
+    """The split paths must be the leaves of one complete binary tree of bisections."""
+    def check(prefix, members):
+        if members == [prefix]:
+            return
+        deeper = [path for path in members if len(path) > len(prefix)]
+        if len(deeper) != len(members):
+            raise PolyreluError(f"case {case}: box {prefix} is both closed and split")
+        dims = {path[len(prefix)][0] for path in deeper}
+        if len(dims) != 1:
+            raise PolyreluError(f"case {case}: box {prefix} is split along several inputs")
+        dim = dims.pop()
+        for side in (0, 1):
+            child = prefix + ((dim, side),)
+            below = [path for path in deeper if path[len(prefix)] == (dim, side)]
+            if not below:
+                raise PolyreluError(f"case {case}: sub-box {child} is not covered")
+            check(child, below)
+
+    if not paths:
+        raise PolyreluError(f"case {case}: no piece covers the input box")
+    check((), paths)
+
+
+def _check_box(network, case, path, pieces, solver):
+    lower, upper = box_from_path(case, path)
+    if len(pieces) == 1 and isinstance(pieces[0], BoundPiece):
+        rows = [case.unsafe[k].C[r - _offset(case, k)] for k, r in
+                enumerate(pieces[0].refuting_rows)]
+        bounds = linear_bounds(network, lower, upper, np.array(rows))
+        for k, r in enumerate(pieces[0].refuting_rows):
+            rhs = case.unsafe[k].d[r - _offset(case, k)]
+            if not bounds.lower[k] > rhs:
+                raise PolyreluError(f"box {path}: bounds do not refute unsafe set {k} "
+                                    f"({bounds.lower[k]} <= {rhs})")
+        return
+    if any(isinstance(piece, BoundPiece) for piece in pieces):
+        raise PolyreluError(f"box {path}: closed by bounds and by regions at once")
+    box_rows = (np.vstack([np.eye(len(lower)), -np.eye(len(lower))]),
+                np.concatenate([upper, -lower]))
+    reach = np.maximum(np.abs(lower), np.abs(upper))
+    volume = 0.0
+    for piece in pieces:
+        pattern = np.unpackbits(piece.pattern, count=network.num_hidden).astype(bool)
+        A, b = region_constraints(network, pattern, box_rows)
+        for k, unsafe in enumerate(case.unsafe):
+            A_k, b_k = _with_unsafe_rows(network, pattern, A, b, unsafe)
+            _check_farkas(A_k, b_k, piece.multipliers[k], reach, path, k)
+        volume += _region_volume(A, b, solver)
+    box_volume = float(np.prod(upper - lower))
+    if abs(volume - box_volume) > _VOLUME_TOLERANCE * box_volume:
+        raise PolyreluError(f"box {path}: its regions fill {volume:.12g} of volume "
+                            f"{box_volume:.12g}")
+
+
+def _offset(case, k):
+    return sum(len(u.d) for u in case.unsafe[:k])
+
+
+def _check_farkas(A, b, y, reach, path, k):
+    if np.shape(y) != b.shape:
+        raise PolyreluError(f"box {path}: multipliers for unsafe set {k} have the wrong length")
+    gap = farkas_gap(A, b, y, reach)
+    if not gap < 0:
+        raise PolyreluError(f"box {path}: Farkas multipliers do not prove that a region misses "
+                            f"unsafe set {k} (gap {gap:.3g} is not negative)")
+
+
+def farkas_gap(A, b, y, reach):
+    """How far multipliers ``y`` are from proving ``{x in box : A x <= b}`` empty (< 0: proved).
+
+    For every ``x`` with ``A x <= b`` and ``|x_i| <= reach_i``, and ``y >= 0``:
+    ``(y A) x <= y b``, hence ``0 <= y b + |y A| . reach``. So the set is empty if
+    ``y b + |y A| . reach < 0``. The gap adds a margin ``_FARKAS_MARGIN`` times the
+    magnitude of the terms, above the float64 rounding of ``A``, ``b`` and the sums.
+    """
+    y = np.maximum(np.asarray(y, dtype=np.float64), 0.0)
+    residual = y @ A
+    magnitude = 1.0 + np.abs(y) @ np.abs(b) + (np.abs(y) @ np.abs(A)) @ reach
+    return float(y @ b + np.abs(residual) @ reach + _FARKAS_MARGIN * magnitude)
+
+
+def _region_volume(A, b, solver):
+    center, radius = solver.chebyshev_ball(A, b)
+    if center is None or radius <= 0:
+        return 0.0
+    keep = np.flatnonzero(np.linalg.norm(A, axis=1) > 0)
+    return HPolytope(A[keep], b[keep], keep).volume(center)
