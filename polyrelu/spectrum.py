@@ -95,29 +95,15 @@ def path_spectrum(network, path, harmonics, *, layer=None, pieces=None, options=
     """
     if not isinstance(harmonics, (int, np.integer)) or harmonics < 0:
         raise PolyreluError(f"harmonics must be a non-negative integer, got {harmonics!r}")
-    if layer is not None and not 0 <= layer < len(network.hidden_sizes):
-        raise PolyreluError(
-            f"layer must be a hidden layer index 0..{len(network.hidden_sizes) - 1}, "
-            f"got {layer}")
     if pieces is None:
         pieces = path_pieces(network, path, options=options)
     k = np.arange(harmonics + 1)
     total = 0
     for piece in pieces:
-        c, P = path.pull_back(*_feature_map(network, piece, layer))
+        c, P = path.pull_back(*network.feature_map(piece.pattern, layer))
         flat, basis = path.fourier_integrals(piece.t0, piece.t1, k)
         total = total + np.outer(flat, c) + basis @ P.T
     return Spectrum.from_complex(total / path.period, path.period)
-
-
-def _feature_map(network, piece, layer):
-    """``(A, c)`` of the outputs, or of hidden layer ``layer``'s features, on a piece."""
-    if layer is None:
-        return piece.W_eff, piece.b_eff
-    start = sum(network.hidden_sizes[:layer])
-    rows = slice(start, start + network.hidden_sizes[layer])
-    mask = piece.pattern[rows]
-    return piece.maps.pre_A[rows] * mask[:, None], piece.maps.pre_c[rows] * mask
 
 
 def taylor_coefficients(terms):
