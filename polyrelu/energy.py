@@ -219,18 +219,24 @@ def null_set_check(network, domain, *, regions=None, rel_tol=1e-6):
     return NullSetResult(True, None, None, len(regions), solver.count, tol)
 
 
-def plot_energy(report, ax=None, label=None):
-    """Plot ``W_n / ||x||^2`` and the per-layer output energy over depth (log scale)."""
+def plot_energy(report, ax=None, label=None, color=None):
+    """Plot ``W_n / ||x||^2`` and the per-layer output energy over depth (log scale).
+
+    Energies below 1e-15 of ``||x||^2`` (zero up to rounding) are left out.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
         ax = plt.figure(figsize=(6, 4)).gca()
     total = report.propagated[0]
+    visible = lambda values: np.where(values > 1e-15 * total, values / total, np.nan)  # noqa
     depth = np.arange(len(report.propagated))
     prefix = f"{label}: " if label else ""
-    ax.semilogy(depth, report.propagated / total, "o-", label=f"{prefix}propagated W_n")
+    line, = ax.semilogy(depth, visible(report.propagated), "o-", color=color,
+                        label=f"{prefix}propagated W_n")
     if report.outputs.any():
-        ax.semilogy(depth[:-1], report.outputs / total, "s--", label=f"{prefix}output of layer n")
+        ax.semilogy(depth[:-1], visible(report.outputs), "s--", color=line.get_color(),
+                    alpha=0.6, label=f"{prefix}output of layer n")
     ax.set_xlabel("layer n")
     ax.set_ylabel("energy / ||x||^2")
     ax.legend()
