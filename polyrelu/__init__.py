@@ -23,6 +23,8 @@ from .polytope import HPolytope
 from .region import Region, RegionComplex
 from .loaders import load_network
 from .walk import enumerate_regions
+from .paths import ClosedCurve, PathPiece, Segment, path_pieces
+from .spectrum import Spectrum, path_spectrum
 
 __version__ = "0.1.0"
 
@@ -34,6 +36,12 @@ __all__ = [
     "InvalidNetworkError",
     "LocalAffineMaps",
     "Network",
+    "ClosedCurve",
+    "PathPiece",
+    "Segment",
+    "Spectrum",
+    "path_pieces",
+    "path_spectrum",
     "NumericalAmbiguityError",
     "Options",
     "PolyreluError",

@@ -82,6 +82,7 @@ def _parser():
                      help="vector norm on inputs and outputs (default: 2)")
     lip.add_argument("--output", type=int, help="measure only this output component")
     lip.add_argument("--no-sdp", action="store_true", help="skip the LipSDP baseline (l2)")
+    _add_spectrum_and_energy_commands(commands)
     return parser
 
 
@@ -118,17 +119,17 @@ def domain_from_args(args, dim):
     return Domain.box(lower, upper)
 
 
-def _parse_bound(text, dim, name):
+def _parse_bound(text, dim, name, option="--box"):
     try:
         values = [float(part) for part in text.split(",")]
     except ValueError as err:
-        raise PolyreluError(f"--box {name} must be numbers separated by commas, got {text!r}") \
-            from err
+        raise PolyreluError(f"{option} {name} must be numbers separated by commas, "
+                            f"got {text!r}") from err
     if len(values) == 1:
         return np.full(dim, values[0])
     if len(values) != dim:
         raise PolyreluError(
-            f"--box {name} has {len(values)} values but the network has {dim} inputs")
+            f"{option} {name} has {len(values)} values but the network has {dim} inputs")
     return np.array(values)
 
 
@@ -257,6 +258,77 @@ def _print_results(results, as_json):
             ratio = "" if row["ratio_to_exact"] is None else f"{row['ratio_to_exact']:.4f}"
             print(f"{row['method']:<26}{row['value']:>14.8g}{row['kind']:>7}{ratio:>10}"
                   f"{str(row['consistent']):>12}{row['seconds']:>9.3f}")
+
+
+def _add_spectrum_and_energy_commands(commands):
+    spectrum = _command(
+        commands, "spectrum", _spectrum_command,
+        "exact DC and Fourier coefficients of the outputs along a path",
+        "Exact DC and harmonic amplitudes of NET's outputs (or a hidden layer's features) "
+        "along the closed curve X0 + U cos t + V sin t (one period) or the segment from A to "
+        "B (period 1). With one output the keys are dc, harmonic_1, ...; with several, "
+        "output_0_dc, output_0_harmonic_1, ...", domain=False)
+    path = spectrum.add_mutually_exclusive_group(required=True)
+    path.add_argument("--curve", nargs=3, metavar=("X0", "U", "V"),
+                      help="each one number for every dimension or a comma-separated list")
+    path.add_argument("--segment", nargs=2, metavar=("A", "B"), help="the segment's ends")
+    spectrum.add_argument("--harmonics", type=int, default=8, metavar="K",
+                          help="number of harmonics (default: 8)")
+    spectrum.add_argument("--layer", type=int, help="features of this hidden layer instead")
+    energy = _command(
+        commands, "energy", _energy_command,
+        "null-set check and feature energies over a domain",
+        "Is there x != 0 in the domain that NET maps to 0 (witness or certificate, by LPs over "
+        "the regions)? Optionally the exact extremes of the output energy and the per-layer "
+        "energies of one input.")
+    energy.add_argument("--extremes", action="store_true",
+                        help="exact min and max of ||NET(x)||^2 over the domain")
+    energy.add_argument("--signal", metavar="X", help="per-layer energies of this input")
+
+
+def _spectrum_command(args):
+    from .paths import ClosedCurve, Segment, path_pieces
+    from .spectrum import path_spectrum
+
+    network = load_network(args.net)
+    dim = network.input_dim
+    if args.curve:
+        path = ClosedCurve(*(_parse_bound(text, dim, name, "--curve")
+                             for text, name in zip(args.curve, ("X0", "U", "V"))))
+    else:
+        path = Segment(*(_parse_bound(text, dim, name, "--segment")
+                         for text, name in zip(args.segment, ("A", "B"))))
+    pieces = path_pieces(network, path)
+    result = path_spectrum(network, path, args.harmonics, layer=args.layer, pieces=pieces)
+    results = {"pieces": len(pieces), "period": result.period}
+    several = len(result.dc) > 1
+    for j in range(len(result.dc)):
+        prefix = f"output_{j}_" if several else ""
+        results[f"{prefix}dc"] = float(result.dc[j])
+        for k in range(args.harmonics):
+            results[f"{prefix}harmonic_{k + 1}"] = float(result.amplitude[k, j])
+    return results
+
+
+def _energy_command(args):
+    from .energy import energy_range, layer_energies, null_set_check
+
+    network, domain, progress = _inputs(args)
+    regions = enumerate_regions(network, domain, progress=progress)
+    check = null_set_check(network, domain, regions=regions)
+    results = {"null_set": "trivial" if check.trivial else "non-trivial",
+               "regions": len(regions), "lps": check.lps}
+    if not check.trivial:
+        results.update(witness=check.witness.tolist(), witness_residual=check.residual)
+    if args.extremes:
+        extremes = energy_range(network, domain, regions=regions)
+        results.update(energy_min=extremes.min, energy_min_at=extremes.argmin.tolist(),
+                       energy_max=extremes.max, energy_max_at=extremes.argmax.tolist())
+    if args.signal:
+        x = _parse_bound(args.signal, network.input_dim, "X", "--signal")
+        for key, values in layer_energies(network, x).items():
+            results[f"layer_energy_{key}"] = values.tolist()
+    return results
 
 
 if __name__ == "__main__":

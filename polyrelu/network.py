@@ -171,6 +171,25 @@ class Network:
         stack_c = np.concatenate(pre_c) if pre_c else np.zeros(0)
         return LocalAffineMaps(stack_A, stack_c, A, c)
 
+    def feature_map(self, pattern, layer=None):
+        """``(A, c)`` with ``A @ x + c`` the outputs (``layer=None``) or hidden layer
+        ``layer``'s post-ReLU features, wherever the activation pattern is ``pattern``.
+
+        >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+        >>> [a.tolist() for a in absolute.feature_map([False, True], layer=0)]
+        [[[0.0], [-1.0]], [0.0, 0.0]]
+        """
+        maps = self.affine_maps(pattern)
+        if layer is None:
+            return maps.W_eff, maps.b_eff
+        if not 0 <= layer < len(self.hidden_sizes):
+            raise InvalidNetworkError(
+                f"layer must be a hidden layer index 0..{len(self.hidden_sizes) - 1}, "
+                f"got {layer}")
+        rows = slice(self._offsets[layer], self._offsets[layer + 1])
+        mask = np.asarray(pattern, dtype=bool)[rows]
+        return maps.pre_A[rows] * mask[:, None], maps.pre_c[rows] * mask
+
     def zero_neurons(self, maps, zero_tol, lower, upper):
         """Neurons whose pre-activation map is identically zero on a box.
 
