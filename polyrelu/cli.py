@@ -82,6 +82,7 @@ def _parser():
                      help="vector norm on inputs and outputs (default: 2)")
     lip.add_argument("--output", type=int, help="measure only this output component")
     lip.add_argument("--no-sdp", action="store_true", help="skip the LipSDP baseline (l2)")
+    _add_injectivity_command(commands)
     return parser
 
 
@@ -257,6 +258,39 @@ def _print_results(results, as_json):
             ratio = "" if row["ratio_to_exact"] is None else f"{row['ratio_to_exact']:.4f}"
             print(f"{row['method']:<26}{row['value']:>14.8g}{row['kind']:>7}{ratio:>10}"
                   f"{str(row['consistent']):>12}{row['seconds']:>9.3f}")
+
+
+def _add_injectivity_command(commands):
+    parser = _command(
+        commands, "injectivity", _injectivity_command,
+        "exact injectivity of the ReLU layers over a box",
+        "Decide exactly whether hidden layer L of NET (or every hidden layer, in order) is "
+        "injective on the image of the input box; print a witness pair when it is not.")
+    parser.add_argument("--layer", type=int, metavar="L",
+                        help="hidden layer to check (default: all, stopping at the first failure)")
+
+
+def _injectivity_command(args):
+    from .injectivity import network_injectivity
+
+    network, domain, _ = _inputs(args)
+    layers = None if args.layer is None else [args.layer]
+    result = network_injectivity(network, domain, layers=layers)
+    out = {
+        "injective": "yes" if result.injective else "no",
+        "layers": "all" if layers is None else args.layer,
+        "frame_condition": {True: "holds", False: "fails", None: "not checked"}[
+            result.frame_condition],
+        "sets_checked": result.sets_checked,
+        "lps": result.lps,
+    }
+    if not result.injective:
+        x, y = result.witness
+        out.update({"failing_layer": result.layer, "witness_x": x.tolist(),
+                    "witness_y": y.tolist()})
+        if result.witness_exact is not None:
+            out["witness_exact"] = result.witness_exact
+    return out
 
 
 if __name__ == "__main__":
