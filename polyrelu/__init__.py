@@ -23,6 +23,9 @@ from .polytope import HPolytope
 from .region import Region, RegionComplex
 from .loaders import load_network
 from .walk import enumerate_regions
+from .injectivity import is_injective, network_injectivity
+from .bias import ball_bias, polytope_bias
+from .reconstruction import invert
 
 __version__ = "0.1.0"
 
@@ -41,6 +44,11 @@ __all__ = [
     "RegionComplex",
     "SolverError",
     "UnsupportedLayerError",
+    "ball_bias",
     "enumerate_regions",
+    "invert",
+    "is_injective",
+    "network_injectivity",
+    "polytope_bias",
     "load_network",
 ]
