@@ -139,7 +139,8 @@ class InjectivityResult:
     layer: object = None
 
 
-def is_injective(W, bias, domain, *, convention="threshold", options=None):
+def is_injective(W, bias, domain, *, convention="threshold", frame_condition=True,
+                 options=None):
     """Decide exactly whether ``x -> relu(W x - a)`` is injective on a polytope.
 
     Parameters
@@ -150,6 +151,9 @@ def is_injective(W, bias, domain, *, convention="threshold", options=None):
     domain : Domain
         The polytope K (dimension n).
     convention : {"threshold", "pytorch"}
+    frame_condition : bool
+        Also decide the frame condition (a second search, often the costlier
+        one when the layer is injective); None in the result when False.
     options : Options, optional
         ``min_radius_rel`` sets the thinness tolerance.
 
@@ -184,10 +188,14 @@ def is_injective(W, bias, domain, *, convention="threshold", options=None):
                      domain.diameter)
     pair = search.collision(piece, piece)
     # a collision is itself a point where the active rows do not span
-    frame_point = search.frame_failure(piece) if pair is None else pair[0]
+    if pair is not None:
+        frame_point = pair[0]
+    else:
+        frame_point = search.frame_failure(piece) if frame_condition else None
     exact = None if pair is None else _exact_witness(W, a, domain, *pair)
+    holds = (frame_point is None) if frame_condition or pair is not None else None
     return InjectivityResult(
-        injective=pair is None, frame_condition=frame_point is None,
+        injective=pair is None, frame_condition=holds,
         sets_checked=search.nodes, lps=search.solver.count, witness=pair,
         witness_exact=exact, frame_point=frame_point)
 
