@@ -348,7 +348,6 @@ class _Search:
     def _rows(self, piece, strict, weak):
         """Inequalities on (x, t): piece, margin t on strict rows, weak rows <= a."""
         W, a = self.layer.W, self.layer.a
-        d = piece.M.shape[1]
         Ws, Ww = W[list(strict)] @ piece.M, W[list(weak)] @ piece.M
         A = np.vstack([
             np.hstack([piece.A, np.zeros((len(piece.b), 1))]),
