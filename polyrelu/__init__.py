@@ -25,6 +25,9 @@ from .loaders import load_network
 from .walk import enumerate_regions
 from .paths import ClosedCurve, PathPiece, Segment, path_pieces
 from .spectrum import Spectrum, path_spectrum
+from .injectivity import is_injective, network_injectivity
+from .bias import ball_bias, polytope_bias
+from .reconstruction import invert
 
 __version__ = "0.1.0"
 
@@ -49,6 +52,11 @@ __all__ = [
     "RegionComplex",
     "SolverError",
     "UnsupportedLayerError",
+    "ball_bias",
     "enumerate_regions",
+    "invert",
+    "is_injective",
+    "network_injectivity",
+    "polytope_bias",
     "load_network",
 ]

@@ -83,6 +83,7 @@ def _parser():
     lip.add_argument("--output", type=int, help="measure only this output component")
     lip.add_argument("--no-sdp", action="store_true", help="skip the LipSDP baseline (l2)")
     _add_spectrum_and_energy_commands(commands)
+    _add_injectivity_command(commands)
     return parser
 
 
@@ -329,6 +330,37 @@ def _energy_command(args):
         for key, values in layer_energies(network, x).items():
             results[f"layer_energy_{key}"] = values.tolist()
     return results
+def _add_injectivity_command(commands):
+    parser = _command(
+        commands, "injectivity", _injectivity_command,
+        "exact injectivity of the ReLU layers over a box",
+        "Decide exactly whether hidden layer L of NET (or every hidden layer, in order) is "
+        "injective on the image of the input box; print a witness pair when it is not.")
+    parser.add_argument("--layer", type=int, metavar="L",
+                        help="hidden layer to check (default: all, stopping at the first failure)")
+
+
+def _injectivity_command(args):
+    from .injectivity import network_injectivity
+
+    network, domain, _ = _inputs(args)
+    layers = None if args.layer is None else [args.layer]
+    result = network_injectivity(network, domain, layers=layers)
+    out = {
+        "injective": "yes" if result.injective else "no",
+        "layers": "all" if layers is None else args.layer,
+        "frame_condition": {True: "holds", False: "fails", None: "not checked"}[
+            result.frame_condition],
+        "sets_checked": result.sets_checked,
+        "lps": result.lps,
+    }
+    if not result.injective:
+        x, y = result.witness
+        out.update({"failing_layer": result.layer, "witness_x": x.tolist(),
+                    "witness_y": y.tolist()})
+        if result.witness_exact is not None:
+            out["witness_exact"] = result.witness_exact
+    return out
 
 
 if __name__ == "__main__":
