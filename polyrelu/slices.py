@@ -319,7 +319,9 @@ def decision_boundary(plane):
 
     Within a piece the logits are affine, so the set where logits i and k tie and
     are the largest two is a segment: the line ``f_i = f_k`` clipped to the piece
-    and to ``f_i >= f_l`` for every other class l. A single-output network is read
+    and to ``f_i >= f_l`` for every other class l. A tie along a piece's edge is
+    reported once, by the piece on class i's side. Segments no longer than twice
+    the slice's thin-piece radius are left out. A single-output network is read
     as the logit of class 1 against a constant 0 for class 0.
 
     Returns
