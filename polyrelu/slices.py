@@ -46,7 +46,7 @@ from .options import Options
 from .region import pattern_key
 
 __all__ = ["SlicePiece", "PlanarSlice", "DecisionBoundary", "plane_network",
-           "slice_regions", "slice_through", "decision_boundary"]
+           "slice_regions", "slice_through", "plane_through", "decision_boundary"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -278,11 +278,9 @@ def slice_regions(network, origin, directions, bounds, *, options=None):
 def slice_through(network, points, *, margin=0.25, options=None):
     """The slice through three input points, in an orthonormal frame of their plane.
 
-    The origin is ``points[0]``; the directions are an orthonormal basis of the
-    plane of the three points (so areas and angles are those of input space); the
-    sliced box is the points' bounding box in that frame, widened on each side by
-    ``margin`` times its larger side. ``PlanarSlice.coordinates(points)`` gives
-    the points' slice coordinates (for marking them in a picture).
+    The frame and the sliced box are :func:`plane_through`'s.
+    ``PlanarSlice.coordinates(points)`` gives the points' slice coordinates (for
+    marking them in a picture).
 
     Raises
     ------
@@ -301,17 +299,37 @@ def slice_through(network, points, *, margin=0.25, options=None):
     if points.ndim != 2 or points.shape != (3, network.input_dim):
         raise InvalidDomainError(
             f"expected three points of dimension {network.input_dim}, got shape {points.shape}")
+    origin, directions, box = plane_through(points, margin=margin)
+    return slice_regions(network, origin, directions, box, options=options)
+
+
+def plane_through(points, *, margin=0.25):
+    """Origin, orthonormal directions and slice box of the plane through three points.
+
+    The origin is ``points[0]``; the first direction points to ``points[1]``; the
+    box is the points' bounding box in that frame, widened on each side by
+    ``margin`` times its larger side. Returns ``(origin, directions, (lower, upper))``.
+
+    Examples
+    --------
+    >>> origin, U, (low, high) = plane_through([[0, 0, 1], [2, 0, 1], [0, 1, 1]], margin=0)
+    >>> np.abs(U.T).tolist(), low.tolist(), high.tolist()
+    ([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [0.0, 0.0], [2.0, 1.0])
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[0] != 3:
+        raise InvalidDomainError(f"expected three points, got an array of shape {points.shape}")
     spans = (points[1:] - points[0]).T
     basis, triangular = np.linalg.qr(spans)
     scale = max(np.linalg.norm(spans, axis=0).max(), np.finfo(float).tiny)
     if not np.all(np.isfinite(points)) or np.abs(np.diag(triangular)).min() <= 1e-9 * scale:
         raise InvalidDomainError("the three points are (nearly) collinear or not finite: "
                                  "they do not span a plane")
-    basis = basis * np.sign(np.diag(triangular))  # first axis points from x1 to x2
+    basis = basis * np.sign(np.diag(triangular))
     coords = (points - points[0]) @ basis
     low, high = coords.min(axis=0), coords.max(axis=0)
     pad = margin * (high - low).max()
-    return slice_regions(network, points[0], basis, (low - pad, high + pad), options=options)
+    return points[0], basis, (low - pad, high + pad)
 
 
 def decision_boundary(plane):
