@@ -4,7 +4,9 @@ The main entry points:
 
 - :class:`Network` (and the loaders in :mod:`polyrelu.loaders`),
 - :class:`Domain` (a box or a bounded polytope of input space),
-- :func:`enumerate_regions`, which returns a :class:`RegionComplex`.
+- :func:`enumerate_regions`, which returns a :class:`RegionComplex`,
+- :func:`slice_regions` and :func:`slice_through`: exact 2-D slices (a
+  :class:`PlanarSlice`), drawn by :mod:`polyrelu.pictures`.
 """
 
 from .domain import Domain
@@ -22,6 +24,7 @@ from .options import Options
 from .polytope import HPolytope
 from .region import Region, RegionComplex
 from .loaders import load_network
+from .slices import PlanarSlice, decision_boundary, slice_regions, slice_through
 from .walk import enumerate_regions
 
 __version__ = "0.1.0"
@@ -36,11 +39,15 @@ __all__ = [
     "Network",
     "NumericalAmbiguityError",
     "Options",
+    "PlanarSlice",
     "PolyreluError",
     "Region",
     "RegionComplex",
     "SolverError",
     "UnsupportedLayerError",
+    "decision_boundary",
     "enumerate_regions",
     "load_network",
+    "slice_regions",
+    "slice_through",
 ]

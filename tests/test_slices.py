@@ -1,5 +1,7 @@
 """Exact 2-D slices, checked against the graph-walk engine, brute force and forward passes."""
 
+import time
+
 import numpy as np
 import pytest
 import shapely
@@ -122,6 +124,19 @@ def test_coarser_tolerance_drops_the_same_thin_regions_as_the_splitting_enumerat
     assert plane.stats["thin_pieces"] > 10
     assert set(by_pattern(plane)) == {pattern_key(leaf.pattern) for leaf in leaves}
     assert plane.area() + plane.stats["thin_area"] == pytest.approx(4.0, rel=1e-12)
+
+
+def test_slice_of_a_2_64_64_10_network_takes_under_5_seconds():
+    """The issue's performance target (benchmarks/bench_slice.py compares with the engine)."""
+    rng = np.random.default_rng(0)
+    sizes = (2, 64, 64, 10)
+    weights = [rng.uniform(-1, 1, size=(o, i)) / np.sqrt(i) for i, o in zip(sizes, sizes[1:])]
+    biases = [rng.uniform(-1, 1, size=o) / np.sqrt(i) for i, o in zip(sizes, sizes[1:])]
+    start = time.perf_counter()
+    plane = slice_regions(Network(weights, biases), [0, 0], np.eye(2), BOX)
+    assert time.perf_counter() - start < 5.0
+    assert len(plane) > 1000
+    assert plane.area() == pytest.approx(4.0, rel=1e-12)
 
 
 def classifier_slice(seed=5, d=8, classes=4):
