@@ -261,7 +261,8 @@ def slice_regions(network, origin, directions, bounds, *, options=None):
     lower, upper = _bounding_box(polygon)
     box = Domain.box(lower, upper)
     zero_tol = neuron_status(plane, box, options).zero_tol
-    splitter = _Splitter(plane, zero_tol, options.min_radius_rel * box.diameter)
+    splitter = _Splitter(plane, zero_tol, options.min_radius_rel * box.diameter,
+                         LPSolver(options))
     leaves = splitter.run(np.asarray(polygon.exterior.coords)[:-1], sources)
     pieces = []
     for vertices, edge_sources, pattern, M, m in leaves:
@@ -379,10 +380,10 @@ def decision_boundary(plane):
 class _Splitter:
     """Layer-by-layer splitting of convex polygons by the neurons' lines."""
 
-    def __init__(self, plane, zero_tol, min_radius):
+    def __init__(self, plane, zero_tol, min_radius, solver):
         self.plane, self.zero_tol, self.min_radius = plane, zero_tol, min_radius
         self.offsets = np.concatenate([[0], np.cumsum(plane.hidden_sizes)]).astype(int)
-        self.solver = LPSolver()
+        self.solver = solver
         self.thin, self.thin_area = 0, 0.0
 
     def run(self, vertices, sources):
@@ -578,11 +579,12 @@ def _bounding_box(polygon):
 
 
 def _logits(piece):
+    """The piece's logit map; one output z is read as the logits (0, z)."""
+    if len(piece.b_eff) == 0:
+        raise PolyreluError("a decision boundary needs a network with outputs")
     if len(piece.b_eff) == 1:
         return (np.vstack([np.zeros((1, 2)), piece.W_eff]),
                 np.concatenate([[0.0], piece.b_eff]))
-    if len(piece.b_eff) < 1:
-        raise PolyreluError("a decision boundary needs a network with outputs")
     return piece.W_eff, piece.b_eff
 
 
