@@ -84,6 +84,7 @@ def _parser():
     lip.add_argument("--no-sdp", action="store_true", help="skip the LipSDP baseline (l2)")
     _add_spectrum_and_energy_commands(commands)
     _add_injectivity_command(commands)
+    _add_slice_command(commands)
     return parser
 
 
@@ -116,7 +117,8 @@ def domain_from_args(args, dim):
 
         lower, upper = input_box(args.vnnlib)
     else:
-        lower, upper = (_parse_bound(text, dim, name) for text, name in zip(args.box, ("LO", "HI")))
+        lower, upper = (_parse_bound(text, dim, name, "--box")
+                        for text, name in zip(args.box, ("LO", "HI")))
     return Domain.box(lower, upper)
 
 
@@ -361,6 +363,94 @@ def _injectivity_command(args):
         if result.witness_exact is not None:
             out["witness_exact"] = result.witness_exact
     return out
+def _add_slice_command(commands):
+    cut = _command(
+        commands, "slice", _slice_command, "exact regions of a 2-D slice, drawn",
+        "Exact activation regions of NET on a plane of input space (shapely polygons), drawn "
+        "to a picture. A point X is comma-separated numbers or a .npy file holding d numbers "
+        "(e.g. a flattened image).", domain=False)
+    plane = cut.add_mutually_exclusive_group(required=True)
+    plane.add_argument("--through", nargs=3, metavar=("X1", "X2", "X3"),
+                       help="the plane through three input points (orthonormal frame, origin X1)")
+    plane.add_argument("--plane", nargs=3, metavar=("X0", "U", "V"),
+                       help="the plane X0 + t1 U + t2 V")
+    plane.add_argument("--box", nargs=2, metavar=("LO", "HI"),
+                       help="a 2-input network's own input plane over this box")
+    cut.add_argument("--tbox", nargs=2, metavar=("LO", "HI"),
+                     help="box of slice coordinates t (default: [-1, 1]^2 for --plane, the "
+                          "three points with a margin for --through)")
+    cut.add_argument("-o", "--output", metavar="PICTURE", help="write a picture (.png or .svg)")
+    cut.add_argument("--color", choices=("pattern", "gradient", "output", "neuron"),
+                     default="pattern", help="fill regions by (default: pattern)")
+    cut.add_argument("--output-index", type=int, default=0, metavar="K",
+                     help="the output used by --color gradient/output (default: 0)")
+    cut.add_argument("--neuron", type=int, metavar="J",
+                     help="the hidden neuron (global index) for --color neuron")
+    cut.add_argument("--boundary", action="store_true",
+                     help="compute and draw the exact decision boundary (top-two logit ties)")
+    cut.add_argument("--graph", action="store_true", help="draw the adjacency graph")
+
+
+def _slice_command(args):
+    from .slices import decision_boundary, plane_through, slice_regions
+
+    network = load_network(args.net)
+    d = network.input_dim
+    tbox = None
+    if args.tbox:
+        tbox = [_parse_bound(text, 2, name, "--tbox").tolist()
+                for text, name in zip(args.tbox, ("LO", "HI"))]
+    marks = None
+    if args.through:
+        points = np.array([_parse_point(text, d) for text in args.through])
+        origin, directions, auto_box = plane_through(points)
+        plane = slice_regions(network, origin, directions, tbox or auto_box)
+        marks = plane.coordinates(points)
+    elif args.plane:
+        origin, u, v = (_parse_point(text, d) for text in args.plane)
+        plane = slice_regions(network, origin, np.column_stack([u, v]),
+                              tbox or ([-1.0, -1.0], [1.0, 1.0]))
+    else:
+        if d != 2:
+            raise PolyreluError(f"--box slices the input plane of a 2-input network; this one "
+                                f"has {d} inputs (use --through or --plane)")
+        plane = slice_regions(network, [0.0, 0.0], np.eye(2),
+                              [_parse_bound(text, 2, name, "--box") for text, name in
+                               zip(args.box, ("LO", "HI"))])
+    results = {"regions": len(plane), "edges": plane.graph.number_of_edges(),
+               "seconds": round(plane.stats["seconds"], 3),
+               "thin_pieces_skipped": plane.stats["thin_pieces"],
+               "network": repr(network), "slice_box": list(plane.domain.bounds)}
+    boundary = decision_boundary(plane) if args.boundary else None
+    if boundary is not None:
+        results["boundary_segments"] = len(boundary)
+    if args.output:
+        from .pictures import slice_picture
+
+        slice_picture(plane, args.output, color=args.color, output=args.output_index,
+                      neuron=args.neuron, boundary=args.boundary, graph=args.graph,
+                      points=marks, labels=["X1", "X2", "X3"] if marks is not None else None)
+        results["picture"] = args.output
+    return results
+
+
+def _parse_point(text, dim):
+    """A point of input space from comma-separated numbers or a .npy file of ``dim`` numbers."""
+    if text.endswith(".npy"):
+        try:
+            values = np.load(text, allow_pickle=False).astype(np.float64).ravel()
+        except (OSError, ValueError) as err:
+            raise PolyreluError(f"cannot read point file {text!r}: {err}") from err
+    else:
+        try:
+            values = np.array([float(part) for part in text.split(",")])
+        except ValueError as err:
+            raise PolyreluError(f"a point must be numbers separated by commas or a .npy file, "
+                                f"got {text!r}") from err
+    if values.size != dim:
+        raise PolyreluError(f"point {text!r} has {values.size} values but the network has "
+                            f"{dim} inputs")
+    return values
 
 
 if __name__ == "__main__":
