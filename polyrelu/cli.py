@@ -85,6 +85,7 @@ def _parser():
     _add_spectrum_and_energy_commands(commands)
     _add_injectivity_command(commands)
     _add_slice_command(commands)
+    _add_verify_commands(commands)
     return parser
 
 
@@ -455,3 +456,78 @@ def _parse_point(text, dim):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _add_verify_commands(commands):
+    parser = commands.add_parser(
+        "verify", help="decide a VNN-LIB property exactly (holds / violated)",
+        description="Decide whether NET satisfies the VNN-LIB property PROP: 'holds' with a "
+                    "certificate (checked before printing), 'violated' with a counterexample "
+                    "(re-checked exactly and, for ONNX files, with onnxruntime), or 'timeout'.")
+    parser.add_argument("net", metavar="NET", help="network file (.onnx, .npz, .pt, .joblib)")
+    parser.add_argument("property", metavar="PROP", help="VNN-LIB property file")
+    parser.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="search in N worker processes")
+    parser.add_argument("--result", metavar="FILE",
+                        help="write the answer in the VNN-COMP result format (sat/unsat/"
+                             "timeout/unknown, with the counterexample)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(command=_verify_command)
+
+    runner = commands.add_parser(
+        "verify-instances", help="run a benchmark csv of instances, write a results csv",
+        description="Verify every line (network,property,timeout) of a VNN-COMP style "
+                    "instances csv; results are appended to OUT as they finish and a rerun "
+                    "skips the instances already there.")
+    runner.add_argument("instances", metavar="CSV", help="instances csv")
+    runner.add_argument("-o", "--output", required=True, metavar="OUT", help="results csv")
+    runner.add_argument("--timeout-cap", type=float, metavar="S",
+                        help="at most S seconds per instance (default: its own limit)")
+    runner.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="worker processes per instance")
+    runner.add_argument("--json", action="store_true", help="print one JSON object")
+    runner.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                        help="print each result as it finishes (default: on)")
+    runner.set_defaults(command=_verify_instances_command)
+
+
+def _verify_command(args):
+    from .verify import (check_certificate, check_counterexample_onnx, result_file_text,
+                         verify)
+    from .vnnlib import read_vnnlib
+
+    network = load_network(args.net)
+    prop = read_vnnlib(args.property)
+    result = verify(network, prop, timeout=args.timeout, jobs=args.jobs)
+    out = {"result": result.status, "seconds": round(result.stats["seconds"], 3),
+           "boxes": result.stats["boxes"], "lps": result.stats["lps"]}
+    if result.status == "holds":
+        summary = check_certificate(network, prop, result.certificate)
+        out.update(certificate="checked", bound_pieces=summary["bound_pieces"],
+                   region_pieces=summary["region_pieces"])
+    if result.status == "violated":
+        cex = result.counterexample
+        out.update(counterexample=cex.x.tolist(), output=cex.output.tolist(),
+                   exact_check="passed" + ("" if cex.exact else " at a rational point "
+                                           "next to the printed float"))
+        if str(args.net).endswith(".onnx"):
+            passes, _, worst = check_counterexample_onnx(args.net, prop, cex)
+            out["onnxruntime_check"] = f"{'passed' if passes else 'FAILED'} (worst row " \
+                                       f"{worst:.3g})"
+    if args.result:
+        with open(args.result, "w") as handle:
+            handle.write(result_file_text(result))
+        out["result_file"] = args.result
+    return out
+
+
+def _verify_instances_command(args):
+    from .instances import run_instances
+
+    def show(row):
+        print(f"{row['network']} {row['property']}: {row['result']} in {row['seconds']} s "
+              f"(check: {row['check'] or '-'})", file=sys.stderr, flush=True)
+
+    return run_instances(args.instances, args.output, timeout_cap=args.timeout_cap,
+                         jobs=args.jobs, progress=show if args.progress else None)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LinearBounds", "linear_bounds"]
+__all__ = ["LinearBounds", "linear_bounds", "linear_bounds_batch"]
 
 _EPS = np.finfo(np.float64).eps
 
@@ -37,8 +37,8 @@ class LinearBounds:
     lower : ndarray, shape (k,)
         Sound lower bounds of ``C f(x)`` over the box, row by row.
     coefficients : ndarray, shape (k, d)
-        The linear lower bound of each row is ``coefficients @ x + offsets``
-        (before minimising over the box); used to choose where to split.
+        Row i of ``C f(x)`` is at least ``coefficients[i] @ x + offsets[i]`` on the
+        box (rounding error already subtracted); ``lower`` is its minimum over the box.
     offsets : ndarray, shape (k,)
     """
 
@@ -79,6 +79,16 @@ def linear_bounds(network, lower, upper, C=None):
     >>> bool(b.lower[0] <= 0.0), round(float(b.lower[1]), 9)
     (True, -2.0)
     """
+    lower = np.asarray(lower, dtype=np.float64)[None]
+    upper = np.asarray(upper, dtype=np.float64)[None]
+    return linear_bounds_batch(network, lower, upper, C)[0]
+
+
+def linear_bounds_batch(network, lower, upper, C=None):
+    """:func:`linear_bounds` for a batch of boxes ``lower[i] <= x <= upper[i]`` at once.
+
+    ``lower`` and ``upper`` have shape (B, d); returns a list of B :class:`LinearBounds`.
+    """
     lower = np.asarray(lower, dtype=np.float64)
     upper = np.asarray(upper, dtype=np.float64)
     center, radius = (upper + lower) / 2, (upper - lower) / 2
@@ -90,14 +100,15 @@ def linear_bounds(network, lower, upper, C=None):
         low, _, _ = _back_substitute(both, np.concatenate([biases[k], -biases[k]]),
                                      relaxations, weights, biases, center, radius, slack)
         n = len(biases[k])
-        lo, hi = low[:n], -low[n:]
+        lo, hi = low[:, :n], -low[:, n:]
         pre_lower.append(lo)
         pre_upper.append(hi)
         relaxations.append(_relaxation(lo, hi))
     C = np.zeros((0, network.output_dim)) if C is None else np.asarray(C, dtype=np.float64)
     low, coefficients, offsets = _back_substitute(C @ weights[-1], C @ biases[-1], relaxations,
                                                   weights, biases, center, radius, slack)
-    return LinearBounds(pre_lower, pre_upper, low, coefficients, offsets)
+    return [LinearBounds([lo[i] for lo in pre_lower], [hi[i] for hi in pre_upper], low[i],
+                         coefficients[i], offsets[i]) for i in range(len(lower))]
 
 
 def _relaxation(lo, hi):
@@ -113,21 +124,25 @@ def _relaxation(lo, hi):
 
 
 def _back_substitute(coef, const, relaxations, weights, biases, center, radius, slack):
-    """Lower bound over the box of ``coef @ relu(z_K) + const`` (K = len(relaxations)),
-    substituting layers K, ..., 1 down to the input. Returns (bound, input coefficients,
-    offsets)."""
+    """Lower bounds over each box of ``coef @ relu(z_K) + const`` (K = len(relaxations)),
+    substituting layers K, ..., 1 down to the input. Returns (bounds, input coefficients,
+    offsets) with a leading batch axis."""
+    batch = len(center)
+    coef = np.broadcast_to(coef, (batch,) + coef.shape)
+    const = np.broadcast_to(const, (batch,) + const.shape)
     magnitude, const_magnitude = np.abs(coef), np.abs(const)
     for k in range(len(relaxations) - 1, -1, -1):
-        lower_slope, upper_slope, intercept = relaxations[k]
+        lower_slope, upper_slope, intercept = (r[:, None, :] for r in relaxations[k])
         positive, negative = np.maximum(coef, 0.0), np.minimum(coef, 0.0)
-        const = const + negative @ intercept
-        const_magnitude = const_magnitude + np.abs(negative) @ intercept
+        const = const + (negative * intercept).sum(axis=2)
+        const_magnitude = const_magnitude + (np.abs(negative) * intercept).sum(axis=2)
         coef = positive * lower_slope + negative * upper_slope
         magnitude = magnitude * np.maximum(lower_slope, upper_slope)
         const = const + coef @ biases[k]
         const_magnitude = const_magnitude + magnitude @ np.abs(biases[k])
         coef, magnitude = coef @ weights[k], magnitude @ np.abs(weights[k])
-    offsets = const + coef @ center
-    bound = offsets - np.abs(coef) @ radius
-    error = slack * (const_magnitude + magnitude @ (np.abs(center) + radius))
-    return bound - error, coef, offsets
+    offsets = const + np.einsum("bkd,bd->bk", coef, center)
+    bound = offsets - np.einsum("bkd,bd->bk", np.abs(coef), radius)
+    error = slack * (const_magnitude
+                     + np.einsum("bkd,bd->bk", magnitude, np.abs(center) + radius))
+    return bound - error, coef, offsets - error

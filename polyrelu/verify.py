@@ -9,9 +9,9 @@ input of a box is mapped into an unsafe polytope:
    (one row ``C_r f(x) > d_r`` on the whole sub-box suffices). Refuted sub-boxes
    are closed. A few cheap points (the centre, the minimisers of the bounds) are
    tried as counterexamples.
-2. A sub-box whose bounds leave at most ``exact_threshold`` neurons unstable is
-   decided exactly: its activation regions are enumerated (layer-wise splitting)
-   and, on each region, one LP per unsafe polytope decides whether the region
+2. A sub-box whose bounds leave at most ``exact_threshold`` neurons unstable (or
+   that is 2^-40 of the input box wide in every input) is decided exactly: its
+   activation regions are enumerated (layer-wise splitting) and, on each region, one LP per unsafe polytope decides whether the region
    meets it. An empty intersection comes with LP dual multipliers (a Farkas
    certificate); a non-empty one gives a counterexample.
 3. Otherwise the sub-box is bisected along the input whose width times bound
@@ -38,6 +38,7 @@ answer "unknown": polyrelu does not guess at distances below its resolution.
 
 import hashlib
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -50,14 +51,15 @@ from .lp import LPSolver
 from .options import Options
 from .polytope import HPolytope
 from .splitting import iter_leaves
-from .symbolic import linear_bounds
+from .symbolic import linear_bounds, linear_bounds_batch
 
 __all__ = ["verify", "VerificationResult", "Counterexample", "Certificate", "BoundPiece",
            "RegionPiece", "check_certificate", "check_counterexample_exact",
            "check_counterexample_onnx", "network_fingerprint", "box_from_path", "farkas_gap",
-           "region_constraints"]
+           "region_constraints", "result_file_text"]
 
 _FARKAS_MARGIN = 1e-10    # relative margin a Farkas certificate must prove emptiness by
+_SMALLEST_BOX = 2.0 ** -40  # relative width below which a sub-box is decided exactly
 _VOLUME_TOLERANCE = 1e-7  # relative gap allowed between a box and the volume of its regions
 
 
@@ -85,14 +87,17 @@ class Counterexample:
 
 @dataclass(frozen=True)
 class BoundPiece:
-    """A sub-box closed by bounds: for each unsafe polytope, a row the bounds refute.
+    """A sub-box closed by bounds.
 
     ``path`` is the list of ``(input, side)`` bisections from the case's box.
+    ``multipliers[k]`` are non-negative weights ``lam`` on the rows of unsafe
+    polytope k such that the sound lower bound of ``lam @ C_k f(x)`` over the box
+    exceeds ``lam @ d_k``: no output of the box satisfies all rows of polytope k.
     """
 
     case: int
     path: tuple
-    refuting_rows: tuple
+    multipliers: tuple
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,12 @@ class _Undecided(Exception):
     pass
 
 
-def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, progress=None):
+class _Cancelled(Exception):
+    pass
+
+
+def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, jobs=1,
+           progress=None):
     """Decide whether ``network`` satisfies the VNN-LIB property ``prop``.
 
     Parameters
@@ -162,8 +172,12 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, pro
     options : Options, optional
     exact_threshold : int
         Sub-boxes with at most this many unstable neurons are decided exactly.
+    jobs : int
+        Worker processes. With ``jobs > 1`` the first bisections are made here and
+        the open sub-boxes are searched in parallel; the answer is the same.
     progress : callable, optional
-        Called with the number of boxes processed so far, every 64 boxes.
+        Called with the number of boxes processed so far, every 64 boxes (in this
+        process only).
 
     Returns
     -------
@@ -185,29 +199,117 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, pro
     ('violated', [1.0], True)
     """
     _check_dimensions(network, prop)
-    options = options or Options()
-    start = time.perf_counter()
-    deadline = None if timeout is None else start + timeout
-    solver = LPSolver(options)
-    certificate = Certificate(network_fingerprint(network))
-    search = None
-    status, counterexample = "holds", None
+    if jobs < 1:
+        raise PolyreluError(f"jobs must be at least 1, got {jobs}")
+    settings = _Settings(options or Options(), exact_threshold,
+                         None if timeout is None else time.monotonic() + timeout)
+    start = time.monotonic()
+    total = _Outcome()
+    frontier = 4 * jobs if jobs > 1 else None
+    for index in range(len(prop.cases)):
+        total.add(_search(network, prop, index, (), settings, frontier, progress))
+        if total.status != "holds":
+            break
+    if total.status == "holds" and total.open_tasks:
+        _search_in_parallel(network, prop, settings, jobs, total)
+    certificate = None
+    if total.status == "holds":
+        certificate = Certificate(network_fingerprint(network), total.pieces)
+    stats = {"boxes": total.boxes, "lps": total.lps, "seconds": time.monotonic() - start,
+             **Certificate("", total.pieces).counts()}
+    return VerificationResult(total.status, total.counterexample, certificate, stats)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    options: Options
+    exact_threshold: int
+    deadline: float
+
+
+@dataclass
+class _Outcome:
+    """What one search (or several, merged) found."""
+
+    status: str = "holds"
+    counterexample: Counterexample = None
+    pieces: list = field(default_factory=list)
+    open_tasks: list = field(default_factory=list)
+    boxes: int = 0
+    lps: int = 0
+
+    def add(self, other):
+        if self.status == "holds":
+            self.status, self.counterexample = other.status, other.counterexample
+        self.pieces.extend(other.pieces)
+        self.open_tasks.extend(other.open_tasks)
+        self.boxes += other.boxes
+        self.lps += other.lps
+
+
+_STOP = None  # set in worker processes: another worker has decided the property
+
+
+def _search(network, prop, index, path, settings, frontier=None, progress=None):
+    """Search case ``index`` below ``path``; with ``frontier``, stop once that many
+    sub-boxes are open and return them in ``open_tasks``."""
+    solver = LPSolver(settings.options)
+    search = _CaseSearch(network, prop.cases[index], index, settings, solver, progress)
+    outcome = _Outcome()
     try:
-        for index, case in enumerate(prop.cases):
-            search = _CaseSearch(network, case, index, options, solver, exact_threshold,
-                                 deadline, progress, search.boxes if search else 0)
-            counterexample = search.run(certificate.pieces)
-            if counterexample is not None:
-                status = "violated"
-                break
+        outcome.counterexample, open_paths = search.run(outcome.pieces, path, frontier)
+        outcome.open_tasks = [(index, p) for p in open_paths]
+        if outcome.counterexample is not None:
+            outcome.status = "violated"
     except _Timeout:
-        status = "timeout"
+        outcome.status = "timeout"
     except _Undecided:
-        status = "unknown"
-    stats = {"boxes": search.boxes if search else 0, "lps": solver.count, "seconds": time.perf_counter() - start,
-             **certificate.counts()}
-    return VerificationResult(status, counterexample,
-                              certificate if status == "holds" else None, stats)
+        outcome.status = "unknown"
+    except _Cancelled:
+        outcome.status = "cancelled"
+    outcome.boxes, outcome.lps = search.boxes, solver.count
+    return outcome
+
+
+def _search_in_parallel(network, prop, settings, jobs, total):
+    """Search ``total.open_tasks`` in ``jobs`` processes, merging into ``total``; the
+    first answer other than "holds" stops the other workers."""
+    import multiprocessing
+
+    tasks, total.open_tasks = total.open_tasks, []
+    context = multiprocessing.get_context()
+    stop = context.Event()
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_set_stop,
+                             initargs=(stop,)) as executor:
+        futures = [executor.submit(_search, network, prop, index, path, settings)
+                   for index, path in tasks]
+        for future in as_completed(futures):
+            outcome = future.result()
+            if outcome.status == "cancelled":
+                continue
+            total.add(outcome)
+            if total.status != "holds":
+                stop.set()
+                for other in futures:
+                    other.cancel()
+
+
+def _set_stop(event):
+    global _STOP
+    _STOP = event
+
+
+def result_file_text(result):
+    """The VNN-COMP result file for a :class:`VerificationResult`: ``unsat`` (holds),
+    ``sat`` with the counterexample's inputs ``X_i`` and outputs ``Y_j``, ``timeout``
+    or ``unknown``."""
+    status = {"holds": "unsat", "violated": "sat"}.get(result.status, result.status)
+    if status != "sat":
+        return status + "\n"
+    cex = result.counterexample
+    values = [f"(X_{i} {float(v)!r})" for i, v in enumerate(cex.x)]
+    values += [f"(Y_{j} {float(v)!r})" for j, v in enumerate(cex.output)]
+    return "sat\n(" + "\n ".join(values) + ")\n"
 
 
 def network_fingerprint(network):
@@ -242,81 +344,104 @@ def _check_dimensions(network, prop):
 class _CaseSearch:
     """Branch and bound over one input box of a property."""
 
-    def __init__(self, network, case, index, options, solver, exact_threshold, deadline,
-                 progress, boxes):
+    def __init__(self, network, case, index, settings, solver, progress):
         self.network, self.case, self.index = network, case, index
-        self.options, self.solver = options, solver
-        self.exact_threshold, self.deadline, self.progress = exact_threshold, deadline, progress
-        self.boxes = boxes
+        self.options, self.solver = settings.options, solver
+        self.exact_threshold, self.deadline = settings.exact_threshold, settings.deadline
+        self.progress = progress
+        self.boxes = 0
+        self.width = np.where(case.upper > case.lower, case.upper - case.lower, 1.0)
         self.rows = np.vstack([u.C for u in case.unsafe])
         self.rhs = np.concatenate([u.d for u in case.unsafe])
         sizes = [len(u.d) for u in case.unsafe]
         self.row_ranges = [range(s, s + n) for s, n in zip(np.cumsum([0] + sizes), sizes)]
 
-    def run(self, pieces):
-        """Append the closing pieces; return a Counterexample or None."""
-        stack = [((), None)]
+    def run(self, pieces, path=(), frontier=None):
+        """Search below ``path``, appending the closing pieces to ``pieces``.
+
+        Returns ``(counterexample or None, open paths)``; paths stay open only when
+        the search stopped because ``frontier`` sub-boxes were waiting.
+        """
+        stack = [(path, None)]
         while stack:
+            if frontier is not None and len(stack) >= frontier:
+                return None, [path for path, _ in stack]
             path, bounds = stack.pop()
             self._tick()
             lower, upper = box_from_path(self.case, path)
             if bounds is None:
-                bounds = self._bounds(lower, upper)
-            refuted = self._refuting_rows(bounds)
-            if all(row is not None for row in refuted):
+                bounds = linear_bounds(self.network, lower, upper, self.rows)
+            refuted = [self._refutation(bounds, k, lower, upper)
+                       for k in range(len(self.row_ranges))]
+            if all(lam is not None for lam in refuted):
                 pieces.append(BoundPiece(self.index, path, tuple(refuted)))
                 continue
             found = self._try_points(lower, upper, bounds, refuted)
             if found is not None:
-                return found
-            if bounds.unstable_count() <= self.exact_threshold:
+                return found, []
+            tiny = np.max((upper - lower) / self.width) <= _SMALLEST_BOX
+            if tiny or bounds.unstable_count() <= self.exact_threshold:
                 found = self._decide_exactly(path, lower, upper, pieces)
                 if found is not None:
-                    return found
+                    return found, []
                 continue
             stack.extend(reversed(self._best_split(path, lower, upper, refuted)))
-        return None
-
-    def _bounds(self, lower, upper):
-        return linear_bounds(self.network, lower, upper, self.rows)
+        return None, []
 
     def _best_split(self, path, lower, upper, refuted):
         """The two halves (path, bounds) of the bisection that improves the bounds most:
         every input is tried; the score is the sum over the open unsafe sets of the
-        best refuting margin in each half."""
-        best, best_score = None, -np.inf
-        for dim in range(len(lower)):
-            if upper[dim] <= lower[dim]:
-                continue
-            halves = []
-            for side in (0, 1):
-                child = path + ((dim, side),)
-                halves.append((child, self._bounds(*box_from_path(self.case, child))))
-            score = sum(self._margin(bounds, k) for _, bounds in halves
-                        for k in range(len(refuted)) if refuted[k] is None)
-            if score > best_score:
-                best, best_score = halves, score
-        return best
+        best single-row margin in each half."""
+        children = [path + ((dim, side),) for dim in range(len(lower)) for side in (0, 1)]
+        boxes = [box_from_path(self.case, child) for child in children]
+        bounds = linear_bounds_batch(self.network, np.array([b[0] for b in boxes]),
+                                     np.array([b[1] for b in boxes]), self.rows)
+        open_sets = [k for k, lam in enumerate(refuted) if lam is None]
+        scores = np.array([sum(self._margin(bounds[i], k) for i in (2 * dim, 2 * dim + 1)
+                               for k in open_sets) for dim in range(len(lower))])
+        width = (upper - lower) / self.width
+        scores[width <= 1e-12] = -np.inf
+        # among (nearly) equally good splits, halve the relatively widest input
+        ties = scores >= scores.max() - 1e-9 * (1.0 + abs(scores.max()))
+        dim = int(np.argmax(np.where(ties, width, -np.inf)))
+        return list(zip(children[2 * dim:2 * dim + 2], bounds[2 * dim:2 * dim + 2]))
 
     def _margin(self, bounds, k):
-        rows = self.row_ranges[k]
-        return max((bounds.lower[r] - self.rhs[r] for r in rows), default=-np.inf)
+        return max((bounds.lower[r] - self.rhs[r] for r in self.row_ranges[k]),
+                   default=-np.inf)
 
     def _tick(self):
         self.boxes += 1
-        if self.deadline is not None and time.perf_counter() > self.deadline:
+        if self.deadline is not None and time.monotonic() > self.deadline:
             raise _Timeout
+        if _STOP is not None and _STOP.is_set():
+            raise _Cancelled
         if self.progress is not None and self.boxes % 64 == 0:
             self.progress(self.boxes)
 
-    def _refuting_rows(self, bounds):
-        """Per unsafe polytope: a row whose bound exceeds its right-hand side, or None."""
-        refuted = []
-        for rows in self.row_ranges:
-            margins = [bounds.lower[r] - self.rhs[r] for r in rows]
-            best = int(np.argmax(margins)) if margins else None
-            refuted.append(rows[best] if best is not None and margins[best] > 0 else None)
-        return refuted
+    def _refutation(self, bounds, k, lower, upper):
+        """Multipliers on polytope k's rows proving the box misses it, or None.
+
+        One row whose lower bound exceeds its right-hand side is tried first; then
+        an LP over the rows' linear lower bounds ``g_r x + h_r <= d_r`` on the box:
+        if that set is empty, its Farkas multipliers combine the rows."""
+        rows = list(self.row_ranges[k])
+        margins = bounds.lower[rows] - self.rhs[rows]
+        lam = np.zeros(len(rows))
+        if len(rows) and margins.max() > 0:
+            lam[int(np.argmax(margins))] = 1.0
+            return lam
+        if len(rows) < 2:
+            return None
+        d = len(lower)
+        A = np.vstack([bounds.coefficients[rows], np.eye(d), -np.eye(d)])
+        b = np.concatenate([self.rhs[rows] - bounds.offsets[rows], upper, -lower])
+        _, radius, y = self.solver.signed_inradius(A, b)
+        if radius >= 0 or not np.any(y[:len(rows)] > 0):
+            return None
+        lam = y[:len(rows)] / y[:len(rows)].max()
+        combined = linear_bounds(self.network, lower, upper, [lam @ self.rows[rows]])
+        return lam if combined.lower[0] > lam @ self.rhs[rows] else None
 
     def _try_points(self, lower, upper, bounds, refuted):
         points = [(lower + upper) / 2]
@@ -513,14 +638,15 @@ def _check_tiling(paths, case):
 def _check_box(network, case, path, pieces, solver):
     lower, upper = box_from_path(case, path)
     if len(pieces) == 1 and isinstance(pieces[0], BoundPiece):
-        rows = [case.unsafe[k].C[r - _offset(case, k)] for k, r in
-                enumerate(pieces[0].refuting_rows)]
-        bounds = linear_bounds(network, lower, upper, np.array(rows))
-        for k, r in enumerate(pieces[0].refuting_rows):
-            rhs = case.unsafe[k].d[r - _offset(case, k)]
-            if not bounds.lower[k] > rhs:
+        for k, (unsafe, lam) in enumerate(zip(case.unsafe, pieces[0].multipliers)):
+            lam = np.asarray(lam, dtype=np.float64)
+            if lam.shape != unsafe.d.shape or np.any(lam < 0) or not np.any(lam > 0):
+                raise PolyreluError(f"box {path}: multipliers for unsafe set {k} must be "
+                                    f"{len(unsafe.d)} non-negative numbers, not all zero")
+            bound = linear_bounds(network, lower, upper, [lam @ unsafe.C]).lower[0]
+            if not bound > lam @ unsafe.d:
                 raise PolyreluError(f"box {path}: bounds do not refute unsafe set {k} "
-                                    f"({bounds.lower[k]} <= {rhs})")
+                                    f"({bound} <= {lam @ unsafe.d})")
         return
     if any(isinstance(piece, BoundPiece) for piece in pieces):
         raise PolyreluError(f"box {path}: closed by bounds and by regions at once")
@@ -539,10 +665,6 @@ def _check_box(network, case, path, pieces, solver):
     if abs(volume - box_volume) > _VOLUME_TOLERANCE * box_volume:
         raise PolyreluError(f"box {path}: its regions fill {volume:.12g} of volume "
                             f"{box_volume:.12g}")
-
-
-def _offset(case, k):
-    return sum(len(u.d) for u in case.unsafe[:k])
 
 
 def _check_farkas(A, b, y, reach, path, k):

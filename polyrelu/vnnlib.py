@@ -122,6 +122,8 @@ def read_vnnlib(path_or_text):
             raise InvalidFileError(f"{source}: unsupported top-level expression "
                                    f"{_show(expression)} (expected declare-const or assert)")
     d, m = _dimension(names["X"], "X", source), _dimension(names["Y"], "Y", source)
+    if d == 0:
+        raise InvalidFileError(f"{source}: declares no input variable X_i")
     terms = _dnf(["and"] + assertions, source)
     cases = {}
     for term in terms:
@@ -167,8 +169,7 @@ def _declared_kind(expression, source):
 
 
 def _dimension(indices, kind, source):
-    if not indices:
-        raise InvalidFileError(f"{source}: declares no {kind}_i variable")
+    """Number of ``kind`` variables declared (they must be numbered 0..n-1)."""
     if indices != set(range(len(indices))):
         raise InvalidFileError(f"{source}: {kind} variables must be {kind}_0..{kind}_n without gaps")
     return len(indices)

@@ -20,7 +20,7 @@ def property_text(lower, upper, disjuncts, outputs):
     """VNN-LIB text: input box, unsafe set = OR of ANDs of (op, output, number) triples."""
     lines = [f"(declare-const X_{i} Real)" for i in range(len(lower))]
     lines += [f"(declare-const Y_{j} Real)" for j in range(outputs)]
-    lines += [f"(assert (>= X_{i} {lo!r}))\n(assert (<= X_{i} {hi!r}))"
+    lines += [f"(assert (>= X_{i} {float(lo)!r}))\n(assert (<= X_{i} {float(hi)!r}))"
               for i, (lo, hi) in enumerate(zip(lower, upper))]
     terms = " ".join("(and " + " ".join(f"({op} {left} {right})" for op, left, right in term)
                      + ")" for term in disjuncts)
@@ -183,7 +183,8 @@ def test_corrupted_certificates_are_rejected():
 
 def test_bound_piece_on_a_box_it_does_not_refute_is_rejected():
     prop = read_vnnlib(property_text([-1], [1], [[(">=", "Y_0", 1.5)]], 1))
-    certificate = verify(IDENTITY, prop).certificate
+    certificate = verify(IDENTITY, prop, exact_threshold=-1).certificate  # bounds only
+    assert certificate.counts() == {"bound_pieces": 2, "region_pieces": 0}
     weaker = read_vnnlib(property_text([-1], [1], [[(">=", "Y_0", 0.5)]], 1))
     with pytest.raises(PolyreluError, match="do not refute"):
         check_certificate(IDENTITY, weaker, certificate)
