@@ -237,6 +237,9 @@ def slice_regions(network, origin, directions, bounds, *, options=None):
     -------
     PlanarSlice
 
+    The 1-D slice of a segment from ``a`` to ``b`` is
+    ``polyrelu.path_pieces(network, polyrelu.Segment(a, b))`` (:mod:`polyrelu.paths`).
+
     Raises
     ------
     InvalidDomainError

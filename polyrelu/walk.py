@@ -251,7 +251,8 @@ class _Walk:
         """
         A, b, sources = self._constraints(pattern, maps)
         facets = self._facets(A, b, seed)
-        center, radius = self.solver.chebyshev_ball(A[facets.rows], b[facets.rows])
+        center, radius = self._chebyshev_ball(A, b, np.union1d(facets.rows,
+                                                               np.flatnonzero(sources < 0)))
         if center is None or radius <= self.min_radius:
             return None
         if np.min(b - A @ seed) < 1e-3 * radius:
@@ -264,6 +265,15 @@ class _Walk:
             maps.W_eff, maps.b_eff,
         )
         return region, facets.points
+
+    def _chebyshev_ball(self, A, b, rows):
+        """Chebyshev ball of ``{A x <= b}`` from the facet rows (plus the domain's, which
+        keep it bounded); all rows are used if that ball sticks out of the region, as it
+        can when facets thinner than the radius tolerance were left out."""
+        center, radius = self.solver.chebyshev_ball(A[rows], b[rows])
+        if center is not None and np.any(A @ center + radius * (1 - 1e-9) > b):
+            center, radius = self.solver.chebyshev_ball(A, b)
+        return center, radius
 
     def _facets(self, A, b, point):
         return minimal_representation(A, b, point, min_radius=self.min_radius,
@@ -337,7 +347,8 @@ class _Walk:
             z_end = self.network.preactivations(trial)
             kept = (np.sign(z_end) == np.sign(z_start[pending])) & (
                 np.abs(z_end) > near)
-            good = np.all(kept | free_to_flip[pending], axis=1) & self.domain.contains(trial)
+            good = np.all(kept | free_to_flip[pending], axis=1) & self.domain.contains(
+                trial, tol=-self.min_radius)
             ends[pending[good]] = trial[good]
             patterns[pending[good]] = z_end[good] > 0
             pending = pending[~good]

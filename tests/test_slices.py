@@ -10,6 +10,7 @@ from oracles import brute_force_regions, random_network
 from polyrelu import Domain, InvalidDomainError, Network, Options, enumerate_regions
 from polyrelu.region import pattern_key
 from polyrelu.splitting import iter_leaves
+from polyrelu.paths import Segment, path_pieces
 from polyrelu.slices import decision_boundary, slice_regions, slice_through
 
 BOX = ([-1.0, -1.0], [1.0, 1.0])
@@ -214,6 +215,24 @@ def test_pieces_crossed_by_a_segment_match_dense_sampling():
         keys = [pattern_key(p) for p in patterns]
         first_seen = [k for j, k in enumerate(keys) if j == 0 or k != keys[j - 1]]
         assert [pattern_key(plane[i].pattern) for i in crossed] == first_seen
+
+
+def test_exact_1d_segment_counts_agree_with_the_2d_slice_containing_it():
+    """The 1-D partition (polyrelu.paths, breakpoints solved per layer) and the 2-D slice
+    (shapely polygons) are computed independently; along any segment of the plane they
+    must cross the same regions in the same order."""
+    rng = np.random.default_rng(11)
+    weights, biases = random_network([5, 12, 12, 3], rng)
+    net = Network(weights, biases)
+    origin = rng.normal(size=5) * 0.2
+    directions = np.linalg.qr(rng.normal(size=(5, 2)))[0]
+    plane = slice_regions(net, origin, directions, ([-1, -1], [1, 1]))
+    for _ in range(8):
+        a, b = rng.uniform(-1, 1, size=(2, 2))
+        pieces = path_pieces(net, Segment(plane.to_input(a[None])[0], plane.to_input(b[None])[0]))
+        crossed = plane.crossed_pieces(a, b)
+        assert [pattern_key(p.pattern) for p in pieces] == \
+            [pattern_key(plane[i].pattern) for i in crossed]
 
 
 @pytest.mark.parametrize("origin,directions,bounds,message", [

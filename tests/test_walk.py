@@ -152,3 +152,25 @@ def test_general_polytope_domain_matches_box_restriction():
     assert sum(r.volume() for r in complex_) == pytest.approx(4.5, rel=1e-9)  # 3 x 3 / 2
     points = triangle.sample(2000, 1)
     assert np.all(complex_.locate(points) >= 0)
+
+
+def test_step_across_a_facet_stays_strictly_inside_the_domain():
+    """Regression: in [0.5, 3] with a kink at 1, the step from the facet x = 1 into the
+    left region (half the right region's radius) used to land exactly on x = 0.5."""
+    net = Network([[[1.0]], [[1.0]]], [[-1.0], [0.0]])
+    complex_ = enumerate_regions(net, Domain.box([0.5], [3.0]))
+    lengths = sorted(region.polytope.volume(region.interior_point) for region in complex_)
+    assert lengths == pytest.approx([0.5, 2.0], abs=1e-12)
+
+
+def test_coarse_radius_tolerance_keeps_every_centre_inside_its_region():
+    """Regression: with min_radius_rel=1e-3, facets left out as thin made the Chebyshev LP
+    unbounded (SolverError). Every centre must still have its region's pattern."""
+    weights, biases = random_network([2, 16, 16, 1], np.random.default_rng(9))
+    net = Network(weights, biases)
+    complex_ = enumerate_regions(net, Domain.box([-1, -1], [1, 1]),
+                                 options=Options(min_radius_rel=1e-3))
+    centres = np.array([region.interior_point for region in complex_])
+    patterns = net.activation_pattern(centres)
+    for region, pattern in zip(complex_, patterns):
+        assert np.array_equal(region.pattern, pattern)
