@@ -469,6 +469,9 @@ def _add_verify_commands(commands):
     parser.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="search in N worker processes")
+    parser.add_argument("--exact-threshold", type=int, default=10, metavar="T",
+                        help="decide sub-boxes with at most T unstable neurons on their "
+                             "regions (default: 10)")
     parser.add_argument("--result", metavar="FILE",
                         help="write the answer in the VNN-COMP result format (sat/unsat/"
                              "timeout/unknown, with the counterexample)")
@@ -499,13 +502,13 @@ def _verify_command(args):
 
     network = load_network(args.net)
     prop = read_vnnlib(args.property)
-    result = verify(network, prop, timeout=args.timeout, jobs=args.jobs)
+    result = verify(network, prop, timeout=args.timeout, jobs=args.jobs,
+                    exact_threshold=args.exact_threshold)
     out = {"result": result.status, "seconds": round(result.stats["seconds"], 3),
            "boxes": result.stats["boxes"], "lps": result.stats["lps"]}
     if result.status == "holds":
         summary = check_certificate(network, prop, result.certificate)
-        out.update(certificate="checked", bound_pieces=summary["bound_pieces"],
-                   region_pieces=summary["region_pieces"])
+        out.update(certificate="checked", **{k: v for k, v in summary.items() if k != "boxes"})
     if result.status == "violated":
         cex = result.counterexample
         out.update(counterexample=cex.x.tolist(), output=cex.output.tolist(),

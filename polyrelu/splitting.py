@@ -99,10 +99,8 @@ def iter_leaves(network, domain, *, options=None, solver=None):
     """Yield every region as a :class:`Leaf` (depth first), without facet computation."""
     check_input_dimension(network, domain)
     options = options or Options()
-    splitter = _Splitter(network, domain, options, solver or LPSolver(options))
-    first = Leaf(domain.A, domain.b, -1 - np.arange(len(domain.b)),
-                 np.zeros(network.num_hidden, dtype=bool), domain.center, domain.radius)
-    stack = [(first, 0)]
+    splitter = LayerSplitter(network, domain, options, solver or LPSolver(options))
+    stack = [(splitter.root(), 0)]
     layers = len(network.hidden_sizes)
     while stack:
         leaf, layer = stack.pop()
@@ -113,7 +111,10 @@ def iter_leaves(network, domain, *, options=None, solver=None):
         stack.extend((child, layer + 1) for child in reversed(children))
 
 
-class _Splitter:
+class LayerSplitter:
+    """Splits pieces of ``domain`` by the neurons of one hidden layer at a time (the step
+    :func:`iter_leaves` repeats; also used by :mod:`polyrelu.verify`)."""
+
     def __init__(self, network, domain, options, solver):
         self.network, self.domain, self.solver = network, domain, solver
         self.status = neuron_status(network, domain, options)
@@ -122,10 +123,18 @@ class _Splitter:
         self.min_radius = options.min_radius_rel * domain.diameter
         self.bounds = np.cumsum((0,) + network.hidden_sizes)
 
-    def split_layer(self, leaf, layer):
-        """All sub-pieces of ``leaf`` cut by the neurons of hidden layer ``layer``."""
+    def root(self):
+        """The whole domain as a :class:`Leaf` (no neuron decided yet)."""
+        domain = self.domain
+        return Leaf(domain.A, domain.b, -1 - np.arange(len(domain.b)),
+                    np.zeros(self.network.num_hidden, dtype=bool), domain.center, domain.radius)
+
+    def split_layer(self, leaf, layer, box=None):
+        """All sub-pieces of ``leaf`` cut by the neurons of hidden layer ``layer``.
+
+        ``box``: a bounding box ``(low, high)`` of the leaf if already known."""
         maps = self.network.affine_maps(leaf.pattern)
-        low, high = self._bounding_box(leaf)
+        low, high = self._bounding_box(leaf) if box is None else box
         half, mid = (high - low) / 2, (high + low) / 2
         pieces = [leaf]
         for j in range(self.bounds[layer], self.bounds[layer + 1]):

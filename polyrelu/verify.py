@@ -31,9 +31,11 @@ Tolerances: the regions are those of the engine (pieces thinner than
 ``Options.min_radius_rel`` times the domain diameter are not regions, see
 :mod:`polyrelu.splitting`); Farkas certificates must prove emptiness with a
 margin of 1e-10 relative to the magnitude of their terms (:func:`farkas_gap`),
-far above the float64 rounding of the rebuilt constraints. A region that neither
-misses an unsafe set by that margin nor yields an exact counterexample makes the
-answer "unknown": polyrelu does not guess at distances below its resolution.
+far above the float64 rounding of the rebuilt constraints; the search closes a box
+by bounds only with a margin of 1e-9 relative (the checker then only needs the
+bound to be positive). A region that neither misses an unsafe set by the margin
+nor yields an exact counterexample makes the answer "unknown": polyrelu does not
+guess at distances below its resolution (about 1e-9 relative).
 """
 
 import hashlib
@@ -46,19 +48,22 @@ import numpy as np
 
 from .domain import Domain
 from .exact import exact_affine_maps, exact_layers, solve_exact, to_fractions
-from .errors import InvalidNetworkError, PolyreluError
+from .errors import InvalidNetworkError, PolyreluError, SolverError
 from .lp import LPSolver
 from .options import Options
 from .polytope import HPolytope
-from .splitting import iter_leaves
+from .network import Network
+from .splitting import LayerSplitter
 from .symbolic import linear_bounds, linear_bounds_batch
 
 __all__ = ["verify", "VerificationResult", "Counterexample", "Certificate", "BoundPiece",
            "RegionPiece", "check_certificate", "check_counterexample_exact",
            "check_counterexample_onnx", "network_fingerprint", "box_from_path", "farkas_gap",
-           "region_constraints", "result_file_text"]
+           "region_constraints", "result_file_text", "StarPiece", "tail_network",
+           "rigorous_bounding_box", "free_inputs"]
 
 _FARKAS_MARGIN = 1e-10    # relative margin a Farkas certificate must prove emptiness by
+_BOUND_MARGIN = 1e-9      # the search closes boxes by bounds only with this relative margin
 _SMALLEST_BOX = 2.0 ** -40  # relative width below which a sub-box is decided exactly
 _VOLUME_TOLERANCE = 1e-7  # relative gap allowed between a box and the volume of its regions
 
@@ -111,6 +116,26 @@ class RegionPiece:
     multipliers: tuple
 
 
+@dataclass(frozen=True)
+class StarPiece:
+    """A piece of an exactly decided sub-box, closed before all its neurons were fixed.
+
+    The piece is the sub-box cut by the rows listed in ``sources`` (domain faces
+    ``-1 - k``, or neuron j's sign as in ``pattern``), all in layers before
+    ``layer``; there the earlier layers are affine, and the sound bounds of the
+    remaining layers (:func:`tail_network`) over the piece's bounding box
+    (:func:`rigorous_bounding_box`) refute every unsafe polytope with the
+    multipliers ``multipliers[k]`` (as in :class:`BoundPiece`).
+    """
+
+    case: int
+    path: tuple
+    layer: int
+    pattern: np.ndarray
+    sources: np.ndarray
+    multipliers: tuple
+
+
 @dataclass
 class Certificate:
     """Evidence that a property holds: pieces covering every input box."""
@@ -119,9 +144,11 @@ class Certificate:
     pieces: list = field(default_factory=list)
 
     def counts(self):
-        """Number of bound-closed boxes and of Farkas-closed regions."""
-        bounds = sum(isinstance(piece, BoundPiece) for piece in self.pieces)
-        return {"bound_pieces": bounds, "region_pieces": len(self.pieces) - bounds}
+        """Number of bound-closed boxes, bound-closed partial pieces and Farkas-closed
+        regions."""
+        kinds = [type(piece).__name__ for piece in self.pieces]
+        return {"bound_pieces": kinds.count("BoundPiece"), "star_pieces": kinds.count("StarPiece"),
+                "region_pieces": kinds.count("RegionPiece")}
 
 
 @dataclass
@@ -351,6 +378,7 @@ class _CaseSearch:
         self.progress = progress
         self.boxes = 0
         self.width = np.where(case.upper > case.lower, case.upper - case.lower, 1.0)
+        self.free, self.free_network = free_inputs(network, case)
         self.rows = np.vstack([u.C for u in case.unsafe])
         self.rhs = np.concatenate([u.d for u in case.unsafe])
         sizes = [len(u.d) for u in case.unsafe]
@@ -419,14 +447,15 @@ class _CaseSearch:
         if self.progress is not None and self.boxes % 64 == 0:
             self.progress(self.boxes)
 
-    def _refutation(self, bounds, k, lower, upper):
+    def _refutation(self, bounds, k, lower, upper, network=None):
         """Multipliers on polytope k's rows proving the box misses it, or None.
 
         One row whose lower bound exceeds its right-hand side is tried first; then
         an LP over the rows' linear lower bounds ``g_r x + h_r <= d_r`` on the box:
         if that set is empty, its Farkas multipliers combine the rows."""
+        network = self.network if network is None else network
         rows = list(self.row_ranges[k])
-        margins = bounds.lower[rows] - self.rhs[rows]
+        margins = bounds.lower[rows] - self.rhs[rows] - _BOUND_MARGIN * (1 + np.abs(self.rhs[rows]))
         lam = np.zeros(len(rows))
         if len(rows) and margins.max() > 0:
             lam[int(np.argmax(margins))] = 1.0
@@ -440,8 +469,9 @@ class _CaseSearch:
         if radius >= 0 or not np.any(y[:len(rows)] > 0):
             return None
         lam = y[:len(rows)] / y[:len(rows)].max()
-        combined = linear_bounds(self.network, lower, upper, [lam @ self.rows[rows]])
-        return lam if combined.lower[0] > lam @ self.rhs[rows] else None
+        combined = linear_bounds(network, lower, upper, [lam @ self.rows[rows]])
+        rhs = lam @ self.rhs[rows]
+        return lam if combined.lower[0] > rhs + _BOUND_MARGIN * (1 + abs(rhs)) else None
 
     def _try_points(self, lower, upper, bounds, refuted):
         points = [(lower + upper) / 2]
@@ -506,27 +536,104 @@ class _CaseSearch:
         return solve_exact([equations[i][0] for i in chosen], [equations[i][1] for i in chosen])
 
     def _decide_exactly(self, path, lower, upper, pieces):
+        """Decide a sub-box on its activation regions, split layer by layer (star sets);
+        a partial piece whose remaining layers' bounds refute every unsafe set over the
+        piece's bounding box is closed whole (a :class:`StarPiece`)."""
+        network, free = self.free_network, self.free
+        lower, upper = lower[free], upper[free]
         domain = Domain.box(lower, upper)
-        box_rows = (np.vstack([np.eye(len(lower)), -np.eye(len(lower))]),
-                    np.concatenate([upper, -lower]))
+        splitter = LayerSplitter(network, domain, self.options, self.solver)
         reach = np.maximum(np.abs(lower), np.abs(upper))
-        for leaf in iter_leaves(self.network, domain, options=self.options, solver=self.solver):
+        layers = len(network.hidden_sizes)
+        stack = [(splitter.root(), 0)]
+        while stack:
+            leaf, layer = stack.pop()
             self._tick()
-            A, b = region_constraints(self.network, leaf.pattern, box_rows)
-            multipliers = []
-            for k, unsafe in enumerate(self.case.unsafe):
-                A_k, b_k = _with_unsafe_rows(self.network, leaf.pattern, A, b, unsafe)
-                x, _, y = self.solver.signed_inradius(A_k, b_k)
-                if farkas_gap(A_k, b_k, y, reach) < 0:
-                    multipliers.append(y)
-                    continue
-                found = self._counterexample(x, k, leaf.pattern)
+            if layer == layers:
+                found = self._decide_region(path, leaf.pattern, domain, reach, pieces)
                 if found is not None:
                     return found
-                raise _Undecided
-            pieces.append(RegionPiece(self.index, path, np.packbits(leaf.pattern),
-                                      tuple(multipliers)))
+                continue
+            box = None
+            if layer > 0:  # at layer 0 the sub-box's own bounds have already failed
+                box = rigorous_bounding_box(self.solver, leaf.A, leaf.b, lower, upper)
+                tail = tail_network(network, leaf.pattern, layer)
+                bounds = linear_bounds(tail, *box, self.rows)
+                refuted = [self._refutation(bounds, k, *box, tail)
+                           for k in range(len(self.row_ranges))]
+                if all(lam is not None for lam in refuted):
+                    pieces.append(StarPiece(self.index, path, layer, np.packbits(leaf.pattern),
+                                            leaf.sources.copy(), tuple(refuted)))
+                    continue
+            children = splitter.split_layer(leaf, layer, box)
+            stack.extend((child, layer + 1) for child in reversed(children))
         return None
+
+    def _decide_region(self, path, pattern, domain, reach, pieces):
+        """One LP per unsafe set on the region ``pattern``: Farkas multipliers (recorded as
+        a RegionPiece), or a counterexample."""
+        network = self.free_network
+        A, b = region_constraints(network, pattern, (domain.A, domain.b))
+        multipliers = []
+        for k, unsafe in enumerate(self.case.unsafe):
+            A_k, b_k = _with_unsafe_rows(network, pattern, A, b, unsafe)
+            x, _, y = self.solver.signed_inradius(A_k, b_k)
+            if farkas_gap(A_k, b_k, y, reach) < 0:
+                multipliers.append(y)
+                continue
+            full = self.case.lower.copy()
+            full[self.free] = x
+            found = self._counterexample(full, k, pattern)
+            if found is not None:
+                return found
+            raise _Undecided
+        pieces.append(RegionPiece(self.index, path, np.packbits(pattern), tuple(multipliers)))
+        return None
+
+
+def free_inputs(network, case):
+    """``(mask, network)``: the inputs the case's box does not fix, and the network on them
+    (fixed inputs folded into the first layer's bias). Exactly decided sub-boxes and their
+    regions live in these coordinates."""
+    free = case.upper > case.lower
+    if free.all():
+        return free, network
+    first = network.weights[0]
+    bias = network.biases[0] + first[:, ~free] @ case.lower[~free]
+    return free, Network([first[:, free], *network.weights[1:]], [bias, *network.biases[1:]])
+
+
+def tail_network(network, pattern, layer):
+    """The layers from hidden layer ``layer`` on, as a network on the input, for the
+    inputs whose earlier layers have activation ``pattern`` (there they are affine)."""
+    maps = network.affine_maps(pattern)
+    start, stop = np.cumsum((0,) + network.hidden_sizes)[[layer, layer + 1]]
+    return Network([maps.pre_A[start:stop], *network.weights[layer + 1:]],
+                   [maps.pre_c[start:stop], *network.biases[layer + 1:]])
+
+
+def rigorous_bounding_box(solver, A, b, lower, upper):
+    """A box containing ``{x in [lower, upper] : A x <= b}``, from LP duals.
+
+    For each coordinate the LP's dual multipliers ``y >= 0`` give the valid bound
+    ``x_k <= y b + |y A - e_k| . reach`` whatever the LP's own accuracy.
+    """
+    reach = np.maximum(np.abs(lower), np.abs(upper))
+    low, high = lower.astype(float).copy(), upper.astype(float).copy()
+    for k in range(len(lower)):
+        for sign in (1.0, -1.0):
+            direction = np.zeros(len(lower))
+            direction[k] = sign
+            result = solver.maximize_warm(direction, A, b)
+            if result.status != "optimal":
+                raise SolverError(f"bounding-box LP is {result.status}")
+            y = np.maximum(result.row_duals, 0.0)
+            bound = y @ b + np.abs(y @ A - direction) @ reach
+            if sign > 0:
+                high[k] = min(high[k], bound)
+            else:
+                low[k] = max(low[k], -bound)
+    return low, high
 
 
 def region_constraints(network, pattern, box_rows):
@@ -638,33 +745,55 @@ def _check_tiling(paths, case):
 def _check_box(network, case, path, pieces, solver):
     lower, upper = box_from_path(case, path)
     if len(pieces) == 1 and isinstance(pieces[0], BoundPiece):
-        for k, (unsafe, lam) in enumerate(zip(case.unsafe, pieces[0].multipliers)):
-            lam = np.asarray(lam, dtype=np.float64)
-            if lam.shape != unsafe.d.shape or np.any(lam < 0) or not np.any(lam > 0):
-                raise PolyreluError(f"box {path}: multipliers for unsafe set {k} must be "
-                                    f"{len(unsafe.d)} non-negative numbers, not all zero")
-            bound = linear_bounds(network, lower, upper, [lam @ unsafe.C]).lower[0]
-            if not bound > lam @ unsafe.d:
-                raise PolyreluError(f"box {path}: bounds do not refute unsafe set {k} "
-                                    f"({bound} <= {lam @ unsafe.d})")
+        _check_refutation(network, case, lower, upper, pieces[0].multipliers, f"box {path}")
         return
     if any(isinstance(piece, BoundPiece) for piece in pieces):
         raise PolyreluError(f"box {path}: closed by bounds and by regions at once")
+    free, network = free_inputs(network, case)
+    lower, upper = lower[free], upper[free]
     box_rows = (np.vstack([np.eye(len(lower)), -np.eye(len(lower))]),
                 np.concatenate([upper, -lower]))
     reach = np.maximum(np.abs(lower), np.abs(upper))
     volume = 0.0
     for piece in pieces:
         pattern = np.unpackbits(piece.pattern, count=network.num_hidden).astype(bool)
-        A, b = region_constraints(network, pattern, box_rows)
-        for k, unsafe in enumerate(case.unsafe):
-            A_k, b_k = _with_unsafe_rows(network, pattern, A, b, unsafe)
-            _check_farkas(A_k, b_k, piece.multipliers[k], reach, path, k)
+        if isinstance(piece, StarPiece):
+            A, b = _star_constraints(network, pattern, piece.sources, box_rows)
+            box = rigorous_bounding_box(solver, A, b, lower, upper)
+            _check_refutation(tail_network(network, pattern, piece.layer), case, *box,
+                              piece.multipliers, f"box {path}, piece at layer {piece.layer}")
+        else:
+            A, b = region_constraints(network, pattern, box_rows)
+            for k, unsafe in enumerate(case.unsafe):
+                A_k, b_k = _with_unsafe_rows(network, pattern, A, b, unsafe)
+                _check_farkas(A_k, b_k, piece.multipliers[k], reach, path, k)
         volume += _region_volume(A, b, solver)
     box_volume = float(np.prod(upper - lower))
     if abs(volume - box_volume) > _VOLUME_TOLERANCE * box_volume:
         raise PolyreluError(f"box {path}: its regions fill {volume:.12g} of volume "
                             f"{box_volume:.12g}")
+
+
+def _check_refutation(network, case, lower, upper, multipliers, where):
+    """Sound bounds of ``network`` over the box refute each unsafe set with its multipliers."""
+    for k, (unsafe, lam) in enumerate(zip(case.unsafe, multipliers)):
+        lam = np.asarray(lam, dtype=np.float64)
+        if lam.shape != unsafe.d.shape or np.any(lam < 0) or not np.any(lam > 0):
+            raise PolyreluError(f"{where}: multipliers for unsafe set {k} must be "
+                                f"{len(unsafe.d)} non-negative numbers, not all zero")
+        bound = linear_bounds(network, lower, upper, [lam @ unsafe.C]).lower[0]
+        if not bound > lam @ unsafe.d:
+            raise PolyreluError(f"{where}: bounds do not refute unsafe set {k} "
+                                f"({bound} <= {lam @ unsafe.d})")
+
+
+def _star_constraints(network, pattern, sources, box_rows):
+    """Rows of a partial piece: the listed domain faces and neuron signs (unit rows)."""
+    sources = np.asarray(sources)
+    A, b = region_constraints(network, pattern, box_rows)
+    boxes = len(box_rows[1])
+    rows = np.where(sources < 0, -1 - sources, boxes + sources)
+    return A[rows], b[rows]
 
 
 def _check_farkas(A, b, y, reach, path, k):

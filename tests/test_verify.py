@@ -9,7 +9,7 @@ from scipy.optimize import linprog
 
 from polyrelu import Network, PolyreluError
 from polyrelu.loaders import load_network
-from polyrelu.verify import (BoundPiece, RegionPiece, check_certificate,
+from polyrelu.verify import (BoundPiece, RegionPiece, StarPiece, check_certificate,
                              check_counterexample_exact, check_counterexample_onnx, verify)
 from polyrelu.vnnlib import read_vnnlib
 
@@ -61,13 +61,13 @@ def test_violated_only_at_one_interior_point(threshold):
     assert result.status == "violated"
     assert result.counterexample.x.tolist() == [0.25, -0.375]
     assert check_counterexample_exact(net, prop.cases[0], 0, result.counterexample.x)
-    # 2^-30 above the peak the property holds, and the certificate is accepted
+    # 2^-25 above the peak the property holds, and the certificate is accepted
     above = read_vnnlib(property_text([-1, -1], [0.9, 0.7],
-                                      [[(">=", "Y_0", 1 + 2 ** -30)]], 1))
+                                      [[(">=", "Y_0", 1 + 2 ** -25)]], 1))
     result = verify(net, above, **kwargs)
     assert result.status == "holds"
     check_certificate(net, above, result.certificate)
-    # 2^-45 above it is below the Farkas resolution (1e-10 relative): "unknown", not a guess
+    # 2^-45 above it is below the resolution (1e-9 relative): "unknown", not a guess
     barely = read_vnnlib(property_text([-1, -1], [0.9, 0.7],
                                        [[(">=", "Y_0", 1 + 2 ** -45)]], 1))
     assert verify(net, barely, **kwargs).status == "unknown"
@@ -181,10 +181,48 @@ def test_corrupted_certificates_are_rejected():
     rejected(pieces, network=other, match="fingerprint")
 
 
+def test_star_pieces_are_checked_and_corruption_is_rejected():
+    """A 2-D net decided with the exact phase from the start: partial pieces closed by the
+    remaining layers' bounds (StarPiece) must pass the checker, and fail it when their
+    multipliers or their piece are changed."""
+    rng = np.random.default_rng(5)
+    weights, biases = random_network([2, 8, 8, 8, 1], rng)
+    net = Network(weights, biases)
+    y = net.forward(rng.uniform(-1, 1, size=(4000, 2)))[:, 0]
+    prop = read_vnnlib(property_text([-1, -1], [1, 1], [[(">=", "Y_0", y.max() + 0.3)]], 1))
+    result = verify(net, prop, exact_threshold=1000)
+    assert result.status == "holds" and result.certificate.counts()["star_pieces"] > 0
+    check_certificate(net, prop, result.certificate)
+    pieces = result.certificate.pieces
+    i = next(i for i, p in enumerate(pieces) if isinstance(p, StarPiece))
+    for bad in (dataclasses.replace(pieces[i], multipliers=(np.zeros(1),)),
+                dataclasses.replace(pieces[i], sources=pieces[i].sources[:4])):
+        broken = dataclasses.replace(result.certificate, pieces=pieces[:i] + [bad] + pieces[i + 1:])
+        with pytest.raises(PolyreluError):
+            check_certificate(net, prop, broken)
+
+
+def test_inputs_fixed_by_the_property_are_folded_into_the_network():
+    """ACAS properties 3 and 4 fix inputs (lower = upper); the exact phase works on the
+    free inputs. Oracle: brute force over the 2-D slice x_1 = 0.25 of a 2-input net."""
+    rng = np.random.default_rng(2)
+    weights, biases = random_network([2, 6, 6, 1], rng)
+    net = Network(weights, biases)
+    line = net.forward(np.column_stack([np.linspace(-1, 1, 20001), np.full(20001, 0.25)]))
+    for threshold, expected in ((line.max() - 1e-3, "violated"), (line.max() + 1e-3, "holds")):
+        prop = read_vnnlib(property_text([-1, 0.25], [1, 0.25], [[(">=", "Y_0", threshold)]], 1))
+        result = verify(net, prop, exact_threshold=1000)
+        assert result.status == expected
+        if expected == "holds":
+            check_certificate(net, prop, result.certificate)
+        else:
+            assert result.counterexample.x[1] == 0.25
+
+
 def test_bound_piece_on_a_box_it_does_not_refute_is_rejected():
     prop = read_vnnlib(property_text([-1], [1], [[(">=", "Y_0", 1.5)]], 1))
     certificate = verify(IDENTITY, prop, exact_threshold=-1).certificate  # bounds only
-    assert certificate.counts() == {"bound_pieces": 2, "region_pieces": 0}
+    assert certificate.counts() == {"bound_pieces": 2, "star_pieces": 0, "region_pieces": 0}
     weaker = read_vnnlib(property_text([-1], [1], [[(">=", "Y_0", 0.5)]], 1))
     with pytest.raises(PolyreluError, match="do not refute"):
         check_certificate(IDENTITY, weaker, certificate)
