@@ -11,7 +11,13 @@ With ``--relucent-python PYTHON`` (or the RELUCENT_PYTHON environment variable) 
 runs benchmarks/peer_relucent.py with that interpreter (a venv where
 ``pip install relucent`` was run) on case (b) and prints the ratio of regions/s.
 
+With ``--nnenum-python PYTHON`` (or NNENUM_PYTHON; a venv set up as peer_nnenum.py says) it
+runs nnenum's exact star-set enumeration on case (a) with 1 and 2 processes in the same run
+and prints its star count (= regions meeting the box) and the time ratio.
+With ``--count`` it also times polyrelu's splitting count mode (slow on case a).
+
 Usage:  python benchmarks/bench_walk.py [--cases a b] [--jobs 1 2] [--relucent-python PATH]
+                                        [--nnenum-python PATH] [--count]
 
 The peak memory of a --jobs run is the main process's (workers are separate).
 """
@@ -44,7 +50,9 @@ def random_net_file(path):
 
 
 def run_case(case, net_path, jobs=1):
-    """Run one case in this process and return its figures (called in a child)."""
+    """Run one case in this process and return its figures (called in a child).
+
+    ``jobs = 0`` times the splitting enumerator's count mode instead of the walk."""
     import polyrelu
     from polyrelu.vnnlib import input_box
 
@@ -55,6 +63,16 @@ def run_case(case, net_path, jobs=1):
         network = polyrelu.load_network(net_path)
         domain = polyrelu.Domain.box(-np.ones(4), np.ones(4))
     start = time.perf_counter()
+    if jobs == 0:
+        from polyrelu.splitting import count_regions
+
+        count, stats = count_regions(network, domain)
+        seconds = time.perf_counter() - start
+        return {"case": case, "mode": "count", "regions": count, "seconds": round(seconds, 3),
+                "regions_per_second": round(count / seconds, 1),
+                "lps_per_region": round(stats["lps"] / count, 3),
+                "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                        / 1024, 1)}
     if jobs > 1:
         from polyrelu.parallel import enumerate_parallel
 
@@ -82,6 +100,9 @@ def main():
     parser.add_argument("--relucent-python", default=os.environ.get("RELUCENT_PYTHON"))
     parser.add_argument("--jobs", nargs="+", type=int, default=[1],
                         help="worker-process counts to time (e.g. 1 2)")
+    parser.add_argument("--nnenum-python", default=os.environ.get("NNENUM_PYTHON"))
+    parser.add_argument("--count", action="store_true",
+                        help="also time the splitting enumerator's count mode")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -95,7 +116,7 @@ def main():
             if case == "a" and not ACASXU.is_dir():
                 print(f"case a skipped: {ACASXU} not found")
                 continue
-            for jobs in args.jobs:
+            for jobs in args.jobs + ([0] if args.count else []):
                 line = run_child([sys.executable, __file__, "--child", case, str(net_path),
                                   str(jobs)])
                 results.setdefault(case, json.loads(line))
@@ -110,6 +131,20 @@ def main():
         elif "b" in results:
             print("relucent not run: pass --relucent-python PATH (a python with relucent "
                   "installed)")
+        if "a" in results and args.nnenum_python:
+            for processes in (1, 2):
+                peer = _nnenum(args.nnenum_python, processes)
+                print(f"nnenum (processes={processes}): stars={peer['stars']} "
+                      f"seconds={peer['seconds']} peak_memory_mb={peer['peak_rss_mb']} | "
+                      f"polyrelu walk (jobs=1) / nnenum time ratio: "
+                      f"{results['a']['seconds'] / peer['seconds']:.2f}")
+
+
+def _nnenum(python, processes):
+    text = run_child([python, str(HERE / "peer_nnenum.py"), "enumerate",
+                      str(ACASXU / "ACASXU_run2a_1_1_batch_2000.onnx"),
+                      str(ACASXU / "prop_1.vnnlib"), "--processes", str(processes)])
+    return json.loads(text.strip().splitlines()[-1])
 
 
 def _relucent(python, net_path, workers):
