@@ -476,6 +476,9 @@ def _add_verify_commands(commands):
                         help="write the answer in the VNN-COMP result format (sat/unsat/"
                              "timeout/unknown, with the counterexample)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show the sub-boxes searched (default: on when stderr is a "
+                             "terminal)")
     parser.set_defaults(command=_verify_command)
 
     runner = commands.add_parser(
@@ -502,8 +505,12 @@ def _verify_command(args):
 
     network = load_network(args.net)
     prop = read_vnnlib(args.property)
+    show = sys.stderr.isatty() if args.progress is None else args.progress
     result = verify(network, prop, timeout=args.timeout, jobs=args.jobs,
-                    exact_threshold=args.exact_threshold)
+                    exact_threshold=args.exact_threshold,
+                    progress=_print_box_count if show else None)
+    if show:
+        print(file=sys.stderr)
     out = {"result": result.status, "seconds": round(result.stats["seconds"], 3),
            "boxes": result.stats["boxes"], "lps": result.stats["lps"]}
     if result.status == "holds":
@@ -523,6 +530,10 @@ def _verify_command(args):
             handle.write(result_file_text(result))
         out["result_file"] = args.result
     return out
+
+
+def _print_box_count(boxes):
+    print(f"\rverify: {boxes} sub-boxes searched", end="", file=sys.stderr, flush=True)
 
 
 def _verify_instances_command(args):
