@@ -475,11 +475,24 @@ def _add_verify_commands(commands):
     parser.add_argument("--result", metavar="FILE",
                         help="write the answer in the VNN-COMP result format (sat/unsat/"
                              "timeout/unknown, with the counterexample)")
+    parser.add_argument("--certificate", metavar="FILE",
+                        help="save the certificate of a 'holds' answer to FILE (.npz)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show the sub-boxes searched (default: on when stderr is a "
                              "terminal)")
     parser.set_defaults(command=_verify_command)
+
+    checker = commands.add_parser(
+        "check-certificate", help="re-check a saved verification certificate",
+        description="Re-validate CERT (written by 'polyrelu verify --certificate') for NET and "
+                    "PROP without searching: prints 'certificate: valid' or exits with status "
+                    "2 and the first flaw.")
+    checker.add_argument("net", metavar="NET", help="network file")
+    checker.add_argument("property", metavar="PROP", help="VNN-LIB property file")
+    checker.add_argument("certificate", metavar="CERT", help="certificate file (.npz)")
+    checker.add_argument("--json", action="store_true", help="print one JSON object")
+    checker.set_defaults(command=_check_certificate_command)
 
     runner = commands.add_parser(
         "verify-instances", help="run a benchmark csv of instances, write a results csv",
@@ -529,7 +542,22 @@ def _verify_command(args):
         with open(args.result, "w") as handle:
             handle.write(result_file_text(result))
         out["result_file"] = args.result
+    if args.certificate and result.certificate is not None:
+        from .certificate_io import save_certificate
+
+        save_certificate(result.certificate, args.certificate)
+        out["certificate_file"] = args.certificate
     return out
+
+
+def _check_certificate_command(args):
+    from .certificate_io import load_certificate
+    from .verify import check_certificate
+    from .vnnlib import read_vnnlib
+
+    summary = check_certificate(load_network(args.net), read_vnnlib(args.property),
+                                load_certificate(args.certificate))
+    return {"certificate": "valid", **summary}
 
 
 def _print_box_count(boxes):

@@ -101,3 +101,35 @@ def test_property_of_the_wrong_size(acasxu_dir, tmp_path, capsys):
                     "(assert (>= X_0 0)) (assert (<= X_0 1)) (assert (>= Y_0 1))")
     assert main(["verify", str(onnx_net(acasxu_dir, "1_1")), str(prop)]) == 2
     assert "1 inputs but the network has 5" in capsys.readouterr().err
+
+
+def test_saved_certificate_is_rechecked_and_bound_to_its_network(tmp_path, capsys):
+    from oracles import random_network
+    from polyrelu import Network
+
+    rng = np.random.default_rng(5)
+    weights, biases = random_network([2, 8, 8, 8, 1], rng)
+    net, other = tmp_path / "net.npz", tmp_path / "other.npz"
+    for path, scale in ((net, 1.0), (other, 1.01)):
+        np.savez(path, **{f"W{i}": w * scale for i, w in enumerate(weights)},
+                 **{f"b{i}": b for i, b in enumerate(biases)})
+    top = Network(weights, biases).forward(rng.uniform(-1, 1, size=(4000, 2))).max()
+    prop = tmp_path / "p.vnnlib"
+    prop.write_text("(declare-const X_0 Real) (declare-const X_1 Real) (declare-const Y_0 Real)"
+                    "(assert (>= X_0 -1)) (assert (<= X_0 1)) (assert (>= X_1 -1))"
+                    f"(assert (<= X_1 1)) (assert (>= Y_0 {float(top) + 0.3!r}))")
+    cert = tmp_path / "cert.npz"
+    assert main(["verify", str(net), str(prop), "--exact-threshold", "1000",
+                 "--certificate", str(cert)]) == 0
+    out = parse_output(capsys.readouterr().out)
+    assert out["result"] == "holds" and int(out["star_pieces"]) > 0
+    assert main(["check-certificate", str(net), str(prop), str(cert)]) == 0
+    checked = parse_output(capsys.readouterr().out)
+    assert checked["certificate"] == "valid"
+    assert [checked[k] for k in ("bound_pieces", "star_pieces", "region_pieces")] == \
+        [out[k] for k in ("bound_pieces", "star_pieces", "region_pieces")]
+    assert main(["check-certificate", str(other), str(prop), str(cert)]) == 2
+    assert "fingerprint" in capsys.readouterr().err
+    (tmp_path / "junk.npz").write_bytes(b"not a certificate")
+    assert main(["check-certificate", str(net), str(prop), str(tmp_path / "junk.npz")]) == 2
+    assert "cannot read a certificate" in capsys.readouterr().err
