@@ -132,12 +132,13 @@ def _back_substitute(coef, const, relaxations, weights, biases, center, radius, 
     const = np.broadcast_to(const, (batch,) + const.shape)
     magnitude, const_magnitude = np.abs(coef), np.abs(const)
     for k in range(len(relaxations) - 1, -1, -1):
-        lower_slope, upper_slope, intercept = (r[:, None, :] for r in relaxations[k])
-        positive, negative = np.maximum(coef, 0.0), np.minimum(coef, 0.0)
-        const = const + (negative * intercept).sum(axis=2)
-        const_magnitude = const_magnitude + (np.abs(negative) * intercept).sum(axis=2)
-        coef = positive * lower_slope + negative * upper_slope
-        magnitude = magnitude * np.maximum(lower_slope, upper_slope)
+        lower_slope, upper_slope, intercept = relaxations[k]
+        negative = np.minimum(coef, 0.0)
+        shift = np.einsum("bkn,bn->bk", negative, intercept)
+        const = const + shift
+        const_magnitude = const_magnitude - shift
+        coef = coef * np.where(coef < 0, upper_slope[:, None, :], lower_slope[:, None, :])
+        magnitude = magnitude * np.maximum(lower_slope, upper_slope)[:, None, :]
         const = const + coef @ biases[k]
         const_magnitude = const_magnitude + magnitude @ np.abs(biases[k])
         coef, magnitude = coef @ weights[k], magnitude @ np.abs(weights[k])
