@@ -472,6 +472,9 @@ def _add_verify_commands(commands):
     parser.add_argument("--exact-threshold", type=int, default=10, metavar="T",
                         help="decide sub-boxes with at most T unstable neurons on their "
                              "regions (default: 10)")
+    parser.add_argument("--exact-depth", type=int, default=12, metavar="K",
+                        help="decide sub-boxes K bisections deep on their regions "
+                             "(default: 12)")
     parser.add_argument("--result", metavar="FILE",
                         help="write the answer in the VNN-COMP result format (sat/unsat/"
                              "timeout/unknown, with the counterexample)")
@@ -520,7 +523,7 @@ def _verify_command(args):
     prop = read_vnnlib(args.property)
     show = sys.stderr.isatty() if args.progress is None else args.progress
     result = verify(network, prop, timeout=args.timeout, jobs=args.jobs,
-                    exact_threshold=args.exact_threshold,
+                    exact_threshold=args.exact_threshold, exact_depth=args.exact_depth,
                     progress=_print_box_count if show else None)
     if show:
         print(file=sys.stderr)

@@ -148,14 +148,18 @@ class LPSolver:
         :class:`SolverError` when the radius is unbounded. A radius near 0 means
         the polytope is not full-dimensional.
         """
-        A = np.asarray(A, dtype=np.float64)
+        A, b = np.asarray(A, dtype=np.float64), np.asarray(b, dtype=np.float64)
         d = A.shape[1]
         norms = np.linalg.norm(A, axis=1)
+        keep, violated = _constant_rows(norms, b)
+        if violated is not None:
+            return None, None
         cost = np.zeros(d + 1)
         cost[d] = 1.0
         lower = np.full(d + 1, -_INF)
         lower[d] = 0.0
-        result = self.maximize(cost, np.hstack([A, norms[:, None]]), b, lower=lower)
+        result = self.maximize(cost, np.hstack([A[keep], norms[keep, None]]), b[keep],
+                               lower=lower)
         if result.status == "optimal":
             return result.x[:d], float(result.x[d])
         if result.status == "infeasible":
@@ -170,6 +174,8 @@ class LPSolver:
         Returns ``(x, r, y)`` where ``y >= 0`` are the LP dual multipliers:
         ``y @ A = 0``, ``y @ ||A_i|| = 1`` and ``y @ b = r``, so that for ``r < 0``
         they are a Farkas certificate of emptiness. The polytope must be bounded.
+        Zero rows ``0 <= b_i`` are dropped when they hold up to 1e-9 (relative); one that
+        fails gives ``r = -inf`` and ``y`` = that row's unit vector.
 
         Examples
         --------
@@ -179,15 +185,21 @@ class LPSolver:
         >>> round(r, 12), np.round(y, 12).tolist()
         (-0.5, [0.5, 0.5])
         """
-        A = np.asarray(A, dtype=np.float64)
+        A, b = np.asarray(A, dtype=np.float64), np.asarray(b, dtype=np.float64)
         d = A.shape[1]
         norms = np.linalg.norm(A, axis=1)
+        keep, violated = _constant_rows(norms, b)
+        y = np.zeros(len(b))
+        if violated is not None:  # a row 0 <= b < 0: empty, and that row alone proves it
+            y[violated] = 1.0
+            return np.zeros(d), -np.inf, y
         cost = np.zeros(d + 1)
         cost[d] = 1.0
-        result = self.maximize(cost, np.hstack([A, norms[:, None]]), b)
+        result = self.maximize(cost, np.hstack([A[keep], norms[keep, None]]), b[keep])
         if result.status != "optimal":
             raise SolverError(f"signed-inradius LP is {result.status}: the polytope is unbounded")
-        return result.x[:d], float(result.x[d]), np.maximum(result.row_duals, 0.0)
+        y[keep] = np.maximum(result.row_duals, 0.0)
+        return result.x[:d], float(result.x[d]), y
 
     def _run(self):
         highs = self._highs
@@ -207,6 +219,19 @@ class LPSolver:
             float(highs.getInfo().objective_function_value),
             np.array(solution.row_dual),
         )
+
+
+def _constant_rows(norms, b):
+    """Rows to keep, and a violated constant row (or None).
+
+    A zero row ``0 <= b_i`` is dropped when ``b_i >= -1e-9 (1 + max |b|)`` (it holds up
+    to the rounding of a pre-activation that is constant on the polytope) and makes the
+    polytope empty otherwise.
+    """
+    constant = norms == 0
+    tolerance = 1e-9 * (1.0 + np.max(np.abs(b), initial=0.0))
+    violated = np.flatnonzero(constant & (b < -tolerance))
+    return ~constant, (int(violated[0]) if violated.size else None)
 
 
 def _new_highs():

@@ -9,8 +9,8 @@ input of a box is mapped into an unsafe polytope:
    (one row ``C_r f(x) > d_r`` on the whole sub-box suffices). Refuted sub-boxes
    are closed. A few cheap points (the centre, the minimisers of the bounds) are
    tried as counterexamples.
-2. A sub-box whose bounds leave at most ``exact_threshold`` neurons unstable (or
-   that is 2^-40 of the input box wide in every input) is decided exactly: its
+2. A sub-box whose bounds leave at most ``exact_threshold`` neurons unstable, or
+   that is ``exact_depth`` bisections deep, is decided exactly: its
    activation regions are enumerated (layer-wise splitting) and, on each region, one LP per unsafe polytope decides whether the region
    meets it. An empty intersection comes with LP dual multipliers (a Farkas
    certificate); a non-empty one gives a counterexample.
@@ -64,7 +64,6 @@ __all__ = ["verify", "VerificationResult", "Counterexample", "Certificate", "Bou
 
 _FARKAS_MARGIN = 1e-10    # relative margin a Farkas certificate must prove emptiness by
 _BOUND_MARGIN = 1e-9      # the search closes boxes by bounds only with this relative margin
-_SMALLEST_BOX = 2.0 ** -40  # relative width below which a sub-box is decided exactly
 _VOLUME_TOLERANCE = 1e-7  # relative gap allowed between a box and the volume of its regions
 
 
@@ -185,8 +184,8 @@ class _Cancelled(Exception):
     pass
 
 
-def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, jobs=1,
-           progress=None):
+def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exact_depth=12,
+           jobs=1, progress=None):
     """Decide whether ``network`` satisfies the VNN-LIB property ``prop``.
 
     Parameters
@@ -199,6 +198,9 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, job
     options : Options, optional
     exact_threshold : int
         Sub-boxes with at most this many unstable neurons are decided exactly.
+    exact_depth : int
+        Sub-boxes this many bisections deep are decided exactly whatever their bounds
+        (where bisection stalls, the exact phase's layer-wise pruning does better).
     jobs : int
         Worker processes. With ``jobs > 1`` the first bisections are made here and
         the open sub-boxes are searched in parallel; the answer is the same.
@@ -228,7 +230,7 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, job
     _check_dimensions(network, prop)
     if jobs < 1:
         raise PolyreluError(f"jobs must be at least 1, got {jobs}")
-    settings = _Settings(options or Options(), exact_threshold,
+    settings = _Settings(options or Options(), exact_threshold, exact_depth,
                          None if timeout is None else time.monotonic() + timeout)
     start = time.monotonic()
     total = _Outcome()
@@ -251,6 +253,7 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, job
 class _Settings:
     options: Options
     exact_threshold: int
+    exact_depth: int
     deadline: float
 
 
@@ -375,6 +378,7 @@ class _CaseSearch:
         self.network, self.case, self.index = network, case, index
         self.options, self.solver = settings.options, solver
         self.exact_threshold, self.deadline = settings.exact_threshold, settings.deadline
+        self.exact_depth = settings.exact_depth
         self.progress = progress
         self.boxes = 0
         self.width = np.where(case.upper > case.lower, case.upper - case.lower, 1.0)
@@ -407,8 +411,7 @@ class _CaseSearch:
             found = self._try_points(lower, upper, bounds, refuted)
             if found is not None:
                 return found, []
-            tiny = np.max((upper - lower) / self.width) <= _SMALLEST_BOX
-            if tiny or bounds.unstable_count() <= self.exact_threshold:
+            if len(path) >= self.exact_depth or bounds.unstable_count() <= self.exact_threshold:
                 found = self._decide_exactly(path, lower, upper, pieces)
                 if found is not None:
                     return found, []

@@ -1,6 +1,7 @@
 """The LP layer against scipy's linprog, including warm-started sequences."""
 
 import numpy as np
+import pytest
 from scipy.optimize import linprog
 
 from polyrelu.lp import LPSolver
@@ -23,3 +24,17 @@ def test_warm_started_maximisations_match_cold_ones():
         if step % 7 == 0:  # another LP in between must not leave a stale model behind
             solver.chebyshev_ball(*polytopes[4])
     assert solver.count == 60 + len(range(0, 60, 7))
+
+
+def test_constant_rows_in_the_signed_inradius_and_chebyshev_lps():
+    """A zero row 0 <= b: dropped when b is a rounding-size negative, and a Farkas proof of
+    emptiness on its own when b is clearly negative (closed forms on the unit square)."""
+    square = np.vstack([np.eye(2), -np.eye(2)]), np.ones(4)
+    A = np.vstack([square[0], np.zeros((1, 2))])
+    solver = LPSolver()
+    x, r, y = solver.signed_inradius(A, np.append(square[1], -1e-15))
+    assert r == pytest.approx(1.0) and y[-1] == 0.0
+    assert solver.chebyshev_ball(A, np.append(square[1], -1e-15))[1] == pytest.approx(1.0)
+    x, r, y = solver.signed_inradius(A, np.append(square[1], -0.5))
+    assert r == -np.inf and y.tolist() == [0, 0, 0, 0, 1]
+    assert solver.chebyshev_ball(A, np.append(square[1], -0.5)) == (None, None)
