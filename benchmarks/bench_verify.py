@@ -92,6 +92,9 @@ def main():
             if args.nnenum_python:
                 answer, peer_seconds, wall = run_nnenum(args.nnenum_python, net_path,
                                                         prop_path, limit)
+                if answer == "error":  # nnenum's LP layer fails now and then: retry once
+                    answer, peer_seconds, wall = run_nnenum(args.nnenum_python, net_path,
+                                                            prop_path, limit)
                 row.update(nnenum_result=answer, nnenum_seconds=f"{peer_seconds:.3f}",
                            nnenum_wall_seconds=f"{wall:.3f}")
             writer.writerow(row)
