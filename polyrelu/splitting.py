@@ -36,6 +36,7 @@ class Leaf:
     pattern: np.ndarray
     center: np.ndarray
     radius: float
+    box: tuple = None  # a bounding box (low, high), possibly loose (the parent's)
 
 
 def enumerate_by_splitting(network, domain, *, options=None, progress=False):
@@ -132,29 +133,48 @@ class LayerSplitter:
     def split_layer(self, leaf, layer, box=None):
         """All sub-pieces of ``leaf`` cut by the neurons of hidden layer ``layer``.
 
-        ``box``: a bounding box ``(low, high)`` of the leaf if already known."""
+        Neurons are first settled by interval bounds over a bounding box of the leaf:
+        ``box`` if given, else the (looser) box inherited from its parent; the leaf's
+        own box is computed (2d LPs) only when the inherited one leaves a neuron open.
+        """
         maps = self.network.affine_maps(leaf.pattern)
-        low, high = self._bounding_box(leaf) if box is None else box
-        half, mid = (high - low) / 2, (high + low) / 2
+        tight = box is not None or leaf.box is None
+        if box is None:
+            box = self._bounding_box(leaf) if leaf.box is None else leaf.box
+        leaf.box = box
         pieces = [leaf]
         for j in range(self.bounds[layer], self.bounds[layer + 1]):
             a, c = maps.pre_A[j], maps.pre_c[j]
-            size = np.abs(a) @ half
-            centre_value = a @ mid + c
-            if size + abs(centre_value) <= self.status.zero_tol[j]:
-                continue  # identically zero: canonically inactive
-            if not self.unstable[j]:
-                state = self.status.always_active[j]
-            elif np.linalg.norm(a) * self.domain.diameter <= self.status.zero_tol[j]:
-                state = c > 0  # constant on the domain
-            elif centre_value - size > 0 or centre_value + size < 0:
-                state = centre_value > 0  # settled by the interval bound on the box
-            else:
+            state = self._settled(j, a, c, box)
+            if state is None and not tight:
+                box, tight = self._bounding_box(leaf), True
+                for piece in pieces:
+                    piece.box = box
+                state = self._settled(j, a, c, box)
+            if state is None:
                 pieces = [child for piece in pieces for child in self._split(piece, j, a, c)]
-                continue
-            for piece in pieces:
-                piece.pattern[j] = state
+            elif state != "zero":
+                for piece in pieces:
+                    piece.pattern[j] = state
         return pieces
+
+    def _settled(self, j, a, c, box):
+        """Neuron j's state on a piece inside ``box``: True/False, "zero" (identically zero:
+        canonically inactive) or None (the box does not settle it)."""
+        low, high = box
+        half, mid = (high - low) / 2, (high + low) / 2
+        size = np.abs(a) @ half
+        centre_value = a @ mid + c
+        if size + abs(centre_value) <= self.status.zero_tol[j]:
+            return "zero"
+        if not self.unstable[j]:
+            return bool(self.status.always_active[j])
+        if np.linalg.norm(a) * self.domain.diameter <= self.status.zero_tol[j]:
+            return bool(c > 0)  # constant on the domain
+        if abs(centre_value) - size > self.status.zero_tol[j]:
+            # settled by the interval bound on the box, clear of the "identically zero" case
+            return bool(centre_value > 0)
+        return None
 
     def _split(self, piece, j, a, c):
         """``piece`` cut by neuron j's hyperplane ``a x + c = 0``: one or two full pieces."""
@@ -202,7 +222,7 @@ def _with_bit(pattern, j, state):
 def _child(piece, j, active, cut):
     if cut is None:
         return Leaf(piece.A, piece.b, piece.sources, _with_bit(piece.pattern, j, active),
-                    piece.center, piece.radius)
+                    piece.center, piece.radius, piece.box)
     A, b, center, radius = cut
     return Leaf(A, b, np.append(piece.sources, j), _with_bit(piece.pattern, j, active),
-                center, radius)
+                center, radius, piece.box)
