@@ -6,16 +6,20 @@ input of a box is mapped into an unsafe polytope:
 
 1. Branch and bound over the input box. On each sub-box, sound linear bounds
    (:func:`polyrelu.symbolic.linear_bounds`) try to refute every unsafe polytope
-   (one row ``C_r f(x) > d_r`` on the whole sub-box suffices). Refuted sub-boxes
-   are closed. A few cheap points (the centre, the minimisers of the bounds) are
+   (one row ``C_r f(x) > d_r`` on the whole sub-box, or a non-negative
+   combination of its rows found by an LP over their linear bounds). Refuted
+   sub-boxes are closed. A few cheap points (the centre, the minimisers of the bounds) are
    tried as counterexamples.
 2. A sub-box whose bounds leave at most ``exact_threshold`` neurons unstable, or
-   that is ``exact_depth`` bisections deep, is decided exactly: its
-   activation regions are enumerated (layer-wise splitting) and, on each region, one LP per unsafe polytope decides whether the region
-   meets it. An empty intersection comes with LP dual multipliers (a Farkas
-   certificate); a non-empty one gives a counterexample.
-3. Otherwise the sub-box is bisected along the input whose width times bound
-   sensitivity is largest.
+   that is ``exact_depth`` bisections deep, is decided exactly, splitting it layer
+   by layer into star sets (:class:`polyrelu.splitting.LayerSplitter`): a partial
+   piece, on which the earlier layers are affine, is closed whole when the bounds
+   of the remaining layers over its bounding box refute every unsafe polytope;
+   each full activation region gets one LP per unsafe polytope: an empty
+   intersection comes with LP dual multipliers (a Farkas certificate), a
+   non-empty one gives a counterexample.
+3. Otherwise the sub-box is bisected: every input is tried (one batched bound
+   computation) and the bisection that improves the bounds most is kept.
 
 Every "violated" answer carries a counterexample re-checked in exact rational
 arithmetic on the network's float64 weights (:func:`check_counterexample_exact`)
@@ -145,9 +149,14 @@ class Certificate:
     def counts(self):
         """Number of bound-closed boxes, bound-closed partial pieces and Farkas-closed
         regions."""
-        kinds = [type(piece).__name__ for piece in self.pieces]
-        return {"bound_pieces": kinds.count("BoundPiece"), "star_pieces": kinds.count("StarPiece"),
-                "region_pieces": kinds.count("RegionPiece")}
+        return piece_counts(self.pieces)
+
+
+def piece_counts(pieces):
+    """``{"bound_pieces": ..., "star_pieces": ..., "region_pieces": ...}`` of a piece list."""
+    kinds = [type(piece).__name__ for piece in pieces]
+    return {"bound_pieces": kinds.count("BoundPiece"), "star_pieces": kinds.count("StarPiece"),
+            "region_pieces": kinds.count("RegionPiece")}
 
 
 @dataclass
@@ -245,7 +254,7 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
     if total.status == "holds":
         certificate = Certificate(network_fingerprint(network), total.pieces)
     stats = {"boxes": total.boxes, "lps": total.lps, "seconds": time.monotonic() - start,
-             **Certificate("", total.pieces).counts()}
+             **piece_counts(total.pieces)}
     return VerificationResult(total.status, total.counterexample, certificate, stats)
 
 

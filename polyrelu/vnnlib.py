@@ -171,7 +171,8 @@ def _declared_kind(expression, source):
 def _dimension(indices, kind, source):
     """Number of ``kind`` variables declared (they must be numbered 0..n-1)."""
     if indices != set(range(len(indices))):
-        raise InvalidFileError(f"{source}: {kind} variables must be {kind}_0..{kind}_n without gaps")
+        raise InvalidFileError(
+            f"{source}: {kind} variables must be {kind}_0..{kind}_n without gaps")
     return len(indices)
 
 
