@@ -21,10 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from polyrelu.instances import read_instances
-from polyrelu.loaders import load_network
-from polyrelu.verify import check_certificate, check_counterexample_onnx, verify
-from polyrelu.vnnlib import read_vnnlib
+from polyrelu.instances import read_instances, run_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 ACASXU = ROOT.parent / "shared" / "data" / "acasxu"
@@ -32,18 +29,9 @@ DECIDED = ("holds", "violated")
 
 
 def run_polyrelu(net_path, prop_path, limit, cache):
-    if net_path not in cache:
-        cache[net_path] = load_network(net_path)
-    network, prop = cache[net_path], read_vnnlib(prop_path)
-    start = time.monotonic()
-    result = verify(network, prop, timeout=limit)
-    seconds = time.monotonic() - start
-    if result.status == "holds":
-        check_certificate(network, prop, result.certificate)
-    if result.status == "violated":
-        passes, _, _ = check_counterexample_onnx(net_path, prop, result.counterexample)
-        assert passes and result.counterexample.exact, "counterexample failed a re-check"
-    return result.status, seconds
+    row = run_instance(net_path, prop_path, limit, cache=cache)
+    assert row["check"] in ("passed", ""), f"{row['network']} {row['property']}: {row['check']}"
+    return row["result"], float(row["seconds"])
 
 
 def run_nnenum(python, net_path, prop_path, limit):

@@ -16,7 +16,7 @@ from .loaders import load_network
 from .verify import check_certificate, check_counterexample_onnx, verify
 from .vnnlib import read_vnnlib
 
-__all__ = ["run_instances", "read_instances"]
+__all__ = ["run_instances", "run_instance", "read_instances", "summarize"]
 
 _FIELDS = ["network", "property", "result", "seconds", "check"]
 
@@ -78,7 +78,8 @@ def run_instances(instances_csv, output_csv, *, timeout_cap=None, jobs=1, progre
         for net_path, prop_path, timeout in read_instances(instances_csv):
             if (net_path.name, prop_path.name) in done:
                 continue
-            row = _run_one(net_path, prop_path, timeout, timeout_cap, jobs, cache)
+            limit = timeout if timeout_cap is None else min(timeout, timeout_cap)
+            row = run_instance(net_path, prop_path, limit, jobs=jobs, cache=cache)
             writer.writerow(row)
             handle.flush()
             if progress is not None:
@@ -106,13 +107,16 @@ def _finished(output_csv):
     return {(row["network"], row["property"]) for row in csv.DictReader(open(output_csv))}
 
 
-def _run_one(net_path, prop_path, timeout, timeout_cap, jobs, cache):
+def run_instance(net_path, prop_path, timeout, *, jobs=1, cache=None):
+    """Verify one instance and re-check the answer; returns its results row (a dict with
+    network, property, result, seconds of ``verify`` and check). ``cache`` (a dict)
+    keeps loaded networks between calls."""
+    cache = {} if cache is None else cache
     if net_path not in cache:
         cache[net_path] = load_network(net_path)
     network, prop = cache[net_path], read_vnnlib(prop_path)
-    limit = timeout if timeout_cap is None else min(timeout, timeout_cap)
     start = time.monotonic()
-    result = verify(network, prop, timeout=limit, jobs=jobs)
+    result = verify(network, prop, timeout=timeout, jobs=jobs)
     seconds = time.monotonic() - start
     check = ""
     if result.status == "violated":

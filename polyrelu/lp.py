@@ -148,22 +148,11 @@ class LPSolver:
         :class:`SolverError` when the radius is unbounded. A radius near 0 means
         the polytope is not full-dimensional.
         """
-        A, b = np.asarray(A, dtype=np.float64), np.asarray(b, dtype=np.float64)
-        d = A.shape[1]
-        norms = np.linalg.norm(A, axis=1)
-        keep, violated = _constant_rows(norms, b)
-        if violated is not None:
+        result, _, violated = self._ball_lp(A, b, signed=False)
+        if violated is not None or result.status == "infeasible":
             return None, None
-        cost = np.zeros(d + 1)
-        cost[d] = 1.0
-        lower = np.full(d + 1, -_INF)
-        lower[d] = 0.0
-        result = self.maximize(cost, np.hstack([A[keep], norms[keep, None]]), b[keep],
-                               lower=lower)
         if result.status == "optimal":
-            return result.x[:d], float(result.x[d])
-        if result.status == "infeasible":
-            return None, None
+            return result.x[:-1], float(result.x[-1])
         raise SolverError(f"Chebyshev-ball LP is {result.status}: the polytope is unbounded")
 
     def signed_inradius(self, A, b):
@@ -185,21 +174,34 @@ class LPSolver:
         >>> round(r, 12), np.round(y, 12).tolist()
         (-0.5, [0.5, 0.5])
         """
+        result, keep, violated = self._ball_lp(A, b, signed=True)
+        y = np.zeros(len(keep))
+        if violated is not None:  # a row 0 <= b < 0: empty, and that row alone proves it
+            y[violated] = 1.0
+            return np.zeros(np.shape(A)[1]), -np.inf, y
+        if result.status != "optimal":
+            raise SolverError(f"signed-inradius LP is {result.status}: the polytope is unbounded")
+        y[keep] = np.maximum(result.row_duals, 0.0)
+        return result.x[:-1], float(result.x[-1]), y
+
+    def _ball_lp(self, A, b, signed):
+        """Maximise r subject to ``A x + ||A_i|| r <= b`` (r >= 0 unless ``signed``) over the
+        non-constant rows. Returns ``(LPResult, kept rows, None)``, or ``(None, kept rows,
+        index)`` when the constant row ``index`` is violated (see :func:`_constant_rows`)."""
         A, b = np.asarray(A, dtype=np.float64), np.asarray(b, dtype=np.float64)
         d = A.shape[1]
         norms = np.linalg.norm(A, axis=1)
         keep, violated = _constant_rows(norms, b)
-        y = np.zeros(len(b))
-        if violated is not None:  # a row 0 <= b < 0: empty, and that row alone proves it
-            y[violated] = 1.0
-            return np.zeros(d), -np.inf, y
+        if violated is not None:
+            return None, keep, violated
         cost = np.zeros(d + 1)
         cost[d] = 1.0
-        result = self.maximize(cost, np.hstack([A[keep], norms[keep, None]]), b[keep])
-        if result.status != "optimal":
-            raise SolverError(f"signed-inradius LP is {result.status}: the polytope is unbounded")
-        y[keep] = np.maximum(result.row_duals, 0.0)
-        return result.x[:d], float(result.x[d]), y
+        lower = np.full(d + 1, -_INF)
+        if not signed:
+            lower[d] = 0.0
+        result = self.maximize(cost, np.hstack([A[keep], norms[keep, None]]), b[keep],
+                               lower=lower)
+        return result, keep, None
 
     def _run(self):
         highs = self._highs

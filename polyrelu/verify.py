@@ -584,11 +584,10 @@ class _CaseSearch:
     def _decide_region(self, path, pattern, domain, reach, pieces):
         """One LP per unsafe set on the region ``pattern``: Farkas multipliers (recorded as
         a RegionPiece), or a counterexample."""
-        network = self.free_network
-        A, b = region_constraints(network, pattern, (domain.A, domain.b))
+        _, _, systems = region_constraints(self.free_network, pattern, (domain.A, domain.b),
+                                           self.case.unsafe)
         multipliers = []
-        for k, unsafe in enumerate(self.case.unsafe):
-            A_k, b_k = _with_unsafe_rows(network, pattern, A, b, unsafe)
+        for k, (A_k, b_k) in enumerate(systems):
             x, _, y = self.solver.signed_inradius(A_k, b_k)
             if farkas_gap(A_k, b_k, y, reach) < 0:
                 multipliers.append(y)
@@ -648,23 +647,24 @@ def rigorous_bounding_box(solver, A, b, lower, upper):
     return low, high
 
 
-def region_constraints(network, pattern, box_rows):
-    """``A x <= b`` of the closed activation region ``pattern`` inside a box.
+def region_constraints(network, pattern, box_rows, unsafe=()):
+    """``A x <= b`` of the closed activation region ``pattern`` inside a box, and the same
+    system with each unsafe polytope's rows appended.
 
     Rows: the box rows, then one row per hidden neuron (``z_j >= 0`` if active,
     ``z_j <= 0`` if not), normalised to unit length (zero rows kept as ``0 <= +-c``).
+    Returns ``(A, b, systems)`` with ``systems[k] = (A_k, b_k)`` for ``unsafe[k]``
+    (its rows ``C_k (W_eff x + b_eff) <= d_k``, also unit rows).
     """
     maps = network.affine_maps(pattern)
     sign = np.where(pattern, -1.0, 1.0)
-    A = np.vstack([box_rows[0], sign[:, None] * maps.pre_A])
-    b = np.concatenate([box_rows[1], -sign * maps.pre_c])
-    return _unit_rows(A, b)
-
-
-def _with_unsafe_rows(network, pattern, A, b, unsafe):
-    maps = network.affine_maps(pattern)
-    rows, rhs = _unit_rows(unsafe.C @ maps.W_eff, unsafe.d - unsafe.C @ maps.b_eff)
-    return np.vstack([A, rows]), np.concatenate([b, rhs])
+    A, b = _unit_rows(np.vstack([box_rows[0], sign[:, None] * maps.pre_A]),
+                      np.concatenate([box_rows[1], -sign * maps.pre_c]))
+    systems = []
+    for polytope in unsafe:
+        rows, rhs = _unit_rows(polytope.C @ maps.W_eff, polytope.d - polytope.C @ maps.b_eff)
+        systems.append((np.vstack([A, rows]), np.concatenate([b, rhs])))
+    return A, b, systems
 
 
 def _unit_rows(A, b):
@@ -775,9 +775,8 @@ def _check_box(network, case, path, pieces, solver):
             _check_refutation(tail_network(network, pattern, piece.layer), case, *box,
                               piece.multipliers, f"box {path}, piece at layer {piece.layer}")
         else:
-            A, b = region_constraints(network, pattern, box_rows)
-            for k, unsafe in enumerate(case.unsafe):
-                A_k, b_k = _with_unsafe_rows(network, pattern, A, b, unsafe)
+            A, b, systems = region_constraints(network, pattern, box_rows, case.unsafe)
+            for k, (A_k, b_k) in enumerate(systems):
                 _check_farkas(A_k, b_k, piece.multipliers[k], reach, path, k)
         volume += _region_volume(A, b, solver)
     box_volume = float(np.prod(upper - lower))
@@ -802,7 +801,7 @@ def _check_refutation(network, case, lower, upper, multipliers, where):
 def _star_constraints(network, pattern, sources, box_rows):
     """Rows of a partial piece: the listed domain faces and neuron signs (unit rows)."""
     sources = np.asarray(sources)
-    A, b = region_constraints(network, pattern, box_rows)
+    A, b, _ = region_constraints(network, pattern, box_rows)
     boxes = len(box_rows[1])
     rows = np.where(sources < 0, -1 - sources, boxes + sources)
     return A[rows], b[rows]
