@@ -18,6 +18,8 @@ from .options import Options
 __all__ = ["LPSolver", "LPResult"]
 
 _INF = highspy.kHighsInf
+_ROWWISE = int(highspy.MatrixFormat.kRowwise)
+_MAXIMIZE = int(highspy.ObjSense.kMaximize)
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: "optimal",
     highspy.HighsModelStatus.kInfeasible: "infeasible",
@@ -106,40 +108,54 @@ class LPSolver:
             rows_lo = np.concatenate([rows_lo, b_eq])
             rows_hi = np.concatenate([rows_hi, b_eq])
         self._warm = None
-        self._highs.passModel(self._lp(cost, A, rows_lo, rows_hi, lower, upper))
+        self._pass_model(cost, A, rows_lo, rows_hi, lower, upper)
         return self._run()
 
-    @staticmethod
-    def _lp(cost, A, rows_lo, rows_hi, lower, upper):
-        n = A.shape[1]
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = n, A.shape[0]
-        lp.sense_ = highspy.ObjSense.kMaximize
-        lp.col_cost_ = np.asarray(cost, dtype=np.float64)
-        lp.col_lower_ = np.full(n, -_INF) if lower is None else np.asarray(lower, float)
-        lp.col_upper_ = np.full(n, _INF) if upper is None else np.asarray(upper, float)
-        lp.row_lower_, lp.row_upper_ = rows_lo, np.asarray(rows_hi, dtype=np.float64)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-        lp.a_matrix_.start_ = np.arange(0, A.size + 1, n, dtype=np.int32)
-        lp.a_matrix_.index_ = np.tile(np.arange(n, dtype=np.int32), A.shape[0])
-        lp.a_matrix_.value_ = A.ravel()
-        return lp
+    def _pass_model(self, cost, A, rows_lo, rows_hi, lower=None, upper=None):
+        """Load the LP  max cost @ x  s.t. rows_lo <= A x <= rows_hi, lower <= x <= upper."""
+        m, n = A.shape
+        status = self._highs.passModel(
+            n, m, A.size, _ROWWISE, _MAXIMIZE, 0.0, np.asarray(cost, dtype=np.float64),
+            np.full(n, -_INF) if lower is None else np.asarray(lower, dtype=np.float64),
+            np.full(n, _INF) if upper is None else np.asarray(upper, dtype=np.float64),
+            rows_lo, np.asarray(rows_hi, dtype=np.float64), *_dense_rowwise(A),
+            np.zeros(n, dtype=np.int32))  # all columns continuous
+        if status == highspy.HighsStatus.kError:
+            raise SolverError(f"HiGHS refused an LP with {m} rows and {n} columns "
+                              "(non-finite coefficients?)")
 
     def maximize_warm(self, cost, A, b):
         """Maximise ``cost @ x`` over ``{x : A x <= b}``, warm-started.
 
-        Consecutive calls with the very same array object ``A`` (and ``b``) keep
-        the model loaded and start from the previous optimal basis; only the
-        objective changes. Any other LP in between reloads it.
+        The model of the previous ``maximize_warm`` call stays loaded when ``A x <= b``
+        is that model with rows appended (e.g. a piece cut from a parent polytope):
+        only the new rows are added and HiGHS starts from the previous basis.
+        Otherwise, or after any other LP, the model is reloaded. (Deleting rows and
+        re-solving was measured slower than a fresh load of these small LPs.)
         """
-        if self._warm is not A:
-            A = np.asarray(A, dtype=np.float64)
-            self._highs.passModel(self._lp(np.zeros(A.shape[1]), A, np.full(A.shape[0], -_INF),
-                                           b, None, None))
-            self._warm = A
+        A = np.asarray(A, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        self._load_rows(A, b)
         columns = np.arange(A.shape[1], dtype=np.int32)
         self._highs.changeColsCost(len(columns), columns, np.asarray(cost, dtype=np.float64))
         return self._run()
+
+    def _load_rows(self, A, b):
+        """Make ``{x : A x <= b}`` (free variables) the loaded model: rows appended to
+        the previous call's model are added to it, anything else is loaded afresh."""
+        loaded = self._warm
+        if loaded is not None and loaded[0] is A and loaded[1] is b:
+            return
+        if loaded is None or not _extends(A, b, *loaded):
+            self._pass_model(np.zeros(A.shape[1]), A, np.full(A.shape[0], -_INF), b)
+            self._warm = (A, b)
+            return
+        keep = len(loaded[0])
+        if keep < len(A):
+            new = A[keep:]
+            self._highs.addRows(len(new), np.full(len(new), -_INF), b[keep:], new.size,
+                                *_dense_rowwise(new))
+        self._warm = (A, b)
 
     def chebyshev_ball(self, A, b):
         """Centre and radius of the largest ball inside ``{x : A x <= b}``.
@@ -218,9 +234,23 @@ class LPSolver:
         return LPResult(
             status,
             np.array(solution.col_value),
-            float(highs.getInfo().objective_function_value),
+            highs.getObjectiveValue(),
             np.array(solution.row_dual),
         )
+
+
+def _dense_rowwise(A):
+    """Row starts, column indices and values of the dense matrix ``A`` (row-wise)."""
+    m, n = A.shape
+    return (np.arange(0, m * n, n, dtype=np.int32),
+            np.tile(np.arange(n, dtype=np.int32), m), np.ascontiguousarray(A).ravel())
+
+
+def _extends(A, b, old_A, old_b):
+    """Whether ``A x <= b`` is ``old_A x <= old_b`` with rows added at the end."""
+    n = len(old_A)
+    return (A.shape[1] == old_A.shape[1] and len(A) >= n and np.array_equal(A[:n], old_A)
+            and np.array_equal(b[:n], old_b))
 
 
 def _constant_rows(norms, b):

@@ -10,7 +10,7 @@ check of :func:`polyrelu.enumerate_regions` (see :func:`polyrelu.cross_check`).
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import networkx as nx
 import numpy as np
@@ -28,15 +28,24 @@ __all__ = ["enumerate_by_splitting", "count_regions", "iter_leaves", "Leaf"]
 
 @dataclass
 class Leaf:
-    """A piece of the domain: ``{x : A x <= b}`` (unit rows) with a partial pattern."""
+    """A piece of the domain: ``{x : A x <= b}`` (unit rows) with a partial pattern.
+
+    ``points`` are points of the piece (witnesses; the first one the deepest inside it,
+    as far as known), ``box`` a bounding box (possibly
+    loose), ``map_A x + map_c`` the input of the next hidden layer on the piece;
+    ``center`` and ``radius`` (its Chebyshev ball) are set once it is a region.
+    """
 
     A: np.ndarray
     b: np.ndarray
     sources: np.ndarray
     pattern: np.ndarray
-    center: np.ndarray
-    radius: float
-    box: tuple = None  # a bounding box (low, high), possibly loose (the parent's)
+    points: np.ndarray
+    box: tuple
+    map_A: np.ndarray
+    map_c: np.ndarray
+    center: np.ndarray = None
+    radius: float = None
 
 
 def enumerate_by_splitting(network, domain, *, options=None, progress=False):
@@ -61,7 +70,7 @@ def enumerate_by_splitting(network, domain, *, options=None, progress=False):
     min_radius = options.min_radius_rel * domain.diameter
     regions = []
     bar = progress_bar(progress, "splitting")
-    for leaf in iter_leaves(network, domain, options=options, solver=solver):
+    for leaf in iter_leaves(network, domain, options=options, solver=solver, exact_balls=True):
         facets = minimal_representation(leaf.A, leaf.b, leaf.center, min_radius=min_radius,
                                         solver=solver, use_qhull=options.use_qhull(domain.dim))
         rows = facets.rows
@@ -96,8 +105,14 @@ def count_regions(network, domain, *, options=None, progress=False):
     return count, {"lps": solver.count, "seconds": time.perf_counter() - start}
 
 
-def iter_leaves(network, domain, *, options=None, solver=None):
-    """Yield every region as a :class:`Leaf` (depth first), without facet computation."""
+def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False):
+    """Yield every region as a :class:`Leaf` (depth first), without facet computation.
+
+    Pieces thinner than the radius tolerance are not yielded. Each leaf's ``center``
+    is an interior point at distance ``radius`` (> the tolerance) from its boundary:
+    its Chebyshev ball with ``exact_balls=True``, otherwise possibly a smaller ball
+    (a witness point that already proves the leaf thick enough, saving an LP).
+    """
     check_input_dimension(network, domain)
     options = options or Options()
     splitter = LayerSplitter(network, domain, options, solver or LPSolver(options))
@@ -106,123 +121,218 @@ def iter_leaves(network, domain, *, options=None, solver=None):
     while stack:
         leaf, layer = stack.pop()
         if layer == layers:
-            yield leaf
+            if splitter.finish(leaf, exact=exact_balls):
+                yield leaf
             continue
         children = splitter.split_layer(leaf, layer)
         stack.extend((child, layer + 1) for child in reversed(children))
 
 
+_ACTIVE, _INACTIVE, _OPEN = 1, 0, -1
+
+
 class LayerSplitter:
     """Splits pieces of ``domain`` by the neurons of one hidden layer at a time (the step
-    :func:`iter_leaves` repeats; also used by :mod:`polyrelu.verify`)."""
+    :func:`iter_leaves` repeats; also used by :mod:`polyrelu.verify`).
+
+    A neuron's sign on a piece is decided, cheapest first, by interval bounds over a
+    bounding box of the piece, then by the piece's witness points (a point strictly on
+    each side proves both sides have interior), and only then by one LP per side no
+    witness reaches: the Chebyshev ball of that side, whose centre becomes a witness.
+    A side whose ball is not wider than the radius tolerance holds no region.
+    """
 
     def __init__(self, network, domain, options, solver):
         self.network, self.domain, self.solver = network, domain, solver
         self.status = neuron_status(network, domain, options)
         self.unstable = np.zeros(network.num_hidden, dtype=bool)
         self.unstable[self.status.unstable] = True
-        self.min_radius = options.min_radius_rel * domain.diameter
+        self.diameter = domain.diameter
+        self.min_radius = options.min_radius_rel * self.diameter
         self.bounds = np.cumsum((0,) + network.hidden_sizes)
 
     def root(self):
         """The whole domain as a :class:`Leaf` (no neuron decided yet)."""
-        domain = self.domain
+        domain, d = self.domain, self.domain.dim
+        points = domain.center[None, :]
+        if domain.kind == "box" and d <= 6:  # the corners are witnesses for free
+            corners = np.array(np.meshgrid(*zip(domain.lower, domain.upper))).reshape(d, -1).T
+            points = np.vstack([points, corners])
         return Leaf(domain.A, domain.b, -1 - np.arange(len(domain.b)),
-                    np.zeros(self.network.num_hidden, dtype=bool), domain.center, domain.radius)
+                    np.zeros(self.network.num_hidden, dtype=bool), points,
+                    (domain.lower, domain.upper), np.eye(d), np.zeros(d))
 
     def split_layer(self, leaf, layer, box=None):
-        """All sub-pieces of ``leaf`` cut by the neurons of hidden layer ``layer``.
+        """All pieces of ``leaf`` cut by the neurons of hidden layer ``layer``.
 
-        Neurons are first settled by interval bounds over a bounding box of the leaf:
-        ``box`` if given, else the (looser) box inherited from its parent; the leaf's
-        own box is computed (2d LPs) only when the inherited one leaves a neuron open.
+        ``box``, if given, is a bounding box of ``leaf`` (it tightens the one the leaf
+        carries). Every piece returned has interior; whether it is wider than the
+        radius tolerance is settled on the leaves, by :meth:`finish`.
         """
-        maps = self.network.affine_maps(leaf.pattern)
-        tight = box is not None or leaf.box is None
-        if box is None:
-            box = self._bounding_box(leaf) if leaf.box is None else leaf.box
-        leaf.box = box
-        pieces = [leaf]
-        for j in range(self.bounds[layer], self.bounds[layer + 1]):
-            a, c = maps.pre_A[j], maps.pre_c[j]
-            state = self._settled(j, a, c, box)
-            if state is None and not tight:
-                box, tight = self._bounding_box(leaf), True
-                for piece in pieces:
-                    piece.box = box
-                state = self._settled(j, a, c, box)
-            if state is None:
-                pieces = [child for piece in pieces for child in self._split(piece, j, a, c)]
-            elif state != "zero":
-                for piece in pieces:
-                    piece.pattern[j] = state
+        low, high = leaf.box if box is None else box
+        leaf.box = _tighten(np.maximum(leaf.box[0], low), np.minimum(leaf.box[1], high),
+                            leaf.A, leaf.b)
+        start, stop = self.bounds[layer], self.bounds[layer + 1]
+        weights, bias = self.network.weights[layer], self.network.biases[layer]
+        pre_A, pre_c = weights @ leaf.map_A, weights @ leaf.map_c + bias
+        state = self._settle(slice(start, stop), pre_A, pre_c, leaf.box)
+        pattern = leaf.pattern.copy()
+        pattern[start:stop] = state == _ACTIVE
+        open_ = np.flatnonzero(state == _OPEN)
+        pieces, stack = [], [(replace(leaf, pattern=pattern), 0)]
+        while stack:  # depth first, so that consecutive LPs share most of their rows
+            piece, k = stack.pop()
+            while k < len(open_):
+                i = open_[k]
+                children = self._split(piece, start + i, pre_A[i], pre_c[i])
+                k += 1
+                if len(children) != 1:
+                    stack.extend((child, k) for child in reversed(children))
+                    break
+                piece = children[0]
+            else:
+                mask = piece.pattern[start:stop]
+                piece.map_A, piece.map_c = pre_A * mask[:, None], pre_c * mask
+                pieces.append(piece)
         return pieces
 
-    def _settled(self, j, a, c, box):
-        """Neuron j's state on a piece inside ``box``: True/False, "zero" (identically zero:
-        canonically inactive) or None (the box does not settle it)."""
+    def finish(self, leaf, exact=False):
+        """Whether ``leaf`` is a region (wider than the radius tolerance); if so, set its
+        ``center`` and ``radius``: its Chebyshev ball when ``exact``, else the ball
+        around its deepest witness point (or their mean) when that is wide enough."""
+        if not exact and len(leaf.points):
+            candidates = np.vstack([leaf.points, leaf.points.mean(axis=0)])
+            depth = (leaf.b - candidates @ leaf.A.T).min(axis=1)
+            best = int(np.argmax(depth))
+            if depth[best] > self.min_radius:
+                leaf.center, leaf.radius = candidates[best], float(depth[best])
+                return True
+        center, radius = self.solver.chebyshev_ball(leaf.A, leaf.b)
+        if center is None or radius <= self.min_radius:
+            return False
+        leaf.center, leaf.radius = center, radius
+        return True
+
+    def _settle(self, rows, pre_A, pre_c, box):
+        """State of each neuron of one layer on a piece inside ``box``: _ACTIVE,
+        _INACTIVE (also for identically zero neurons, canonically inactive) or _OPEN."""
         low, high = box
-        half, mid = (high - low) / 2, (high + low) / 2
-        size = np.abs(a) @ half
-        centre_value = a @ mid + c
-        if size + abs(centre_value) <= self.status.zero_tol[j]:
-            return "zero"
-        if not self.unstable[j]:
-            return bool(self.status.always_active[j])
-        if np.linalg.norm(a) * self.domain.diameter <= self.status.zero_tol[j]:
-            return bool(c > 0)  # constant on the domain
-        if abs(centre_value) - size > self.status.zero_tol[j]:
-            # settled by the interval bound on the box, clear of the "identically zero" case
-            return bool(centre_value > 0)
-        return None
+        size = np.abs(pre_A) @ ((high - low) / 2)
+        centre = pre_A @ ((high + low) / 2) + pre_c
+        tol = self.status.zero_tol[rows]
+        zero = size + np.abs(centre) <= tol
+        constant = np.linalg.norm(pre_A, axis=1) * self.diameter <= tol
+        return np.select(
+            [zero, ~self.unstable[rows], constant, np.abs(centre) - size > tol],
+            [_INACTIVE, np.where(self.status.always_active[rows], _ACTIVE, _INACTIVE),
+             np.where(pre_c > 0, _ACTIVE, _INACTIVE), np.where(centre > 0, _ACTIVE, _INACTIVE)],
+            _OPEN)
 
     def _split(self, piece, j, a, c):
-        """``piece`` cut by neuron j's hyperplane ``a x + c = 0``: one or two full pieces."""
+        """``piece`` cut by neuron j's hyperplane ``a x + c = 0``: the sides that hold
+        regions (one or two pieces; none if both sides are too thin)."""
+        tol = self.status.zero_tol[j]
+        low, high = piece.box
+        size, centre = np.abs(a) @ ((high - low) / 2), a @ ((high + low) / 2) + c
+        if size + abs(centre) <= tol or abs(centre) - size > tol:
+            piece.pattern[j] = abs(centre) - size > tol and centre > 0
+            return [piece]
+        values = piece.points @ a + c
+        for sign in (1.0, -1.0):  # one side unreached: look along the gradient first
+            if (sign * values > tol).any() or not (sign * values < -tol).any():
+                continue
+            point, value = _farthest(piece, a, values, sign)
+            if sign * value > tol:
+                piece.points = np.vstack([piece.points, point])
+                values = np.append(values, value)
         norm = np.linalg.norm(a)
-        unit, offset = a / norm, c / norm
-        upper = self.solver.maximize_warm(unit, piece.A, piece.b)
-        lower = self.solver.maximize_warm(-unit, piece.A, piece.b)
-        if upper.status != "optimal" or lower.status != "optimal":
+        # side "active" adds the row  -(a x + c) / |a| <= 0, side "inactive" the opposite
+        sides = [(True, -a / norm, c / norm, values > tol), (False, a / norm, -c / norm, values < -tol)]
+        balls = [None if reached.any() else self._side_ball(piece, row, rhs)
+                 for _, row, rhs, reached in sides]
+        wide = [ball is None or ball[1] > self.min_radius for ball in balls]
+        if not any(wide):
             return []
-        reach_positive = upper.value + offset
-        reach_negative = lower.value - offset
-        if reach_negative <= 0:
-            return [_child(piece, j, True, None)]
-        if reach_positive <= 0:
-            return [_child(piece, j, False, None)]
+        if not all(wide):
+            thin = balls[wide.index(False)]
+            if thin[1] <= 0:  # the other side has no interior: no cut needed
+                piece.pattern[j] = wide[0]
+                return [piece]
         children = []
-        for active, row, rhs in ((True, -unit, offset), (False, unit, -offset)):
-            A = np.vstack([piece.A, row])
-            b = np.append(piece.b, rhs)
-            center, radius = self.solver.chebyshev_ball(A, b)
-            if center is not None and radius > self.min_radius:
-                children.append(_child(piece, j, active, (A, b, center, radius)))
+        for (active, row, rhs, reached), ball, keep in zip(sides, balls, wide):
+            if keep:
+                points = piece.points[reached]
+                if not reached[0]:  # a new deepest point: the ball centre, or one on the way
+                    deep = ball[0] if ball is not None else _toward(piece.points, values, active)
+                    points = np.vstack([deep, points])
+                children.append(self._child(piece, j, active, row, rhs, points))
         return children
 
-    def _bounding_box(self, leaf):
-        d = self.domain.dim
-        if leaf.A is self.domain.A:
-            return self.domain.lower, self.domain.upper
-        low, high = np.empty(d), np.empty(d)
-        for k in range(d):
-            e = np.zeros(d)
-            e[k] = 1.0
-            high[k] = self.solver.maximize_warm(e, leaf.A, leaf.b).value
-            low[k] = -self.solver.maximize_warm(-e, leaf.A, leaf.b).value
-        return low, high
+    def _side_ball(self, piece, row, rhs):
+        """Centre and signed radius of the Chebyshev ball of ``piece`` cut by ``row x <=
+        rhs`` (a negative radius: that side is empty)."""
+        d = len(row)
+        A = np.hstack([np.vstack([piece.A, row]), np.ones((len(piece.b) + 1, 1))])
+        cost = np.zeros(d + 1)
+        cost[d] = 1.0
+        result = self.solver.maximize_warm(cost, A, np.append(piece.b, rhs))
+        if result.status != "optimal":
+            return None, -np.inf
+        return result.x[:d], result.x[d]
+
+    @staticmethod
+    def _child(piece, j, active, row, rhs, points):
+        """The side ``active`` of ``piece`` cut by ``row x <= rhs``, with its witnesses."""
+        pattern = piece.pattern.copy()
+        pattern[j] = active
+        return Leaf(np.vstack([piece.A, row]), np.append(piece.b, rhs),
+                    np.append(piece.sources, j), pattern, points,
+                    _contract(piece.box, row, rhs), piece.map_A, piece.map_c)
 
 
-def _with_bit(pattern, j, state):
-    """A copy of ``pattern`` with bit ``j`` set to ``state``."""
-    pattern = pattern.copy()
-    pattern[j] = state
-    return pattern
+def _toward(points, values, active):
+    """A point of the piece between its deepest point ``points[0]`` and the witness
+    furthest on side ``active`` (``values`` = pre-activation at ``points``): halfway
+    from the hyperplane to that witness, so strictly on that side and away from the
+    piece's boundary."""
+    far = int(np.argmax(values) if active else np.argmin(values))
+    crossing = values[0] / (values[0] - values[far])
+    return points[0] + (1 + crossing) / 2 * (points[far] - points[0])
 
 
-def _child(piece, j, active, cut):
-    if cut is None:
-        return Leaf(piece.A, piece.b, piece.sources, _with_bit(piece.pattern, j, active),
-                    piece.center, piece.radius, piece.box)
-    A, b, center, radius = cut
-    return Leaf(A, b, np.append(piece.sources, j), _with_bit(piece.pattern, j, active),
-                center, radius, piece.box)
+def _farthest(piece, a, values, sign):
+    """The point reached from one of ``piece``'s witnesses along ``sign * a`` (a ray to
+    the boundary) where ``a x + c`` is largest (``sign`` = 1) or smallest, and that value
+    (``values`` are those at the witnesses)."""
+    direction = sign * a
+    rates = piece.A @ direction
+    slack = piece.b - piece.points @ piece.A.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        steps = np.where(rates > 0, slack / rates, np.inf).min(axis=1)
+    steps = np.clip(steps, 0.0, None)
+    gained = values + sign * steps * (a @ a)
+    best = int(np.argmax(sign * gained))
+    return piece.points[best] + steps[best] * direction, gained[best]
+
+
+def _contract(box, row, rhs):
+    """The box ``box`` shrunk by the single constraint ``row x <= rhs`` (each coordinate's
+    bound given the others' box bounds): still a bounding box of the cut piece."""
+    low, high = box
+    least = np.where(row > 0, row * low, row * high)  # min of row_k x_k over the box
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = (rhs - (least.sum() - least)) / row
+    return (np.where(row < 0, np.maximum(low, bound), low),
+            np.where(row > 0, np.minimum(high, bound), high))
+
+
+def _tighten(low, high, A, b, passes=3):
+    """The box ``[low, high]`` shrunk by every row of ``A x <= b`` (bound propagation,
+    a few passes); still a bounding box of the polytope inside it."""
+    for _ in range(passes):
+        least = np.where(A > 0, A * low, A * high)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bound = (b[:, None] - (least.sum(axis=1)[:, None] - least)) / A
+        high = np.minimum(high, np.where(A > 0, bound, np.inf).min(axis=0))
+        low = np.maximum(low, np.where(A < 0, bound, -np.inf).max(axis=0))
+    return low, high
