@@ -5,6 +5,7 @@ instance (so its buffers and settings are reused) and counts every solve.
 Polytopes are always ``{x : A x <= b}``.
 """
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -241,9 +242,15 @@ class LPSolver:
 
 def _dense_rowwise(A):
     """Row starts, column indices and values of the dense matrix ``A`` (row-wise)."""
-    m, n = A.shape
-    return (np.arange(0, m * n, n, dtype=np.int32),
-            np.tile(np.arange(n, dtype=np.int32), m), np.ascontiguousarray(A).ravel())
+    return (*_dense_indices(*A.shape), np.ascontiguousarray(A).ravel())
+
+
+@functools.lru_cache(maxsize=256)
+def _dense_indices(m, n):
+    starts = np.arange(0, m * n, n, dtype=np.int32)
+    columns = np.tile(np.arange(n, dtype=np.int32), m)
+    starts.flags.writeable = columns.flags.writeable = False
+    return starts, columns
 
 
 def _extends(A, b, old_A, old_b):

@@ -150,6 +150,8 @@ class LayerSplitter:
         self.diameter = domain.diameter
         self.min_radius = options.min_radius_rel * self.diameter
         self.bounds = np.cumsum((0,) + network.hidden_sizes)
+        # rows of a piece that are not already in its box: the cuts (and a polytope domain)
+        self.first_cut = len(domain.b) if domain.kind == "box" else 0
 
     def root(self):
         """The whole domain as a :class:`Leaf` (no neuron decided yet)."""
@@ -220,13 +222,15 @@ class LayerSplitter:
         size = np.abs(pre_A) @ ((high - low) / 2)
         centre = pre_A @ ((high + low) / 2) + pre_c
         tol = self.status.zero_tol[rows]
-        zero = size + np.abs(centre) <= tol
-        constant = np.linalg.norm(pre_A, axis=1) * self.diameter <= tol
-        return np.select(
-            [zero, ~self.unstable[rows], constant, np.abs(centre) - size > tol],
-            [_INACTIVE, np.where(self.status.always_active[rows], _ACTIVE, _INACTIVE),
-             np.where(pre_c > 0, _ACTIVE, _INACTIVE), np.where(centre > 0, _ACTIVE, _INACTIVE)],
-            _OPEN)
+        # the rules, from the weakest to the strongest (later ones overwrite)
+        state = np.where(centre > 0, _ACTIVE, _INACTIVE)
+        state[np.abs(centre) - size <= tol] = _OPEN
+        constant = np.einsum("ij,ij->i", pre_A, pre_A) * self.diameter ** 2 <= tol ** 2
+        state[constant] = (pre_c > 0)[constant]
+        stable = ~self.unstable[rows]
+        state[stable] = self.status.always_active[rows][stable]
+        state[size + np.abs(centre) <= tol] = _INACTIVE
+        return state
 
     def _split(self, piece, j, a, c):
         """``piece`` cut by neuron j's hyperplane ``a x + c = 0``: the sides that hold
@@ -238,9 +242,14 @@ class LayerSplitter:
             piece.pattern[j] = abs(centre) - size > tol and centre > 0
             return [piece]
         values = piece.points @ a + c
-        for sign in (1.0, -1.0):  # one side unreached: look along the gradient first
+        for sign in (1.0, -1.0):  # one side unreached: bound it, then look along the gradient
             if (sign * values > tol).any() or not (sign * values < -tol).any():
                 continue
+            cuts = slice(self.first_cut, None)
+            if _cut_bound(sign * a[None], low, high, piece.A[cuts], piece.b[cuts])[0] \
+                    + sign * c < -tol:
+                piece.pattern[j] = sign < 0  # that side is empty
+                return [piece]
             point, value = _farthest(piece, a, values, sign)
             if sign * value > tol:
                 piece.points = np.vstack([piece.points, point])
@@ -300,6 +309,23 @@ def _toward(points, values, active):
     return points[0] + (1 + crossing) / 2 * (points[far] - points[0])
 
 
+def _cut_bound(G, low, high, H, beta):
+    """Upper bounds of each ``G[k] @ x`` over the box ``[low, high]`` intersected with
+    the halfspaces ``H x <= beta``: for each k the best of the exact bounds over the box
+    and one halfspace at a time (Lagrangian duality: ``lam beta_i + max_box (G[k] -
+    lam H_i) x`` is a bound for every ``lam >= 0``, least at a breakpoint
+    ``lam = G[k, l] / H[i, l]``)."""
+    box_bound = np.maximum(G * low, G * high).sum(axis=1)
+    if not len(H):
+        return box_bound
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = G[:, None, :] / H  # (k, m, d)
+    lam = np.where((lam > 0) & (lam < np.inf), lam, 0.0)  # also drops inf and nan
+    coef = G[:, None, None, :] - lam[..., None] * H[:, None, :]  # (k, m, d, d)
+    bounds = np.maximum(coef * low, coef * high).sum(axis=3) + lam * beta[:, None]
+    return np.minimum(box_bound, bounds.min(axis=(1, 2)))
+
+
 def _farthest(piece, a, values, sign):
     """The point reached from one of ``piece``'s witnesses along ``sign * a`` (a ray to
     the boundary) where ``a x + c`` is largest (``sign`` = 1) or smallest, and that value
@@ -326,13 +352,12 @@ def _contract(box, row, rhs):
             np.where(row > 0, np.minimum(high, bound), high))
 
 
-def _tighten(low, high, A, b, passes=3):
-    """The box ``[low, high]`` shrunk by every row of ``A x <= b`` (bound propagation,
-    a few passes); still a bounding box of the polytope inside it."""
-    for _ in range(passes):
-        least = np.where(A > 0, A * low, A * high)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bound = (b[:, None] - (least.sum(axis=1)[:, None] - least)) / A
-        high = np.minimum(high, np.where(A > 0, bound, np.inf).min(axis=0))
-        low = np.maximum(low, np.where(A < 0, bound, -np.inf).max(axis=0))
-    return low, high
+def _tighten(low, high, A, b):
+    """The box ``[low, high]`` shrunk by every row of ``A x <= b`` (one pass of bound
+    propagation: each row bounds each coordinate given the others' box bounds); still
+    a bounding box of the polytope inside it."""
+    least = np.where(A > 0, A * low, A * high)  # min of A_ik x_k over the box
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = (b[:, None] - (least.sum(axis=1)[:, None] - least)) / A
+    return (np.maximum(low, np.where(A < 0, bound, -np.inf).max(axis=0)),
+            np.minimum(high, np.where(A > 0, bound, np.inf).min(axis=0)))
