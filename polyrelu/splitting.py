@@ -129,6 +129,7 @@ def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False
 
 
 _ACTIVE, _INACTIVE, _OPEN = 1, 0, -1
+_CROSSING, _SETTLED, _EMPTY = "crossing", "settled", "empty"
 
 
 class LayerSplitter:
@@ -180,22 +181,25 @@ class LayerSplitter:
         state = self._settle(slice(start, stop), pre_A, pre_c, leaf.box)
         pattern = leaf.pattern.copy()
         pattern[start:stop] = state == _ACTIVE
-        open_ = np.flatnonzero(state == _OPEN)
-        pieces, stack = [], [(replace(leaf, pattern=pattern), 0)]
+        pieces, stack = [], [(replace(leaf, pattern=pattern), np.flatnonzero(state == _OPEN))]
         while stack:  # depth first, so that consecutive LPs share most of their rows
-            piece, k = stack.pop()
-            while k < len(open_):
-                i = open_[k]
-                children = self._split(piece, start + i, pre_A[i], pre_c[i])
-                k += 1
-                if len(children) != 1:
-                    stack.extend((child, k) for child in reversed(children))
+            piece, pending = stack.pop()
+            crossing = []
+            for i in pending:  # settle on the whole piece what can be settled, then cut
+                piece, verdict = self._decide(piece, start + i, pre_A[i], pre_c[i])
+                if verdict is _EMPTY:
                     break
-                piece = children[0]
+                if verdict is _CROSSING:
+                    crossing.append(i)
             else:
-                mask = piece.pattern[start:stop]
-                piece.map_A, piece.map_c = pre_A * mask[:, None], pre_c * mask
-                pieces.append(piece)
+                if crossing:
+                    i = crossing[0]
+                    children = self._cut(piece, start + i, pre_A[i], pre_c[i])
+                    stack.extend((child, crossing[1:]) for child in reversed(children))
+                else:
+                    mask = piece.pattern[start:stop]
+                    piece.map_A, piece.map_c = pre_A * mask[:, None], pre_c * mask
+                    pieces.append(piece)
         return pieces
 
     def finish(self, leaf, exact=False):
@@ -232,15 +236,17 @@ class LayerSplitter:
         state[size + np.abs(centre) <= tol] = _INACTIVE
         return state
 
-    def _split(self, piece, j, a, c):
-        """``piece`` cut by neuron j's hyperplane ``a x + c = 0``: the sides that hold
-        regions (one or two pieces; none if both sides are too thin)."""
+    def _decide(self, piece, j, a, c):
+        """Whether neuron j's hyperplane ``a x + c = 0`` cuts ``piece``: returns ``(piece,
+        verdict)``, verdict _CROSSING (then ``piece`` holds witnesses on both sides),
+        _SETTLED (the state is written into the pattern; a side too thin to hold a
+        region is cut off, giving a new piece) or _EMPTY (no region in the piece)."""
         tol = self.status.zero_tol[j]
         low, high = piece.box
         size, centre = np.abs(a) @ ((high - low) / 2), a @ ((high + low) / 2) + c
         if size + abs(centre) <= tol or abs(centre) - size > tol:
             piece.pattern[j] = abs(centre) - size > tol and centre > 0
-            return [piece]
+            return piece, _SETTLED
         values = piece.points @ a + c
         for sign in (1.0, -1.0):  # one side unreached: bound it, then look along the gradient
             if (sign * values > tol).any() or not (sign * values < -tol).any():
@@ -249,32 +255,49 @@ class LayerSplitter:
             if _cut_bound(sign * a[None], low, high, piece.A[cuts], piece.b[cuts])[0] \
                     + sign * c < -tol:
                 piece.pattern[j] = sign < 0  # that side is empty
-                return [piece]
+                return piece, _SETTLED
             point, value = _farthest(piece, a, values, sign)
             if sign * value > tol:
                 piece.points = np.vstack([piece.points, point])
                 values = np.append(values, value)
         norm = np.linalg.norm(a)
-        # side "active" adds the row  -(a x + c) / |a| <= 0, side "inactive" the opposite
-        sides = [(True, -a / norm, c / norm, values > tol), (False, a / norm, -c / norm, values < -tol)]
-        balls = [None if reached.any() else self._side_ball(piece, row, rhs)
-                 for _, row, rhs, reached in sides]
-        wide = [ball is None or ball[1] > self.min_radius for ball in balls]
+        radius = [np.inf, np.inf]  # of the sides (active, inactive), where an LP measured it
+        for k, sign in enumerate((1.0, -1.0)):
+            if not (sign * values > tol).any():
+                center, radius[k] = self._side_ball(piece, -sign * a / norm, sign * c / norm)
+                if radius[k] > self.min_radius:
+                    piece.points = np.vstack([piece.points, center])
+                    values = np.append(values, center @ a + c)
+        wide = [r > self.min_radius for r in radius]
         if not any(wide):
-            return []
-        if not all(wide):
-            thin = balls[wide.index(False)]
-            if thin[1] <= 0:  # the other side has no interior: no cut needed
-                piece.pattern[j] = wide[0]
-                return [piece]
+            return piece, _EMPTY
+        if all(wide):
+            return piece, _CROSSING
+        if min(radius) > 0:  # the other side is non-empty but too thin: cut it off
+            sign = 1.0 if wide[0] else -1.0
+            piece = self._child(piece, j, wide[0], -sign * a / norm, sign * c / norm,
+                                piece.points[sign * values > 0])
+        piece.pattern[j] = wide[0]
+        return piece, _SETTLED
+
+    def _cut(self, piece, j, a, c):
+        """The two sides of ``piece`` cut by neuron j's hyperplane ``a x + c = 0`` (which
+        :meth:`_decide` found crossing it), each with its witnesses, the deepest first."""
+        values = piece.points @ a + c
+        norm = np.linalg.norm(a)
+        slack = (piece.b - piece.points @ piece.A.T).min(axis=1)
         children = []
-        for (active, row, rhs, reached), ball, keep in zip(sides, balls, wide):
-            if keep:
-                points = piece.points[reached]
-                if not reached[0]:  # a new deepest point: the ball centre, or one on the way
-                    deep = ball[0] if ball is not None else _toward(piece.points, values, active)
-                    points = np.vstack([deep, points])
-                children.append(self._child(piece, j, active, row, rhs, points))
+        for active, sign in ((True, 1.0), (False, -1.0)):
+            side = sign * values > 0
+            depth = np.where(side, np.minimum(slack, sign * values / norm), -np.inf)
+            points = piece.points[side]
+            if not side[0]:  # the deepest witness on this side, or one towards it
+                on_way = _toward(piece.points, values, active)
+                deepest = piece.points[np.argmax(depth)]
+                way_depth = min((piece.b - piece.A @ on_way).min(), sign * (on_way @ a + c) / norm)
+                points = np.vstack([on_way if way_depth > depth.max() else deepest, points])
+            children.append(self._child(piece, j, active, -sign * a / norm, sign * c / norm,
+                                        points))
         return children
 
     def _side_ball(self, piece, row, rhs):
