@@ -119,8 +119,9 @@ def main():
             for jobs in args.jobs + ([0] if args.count else []):
                 line = run_child([sys.executable, __file__, "--child", case, str(net_path),
                                   str(jobs)])
-                results.setdefault(case, json.loads(line))
-                print(" ".join(f"{k}={v}" for k, v in json.loads(line).items()))
+                figures = json.loads(line)
+                results.setdefault(case if jobs else (case, "count"), figures)
+                print(" ".join(f"{k}={v}" for k, v in figures.items()))
         if "b" in results and args.relucent_python:
             for workers in (1, os.cpu_count()):
                 peer = _relucent(args.relucent_python, net_path, workers)
@@ -138,6 +139,10 @@ def main():
                       f"seconds={peer['seconds']} peak_memory_mb={peer['peak_rss_mb']} | "
                       f"polyrelu walk (jobs=1) / nnenum time ratio: "
                       f"{results['a']['seconds'] / peer['seconds']:.2f}")
+                if ("a", "count") in results:
+                    print(f"  polyrelu splitting count (1 process) / nnenum (processes="
+                          f"{processes}) time ratio: "
+                          f"{results[('a', 'count')]['seconds'] / peer['seconds']:.2f}")
 
 
 def _nnenum(python, processes):

@@ -1,12 +1,24 @@
 """A second, independent enumerator: layer-wise splitting (star-set style).
 
-Start from the domain. For each hidden layer in turn, every piece is split by every
-neuron of that layer whose sign is not fixed on it: interval bounds over the
-piece's bounding box settle most neurons, two LPs (min and max of the
-pre-activation) the rest. Pieces thinner than the radius tolerance are dropped as
-soon as they appear (their sub-pieces would be thinner still). The leaves are the
-regions. Nothing here walks the adjacency graph, so the result is an independent
-check of :func:`polyrelu.enumerate_regions` (see :func:`polyrelu.cross_check`).
+Start from the domain. For each hidden layer in turn, every piece is cut by every
+neuron of that layer whose hyperplane crosses it. Each piece carries a bounding box
+and witness points (points of the piece, the first one as deep inside as known).
+Deciding a neuron on a piece goes from cheap to exact:
+
+1. interval bounds of its pre-activation over the box;
+2. the witnesses: one strictly on each side proves both sides have interior;
+3. when all witnesses lie on one side, an exact bound of the other side over the box
+   intersected with one cut at a time (a Lagrangian bound, no LP), then a ray from
+   the witnesses along the gradient (it may reach the other side);
+4. only then one LP for that side: its Chebyshev ball, whose centre becomes a new
+   witness. A side no wider than the radius tolerance holds no region.
+
+Every pending neuron is decided on the whole piece before the piece is cut, so a
+neuron that misses it is decided once. A leaf counts as a region when a witness
+(or their mean) lies deeper inside it than the radius tolerance, otherwise by its
+Chebyshev-ball LP. Nothing here walks the adjacency graph, so the result is an
+independent check of :func:`polyrelu.enumerate_regions` (see
+:func:`polyrelu.cross_check`).
 """
 
 import time
@@ -136,11 +148,10 @@ class LayerSplitter:
     """Splits pieces of ``domain`` by the neurons of one hidden layer at a time (the step
     :func:`iter_leaves` repeats; also used by :mod:`polyrelu.verify`).
 
-    A neuron's sign on a piece is decided, cheapest first, by interval bounds over a
-    bounding box of the piece, then by the piece's witness points (a point strictly on
-    each side proves both sides have interior), and only then by one LP per side no
-    witness reaches: the Chebyshev ball of that side, whose centre becomes a witness.
-    A side whose ball is not wider than the radius tolerance holds no region.
+    A neuron's sign on a piece is decided cheapest first (see the module docstring):
+    interval bounds over the piece's box, its witness points, a box-and-one-cut
+    bound, a ray along the gradient, and only then one LP per side no witness
+    reaches (that side's Chebyshev ball, whose centre becomes a witness).
     """
 
     def __init__(self, network, domain, options, solver):

@@ -562,6 +562,8 @@ class _CaseSearch:
             leaf, layer = stack.pop()
             self._tick()
             if layer == layers:
+                if not splitter.finish(leaf):  # thinner than the radius tolerance
+                    continue
                 found = self._decide_region(path, leaf.pattern, domain, reach, pieces)
                 if found is not None:
                     return found
