@@ -254,9 +254,10 @@ def _dense_indices(m, n):
 
 
 def _extends(A, b, old_A, old_b):
-    """Whether ``A x <= b`` is ``old_A x <= old_b`` with rows added at the end."""
+    """Whether ``A x <= b`` is ``old_A x <= old_b`` with rows added at the end (the
+    identical model is recognised by the caller, by identity)."""
     n = len(old_A)
-    return (A.shape[1] == old_A.shape[1] and len(A) >= n and np.array_equal(A[:n], old_A)
+    return (A.shape[1] == old_A.shape[1] and len(A) > n and np.array_equal(A[:n], old_A)
             and np.array_equal(b[:n], old_b))
 
 

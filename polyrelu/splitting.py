@@ -22,7 +22,8 @@ independent check of :func:`polyrelu.enumerate_regions` (see
 """
 
 import time
-from dataclasses import dataclass, replace
+import copy
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
@@ -58,6 +59,7 @@ class Leaf:
     map_c: np.ndarray
     center: np.ndarray = None
     radius: float = None
+    cuts: tuple = None  # the rows the box does not imply, (H, beta): set when first needed
 
 
 def enumerate_by_splitting(network, domain, *, options=None, progress=False):
@@ -192,7 +194,9 @@ class LayerSplitter:
         state = self._settle(slice(start, stop), pre_A, pre_c, leaf.box)
         pattern = leaf.pattern.copy()
         pattern[start:stop] = state == _ACTIVE
-        pieces, stack = [], [(replace(leaf, pattern=pattern), np.flatnonzero(state == _OPEN))]
+        top = copy.copy(leaf)
+        top.pattern, top.cuts = pattern, None
+        pieces, stack = [], [(top, np.flatnonzero(state == _OPEN))]
         while stack:  # depth first, so that consecutive LPs share most of their rows
             piece, pending = stack.pop()
             crossing = []
@@ -259,22 +263,23 @@ class LayerSplitter:
             piece.pattern[j] = abs(centre) - size > tol and centre > 0
             return piece, _SETTLED
         values = piece.points @ a + c
+        top, bottom = values.max(), values.min()
         for sign in (1.0, -1.0):  # one side unreached: bound it, then look along the gradient
-            if (sign * values > tol).any() or not (sign * values < -tol).any():
+            reached, other = (top > tol, bottom < -tol) if sign > 0 else (bottom < -tol, top > tol)
+            if reached or not other:
                 continue
-            cuts = slice(self.first_cut, None)
-            if _cut_bound(sign * a[None], low, high, piece.A[cuts], piece.b[cuts])[0] \
-                    + sign * c < -tol:
+            if _cut_bound(sign * a[None], low, high, *self._cuts(piece))[0] + sign * c < -tol:
                 piece.pattern[j] = sign < 0  # that side is empty
                 return piece, _SETTLED
             point, value = _farthest(piece, a, values, sign)
             if sign * value > tol:
                 piece.points = np.vstack([piece.points, point])
                 values = np.append(values, value)
-        norm = np.linalg.norm(a)
+                top, bottom = max(top, value), min(bottom, value)
+        norm = np.sqrt(a @ a)
         radius = [np.inf, np.inf]  # of the sides (active, inactive), where an LP measured it
-        for k, sign in enumerate((1.0, -1.0)):
-            if not (sign * values > tol).any():
+        for k, (sign, reached) in enumerate(((1.0, top > tol), (-1.0, bottom < -tol))):
+            if not reached:
                 center, radius[k] = self._side_ball(piece, -sign * a / norm, sign * c / norm)
                 if radius[k] > self.min_radius:
                     piece.points = np.vstack([piece.points, center])
@@ -295,7 +300,7 @@ class LayerSplitter:
         """The two sides of ``piece`` cut by neuron j's hyperplane ``a x + c = 0`` (which
         :meth:`_decide` found crossing it), each with its witnesses, the deepest first."""
         values = piece.points @ a + c
-        norm = np.linalg.norm(a)
+        norm = np.sqrt(a @ a)
         slack = (piece.b - piece.points @ piece.A.T).min(axis=1)
         children = []
         for active, sign in ((True, 1.0), (False, -1.0)):
@@ -311,14 +316,27 @@ class LayerSplitter:
                                         points))
         return children
 
+    def _cuts(self, piece):
+        """``(H, beta)``: the rows of ``piece`` its box does not imply, so that the piece
+        is its box intersected with ``H x <= beta`` (cached on the piece)."""
+        if piece.cuts is None:
+            H, beta = piece.A[self.first_cut:], piece.b[self.first_cut:]
+            low, high = piece.box
+            reach = np.maximum(H * low, H * high).sum(axis=1)
+            piece.cuts = H[reach > beta], beta[reach > beta]
+        return piece.cuts
+
     def _side_ball(self, piece, row, rhs):
         """Centre and signed radius of the Chebyshev ball of ``piece`` cut by ``row x <=
         rhs`` (a negative radius: that side is empty)."""
-        d = len(row)
-        A = np.hstack([np.vstack([piece.A, row]), np.ones((len(piece.b) + 1, 1))])
-        cost = np.zeros(d + 1)
+        H, beta = self._cuts(piece)
+        (m, d), cost = H.shape, np.zeros(len(row) + 1)
         cost[d] = 1.0
-        result = self.solver.maximize_warm(cost, A, np.append(piece.b, rhs))
+        A = np.ones((2 * d + m + 1, d + 1))  # unit rows (A_i, 1): A_i x + r <= b_i
+        A[:2 * d, :d] = np.vstack([np.eye(d), -np.eye(d)])  # the box
+        A[2 * d:-1, :d], A[-1, :d] = H, row
+        low, high = piece.box
+        result = self.solver.maximize_warm(cost, A, np.concatenate([high, -low, beta, [rhs]]))
         if result.status != "optimal":
             return None, -np.inf
         return result.x[:d], result.x[d]
@@ -366,10 +384,11 @@ def _farthest(piece, a, values, sign):
     (``values`` are those at the witnesses)."""
     direction = sign * a
     rates = piece.A @ direction
-    slack = piece.b - piece.points @ piece.A.T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        steps = np.where(rates > 0, slack / rates, np.inf).min(axis=1)
-    steps = np.clip(steps, 0.0, None)
+    blocking = rates > 0
+    if not blocking.any():  # (a bounded piece always blocks a non-zero direction)
+        return piece.points[0], values[0]
+    slack = piece.b[blocking] - piece.points @ piece.A[blocking].T
+    steps = np.maximum((slack / rates[blocking]).min(axis=1), 0.0)
     gained = values + sign * steps * (a @ a)
     best = int(np.argmax(sign * gained))
     return piece.points[best] + steps[best] * direction, gained[best]
@@ -379,11 +398,11 @@ def _contract(box, row, rhs):
     """The box ``box`` shrunk by the single constraint ``row x <= rhs`` (each coordinate's
     bound given the others' box bounds): still a bounding box of the cut piece."""
     low, high = box
-    least = np.where(row > 0, row * low, row * high)  # min of row_k x_k over the box
+    least = np.minimum(row * low, row * high)  # min of row_k x_k over the box
     with np.errstate(divide="ignore", invalid="ignore"):
-        bound = (rhs - (least.sum() - least)) / row
-    return (np.where(row < 0, np.maximum(low, bound), low),
-            np.where(row > 0, np.minimum(high, bound), high))
+        bound = (rhs - least.sum() + least) / row  # row_k x_k <= rhs - the others' least
+    return np.maximum(low, bound, where=row < 0, out=low.copy()), \
+        np.minimum(high, bound, where=row > 0, out=high.copy())
 
 
 def _tighten(low, high, A, b):
