@@ -454,10 +454,6 @@ def _parse_point(text, dim):
     return values
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _add_verify_commands(commands):
     parser = commands.add_parser(
         "verify", help="decide a VNN-LIB property exactly (holds / violated)",
@@ -576,3 +572,7 @@ def _verify_instances_command(args):
 
     return run_instances(args.instances, args.output, timeout_cap=args.timeout_cap,
                          jobs=args.jobs, progress=show if args.progress else None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

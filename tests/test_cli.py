@@ -84,3 +84,16 @@ def test_lipschitz_json(net_file, capsys):
     low, high = result["exact_bracket"]
     assert low <= result["lipschitz"] <= high
     assert [row["method"] for row in result["table"]][0] == "exact (polyrelu)"
+
+
+def test_cli_runs_as_a_module():
+    """``python -m polyrelu.cli`` reaches every command (the module's entry point runs
+    after all its definitions)."""
+    import subprocess
+    import sys
+
+    for command in ("verify", "check-certificate", "verify-instances", "regions"):
+        done = subprocess.run([sys.executable, "-m", "polyrelu.cli", command, "--help"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "usage" in done.stdout
