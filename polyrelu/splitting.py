@@ -21,13 +21,14 @@ independent check of :func:`polyrelu.enumerate_regions` (see
 :func:`polyrelu.cross_check`).
 """
 
-import time
 import copy
+import time
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
+from .batch_splitting import contract, count_by_batches, cut_bound, tighten
 from .bounds import neuron_status
 from .domain import check_input_dimension
 from .lp import LPSolver
@@ -102,19 +103,26 @@ def enumerate_by_splitting(network, domain, *, options=None, progress=False):
     return RegionComplex(network, domain, regions, graph, stats, status.zero_tol)
 
 
-def count_regions(network, domain, *, options=None, progress=False):
+def count_regions(network, domain, *, options=None, progress=False, chunk=4096):
     """Number of activation regions, by layer-wise splitting without computing facets.
 
-    Returns ``(count, stats)`` with ``stats`` holding ``lps`` and ``seconds``.
+    The pieces are split many at a time (at most ``chunk``; see
+    :mod:`polyrelu.batch_splitting`): the same regions as :func:`iter_leaves` yields,
+    counted. Returns ``(count, stats)`` with ``stats`` holding ``lps`` and ``seconds``.
+
+    Examples
+    --------
+    >>> from polyrelu import Network, Domain
+    >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> count_regions(absolute, Domain.box([-1], [1]))[0]
+    2
     """
+    check_input_dimension(network, domain)
     options = options or Options()
     start = time.perf_counter()
     solver = LPSolver(options)
     bar = progress_bar(progress, "splitting")
-    count = 0
-    for _ in iter_leaves(network, domain, options=options, solver=solver):
-        count += 1
-        bar.update(1)
+    count = count_by_batches(network, domain, options, solver, chunk=chunk, progress=bar)
     bar.close()
     return count, {"lps": solver.count, "seconds": time.perf_counter() - start}
 
@@ -186,8 +194,9 @@ class LayerSplitter:
         radius tolerance is settled on the leaves, by :meth:`finish`.
         """
         low, high = leaf.box if box is None else box
-        leaf.box = _tighten(np.maximum(leaf.box[0], low), np.minimum(leaf.box[1], high),
-                            leaf.A, leaf.b)
+        low, high = tighten(np.maximum(leaf.box[0], low)[None],
+                            np.minimum(leaf.box[1], high)[None], leaf.A[None], leaf.b[None])
+        leaf.box = (low[0], high[0])
         start, stop = self.bounds[layer], self.bounds[layer + 1]
         weights, bias = self.network.weights[layer], self.network.biases[layer]
         pre_A, pre_c = weights @ leaf.map_A, weights @ leaf.map_c + bias
@@ -268,7 +277,7 @@ class LayerSplitter:
             reached, other = (top > tol, bottom < -tol) if sign > 0 else (bottom < -tol, top > tol)
             if reached or not other:
                 continue
-            if _cut_bound(sign * a[None], low, high, *self._cuts(piece))[0] + sign * c < -tol:
+            if cut_bound(sign * a[None], low, high, *self._cuts(piece))[0] + sign * c < -tol:
                 piece.pattern[j] = sign < 0  # that side is empty
                 return piece, _SETTLED
             point, value = _farthest(piece, a, values, sign)
@@ -361,23 +370,6 @@ def _toward(points, values, active):
     return points[0] + (1 + crossing) / 2 * (points[far] - points[0])
 
 
-def _cut_bound(G, low, high, H, beta):
-    """Upper bounds of each ``G[k] @ x`` over the box ``[low, high]`` intersected with
-    the halfspaces ``H x <= beta``: for each k the best of the exact bounds over the box
-    and one halfspace at a time (Lagrangian duality: ``lam beta_i + max_box (G[k] -
-    lam H_i) x`` is a bound for every ``lam >= 0``, least at a breakpoint
-    ``lam = G[k, l] / H[i, l]``)."""
-    box_bound = np.maximum(G * low, G * high).sum(axis=1)
-    if not len(H):
-        return box_bound
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = G[:, None, :] / H  # (k, m, d)
-    lam = np.where((lam > 0) & (lam < np.inf), lam, 0.0)  # also drops inf and nan
-    coef = G[:, None, None, :] - lam[..., None] * H[:, None, :]  # (k, m, d, d)
-    bounds = np.maximum(coef * low, coef * high).sum(axis=3) + lam * beta[:, None]
-    return np.minimum(box_bound, bounds.min(axis=(1, 2)))
-
-
 def _farthest(piece, a, values, sign):
     """The point reached from one of ``piece``'s witnesses along ``sign * a`` (a ray to
     the boundary) where ``a x + c`` is largest (``sign`` = 1) or smallest, and that value
@@ -395,22 +387,6 @@ def _farthest(piece, a, values, sign):
 
 
 def _contract(box, row, rhs):
-    """The box ``box`` shrunk by the single constraint ``row x <= rhs`` (each coordinate's
-    bound given the others' box bounds): still a bounding box of the cut piece."""
-    low, high = box
-    least = np.minimum(row * low, row * high)  # min of row_k x_k over the box
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bound = (rhs - least.sum() + least) / row  # row_k x_k <= rhs - the others' least
-    return np.maximum(low, bound, where=row < 0, out=low.copy()), \
-        np.minimum(high, bound, where=row > 0, out=high.copy())
-
-
-def _tighten(low, high, A, b):
-    """The box ``[low, high]`` shrunk by every row of ``A x <= b`` (one pass of bound
-    propagation: each row bounds each coordinate given the others' box bounds); still
-    a bounding box of the polytope inside it."""
-    least = np.where(A > 0, A * low, A * high)  # min of A_ik x_k over the box
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bound = (b[:, None] - (least.sum(axis=1)[:, None] - least)) / A
-    return (np.maximum(low, np.where(A < 0, bound, -np.inf).max(axis=0)),
-            np.minimum(high, np.where(A > 0, bound, np.inf).min(axis=0)))
+    """``box`` shrunk by the single constraint ``row x <= rhs`` (see :func:`contract`)."""
+    low, high = contract(box[0][None], box[1][None], row[None], np.array([rhs]))
+    return low[0], high[0]

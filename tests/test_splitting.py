@@ -7,7 +7,8 @@ from scipy.optimize import linprog
 
 from oracles import random_network
 from polyrelu import Domain, Network
-from polyrelu.splitting import _contract, _cut_bound, _tighten, iter_leaves
+from polyrelu.batch_splitting import contract, cut_bound, tighten
+from polyrelu.splitting import count_regions, iter_leaves
 
 
 def _lp_max(g, low, high, H, beta):
@@ -33,7 +34,7 @@ def test_cut_bound_is_exact_for_one_cut_and_sound_for_several(d):
     for _ in range(40):
         low, high, H, beta = _random_case(rng, d, 4)
         G = rng.normal(size=(3, d))
-        several = _cut_bound(G, low, high, H, beta)
+        several = cut_bound(G, low, high, H, beta)
         for k, g in enumerate(G):
             assert several[k] >= _lp_max(g, low, high, H, beta) - 1e-9
             box = _lp_max(g, low, high, H[:0], beta[:0])
@@ -46,7 +47,7 @@ def test_cut_bound_with_axis_parallel_and_zero_entries():
     low, high = np.array([0.0, 0.0]), np.array([1.0, 1.0])
     H = np.array([[1.0, 0.0], [0.0, -1.0]])
     beta = np.array([0.25, -0.5])  # x <= 1/4, y >= 1/2
-    bound = _cut_bound(np.array([[1.0, 1.0], [0.0, -1.0]]), low, high, H, beta)
+    bound = cut_bound(np.array([[1.0, 1.0], [0.0, -1.0]]), low, high, H, beta)
     assert bound.tolist() == pytest.approx([1.25, -0.5])
 
 
@@ -55,9 +56,8 @@ def test_tightened_and_contracted_boxes_contain_the_polytope(d):
     rng = np.random.default_rng(10 + d)
     for _ in range(30):
         low, high, H, beta = _random_case(rng, d, 5)
-        new_low, new_high = _tighten(low, high, H, beta)
-        row, rhs = H[0], beta[0]
-        c_low, c_high = _contract((low, high), row, rhs)
+        new_low, new_high = (x[0] for x in tighten(low[None], high[None], H[None], beta[None]))
+        c_low, c_high = (x[0] for x in contract(low[None], high[None], H[:1], beta[:1]))
         for k in range(d):
             e = np.eye(d)[k]
             top, bottom = _lp_max(e, low, high, H, beta), -_lp_max(-e, low, high, H, beta)
@@ -86,3 +86,21 @@ def test_leaves_carry_a_ball_inside_them():
         assert leaf.radius <= -ball.fun + 1e-9
         pre = network.preactivations(leaf.center)[0]
         assert np.array_equal(pre > 0, leaf.pattern)
+
+
+@pytest.mark.parametrize("sizes,seed", [((2, 8, 8, 1), 0), ((3, 6, 6, 6, 1), 1), ((4, 10, 1), 2)])
+def test_batched_count_equals_the_leaves_for_any_chunk(sizes, seed):
+    """count_regions (pieces split in batches) against the per-piece enumerator's leaves
+    and the graph walk, on boxes and on a polytope domain, with tiny and large chunks."""
+    from polyrelu import enumerate_regions
+
+    weights, biases = random_network(sizes, np.random.default_rng(seed))
+    network = Network(weights, biases)
+    d = sizes[0]
+    simplex = Domain.polytope(np.vstack([-np.eye(d), np.ones((1, d))]),
+                              np.concatenate([np.ones(d), [1.0]]))
+    for domain in (Domain.box(-np.ones(d), np.ones(d)), simplex):
+        leaves = sum(1 for _ in iter_leaves(network, domain))
+        assert leaves == len(enumerate_regions(network, domain)) > 5
+        for chunk in (3, 4096):
+            assert count_regions(network, domain, chunk=chunk)[0] == leaves
