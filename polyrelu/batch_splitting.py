@@ -64,7 +64,7 @@ class _Pieces:
             setattr(self, name, np.concatenate([array, pad], axis=1))
 
 
-def count_by_batches(network, domain, options, solver, *, chunk=4096, progress=None):
+def count_by_batches(network, domain, options, solver, *, chunk=1024, progress=None):
     """Number of regions of ``network`` over ``domain`` (pieces thinner than the radius
     tolerance do not count), splitting at most ``chunk`` pieces at a time."""
     counter = _Counter(network, domain, options, solver)

@@ -103,7 +103,7 @@ def enumerate_by_splitting(network, domain, *, options=None, progress=False):
     return RegionComplex(network, domain, regions, graph, stats, status.zero_tol)
 
 
-def count_regions(network, domain, *, options=None, progress=False, chunk=4096):
+def count_regions(network, domain, *, options=None, progress=False, chunk=1024):
     """Number of activation regions, by layer-wise splitting without computing facets.
 
     The pieces are split many at a time (at most ``chunk``; see
