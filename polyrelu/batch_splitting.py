@@ -16,7 +16,7 @@ import numpy as np
 
 from .bounds import neuron_status
 
-__all__ = ["count_by_batches", "cut_bound", "contract", "tighten"]
+__all__ = ["count_by_batches", "SplitterBase", "cut_bound", "contract", "tighten"]
 
 _INF = np.inf
 _MAX_WITNESSES = 12
@@ -69,10 +69,7 @@ def count_by_batches(network, domain, options, solver, *, chunk=1024, progress=N
     tolerance do not count), splitting at most ``chunk`` pieces at a time."""
     counter = _Counter(network, domain, options, solver)
     d = domain.dim
-    points = domain.center[None, :]
-    if domain.kind == "box" and d <= 6:  # the corners are witnesses for free
-        corners = np.array(np.meshgrid(*zip(domain.lower, domain.upper))).reshape(d, -1).T
-        points = np.vstack([points, corners])
+    points = counter.domain_witnesses()
     root = _Pieces(A=domain.A[None], b=domain.b[None], rows=np.array([len(domain.b)]),
                    low=domain.lower[None], high=domain.upper[None], points=points[None],
                    valid=np.ones((1, len(points)), dtype=bool),
@@ -94,9 +91,13 @@ def count_by_batches(network, domain, options, solver, *, chunk=1024, progress=N
     return total
 
 
-class _Counter:
+class SplitterBase:
+    """What both splitting engines know of a network on a domain: neuron status and zero
+    tolerances, the radius tolerance, layer offsets, and which rows of a piece are cuts
+    (the rows after a box domain's own; all rows of a polytope domain)."""
+
     def __init__(self, network, domain, options, solver):
-        self.network, self.solver = network, solver
+        self.network, self.domain, self.solver = network, domain, solver
         self.status = neuron_status(network, domain, options)
         self.unstable = np.zeros(network.num_hidden, dtype=bool)
         self.unstable[self.status.unstable] = True
@@ -104,6 +105,19 @@ class _Counter:
         self.min_radius = options.min_radius_rel * self.diameter
         self.bounds = np.cumsum((0,) + network.hidden_sizes)
         self.first_cut = len(domain.b) if domain.kind == "box" else 0
+
+    def domain_witnesses(self):
+        """Points of the domain to start from: its centre (first, the deepest), and the
+        corners of a box domain in up to 6 dimensions."""
+        domain, d = self.domain, self.domain.dim
+        points = domain.center[None, :]
+        if domain.kind == "box" and d <= 6:
+            corners = np.array(np.meshgrid(*zip(domain.lower, domain.upper))).reshape(d, -1).T
+            points = np.vstack([points, corners])
+        return points
+
+
+class _Counter(SplitterBase):
 
     def regions(self, pieces):
         """How many of the final pieces are wider than the radius tolerance: certified by

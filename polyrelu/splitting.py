@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from .batch_splitting import contract, count_by_batches, cut_bound, tighten
+from .batch_splitting import SplitterBase, contract, count_by_batches, cut_bound, tighten
 from .bounds import neuron_status
 from .domain import check_input_dimension
 from .lp import LPSolver
@@ -154,7 +154,7 @@ _ACTIVE, _INACTIVE, _OPEN = 1, 0, -1
 _CROSSING, _SETTLED, _EMPTY = "crossing", "settled", "empty"
 
 
-class LayerSplitter:
+class LayerSplitter(SplitterBase):
     """Splits pieces of ``domain`` by the neurons of one hidden layer at a time (the step
     :func:`iter_leaves` repeats; also used by :mod:`polyrelu.verify`).
 
@@ -164,26 +164,11 @@ class LayerSplitter:
     reaches (that side's Chebyshev ball, whose centre becomes a witness).
     """
 
-    def __init__(self, network, domain, options, solver):
-        self.network, self.domain, self.solver = network, domain, solver
-        self.status = neuron_status(network, domain, options)
-        self.unstable = np.zeros(network.num_hidden, dtype=bool)
-        self.unstable[self.status.unstable] = True
-        self.diameter = domain.diameter
-        self.min_radius = options.min_radius_rel * self.diameter
-        self.bounds = np.cumsum((0,) + network.hidden_sizes)
-        # rows of a piece that are not already in its box: the cuts (and a polytope domain)
-        self.first_cut = len(domain.b) if domain.kind == "box" else 0
-
     def root(self):
         """The whole domain as a :class:`Leaf` (no neuron decided yet)."""
         domain, d = self.domain, self.domain.dim
-        points = domain.center[None, :]
-        if domain.kind == "box" and d <= 6:  # the corners are witnesses for free
-            corners = np.array(np.meshgrid(*zip(domain.lower, domain.upper))).reshape(d, -1).T
-            points = np.vstack([points, corners])
         return Leaf(domain.A, domain.b, -1 - np.arange(len(domain.b)),
-                    np.zeros(self.network.num_hidden, dtype=bool), points,
+                    np.zeros(self.network.num_hidden, dtype=bool), self.domain_witnesses(),
                     (domain.lower, domain.upper), np.eye(d), np.zeros(d))
 
     def split_layer(self, leaf, layer, box=None):
