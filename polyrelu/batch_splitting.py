@@ -16,7 +16,8 @@ import numpy as np
 
 from .bounds import neuron_status
 
-__all__ = ["count_by_batches", "SplitterBase", "cut_bound", "contract", "tighten"]
+__all__ = ["count_by_batches", "SplitterBase", "cut_bound", "contract", "tighten",
+           "needed_cuts", "ray", "toward"]
 
 _INF = np.inf
 _MAX_WITNESSES = 12
@@ -106,6 +107,51 @@ class SplitterBase:
         self.bounds = np.cumsum((0,) + network.hidden_sizes)
         self.first_cut = len(domain.b) if domain.kind == "box" else 0
 
+    def settle(self, rows, pre_A, pre_c, low, high):
+        """States of the neurons ``rows`` of one layer (pre-activations ``pre_A[p] x +
+        pre_c[p]``, stacked over pieces p) that the boxes ``[low[p], high[p]]`` settle:
+        _ACTIVE, _INACTIVE (also identically zero neurons, canonically inactive) or
+        _UNDECIDED. The rules go from the weakest to the strongest."""
+        size = (np.abs(pre_A) @ ((high - low) / 2)[..., None])[..., 0]
+        centre = (pre_A @ ((high + low) / 2)[..., None])[..., 0] + pre_c
+        tol = self.status.zero_tol[rows]
+        state = np.where(centre > 0, _ACTIVE, _INACTIVE)
+        state[np.abs(centre) - size <= tol] = _UNDECIDED
+        constant = (pre_A * pre_A).sum(2) * self.diameter ** 2 <= tol ** 2
+        state = np.where(constant, np.where(pre_c > 0, _ACTIVE, _INACTIVE), state)
+        stable = ~self.unstable[rows]
+        state[:, stable] = np.where(self.status.always_active[rows][stable], _ACTIVE, _INACTIVE)
+        state[size + np.abs(centre) <= tol] = _INACTIVE
+        return state
+
+    def side_ball(self, low, high, cuts, beta, row, rhs):
+        """Centre and signed radius of the Chebyshev ball of the box ``[low, high]``
+        intersected with the unit rows ``cuts x <= beta`` and ``row x <= rhs`` (a negative
+        radius, or -inf if the LP fails: that side is empty)."""
+        d = len(row)
+        A = np.ones((2 * d + len(cuts) + 1, d + 1))  # unit rows (A_i, 1): A_i x + r <= b_i
+        A[:, :d] = np.vstack([np.eye(d), -np.eye(d), cuts, row])
+        cost = np.zeros(d + 1)
+        cost[d] = 1.0
+        result = self.solver.maximize_warm(cost, A, np.concatenate([high, -low, beta, [rhs]]))
+        if result.status != "optimal":
+            return None, -_INF
+        return result.x[:d], result.x[d]
+
+    def side_verdict(self, radius):
+        """What the radii of the (active, inactive) sides say (``inf`` for a side a
+        witness reached): _EMPTY, _CROSSING, _ACTIVE / _INACTIVE (the other side has no
+        interior), or _KEEP_ACTIVE / _KEEP_INACTIVE (the other side is too thin: cut it
+        off)."""
+        wide = [r > self.min_radius for r in radius]
+        if not any(wide):
+            return _EMPTY
+        if all(wide):
+            return _CROSSING
+        if min(radius) <= 0:
+            return _ACTIVE if wide[0] else _INACTIVE
+        return _KEEP_ACTIVE if wide[0] else _KEEP_INACTIVE
+
     def domain_witnesses(self):
         """Points of the domain to start from: its centre (first, the deepest), and the
         corners of a box domain in up to 6 dimensions."""
@@ -142,7 +188,7 @@ class _Counter(SplitterBase):
         weights, bias = self.network.weights[layer], self.network.biases[layer]
         pieces.low, pieces.high = tighten(pieces.low, pieces.high, pieces.A, pieces.b)
         pre_A, pre_c = weights @ map_A, map_c @ weights.T + bias
-        pieces.state = self._settle(slice(start, stop), pre_A, pre_c, pieces.low, pieces.high)
+        pieces.state = self.settle(slice(start, stop), pre_A, pre_c, pieces.low, pieces.high)
         pieces.maps = np.arange(pieces.count)
         for i in range(stop - start):
             undecided = np.flatnonzero(pieces.state[:, i] == _UNDECIDED)
@@ -153,20 +199,6 @@ class _Counter(SplitterBase):
         active = pieces.state == _ACTIVE
         return (pieces, pre_A[pieces.maps] * active[..., None],
                 pre_c[pieces.maps] * active)
-
-    def _settle(self, rows, pre_A, pre_c, low, high):
-        """The states the boxes settle (as :meth:`LayerSplitter._settle`, batched)."""
-        size = (np.abs(pre_A) @ ((high - low) / 2)[..., None])[..., 0]
-        centre = (pre_A @ ((high + low) / 2)[..., None])[..., 0] + pre_c
-        tol = self.status.zero_tol[rows]
-        state = np.where(centre > 0, _ACTIVE, _INACTIVE)
-        state[np.abs(centre) - size <= tol] = _UNDECIDED
-        constant = (pre_A * pre_A).sum(2) * self.diameter ** 2 <= tol ** 2
-        state = np.where(constant, np.where(pre_c > 0, _ACTIVE, _INACTIVE), state)
-        stable = ~self.unstable[rows]
-        state[:, stable] = np.where(self.status.always_active[rows][stable], _ACTIVE, _INACTIVE)
-        state[size + np.abs(centre) <= tol] = _INACTIVE
-        return state
 
     def _decide(self, pieces, index, i, a, c, tol):
         """Decide neuron ``i`` (pre-activation ``a x + c``) on the pieces ``index``."""
@@ -218,52 +250,49 @@ class _Counter(SplitterBase):
         """Decide by the Chebyshev balls of the unreached sides of piece ``p`` (its box rows
         and the cuts its box does not imply); ball centres are added to ``new_points``."""
         rows = pieces.rows[p]
-        cuts, beta = pieces.A[p, self.first_cut:rows], pieces.b[p, self.first_cut:rows]
-        needed = np.maximum(cuts * low, cuts * high).sum(1) > beta
-        d = len(a)
+        cuts, beta = needed_cuts(pieces.A[p, self.first_cut:rows],
+                                 pieces.b[p, self.first_cut:rows], low, high)
         norm = np.sqrt(a @ a)
         radius = []
         for sign, reached in ((1.0, positive), (-1.0, negative)):
             if reached:
                 radius.append(_INF)
                 continue
-            A = np.ones((2 * d + needed.sum() + 1, d + 1))  # unit rows (A_i, 1)
-            A[:, :d] = np.vstack([np.eye(d), -np.eye(d), cuts[needed], -sign * a / norm])
-            cost = np.zeros(d + 1)
-            cost[d] = 1.0
-            result = self.solver.maximize_warm(
-                cost, A, np.concatenate([high, -low, beta[needed], [sign * c / norm]]))
-            if result.status != "optimal":
-                radius.append(-_INF)
-                continue
-            radius.append(result.x[d])
-            if result.x[d] > self.min_radius:
-                new_points.append(result.x[:d])
-        wide = [r > self.min_radius for r in radius]
-        if not any(wide):
-            return _EMPTY
-        if all(wide):
-            return _CROSSING
-        if min(radius) <= 0:  # the other side has no interior: no cut
-            return _ACTIVE if wide[0] else _INACTIVE
-        return _KEEP_ACTIVE if wide[0] else _KEEP_INACTIVE  # cut off a too thin side
+            center, r = self.side_ball(low, high, cuts, beta, -sign * a / norm, sign * c / norm)
+            radius.append(r)
+            if r > self.min_radius:
+                new_points.append(center)
+        return self.side_verdict(radius)
+
+
+def needed_cuts(cuts, beta, low, high):
+    """The rows of ``cuts x <= beta`` that the box ``[low, high]`` does not imply."""
+    needed = np.maximum(cuts * low, cuts * high).sum(1) > beta
+    return cuts[needed], beta[needed]
+
+
+def ray(A, b, points, valid, values, direction, sign):
+    """For each piece ``{A[p] x <= b[p]}`` (padding rows ``b = inf``), the point reached
+    from one of its witnesses ``points[p]`` (where ``valid``) along ``direction`` (a ray
+    to the boundary) where ``sign (a x + c)`` is largest, and that largest value
+    (``values`` = ``a x + c`` at the witnesses, ``direction = sign a``)."""
+    rates = (A @ direction[..., None])[..., 0]
+    slack = b[:, None, :] - points @ A.transpose(0, 2, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        steps = np.where(rates[:, None, :] > 0, slack / rates[:, None, :], _INF).min(2)
+    steps = np.where(valid & np.isfinite(steps), np.maximum(steps, 0.0), 0.0)
+    gained = np.where(valid, sign * values + steps * (direction * direction).sum(1)[:, None],
+                      -_INF)
+    best = np.argmax(gained, 1)
+    rows = np.arange(len(A))
+    return points[rows, best] + steps[rows, best][:, None] * direction, gained[rows, best]
 
 
 def _ray_and_climb(A, b, points, valid, values, direction, sign, tol, steps=3):
     """For each piece, the best point reached from its witnesses along ``direction``
-    (a ray to the boundary, then projected gradient steps along the facets met):
-    ``(found, point)`` with ``found`` where ``sign (a x + c) > tol`` there."""
-    rates = (A @ direction[..., None])[..., 0]
-    slack = b[:, None, :] - points @ A.transpose(0, 2, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        steps_ = np.where(rates[:, None, :] > 0, slack / rates[:, None, :], _INF).min(2)
-    steps_ = np.where(valid & np.isfinite(steps_), np.maximum(steps_, 0.0), 0.0)
-    gained = np.where(valid, sign * values + steps_ * (direction * direction).sum(1)[:, None],
-                      -_INF)
-    best = np.argmax(gained, 1)
-    rows = np.arange(len(A))
-    point = points[rows, best] + steps_[rows, best][:, None] * direction
-    gain = gained[rows, best]
+    (:func:`ray`, then projected gradient steps along the facets met when the ray falls
+    short): ``(found, point)`` with ``found`` where ``sign (a x + c) > tol`` there."""
+    point, gain = ray(A, b, points, valid, values, direction, sign)
     short = gain <= tol
     if short.any():
         point[short], gain[short] = _climb(A[short], b[short], point[short], direction[short],
@@ -325,7 +354,7 @@ def _cut(pieces, index, cut, verdict, a, c, new_points, i):
         pieces.low[targets], pieces.high[targets] = contract(
             pieces.low[targets], pieces.high[targets], row, rhs)
         on_side = valid[side] & (sign * values[side] > 0)
-        deep = _toward(points[side], values[side], valid[side], sign)
+        deep = toward(points[side], values[side], valid[side], sign)
         first = np.where(on_side[:, :1], points[side][:, 0], deep)
         pieces.points[targets] = points[side]
         pieces.points[targets, 0] = first
@@ -334,7 +363,7 @@ def _cut(pieces, index, cut, verdict, a, c, new_points, i):
         pieces.state[targets, i] = state
 
 
-def _toward(points, values, valid, sign):
+def toward(points, values, valid, sign):
     """Per piece, a point halfway from the hyperplane to the witness furthest on side
     ``sign``, on the segment from the deepest point ``points[:, 0]``."""
     rows = np.arange(len(points))

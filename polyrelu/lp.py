@@ -73,7 +73,7 @@ class LPSolver:
     def __init__(self, options=None):
         self.options = options or Options()
         self.count = 0
-        self._warm = None  # the constraint matrix loaded for maximize_warm, if any
+        self._warm = None  # (A, b) of the model loaded by maximize_warm, if any
         self._highs = _new_highs()
         for name, value in (
             ("output_flag", False),
@@ -151,11 +151,9 @@ class LPSolver:
             self._pass_model(np.zeros(A.shape[1]), A, np.full(A.shape[0], -_INF), b)
             self._warm = (A, b)
             return
-        keep = len(loaded[0])
-        if keep < len(A):
-            new = A[keep:]
-            self._highs.addRows(len(new), np.full(len(new), -_INF), b[keep:], new.size,
-                                *_dense_rowwise(new))
+        new = A[len(loaded[0]):]
+        self._highs.addRows(len(new), np.full(len(new), -_INF), b[len(loaded[0]):], new.size,
+                            *_dense_rowwise(new))
         self._warm = (A, b)
 
     def chebyshev_ball(self, A, b):

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from .batch_splitting import SplitterBase, contract, count_by_batches, cut_bound, tighten
+from .batch_splitting import (_ACTIVE, _CROSSING, _EMPTY, _INACTIVE, _KEEP_ACTIVE,
+                              _UNDECIDED, SplitterBase, contract, count_by_batches,
+                              cut_bound, needed_cuts, ray, tighten, toward)
 from .bounds import neuron_status
 from .domain import check_input_dimension
 from .lp import LPSolver
@@ -150,10 +152,6 @@ def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False
         stack.extend((child, layer + 1) for child in reversed(children))
 
 
-_ACTIVE, _INACTIVE, _OPEN = 1, 0, -1
-_CROSSING, _SETTLED, _EMPTY = "crossing", "settled", "empty"
-
-
 class LayerSplitter(SplitterBase):
     """Splits pieces of ``domain`` by the neurons of one hidden layer at a time (the step
     :func:`iter_leaves` repeats; also used by :mod:`polyrelu.verify`).
@@ -185,20 +183,21 @@ class LayerSplitter(SplitterBase):
         start, stop = self.bounds[layer], self.bounds[layer + 1]
         weights, bias = self.network.weights[layer], self.network.biases[layer]
         pre_A, pre_c = weights @ leaf.map_A, weights @ leaf.map_c + bias
-        state = self._settle(slice(start, stop), pre_A, pre_c, leaf.box)
+        state = self.settle(slice(start, stop), pre_A[None], pre_c[None], leaf.box[0][None],
+                            leaf.box[1][None])[0]
         pattern = leaf.pattern.copy()
         pattern[start:stop] = state == _ACTIVE
         top = copy.copy(leaf)
         top.pattern, top.cuts = pattern, None
-        pieces, stack = [], [(top, np.flatnonzero(state == _OPEN))]
+        pieces, stack = [], [(top, np.flatnonzero(state == _UNDECIDED))]
         while stack:  # depth first, so that consecutive LPs share most of their rows
             piece, pending = stack.pop()
             crossing = []
             for i in pending:  # settle on the whole piece what can be settled, then cut
                 piece, verdict = self._decide(piece, start + i, pre_A[i], pre_c[i])
-                if verdict is _EMPTY:
+                if verdict == _EMPTY:
                     break
-                if verdict is _CROSSING:
+                if verdict == _CROSSING:
                     crossing.append(i)
             else:
                 if crossing:
@@ -228,34 +227,16 @@ class LayerSplitter(SplitterBase):
         leaf.center, leaf.radius = center, radius
         return True
 
-    def _settle(self, rows, pre_A, pre_c, box):
-        """State of each neuron of one layer on a piece inside ``box``: _ACTIVE,
-        _INACTIVE (also for identically zero neurons, canonically inactive) or _OPEN."""
-        low, high = box
-        size = np.abs(pre_A) @ ((high - low) / 2)
-        centre = pre_A @ ((high + low) / 2) + pre_c
-        tol = self.status.zero_tol[rows]
-        # the rules, from the weakest to the strongest (later ones overwrite)
-        state = np.where(centre > 0, _ACTIVE, _INACTIVE)
-        state[np.abs(centre) - size <= tol] = _OPEN
-        constant = np.einsum("ij,ij->i", pre_A, pre_A) * self.diameter ** 2 <= tol ** 2
-        state[constant] = (pre_c > 0)[constant]
-        stable = ~self.unstable[rows]
-        state[stable] = self.status.always_active[rows][stable]
-        state[size + np.abs(centre) <= tol] = _INACTIVE
-        return state
-
     def _decide(self, piece, j, a, c):
         """Whether neuron j's hyperplane ``a x + c = 0`` cuts ``piece``: returns ``(piece,
         verdict)``, verdict _CROSSING (then ``piece`` holds witnesses on both sides),
-        _SETTLED (the state is written into the pattern; a side too thin to hold a
-        region is cut off, giving a new piece) or _EMPTY (no region in the piece)."""
+        _ACTIVE or _INACTIVE (settled: the state is written into the pattern; a side too
+        thin to hold a region is cut off, giving a new piece) or _EMPTY (no region)."""
         tol = self.status.zero_tol[j]
         low, high = piece.box
         size, centre = np.abs(a) @ ((high - low) / 2), a @ ((high + low) / 2) + c
         if size + abs(centre) <= tol or abs(centre) - size > tol:
-            piece.pattern[j] = abs(centre) - size > tol and centre > 0
-            return piece, _SETTLED
+            return self._settled(piece, j, abs(centre) - size > tol and centre > 0)
         values = piece.points @ a + c
         top, bottom = values.max(), values.min()
         for sign in (1.0, -1.0):  # one side unreached: bound it, then look along the gradient
@@ -263,32 +244,38 @@ class LayerSplitter(SplitterBase):
             if reached or not other:
                 continue
             if cut_bound(sign * a[None], low, high, *self._cuts(piece))[0] + sign * c < -tol:
-                piece.pattern[j] = sign < 0  # that side is empty
-                return piece, _SETTLED
-            point, value = _farthest(piece, a, values, sign)
-            if sign * value > tol:
+                return self._settled(piece, j, sign < 0)  # that side is empty
+            point, gain = ray(piece.A[None], piece.b[None], piece.points[None],
+                              np.ones((1, len(values)), dtype=bool), values[None],
+                              sign * a[None], sign)
+            if gain[0] > tol:
                 piece.points = np.vstack([piece.points, point])
-                values = np.append(values, value)
-                top, bottom = max(top, value), min(bottom, value)
+                values = np.append(values, sign * gain[0])
+                top, bottom = max(top, values[-1]), min(bottom, values[-1])
         norm = np.sqrt(a @ a)
         radius = [np.inf, np.inf]  # of the sides (active, inactive), where an LP measured it
         for k, (sign, reached) in enumerate(((1.0, top > tol), (-1.0, bottom < -tol))):
             if not reached:
-                center, radius[k] = self._side_ball(piece, -sign * a / norm, sign * c / norm)
+                center, radius[k] = self.side_ball(*piece.box, *self._cuts(piece),
+                                                   -sign * a / norm, sign * c / norm)
                 if radius[k] > self.min_radius:
                     piece.points = np.vstack([piece.points, center])
                     values = np.append(values, center @ a + c)
-        wide = [r > self.min_radius for r in radius]
-        if not any(wide):
-            return piece, _EMPTY
-        if all(wide):
-            return piece, _CROSSING
-        if min(radius) > 0:  # the other side is non-empty but too thin: cut it off
-            sign = 1.0 if wide[0] else -1.0
-            piece = self._child(piece, j, wide[0], -sign * a / norm, sign * c / norm,
+        verdict = self.side_verdict(radius)
+        if verdict in (_EMPTY, _CROSSING):
+            return piece, verdict
+        active = verdict in (_ACTIVE, _KEEP_ACTIVE)
+        if verdict not in (_ACTIVE, _INACTIVE):  # the other side is too thin: cut it off
+            sign = 1.0 if active else -1.0
+            piece = self._child(piece, j, active, -sign * a / norm, sign * c / norm,
                                 piece.points[sign * values > 0])
-        piece.pattern[j] = wide[0]
-        return piece, _SETTLED
+        return self._settled(piece, j, active)
+
+    @staticmethod
+    def _settled(piece, j, active):
+        """``(piece, verdict)`` for neuron j settled ``active`` (written into the pattern)."""
+        piece.pattern[j] = active
+        return piece, (_ACTIVE if active else _INACTIVE)
 
     def _cut(self, piece, j, a, c):
         """The two sides of ``piece`` cut by neuron j's hyperplane ``a x + c = 0`` (which
@@ -302,7 +289,8 @@ class LayerSplitter(SplitterBase):
             depth = np.where(side, np.minimum(slack, sign * values / norm), -np.inf)
             points = piece.points[side]
             if not side[0]:  # the deepest witness on this side, or one towards it
-                on_way = _toward(piece.points, values, active)
+                on_way = toward(piece.points[None], values[None],
+                                np.ones((1, len(values)), dtype=bool), sign)[0]
                 deepest = piece.points[np.argmax(depth)]
                 way_depth = min((piece.b - piece.A @ on_way).min(), sign * (on_way @ a + c) / norm)
                 points = np.vstack([on_way if way_depth > depth.max() else deepest, points])
@@ -314,26 +302,9 @@ class LayerSplitter(SplitterBase):
         """``(H, beta)``: the rows of ``piece`` its box does not imply, so that the piece
         is its box intersected with ``H x <= beta`` (cached on the piece)."""
         if piece.cuts is None:
-            H, beta = piece.A[self.first_cut:], piece.b[self.first_cut:]
-            low, high = piece.box
-            reach = np.maximum(H * low, H * high).sum(axis=1)
-            piece.cuts = H[reach > beta], beta[reach > beta]
+            piece.cuts = needed_cuts(piece.A[self.first_cut:], piece.b[self.first_cut:],
+                                     *piece.box)
         return piece.cuts
-
-    def _side_ball(self, piece, row, rhs):
-        """Centre and signed radius of the Chebyshev ball of ``piece`` cut by ``row x <=
-        rhs`` (a negative radius: that side is empty)."""
-        H, beta = self._cuts(piece)
-        (m, d), cost = H.shape, np.zeros(len(row) + 1)
-        cost[d] = 1.0
-        A = np.ones((2 * d + m + 1, d + 1))  # unit rows (A_i, 1): A_i x + r <= b_i
-        A[:2 * d, :d] = np.vstack([np.eye(d), -np.eye(d)])  # the box
-        A[2 * d:-1, :d], A[-1, :d] = H, row
-        low, high = piece.box
-        result = self.solver.maximize_warm(cost, A, np.concatenate([high, -low, beta, [rhs]]))
-        if result.status != "optimal":
-            return None, -np.inf
-        return result.x[:d], result.x[d]
 
     @staticmethod
     def _child(piece, j, active, row, rhs, points):
@@ -343,32 +314,6 @@ class LayerSplitter(SplitterBase):
         return Leaf(np.vstack([piece.A, row]), np.append(piece.b, rhs),
                     np.append(piece.sources, j), pattern, points,
                     _contract(piece.box, row, rhs), piece.map_A, piece.map_c)
-
-
-def _toward(points, values, active):
-    """A point of the piece between its deepest point ``points[0]`` and the witness
-    furthest on side ``active`` (``values`` = pre-activation at ``points``): halfway
-    from the hyperplane to that witness, so strictly on that side and away from the
-    piece's boundary."""
-    far = int(np.argmax(values) if active else np.argmin(values))
-    crossing = values[0] / (values[0] - values[far])
-    return points[0] + (1 + crossing) / 2 * (points[far] - points[0])
-
-
-def _farthest(piece, a, values, sign):
-    """The point reached from one of ``piece``'s witnesses along ``sign * a`` (a ray to
-    the boundary) where ``a x + c`` is largest (``sign`` = 1) or smallest, and that value
-    (``values`` are those at the witnesses)."""
-    direction = sign * a
-    rates = piece.A @ direction
-    blocking = rates > 0
-    if not blocking.any():  # (a bounded piece always blocks a non-zero direction)
-        return piece.points[0], values[0]
-    slack = piece.b[blocking] - piece.points @ piece.A[blocking].T
-    steps = np.maximum((slack / rates[blocking]).min(axis=1), 0.0)
-    gained = values + sign * steps * (a @ a)
-    best = int(np.argmax(sign * gained))
-    return piece.points[best] + steps[best] * direction, gained[best]
 
 
 def _contract(box, row, rhs):
