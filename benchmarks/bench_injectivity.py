@@ -15,9 +15,9 @@ import time
 import numpy as np
 
 from polyrelu import Domain, PolyreluError
-from polyrelu.bias import frame_facets, polytope_bias, sampled_bias
-from polyrelu.injectivity import _Layer, _Piece, _Search, is_injective
-from polyrelu.lp import LPSolver
+from polyrelu.analysis.bias import frame_facets, polytope_bias, sampled_bias
+from polyrelu.analysis.injectivity import _Layer, _Piece, _Search, is_injective
+from polyrelu.geometry.lp import LPSolver
 
 
 def frames(n, m, count, rng):

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 import polyrelu
-from polyrelu.lipschitz import lipschitz
-from polyrelu.lipschitz_bounds import compare_bounds
-from polyrelu.vnnlib import input_box
+from polyrelu.analysis.lipschitz import lipschitz
+from polyrelu.analysis.lipschitz_bounds import compare_bounds
+from polyrelu.verification.vnnlib import input_box
 
 ACASXU = Path(__file__).resolve().parents[2] / "shared" / "data" / "acasxu"
 

@@ -4,9 +4,9 @@ Network: 2-64-64-10 with PyTorch's default initialisation (weights and biases
 uniform in +-1/sqrt(fan_in)), seed 0, over [-1, 1]^2. Three methods, each in its
 own process so that its peak memory (max RSS) is its own:
 
-- slice: ``polyrelu.slices.slice_regions`` (planar half-plane clipping, no LP),
+- slice: ``polyrelu.planar.slices.slice_regions`` (planar half-plane clipping, no LP),
 - walk: ``polyrelu.enumerate_regions`` (graph walk, LPs and qhull),
-- splitting: ``polyrelu.splitting.count_regions`` (layer-wise LP splitting, count only).
+- splitting: ``polyrelu.regions.splitting.count_regions`` (layer-wise LP splitting, count only).
 
 Prints regions, seconds, regions/s and peak memory per method, checks that all
 found the same number of regions (and the slice and walk the same patterns), and
@@ -43,13 +43,13 @@ def network(seed):
 def run(method, seed):
     """Time one method in this process (called in a child); returns its figures."""
     import polyrelu
-    from polyrelu.region import pattern_key
+    from polyrelu.regions.region import pattern_key
 
     net = network(seed)
     box = ([-1.0, -1.0], [1.0, 1.0])
     start = time.perf_counter()
     if method == "slice":
-        from polyrelu.slices import slice_regions
+        from polyrelu.planar.slices import slice_regions
 
         result = slice_regions(net, [0.0, 0.0], np.eye(2), box)
         keys = sorted(pattern_key(piece.pattern) for piece in result)
@@ -57,7 +57,7 @@ def run(method, seed):
         result = polyrelu.enumerate_regions(net, polyrelu.Domain.box(*box))
         keys = sorted(region.key for region in result)
     else:
-        from polyrelu.splitting import count_regions
+        from polyrelu.regions.splitting import count_regions
 
         count, _ = count_regions(net, polyrelu.Domain.box(*box))
         keys = None  # counted, not listed

@@ -3,7 +3,7 @@
     python benchmarks/bench_verify.py [--cap S] [--every K] [--nnenum-python PY]
                                       [--out results.csv]
 
-Runs ``polyrelu.verify`` on the instances of ../shared/data/acasxu/acasxu_instances.csv
+Runs ``polyrelu.verification.search`` on the instances of ../shared/data/acasxu/acasxu_instances.csv
 (every K-th one with --every) with ``min(instance limit, cap)`` seconds each, and, if
 ``--nnenum-python`` names the Python of an nnenum install (see peer_nnenum.py), nnenum
 on the same instance right after, as a subprocess with the same limit. Every polyrelu
@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from polyrelu.instances import read_instances, run_instance
+from polyrelu.verification.instances import read_instances, run_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 ACASXU = ROOT.parent / "shared" / "data" / "acasxu"

@@ -54,7 +54,7 @@ def run_case(case, net_path, jobs=1):
 
     ``jobs = 0`` times the splitting enumerator's count mode instead of the walk."""
     import polyrelu
-    from polyrelu.vnnlib import input_box
+    from polyrelu.verification.vnnlib import input_box
 
     if case == "a":
         network = polyrelu.load_network(ACASXU / "ACASXU_run2a_1_1_batch_2000.onnx")
@@ -64,7 +64,7 @@ def run_case(case, net_path, jobs=1):
         domain = polyrelu.Domain.box(-np.ones(4), np.ones(4))
     start = time.perf_counter()
     if jobs == 0:
-        from polyrelu.splitting import count_regions
+        from polyrelu.regions.splitting import count_regions
 
         count, stats = count_regions(network, domain)
         seconds = time.perf_counter() - start
@@ -74,7 +74,7 @@ def run_case(case, net_path, jobs=1):
                 "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                         / 1024, 1)}
     if jobs > 1:
-        from polyrelu.parallel import enumerate_parallel
+        from polyrelu.regions.parallel import enumerate_parallel
 
         complex_ = enumerate_parallel(network, domain, jobs=jobs)
     else:

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from polyrelu import ClosedCurve, Network, path_pieces, path_spectrum  # noqa: E402
-from polyrelu.spectrum import taylor_relu_spectrum  # noqa: E402
+from polyrelu.analysis.spectrum import taylor_relu_spectrum  # noqa: E402
 
 BASE_HZ = 5
 TONES = np.array([1, 2, 4, 8])          # 5, 10, 20, 40 Hz

@@ -2,7 +2,7 @@
 
 Run from the repository root:  python examples/digits_slice.py
 Trains a small ReLU MLP (64-24-24-10) on scikit-learn's bundled 8x8 digits (no
-download), converts it with polyrelu.loaders.from_sklearn, and slices its 64-D
+download), converts it with polyrelu.network.loaders.from_sklearn, and slices its 64-D
 input space by the plane through three training images (a 0, a 1 and a 7).
 Writes into examples/out/:
 
@@ -22,9 +22,9 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.neural_network import MLPClassifier
 
-from polyrelu.loaders import from_sklearn
-from polyrelu.pictures import slice_picture
-from polyrelu.slices import decision_boundary, slice_through
+from polyrelu.network.loaders import from_sklearn
+from polyrelu.planar.pictures import slice_picture
+from polyrelu.planar.slices import decision_boundary, slice_through
 
 HERE = Path(__file__).parent
 

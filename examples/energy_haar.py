@@ -20,8 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from polyrelu.energy import plot_energy, propagation_energies  # noqa: E402
-from polyrelu.filterbanks import filter_bank_network, frame_bounds, haar_filters  # noqa: E402
+from polyrelu.analysis.energy import plot_energy, propagation_energies  # noqa: E402
+from polyrelu.analysis.filterbanks import filter_bank_network, frame_bounds, haar_filters  # noqa: E402
 
 M, DEPTH, EPS = 64, 8, 0.01
 

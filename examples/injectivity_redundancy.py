@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import polyrelu  # noqa: E402
-from polyrelu.bias import frame_facets  # noqa: E402
+from polyrelu.analysis.bias import frame_facets  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 RATIOS = range(1, 11)

@@ -19,8 +19,8 @@ import numpy as np
 from sklearn.datasets import make_moons
 
 import polyrelu
-from polyrelu.pictures import slice_picture
-from polyrelu.slices import decision_boundary, slice_regions
+from polyrelu.planar.pictures import slice_picture
+from polyrelu.planar.slices import decision_boundary, slice_regions
 
 HERE = Path(__file__).parent
 
@@ -58,7 +58,7 @@ def _pattern_with_data(plane, boundary, data, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from polyrelu.pictures import draw_decision_boundary, draw_pieces
+    from polyrelu.planar.pictures import draw_decision_boundary, draw_pieces
 
     fig, ax = plt.subplots(figsize=(7, 5.2), dpi=120)
     draw_pieces(plane, ax)

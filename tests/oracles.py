@@ -126,7 +126,7 @@ def edge_keys(complex_):
 
 def assert_same_complex(first, second):
     """Same regions (patterns, facets, radii, maps) and same edges, whatever the ids."""
-    from polyrelu.crosscheck import compare_complexes
+    from polyrelu.regions.crosscheck import compare_complexes
 
     report = compare_complexes(first, second)
     assert report.agree, report

@@ -1,0 +1,263 @@
+"""Exact Lipschitz constants of ReLU networks over polytopes, with certificates.
+
+Over a convex domain, the Lipschitz constant of a piecewise-affine network in an
+operator norm is the largest norm of its Jacobian over the full-dimensional
+regions: ``max_R ||C W_eff(R)||`` (C: the output functional, identity by default).
+:func:`lipschitz` enumerates the regions and returns that maximum, the
+maximising region, a witness point, every region's value (the certificate,
+re-checked by :func:`check_certificate`) and an exact re-check of the maximiser.
+"""
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import InvalidNetworkError, PolyreluError
+from ..geometry.domain import Domain
+from ..geometry.exact import exact_affine_maps, exact_layers, to_fractions
+from ..regions.walk import enumerate_regions
+
+__all__ = ["LipschitzResult", "lipschitz", "local_lipschitz", "operator_norms",
+           "check_certificate", "exact_jacobian", "exact_pattern"]
+
+NORMS = {"1": 1, "2": 2, "inf": np.inf}
+
+
+def parse_norm(norm):
+    """1, 2 or inf (also accepted as strings); raises ValueError otherwise."""
+    key = "inf" if norm in (np.inf, "inf", "Inf", "INF") else str(norm)
+    if key not in NORMS:
+        raise PolyreluError(f"norm must be 1, 2 or inf, got {norm!r}")
+    return NORMS[key]
+
+
+def operator_norms(J, norm):
+    """Operator norms of a stack of matrices ``J`` (n, k, d) induced by the vector ``norm``.
+
+    l1: largest column sum of |J|; l_inf: largest row sum; l2: largest singular value.
+    """
+    J = np.asarray(J, dtype=np.float64)
+    if norm == 1:
+        return np.abs(J).sum(axis=1).max(axis=1, initial=0.0)
+    if norm == np.inf:
+        return np.abs(J).sum(axis=2).max(axis=1, initial=0.0)
+    return np.linalg.norm(J, ord=2, axis=(1, 2)) if J.size else np.zeros(len(J))
+
+
+@dataclass(frozen=True)
+class LipschitzResult:
+    """The exact Lipschitz constant of a network over a domain.
+
+    Attributes
+    ----------
+    value : float
+        ``max`` over regions of ``||C W_eff||`` in the chosen operator norm.
+    norm : {1, 2, inf}
+    region : int
+        Id of a maximising region in ``complex``.
+    witness : ndarray, shape (d,)
+        A point inside that region (its Chebyshev centre).
+    per_region : ndarray, shape (regions,)
+        Every region's Jacobian norm: the certificate.
+    functional : ndarray, shape (k, m)
+        The output functional C (identity when the whole output is measured).
+    exact_lower, exact_upper : float
+        A rigorous bracket of the maximiser's norm from the network's weights in
+        exact rational arithmetic (equal for l1/l_inf up to one float rounding;
+        for l2 the bracket of the largest singular value).
+    witness_pattern_exact : bool
+        Whether the witness has the region's pattern in exact arithmetic with all
+        pre-activations non-zero (so the region really exists around it).
+    complex : RegionComplex
+    """
+
+    value: float
+    norm: float
+    region: int
+    witness: np.ndarray
+    per_region: np.ndarray
+    functional: np.ndarray
+    exact_lower: float
+    exact_upper: float
+    witness_pattern_exact: bool
+    complex: object
+
+
+def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_=None,
+              options=None, progress=False):
+    """Exact Lipschitz constant of ``network`` over ``domain`` in an operator norm.
+
+    Parameters
+    ----------
+    network : Network
+    domain : Domain
+    norm : 1, 2 or inf
+        The same vector norm is used on inputs and outputs.
+    output : int, optional
+        Measure only this output component.
+    functional : array_like, shape (k, m) or (m,), optional
+        Measure ``functional @ f(x)`` (e.g. a logit difference ``e_i - e_j``).
+    complex_ : RegionComplex, optional
+        Regions already enumerated for this network and domain (reused).
+    options : Options, optional
+    progress : bool
+
+    Returns
+    -------
+    LipschitzResult
+
+    Examples
+    --------
+    >>> from polyrelu import Network, Domain
+    >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> result = lipschitz(absolute, Domain.box([-1], [1]), norm=2)
+    >>> result.value, len(result.per_region)
+    (1.0, 2)
+    """
+    norm = parse_norm(norm)
+    C = _functional(network, output, functional)
+    if complex_ is None:
+        complex_ = enumerate_regions(network, domain, options=options, progress=progress)
+    W = np.array([r.W_eff for r in complex_])
+    values = operator_norms(C @ W, norm)
+    best = int(np.argmax(values))
+    region = complex_[best]
+    lower, upper = exact_norm_bracket(network, region.pattern, C, norm)
+    return LipschitzResult(
+        float(values[best]), norm, best, region.interior_point.copy(), values, C,
+        lower, upper, exact_pattern(network, region.interior_point, region.pattern), complex_)
+
+
+def local_lipschitz(network, center, radius, norm=2, *, ball="inf", **kwargs):
+    """Exact Lipschitz constant on an l_inf ball (a box) or l1 ball around ``center``.
+
+    ``ball`` is the norm of the neighbourhood ("inf" or "1"); other keywords go
+    to :func:`lipschitz`.
+    """
+    center = np.asarray(center, dtype=np.float64)
+    d = center.size
+    if parse_norm(ball) == np.inf:
+        domain = Domain.box(center - radius, center + radius)
+    elif parse_norm(ball) == 1:
+        signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * d)).reshape(d, -1).T
+        domain = Domain.polytope(signs, signs @ center + radius)
+    else:
+        raise PolyreluError(f"ball must be 'inf' or '1', got {ball!r}")
+    return lipschitz(network, domain, norm, **kwargs)
+
+
+def _functional(network, output, functional):
+    m = network.output_dim
+    if output is not None and functional is not None:
+        raise PolyreluError("give either output or functional, not both")
+    if output is not None:
+        if not 0 <= output < m:
+            raise PolyreluError(f"output {output} is out of range: the network has {m} outputs")
+        return np.eye(m)[[output]]
+    if functional is None:
+        return np.eye(m)
+    C = np.atleast_2d(np.asarray(functional, dtype=np.float64))
+    if C.shape[1] != m or not np.all(np.isfinite(C)):
+        raise InvalidNetworkError(f"functional has shape {C.shape}, expected (k, {m}), finite")
+    return C
+
+
+def check_certificate(result, rtol=1e-12):
+    """Re-check a :class:`LipschitzResult` without trusting the enumeration's maps.
+
+    Recomputes every region's Jacobian from its pattern through the network
+    (independently of the stored ``W_eff``), checks each region's interior point
+    has that pattern, and that the claimed value is the maximum. Returns True or
+    raises :class:`PolyreluError` naming the first disagreement.
+    """
+    complex_ = result.complex
+    centres = np.array([r.interior_point for r in complex_])
+    patterns = complex_.network.activation_pattern(centres)
+    for region, pattern in zip(complex_, patterns):
+        if not np.array_equal(pattern, region.pattern):
+            raise PolyreluError(f"region {region.id}: its interior point has another pattern")
+    J = np.array([result.functional @ complex_.network.affine_maps(p).W_eff for p in patterns])
+    values = operator_norms(J, result.norm)
+    if not np.allclose(values, result.per_region, rtol=rtol, atol=0):
+        bad = int(np.argmax(np.abs(values - result.per_region)))
+        raise PolyreluError(f"region {bad}: recomputed norm {values[bad]} differs")
+    if not math.isclose(values.max(), result.value, rel_tol=rtol):
+        raise PolyreluError(f"claimed maximum {result.value} but regions give {values.max()}")
+    return True
+
+
+# -- exact rational re-checks ----------------------------------------------------
+def exact_pattern(network, point, pattern):
+    """Whether ``point`` has activation ``pattern`` exactly, all pre-activations non-zero.
+
+    Computed in rational arithmetic (``fractions.Fraction``) from the float64 weights.
+    """
+    hidden = [v for layer in exact_layers(network, point)[:-1] for v in layer]
+    return all(v != 0 and (v > 0) == bool(on) for v, on in zip(hidden, pattern))
+
+
+def exact_jacobian(network, pattern, C):
+    """``C W_eff`` for ``pattern`` as a list of rows of Fractions (exact from float64 weights)."""
+    _, output = exact_affine_maps(network, pattern)
+    return [[sum((c * a[k] for c, (a, _) in zip(to_fractions(crow), output) if c), Fraction(0))
+             for k in range(network.input_dim)] for crow in C]
+
+
+def exact_norm_bracket(network, pattern, C, norm):
+    """Rigorous (lower, upper) floats around the exact operator norm of ``C W_eff``."""
+    J = exact_jacobian(network, pattern, C)
+    if norm == 1:
+        exact = max(sum(abs(row[c]) for row in J) for c in range(len(J[0])))
+        return _around(exact)
+    if norm == np.inf:
+        exact = max(sum(abs(v) for v in row) for row in J)
+        return _around(exact)
+    return _spectral_bracket(J)
+
+
+def _around(exact):
+    value = float(exact)
+    return math.nextafter(value, -math.inf), math.nextafter(value, math.inf)
+
+
+def _spectral_bracket(J):
+    """Bracket of the largest singular value of an exact rational matrix."""
+    d = len(J[0])
+    gram = [[sum((row[i] * row[j] for row in J), Fraction(0)) for j in range(d)]
+            for i in range(d)]
+    floats = np.array([[float(v) for v in row] for row in gram])
+    eigenvalues, vectors = np.linalg.eigh(floats)
+    v = [Fraction(float(x)) for x in vectors[:, -1]]
+    norm_v = sum(x * x for x in v)
+    if norm_v == 0 or eigenvalues[-1] <= 0:
+        return 0.0, _upper_eigen_bound(gram, Fraction(0))
+    rayleigh = sum(v[i] * gram[i][j] * v[j] for i in range(d) for j in range(d)) / norm_v
+    lower = math.nextafter(math.sqrt(float(rayleigh)) * (1 - 2**-50), -math.inf)
+    return lower, _upper_eigen_bound(gram, Fraction(float(eigenvalues[-1])))
+
+
+def _upper_eigen_bound(gram, estimate):
+    """A float ``u`` with ``mu I - gram`` positive definite for ``mu = u^2`` (exact LDL check)."""
+    slack = max(abs(estimate) * Fraction(1, 10**12), Fraction(1, 10**300))
+    while True:
+        mu = estimate + slack
+        if _positive_definite([[(mu if i == j else 0) - g for j, g in enumerate(row)]
+                               for i, row in enumerate(gram)]):
+            return math.nextafter(math.sqrt(float(mu)) * (1 + 2**-50), math.inf)
+        slack *= 16
+
+
+def _positive_definite(M):
+    """Exact test by symmetric Gaussian elimination (all pivots > 0)."""
+    M = [row[:] for row in M]
+    n = len(M)
+    for k in range(n):
+        if M[k][k] <= 0:
+            return False
+        for i in range(k + 1, n):
+            factor = M[i][k] / M[k][k]
+            for j in range(k, n):
+                M[i][j] -= factor * M[k][j]
+    return True

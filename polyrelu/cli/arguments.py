@@ -1,0 +1,127 @@
+"""What the commands share: the parser class, NET / domain / --json / --progress
+arguments, parsing of numbers and points, and printing the results."""
+
+import argparse
+import json
+import re
+import sys
+
+import numpy as np
+
+from ..errors import PolyreluError
+from ..geometry.domain import Domain
+from ..network.loaders import load_network
+from ..verification.vnnlib import input_box
+
+__all__ = ["Parser", "add_command", "domain_from_args", "parse_bound", "parse_point",
+           "inputs", "print_results", "show_progress"]
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser that reads ``-1,-2.5e-3`` as a value (numbers), not an option."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-[\d.][\d.,eE+-]*$")
+
+
+def add_command(commands, name, function, summary, description, domain=True):
+    """A sub-command taking NET, --json, --progress and (if ``domain``) --box or --vnnlib."""
+    parser = commands.add_parser(name, help=summary, description=description)
+    parser.add_argument("net", metavar="NET", help="network file (.npz, .onnx, .pt, .joblib)")
+    if domain:
+        _add_domain_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar (default: on when stderr is a terminal)")
+    parser.set_defaults(command=function)
+    return parser
+
+
+def _add_domain_arguments(parser):
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--box", nargs=2, metavar=("LO", "HI"),
+                       help="input box: LO and HI are each one number for every dimension "
+                            "or a comma-separated list")
+    group.add_argument("--vnnlib", metavar="FILE",
+                       help="take the input box from a VNN-LIB property file")
+
+
+def domain_from_args(args, dim):
+    """The :class:`Domain` given by ``--box`` or ``--vnnlib`` for a network with ``dim`` inputs."""
+    if args.vnnlib:
+        lower, upper = input_box(args.vnnlib)
+    else:
+        lower, upper = (parse_bound(text, dim, name, "--box")
+                        for text, name in zip(args.box, ("LO", "HI")))
+    return Domain.box(lower, upper)
+
+
+def parse_bound(text, dim, name, option="--box"):
+    """``dim`` numbers from ``text``: one number for every dimension or a comma-separated
+    list of ``dim``; ``name`` and ``option`` name the argument in errors."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError as err:
+        raise PolyreluError(f"{option} {name} must be numbers separated by commas, "
+                            f"got {text!r}") from err
+    if len(values) == 1:
+        return np.full(dim, values[0])
+    if len(values) != dim:
+        raise PolyreluError(
+            f"{option} {name} has {len(values)} values but the network has {dim} inputs")
+    return np.array(values)
+
+
+def parse_point(text, dim):
+    """A point of input space from comma-separated numbers or a .npy file of ``dim`` numbers."""
+    if text.endswith(".npy"):
+        try:
+            values = np.load(text, allow_pickle=False).astype(np.float64).ravel()
+        except (OSError, ValueError) as err:
+            raise PolyreluError(f"cannot read point file {text!r}: {err}") from err
+    else:
+        try:
+            values = np.array([float(part) for part in text.split(",")])
+        except ValueError as err:
+            raise PolyreluError(f"a point must be numbers separated by commas or a .npy file, "
+                                f"got {text!r}") from err
+    if values.size != dim:
+        raise PolyreluError(f"point {text!r} has {values.size} values but the network has "
+                            f"{dim} inputs")
+    return values
+
+
+def show_progress(args):
+    """Whether to show progress: ``--progress`` / ``--no-progress``, else when stderr is a
+    terminal."""
+    return sys.stderr.isatty() if args.progress is None else args.progress
+
+
+def inputs(args):
+    """(network, domain, progress) from a command's arguments."""
+    network = load_network(args.net)
+    domain = domain_from_args(args, network.input_dim)
+    return network, domain, show_progress(args)
+
+
+def print_results(results, as_json):
+    """Print a command's results: ``key: value`` lines (a ``table`` entry as a table after
+    them), or one JSON object."""
+    if as_json:
+        print(json.dumps(results))
+        return
+    table = results.pop("table", None)
+    for key, value in results.items():
+        print(f"{key}: {value}")
+    if table:
+        print()
+        print(f"{'method':<26}{'value':>14}{'kind':>7}{'ratio':>10}{'consistent':>12}"
+              f"{'seconds':>9}")
+        for row in table:
+            if row.get("note"):
+                print(f"{row['method']:<26}{'failed':>14}{row['kind']:>7}  {row['note']}")
+                continue
+            ratio = "" if row["ratio_to_exact"] is None else f"{row['ratio_to_exact']:.4f}"
+            print(f"{row['method']:<26}{row['value']:>14.8g}{row['kind']:>7}{ratio:>10}"
+                  f"{str(row['consistent']):>12}{row['seconds']:>9.3f}")

@@ -1,0 +1,60 @@
+"""``polyrelu lipschitz``: the exact Lipschitz constant over a domain, with baselines."""
+
+from ..analysis.atoms import layer_stability
+from ..analysis.lipschitz import check_certificate, lipschitz
+from ..analysis.lipschitz_bounds import compare_bounds
+from .arguments import add_command, inputs
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands):
+    """Declare the ``lipschitz`` command and its options."""
+    parser = add_command(
+        commands, "lipschitz", run,
+        "exact Lipschitz constant over a domain, with baselines",
+        "Exact Lipschitz constant of NET over the domain (max over regions of the Jacobian's "
+        "operator norm), compared with approximate bounds.")
+    parser.add_argument("--norm", choices=("1", "2", "inf"), default="2",
+                        help="vector norm on inputs and outputs (default: 2)")
+    parser.add_argument("--output", type=int, help="measure only this output component")
+    parser.add_argument("--no-sdp", action="store_true", help="skip the LipSDP baseline (l2)")
+
+
+def run(args):
+    """The exact constant, its re-checked certificate and the baselines' table."""
+    network, domain, progress = inputs(args)
+    result = lipschitz(network, domain, args.norm, output=args.output, progress=progress)
+    check_certificate(result)
+    table = [_row(bound, result.value)
+             for bound in compare_bounds(result, domain, sdp=not args.no_sdp)]
+    stability = layer_stability(result.complex)
+    return {
+        "lipschitz": result.value,
+        "norm": args.norm,
+        "region": result.region,
+        "witness": result.witness.tolist(),
+        "exact_bracket": [result.exact_lower, result.exact_upper],
+        "witness_pattern_exact": result.witness_pattern_exact,
+        "regions": len(result.complex),
+        "certificate_rechecked": True,
+        "all_bounds_consistent": all(row["consistent"] is not False for row in table),
+        "layer_norms_at_most_1": stability.stable,
+        "worst_layer_norm": stability.worst_value,
+        "worst_layer_norm_at": f"region {stability.worst_region}, layer {stability.worst_layer}",
+        "table": table,
+    }
+
+
+def _row(bound, exact):
+    """One row of the baselines' table: a bound and whether it is consistent with ``exact``."""
+    if bound.note:
+        return {"method": bound.method, "value": None, "kind": bound.kind,
+                "ratio_to_exact": None, "consistent": None,
+                "seconds": round(bound.seconds, 3), "note": bound.note}
+    consistent = (bound.kind == "exact"
+                  or (bound.kind == "upper" and bound.value >= exact * (1 - 1e-6))
+                  or (bound.kind == "lower" and bound.value <= exact * (1 + 1e-12)))
+    return {"method": bound.method, "value": bound.value, "kind": bound.kind,
+            "ratio_to_exact": bound.value / exact if exact else None,
+            "consistent": consistent, "seconds": round(bound.seconds, 3)}

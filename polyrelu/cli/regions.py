@@ -1,0 +1,101 @@
+"""``polyrelu regions``: enumerate (or count) the linear regions over a domain."""
+
+from ..options import Options
+from ..regions.checkpoint import Checkpoint
+from ..regions.crosscheck import cross_check
+from ..regions.parallel import enumerate_parallel
+from ..regions.splitting import count_regions
+from ..regions.walk import enumerate_regions
+from .arguments import add_command, inputs
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands):
+    """Declare the ``regions`` command and its options."""
+    parser = add_command(
+        commands, "regions", run,
+        "enumerate the linear regions of a network over a domain",
+        "Enumerate every activation region of NET over the input domain by walking their "
+        "adjacency graph.")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="save the region complex to FILE (.npz)")
+    parser.add_argument("--facet-method", choices=("auto", "qhull", "lp"), default="auto",
+                        help="how facets are found (default: auto)")
+    parser.add_argument("--cross-check", action="store_true",
+                        help="also run the layer-wise splitting enumerator and report any "
+                             "region found by one and not the other")
+    parser.add_argument("--count-only", action="store_true",
+                        help="only count the regions (splitting enumerator, no facets)")
+    parser.add_argument("--checkpoint", metavar="DIR",
+                        help="stream regions to DIR as they are found; rerunning the same "
+                             "command resumes an interrupted run from there")
+    parser.add_argument("--checkpoint-seconds", type=float, default=5.0, metavar="S",
+                        help="write the checkpoint at least every S seconds (default: 5)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="build regions in N worker processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="build regions on a Dask cluster (dask.distributed scheduler)")
+
+
+def run(args):
+    """Enumerate or count the regions; the results as a dict."""
+    network, domain, progress = inputs(args)
+    if args.count_only:
+        count, stats = count_regions(network, domain, progress=progress)
+        return {"regions": count, "seconds": round(stats["seconds"], 3), "lps": stats["lps"],
+                "method": "splitting (count only)"}
+    options = Options(facet_method=args.facet_method)
+    checkpoint = None
+    if args.checkpoint:
+        checkpoint = Checkpoint(args.checkpoint, network, domain, options,
+                                flush_seconds=args.checkpoint_seconds)
+    if args.jobs > 1 or args.scheduler:
+        complex_ = enumerate_parallel(network, domain, jobs=args.jobs, scheduler=args.scheduler,
+                                      options=options, checkpoint=checkpoint,
+                                      progress=progress)
+    else:
+        complex_ = enumerate_regions(network, domain, options=options, progress=progress,
+                                     checkpoint=checkpoint)
+    results = _summary(complex_, network, domain)
+    if args.cross_check:
+        results.update(_cross_check(complex_, network, domain, progress))
+    if args.output:
+        complex_.save(args.output)
+        results["saved"] = args.output
+    return results
+
+
+def _summary(complex_, network, domain):
+    stats = complex_.stats
+    results = {
+        "regions": len(complex_),
+        "affine_pieces": len(complex_.affine_pieces()),
+        "edges": complex_.graph.number_of_edges(),
+        "seconds": round(stats["seconds"], 3),
+        "lps": stats["lps"],
+        "lps_per_region": round(stats["lps"] / max(len(complex_), 1), 3),
+        "regions_per_second": round(len(complex_) / max(stats["seconds"], 1e-9), 1),
+        "network": repr(network),
+        "domain": repr(domain),
+    }
+    if stats.get("resumed_regions"):
+        results["resumed_regions"] = stats["resumed_regions"]
+    if stats["thin_regions"]:
+        results["thin_regions_skipped"] = stats["thin_regions"]
+    return results
+
+
+def _cross_check(complex_, network, domain, progress):
+    report = cross_check(network, domain, walked=complex_, progress=progress)
+    results = {
+        "cross_check": "agree" if report.agree else "DISAGREE",
+        "splitting_regions": report.second_count,
+        "only_in_walk": len(report.only_in_first),
+        "only_in_splitting": len(report.only_in_second),
+        "mismatched": len(report.mismatched),
+    }
+    points = (report.only_in_first + report.only_in_second)[:5]
+    if points:
+        results["missing_region_points"] = [point.tolist() for point in points]
+    return results

@@ -1,0 +1,38 @@
+"""``polyrelu verify-instances``: run a benchmark csv of instances, write a results csv."""
+
+import argparse
+import sys
+
+from ..verification.instances import run_instances
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands):
+    """Declare the ``verify-instances`` command and its options."""
+    parser = commands.add_parser(
+        "verify-instances", help="run a benchmark csv of instances, write a results csv",
+        description="Verify every line (network,property,timeout) of a VNN-COMP style "
+                    "instances csv; results are appended to OUT as they finish and a rerun "
+                    "skips the instances already there.")
+    parser.add_argument("instances", metavar="CSV", help="instances csv")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="results csv")
+    parser.add_argument("--timeout-cap", type=float, metavar="S",
+                        help="at most S seconds per instance (default: its own limit)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="worker processes per instance")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                        help="print each result as it finishes (default: on)")
+    parser.set_defaults(command=run)
+
+
+def run(args):
+    """Run the instances (appending to the results csv) and return the totals."""
+    return run_instances(args.instances, args.output, timeout_cap=args.timeout_cap,
+                         jobs=args.jobs, progress=_show if args.progress else None)
+
+
+def _show(row):
+    print(f"{row['network']} {row['property']}: {row['result']} in {row['seconds']} s "
+          f"(check: {row['check'] or '-'})", file=sys.stderr, flush=True)

@@ -1,0 +1,269 @@
+"""`HPolytope` and the computation of a minimal H-representation (the facets).
+
+Sign convention, everywhere in polyrelu: a polytope is ``{x : A x <= b}``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import ConvexHull, HalfspaceIntersection, QhullError
+
+from ..errors import NumericalAmbiguityError
+
+__all__ = ["HPolytope", "Facets", "minimal_representation"]
+
+# Rows whose projection onto another row's hyperplane is shorter than this are
+# parallel to it: they do not bound the facet within its hyperplane.
+_PARALLEL = 1e-12
+
+
+@dataclass(frozen=True)
+class HPolytope:
+    """A bounded polytope ``{x : A x <= b}`` whose rows are tagged with their origin.
+
+    Attributes
+    ----------
+    A : ndarray, shape (k, d)
+        Constraint normals; polyrelu stores facets with unit-norm rows.
+    b : ndarray, shape (k,)
+    sources : ndarray of int, shape (k,)
+        ``sources[i] >= 0`` is the global index of the hidden neuron whose
+        hyperplane is row i; ``sources[i] = -1 - f`` means face ``f`` of the domain.
+    """
+
+    A: np.ndarray
+    b: np.ndarray
+    sources: np.ndarray
+
+    @property
+    def dim(self):
+        """Dimension d of the ambient space."""
+        return self.A.shape[1]
+
+    def contains(self, points, tol=0.0):
+        """Boolean array (n,): whether each point satisfies ``A x <= b + tol``."""
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        return np.all(points @ self.A.T <= self.b + tol, axis=1)
+
+    def slack(self, points):
+        """``b - A x`` for points of shape (n, d): array (n, k), >= 0 inside."""
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        return self.b - points @ self.A.T
+
+    def vertices(self, interior_point):
+        """Vertices of the polytope (d >= 2), by qhull's halfspace intersection."""
+        halfspaces = np.hstack([self.A, -self.b[:, None]])
+        return HalfspaceIntersection(halfspaces, np.asarray(interior_point, float)).intersections
+
+    def volume(self, interior_point):
+        """d-dimensional volume (length for d = 1), computed from the vertices."""
+        if self.dim == 1:
+            upper = np.min(self.b[self.A[:, 0] > 0] / self.A[self.A[:, 0] > 0, 0])
+            lower = np.max(self.b[self.A[:, 0] < 0] / self.A[self.A[:, 0] < 0, 0])
+            return float(upper - lower)
+        return float(ConvexHull(self.vertices(interior_point)).volume)
+
+
+@dataclass(frozen=True)
+class Facets:
+    """The non-redundant rows of a constraint system.
+
+    Attributes
+    ----------
+    rows : ndarray of int, shape (f,)
+        Indices (into the system given) of the facet-defining rows.
+    points : ndarray, shape (f, d)
+        A point in the relative interior of each facet.
+    inner_radius : ndarray, shape (f,)
+        A lower bound on each facet's inradius within its own hyperplane.
+    """
+
+    rows: np.ndarray
+    points: np.ndarray
+    inner_radius: np.ndarray
+
+
+def minimal_representation(A, b, interior_point, *, min_radius, solver, use_qhull):
+    """Find the facets of ``{x : A x <= b}`` from a strictly interior point.
+
+    Parameters
+    ----------
+    A : ndarray, shape (k, d), rows of unit norm
+    b : ndarray, shape (k,)
+    interior_point : ndarray, shape (d,)
+        Must satisfy every row strictly.
+    min_radius : float
+        Rows whose face has inradius (within its hyperplane) at most this are
+        weakly redundant, not facets.
+    solver : LPSolver
+        Used for borderline facets and for the LP method.
+    use_qhull : bool
+        Polar convex hull (qhull) if True, LPs (Clarkson's scheme) otherwise.
+
+    Returns
+    -------
+    Facets
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polyrelu.geometry.lp import LPSolver
+    >>> A = np.array([[1.0, 0], [-1, 0], [0, 1], [0, -1], [1, 0]])
+    >>> b = np.array([1.0, 1, 1, 1, 5])   # the last row is redundant
+    >>> f = minimal_representation(A, b, np.zeros(2), min_radius=1e-9,
+    ...                            solver=LPSolver(), use_qhull=True)
+    >>> sorted(f.rows.tolist())
+    [0, 1, 2, 3]
+    """
+    slack = b - A @ interior_point
+    if np.any(slack <= 0):
+        row = int(np.argmin(slack))
+        raise NumericalAmbiguityError(
+            f"seed point is not strictly inside the polytope (row {row} has slack {slack[row]:.3g})"
+        )
+    d = A.shape[1]
+    if d == 1:
+        rows = _facets_1d(A, b)
+    elif use_qhull:
+        try:
+            return _facets_by_polar_hull(A, slack, interior_point, min_radius, solver)
+        except QhullError:
+            rows = _facets_by_clarkson(A, b, interior_point, slack, solver)
+    else:
+        rows = _facets_by_clarkson(A, b, interior_point, slack, solver)
+    return _facet_points_by_lp(A, b, rows, min_radius, solver)
+
+
+def _facets_1d(A, b):
+    bounds = b / A[:, 0]
+    up = np.flatnonzero(A[:, 0] > 0)
+    down = np.flatnonzero(A[:, 0] < 0)
+    return np.array([up[np.argmin(bounds[up])], down[np.argmax(bounds[down])]])
+
+
+def _facets_by_polar_hull(A, slack, center, min_radius, solver):
+    """Facets = vertices of conv{a_i / s_i} (the polar of the polytope around ``center``).
+
+    Only rows whose hyperplane is nearer to ``center`` than the farthest vertex
+    of a relaxation can be facets: start with the nearest rows, take the
+    farthest vertex of their polytope, and add rows until that radius covers
+    every row left out (exact, not a heuristic).
+    """
+    b = A @ center + slack
+    order = np.argsort(slack)
+    size = min(len(order), max(8 * A.shape[1], 32))
+    while True:
+        subset = order[:size]
+        hull = ConvexHull(A[subset] / slack[subset, None])
+        offsets = -hull.equations[:, -1]
+        if np.all(offsets > 0):
+            # Each hull facet n.y + o = 0 is a polytope vertex center + n / (-o).
+            vertices = center + hull.equations[:, :-1] / offsets[:, None]
+            reach = np.sqrt(np.max(np.sum((vertices - center) ** 2, axis=1)))
+            needed = int(np.searchsorted(slack[order], reach * (1 + 1e-9), side="right"))
+            if needed <= size:
+                break
+            size = needed
+        elif size == len(order):
+            raise QhullError("the polytope is unbounded around its interior point")
+        else:
+            size = min(len(order), 2 * size)
+    rows = subset[hull.vertices]
+    d = A.shape[1]
+    total = np.zeros((len(subset), d))
+    count = np.zeros(len(subset))
+    np.add.at(total, hull.simplices.ravel(), np.repeat(vertices, d, axis=0))
+    np.add.at(count, hull.simplices.ravel(), 1.0)
+    points = total[hull.vertices] / count[hull.vertices, None]
+    radius = _inner_radius_bound(A[rows], b[rows], points)
+    sure = radius > min_radius
+    if sure.all():
+        return _sorted_facets(rows, points, radius)
+    checked = _facet_points_by_lp(A, b, rows[~sure], min_radius, solver)
+    return _sorted_facets(
+        np.concatenate([rows[sure], checked.rows]),
+        np.vstack([points[sure], checked.points]),
+        np.concatenate([radius[sure], checked.inner_radius]),
+    )
+
+
+def _sorted_facets(rows, points, radius):
+    order = np.argsort(rows)
+    return Facets(rows[order], points[order], radius[order])
+
+
+def _inner_radius_bound(A, b, points):
+    """Distance, within each facet's hyperplane, from its point to the other facets.
+
+    ``A, b`` hold the facets only (unit rows); ``points[i]`` lies on facet i.
+    """
+    slack = b[None, :] - points @ A.T  # (f, f)
+    projected = np.linalg.norm(A[None, :, :] - (A @ A.T)[:, :, None] * A[:, None, :], axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        distance = np.where(projected < _PARALLEL, np.inf, slack / projected)
+    return distance.min(axis=1, initial=np.inf)
+
+
+def _in_plane_norms(A, row):
+    """Norms of the rows of A projected onto the hyperplane of unit row ``row``."""
+    return np.linalg.norm(A - np.outer(A @ A[row], A[row]), axis=1)
+
+
+def _facet_points_by_lp(A, b, rows, min_radius, solver):
+    """Chebyshev centre of each candidate facet within its hyperplane; keep the fat ones."""
+    d = A.shape[1]
+    keep, points, radii = [], [], []
+    for row in rows:
+        if d == 1:
+            keep.append(row)
+            points.append(A[row] * b[row])
+            radii.append(np.inf)
+            continue
+        projected = _in_plane_norms(A, row)
+        others = np.arange(len(b)) != row
+        cost = np.zeros(d + 1)
+        cost[d] = 1.0
+        lower = np.full(d + 1, -np.inf)
+        lower[d] = 0.0
+        result = solver.maximize(
+            cost,
+            np.hstack([A[others], projected[others, None]]),
+            b[others],
+            A_eq=np.append(A[row], 0.0)[None, :],
+            b_eq=b[row : row + 1],
+            lower=lower,
+        )
+        if result.status == "optimal" and result.x[d] > min_radius:
+            keep.append(row)
+            points.append(result.x[:d])
+            radii.append(result.x[d])
+    return Facets(
+        np.array(keep, dtype=np.int64), np.reshape(points, (len(keep), d)), np.array(radii)
+    )
+
+
+def _facets_by_clarkson(A, b, center, slack, solver):
+    """Clarkson's scheme: one LP per candidate row over the facets found so far."""
+    found = []
+    order = np.argsort(slack)
+    for row in order:
+        while True:
+            rows = found + [row]
+            bound = b[rows].copy()
+            bound[-1] += 1.0 + abs(b[row])
+            result = solver.maximize(A[row], A[rows], bound)
+            if result.status != "optimal" or result.value <= b[row] + 1e-12 * (1 + abs(b[row])):
+                break
+            direction = result.x - center
+            rates = A @ direction
+            with np.errstate(divide="ignore", invalid="ignore"):
+                steps = np.where(rates > 0, slack / rates, np.inf)
+            hit = int(np.argmin(steps))
+            if steps[row] <= steps[hit] * (1 + 1e-12):
+                hit = int(row)
+            if hit in found:
+                break
+            found.append(hit)
+            if hit == row:
+                break
+    return np.array(sorted(found), dtype=np.int64)

@@ -1,0 +1,283 @@
+"""`Network`: affine layers with ReLU between them, in float64.
+
+A network with layers ``(W_0, b_0), ..., (W_L, b_L)`` computes
+``f(x) = W_L relu(W_{L-1} relu(... relu(W_0 x + b_0) ...) + b_{L-1}) + b_L``.
+Every layer but the last is followed by a ReLU; its outputs are the *hidden
+neurons*, numbered 0..N-1 layer by layer (the *global neuron index*).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InvalidNetworkError
+
+__all__ = ["Network", "LocalAffineMaps", "from_affine_steps"]
+
+
+@dataclass(frozen=True)
+class LocalAffineMaps:
+    """The affine maps a network computes for one fixed activation pattern.
+
+    Attributes
+    ----------
+    pre_A : ndarray, shape (N, d)
+        Row j is the gradient of hidden neuron j's pre-activation.
+    pre_c : ndarray, shape (N,)
+        Pre-activation of neuron j is ``pre_A[j] @ x + pre_c[j]``.
+    W_eff : ndarray, shape (m, d)
+        The network output is ``W_eff @ x + b_eff`` wherever the pattern holds.
+    b_eff : ndarray, shape (m,)
+    """
+
+    pre_A: np.ndarray
+    pre_c: np.ndarray
+    W_eff: np.ndarray
+    b_eff: np.ndarray
+
+
+class Network:
+    """A feed-forward ReLU network: affine layers with ReLU between them.
+
+    Parameters
+    ----------
+    weights : sequence of array_like, each of shape (out, in)
+    biases : sequence of array_like, each of shape (out,)
+        Layer ``l`` maps ``x`` to ``weights[l] @ x + biases[l]``; a ReLU follows
+        every layer except the last.
+
+    Raises
+    ------
+    InvalidNetworkError
+        If shapes do not chain, an entry is NaN or infinite, or there is no layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polyrelu import Network
+    >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> absolute.forward([[-3.0], [2.0]]).ravel().tolist()
+    [3.0, 2.0]
+    >>> absolute.hidden_sizes
+    (2,)
+    """
+
+    def __init__(self, weights, biases):
+        weights = [np.array(w, dtype=np.float64, copy=True) for w in weights]
+        biases = [np.array(b, dtype=np.float64, copy=True).reshape(-1) for b in biases]
+        _check_layers(weights, biases)
+        for array in weights + biases:
+            array.setflags(write=False)
+        self._weights = tuple(weights)
+        self._biases = tuple(biases)
+        sizes = [w.shape[0] for w in weights[:-1]]
+        self._offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+
+    # -- shape -----------------------------------------------------------------
+    @property
+    def weights(self):
+        """Tuple of weight matrices, ``weights[l]`` of shape (out_l, in_l)."""
+        return self._weights
+
+    @property
+    def biases(self):
+        """Tuple of bias vectors, ``biases[l]`` of shape (out_l,)."""
+        return self._biases
+
+    @property
+    def input_dim(self):
+        """Dimension d of the input space."""
+        return self._weights[0].shape[1]
+
+    @property
+    def output_dim(self):
+        """Dimension m of the output."""
+        return self._weights[-1].shape[0]
+
+    @property
+    def hidden_sizes(self):
+        """Widths of the hidden (ReLU) layers, a tuple."""
+        return tuple(w.shape[0] for w in self._weights[:-1])
+
+    @property
+    def num_hidden(self):
+        """Total number N of hidden neurons."""
+        return int(self._offsets[-1])
+
+    def neuron_layer(self):
+        """Array of shape (N,): the hidden layer of each global neuron index."""
+        return np.repeat(np.arange(len(self.hidden_sizes)), self.hidden_sizes)
+
+    def neuron_name(self, index):
+        """Human-readable name ``"layer L, unit U"`` of a global neuron index."""
+        layer = int(np.searchsorted(self._offsets, index, side="right") - 1)
+        return f"layer {layer}, unit {index - int(self._offsets[layer])}"
+
+    # -- evaluation ------------------------------------------------------------
+    def forward(self, x):
+        """Network output at points ``x`` of shape (n, d) (or (d,)); returns (n, m)."""
+        h = self._as_points(x)
+        for w, b in zip(self._weights[:-1], self._biases[:-1]):
+            h = np.maximum(h @ w.T + b, 0.0)
+        return h @ self._weights[-1].T + self._biases[-1]
+
+    def preactivations(self, x):
+        """Hidden pre-activations at points ``x``: array (n, N), layer by layer."""
+        h = self._as_points(x)
+        parts = []
+        for w, b in zip(self._weights[:-1], self._biases[:-1]):
+            z = h @ w.T + b
+            parts.append(z)
+            h = np.maximum(z, 0.0)
+        if not parts:
+            return np.zeros((h.shape[0], 0))
+        return np.concatenate(parts, axis=1)
+
+    def activation_pattern(self, x):
+        """Boolean array (n, N): neuron j is active at x when its pre-activation is > 0."""
+        return self.preactivations(x) > 0.0
+
+    def affine_maps(self, pattern):
+        """The affine maps computed under a fixed activation pattern.
+
+        Parameters
+        ----------
+        pattern : array_like of bool, shape (N,)
+
+        Returns
+        -------
+        LocalAffineMaps
+            Pre-activation maps of every hidden neuron and the output map,
+            valid on the set of inputs whose activation pattern is ``pattern``.
+        """
+        pattern = np.asarray(pattern, dtype=bool)
+        if pattern.shape != (self.num_hidden,):
+            raise InvalidNetworkError(
+                f"pattern has shape {pattern.shape}, expected ({self.num_hidden},)"
+            )
+        d = self.input_dim
+        A, c = np.eye(d), np.zeros(d)
+        pre_A, pre_c = [], []
+        for layer, (w, b) in enumerate(zip(self._weights, self._biases)):
+            A, c = w @ A, w @ c + b
+            if layer == len(self._weights) - 1:
+                break
+            pre_A.append(A)
+            pre_c.append(c)
+            mask = pattern[self._offsets[layer]:self._offsets[layer + 1]]
+            A = A * mask[:, None]
+            c = c * mask
+        stack_A = np.concatenate(pre_A) if pre_A else np.zeros((0, d))
+        stack_c = np.concatenate(pre_c) if pre_c else np.zeros(0)
+        return LocalAffineMaps(stack_A, stack_c, A, c)
+
+    def feature_map(self, pattern, layer=None):
+        """``(A, c)`` with ``A @ x + c`` the outputs (``layer=None``) or hidden layer
+        ``layer``'s post-ReLU features, wherever the activation pattern is ``pattern``.
+
+        >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+        >>> [a.tolist() for a in absolute.feature_map([False, True], layer=0)]
+        [[[0.0], [-1.0]], [0.0, 0.0]]
+        """
+        maps = self.affine_maps(pattern)
+        if layer is None:
+            return maps.W_eff, maps.b_eff
+        if not 0 <= layer < len(self.hidden_sizes):
+            raise InvalidNetworkError(
+                f"layer must be a hidden layer index 0..{len(self.hidden_sizes) - 1}, "
+                f"got {layer}")
+        rows = slice(self._offsets[layer], self._offsets[layer + 1])
+        mask = np.asarray(pattern, dtype=bool)[rows]
+        return maps.pre_A[rows] * mask[:, None], maps.pre_c[rows] * mask
+
+    def zero_neurons(self, maps, zero_tol, lower, upper):
+        """Neurons whose pre-activation map is identically zero on a box.
+
+        Returns a boolean array (N,): True where the map in ``maps`` has
+        magnitude at most ``zero_tol[j]`` everywhere on ``[lower, upper]``.
+        Such a neuron gives the same network in both states; polyrelu calls it
+        inactive (active means pre-activation > 0).
+        """
+        half = (np.asarray(upper) - np.asarray(lower)) / 2
+        middle = (np.asarray(upper) + np.asarray(lower)) / 2
+        magnitude = np.abs(maps.pre_A) @ half + np.abs(maps.pre_A @ middle + maps.pre_c)
+        return magnitude <= zero_tol
+
+    def canonical_pattern(self, pattern, zero_tol, lower, upper):
+        """Canonical form of a pattern (zero neurons made inactive) and its maps.
+
+        Returns
+        -------
+        (ndarray of bool, LocalAffineMaps, ndarray of bool)
+            The canonical pattern, its affine maps, and the zero-neuron mask
+            (see :meth:`zero_neurons`).
+        """
+        maps = self.affine_maps(pattern)
+        zero = self.zero_neurons(maps, zero_tol, lower, upper)
+        return np.asarray(pattern, dtype=bool) & ~zero, maps, zero
+
+    def _as_points(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise InvalidNetworkError(
+                f"input points have shape {x.shape}, expected (n, {self.input_dim})"
+            )
+        return x
+
+    def __repr__(self):
+        sizes = [self.input_dim, *self.hidden_sizes, self.output_dim]
+        return f"Network({'-'.join(map(str, sizes))})"
+
+
+def _check_layers(weights, biases):
+    if not weights:
+        raise InvalidNetworkError("a network needs at least one layer")
+    if len(weights) != len(biases):
+        raise InvalidNetworkError(
+            f"{len(weights)} weight matrices but {len(biases)} bias vectors"
+        )
+    for layer, (w, b) in enumerate(zip(weights, biases)):
+        if w.ndim != 2:
+            raise InvalidNetworkError(
+                f"layer {layer}: weight matrix must be 2-D (out x in), got shape {w.shape}"
+            )
+        if b.shape != (w.shape[0],):
+            raise InvalidNetworkError(
+                f"layer {layer}: bias has shape {b.shape}, weight has {w.shape[0]} rows"
+            )
+        if layer > 0 and w.shape[1] != weights[layer - 1].shape[0]:
+            raise InvalidNetworkError(
+                f"layer {layer}: weight of shape {w.shape} takes {w.shape[1]} inputs, "
+                f"but layer {layer - 1} has {weights[layer - 1].shape[0]} outputs"
+            )
+        for name, array in (("weight", w), ("bias", b)):
+            bad = ~np.isfinite(array)
+            if bad.any():
+                where = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise InvalidNetworkError(
+                    f"layer {layer}: {name} has a non-finite entry {array[where]} at {where}"
+                )
+    if weights[0].shape[1] == 0:
+        raise InvalidNetworkError("the network has input dimension 0")
+
+
+def from_affine_steps(steps, input_dim):
+    """Network from a sequence of ``("affine", W, b)`` and ``("relu",)`` steps.
+
+    Affine steps between two ReLUs are composed; a missing final affine step
+    becomes the identity. Used by the torch, scikit-learn and ONNX loaders.
+    """
+    weights, biases = [], []
+    W, b = np.eye(input_dim), np.zeros(input_dim)
+    for step in steps:
+        if step[0] == "affine":
+            W, b = step[1] @ W, step[1] @ b + step[2]
+        else:
+            weights.append(W)
+            biases.append(b)
+            W, b = np.eye(W.shape[0]), np.zeros(W.shape[0])
+    weights.append(W)
+    biases.append(b)
+    return Network(weights, biases)

@@ -1,0 +1,624 @@
+"""Exact 2-D slices of input space: the planar partition of a plane into activation regions.
+
+A *slice* is the plane ``x = origin + U t`` of input space (``U`` of shape (d, 2))
+with ``t`` in a convex polygon (a box by default). On it the network is a
+2-input network (:func:`plane_network`: the affine pre-map absorbed into the
+first layer), and its activation regions are convex polygons in ``t``.
+
+The planar algorithm needs no LP: start from the slice polygon and push it
+through the network layer by layer. Each piece carries the affine map from ``t``
+to the current layer's input; every neuron of the layer is affine on the piece,
+so its sign at the piece's vertices says whether it is active on all of it,
+inactive on all of it, or cuts it along a line; a cutting neuron splits the
+piece in two (exact half-plane clipping of a convex polygon, the two halves
+sharing the cut's end points). Nothing is merged: the pieces are the activation
+regions of the slice, with the engine's conventions:
+
+- pattern: neuron j active where its pre-activation is > 0; a neuron whose
+  pre-activation is identically zero on a piece (below the per-neuron
+  ``zero_tol`` of :func:`polyrelu.geometry.interval.neuron_status` on the slice's bounding
+  box) is inactive, as in :meth:`Network.canonical_pattern`;
+- thin pieces: a piece whose inradius is at most ``Options.min_radius_rel``
+  times the diagonal of the slice's bounding box is a sliver inside the rounding
+  error. Like the engine's thin regions it is dropped as soon as it appears
+  (with its sub-pieces), and counted in ``stats["thin_pieces"]`` with its area
+  in ``stats["thin_area"]``; the kept pieces' areas add up to the slice's area
+  minus that.
+
+The same regions come out of :func:`polyrelu.enumerate_regions` run on
+:func:`plane_network` over the same polygon (the tests check it).
+"""
+
+import time
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import shapely
+from shapely.geometry.polygon import orient
+
+from ..errors import InvalidDomainError, PolyreluError
+from ..geometry.domain import Domain
+from ..geometry.interval import neuron_status
+from ..geometry.lp import LPSolver
+from ..network.model import Network
+from ..options import Options
+from ..regions.region import pattern_key
+
+__all__ = ["SlicePiece", "PlanarSlice", "DecisionBoundary", "plane_network",
+           "slice_regions", "slice_through", "plane_through", "decision_boundary"]
+
+
+@dataclass(frozen=True, eq=False)
+class SlicePiece:
+    """One activation region of a slice: a convex polygon in slice coordinates.
+
+    Attributes
+    ----------
+    id : int
+        Index in its :class:`PlanarSlice` (and node of its graph).
+    polygon : shapely.Polygon
+        The piece in slice coordinates ``t`` (counter-clockwise exterior).
+    edge_sources : ndarray of int, shape (k,)
+        Edge i (from vertex i to vertex i + 1) lies on the line of hidden
+        neuron ``edge_sources[i]`` (``>= 0``) or on edge ``f`` of the slice
+        polygon (``-1 - f``).
+    pattern : ndarray of bool, shape (N,)
+        The (canonical) activation pattern.
+    W_eff : ndarray, shape (m, 2);  b_eff : ndarray, shape (m,)
+        On the piece the network computes ``W_eff @ t + b_eff``.
+    """
+
+    id: int
+    polygon: shapely.Polygon
+    edge_sources: np.ndarray
+    pattern: np.ndarray
+    W_eff: np.ndarray
+    b_eff: np.ndarray
+
+    @property
+    def vertices(self):
+        """Vertices, shape (k, 2), counter-clockwise, without repeating the first."""
+        return np.asarray(self.polygon.exterior.coords)[:-1]
+
+    def apply(self, t):
+        """The piece's affine map at slice points of shape (n, 2): array (n, m)."""
+        return np.atleast_2d(t) @ self.W_eff.T + self.b_eff
+
+
+class PlanarSlice:
+    """All activation regions of a 2-D slice, with their adjacency graph.
+
+    Attributes
+    ----------
+    network : Network
+        The network, on its own input space.
+    origin : ndarray, shape (d,);  directions : ndarray, shape (d, 2)
+        The slice is ``x = origin + directions @ t``.
+    plane : Network
+        The network on the slice: 2 inputs ``t`` (:func:`plane_network`).
+    domain : shapely.Polygon
+        The convex polygon of ``t`` that is sliced.
+    pieces : list of SlicePiece
+        ``pieces[i].id == i``.
+    graph : networkx.Graph
+        Nodes are piece ids; an edge joins two pieces sharing an edge of
+        positive length, with attribute ``neuron`` (whose line holds it).
+    stats : dict
+        ``seconds``, ``thin_pieces``, ``thin_area``, ``min_radius``.
+    zero_tol : ndarray, shape (N,)
+        Magnitude below which a pre-activation counts as identically zero.
+    """
+
+    def __init__(self, network, origin, directions, domain, pieces, graph, stats, zero_tol):
+        self.network, self.origin, self.directions = network, origin, directions
+        self.plane = plane_network(network, origin, directions)
+        self.domain, self.pieces, self.graph = domain, list(pieces), graph
+        self.stats, self.zero_tol = dict(stats), zero_tol
+        self._index = {pattern_key(p.pattern): p.id for p in self.pieces}
+
+    def __len__(self):
+        return len(self.pieces)
+
+    def __iter__(self):
+        return iter(self.pieces)
+
+    def __getitem__(self, index):
+        return self.pieces[index]
+
+    def __repr__(self):
+        return f"<PlanarSlice: {len(self)} pieces of {self.network}>"
+
+    def to_input(self, t):
+        """Input-space points ``origin + directions @ t`` of slice points (n, 2): (n, d)."""
+        return self.origin + np.atleast_2d(t) @ self.directions.T
+
+    def coordinates(self, x):
+        """Slice coordinates (n, 2) of input points (n, d): least squares, exact on the plane."""
+        offsets = np.atleast_2d(np.asarray(x, dtype=np.float64)) - self.origin
+        return np.linalg.lstsq(self.directions, offsets.T, rcond=None)[0].T
+
+    def locate(self, t):
+        """Piece id of each slice point (n, 2), from its activation pattern; -1 if none."""
+        lower, upper = _bounding_box(self.domain)
+        found = []
+        for pattern in self.plane.activation_pattern(np.atleast_2d(t)):
+            key = pattern_key(pattern)
+            if key not in self._index:
+                key = pattern_key(self.plane.canonical_pattern(
+                    pattern, self.zero_tol, lower, upper)[0])
+            found.append(self._index.get(key, -1))
+        return np.array(found, dtype=np.int64)
+
+    def crossed_pieces(self, start, end):
+        """Ids of the pieces a segment crosses in positive length, in order along it.
+
+        Examples
+        --------
+        >>> absolute = Network([[[1.0, 0.0], [-1.0, 0.0]], [[1.0, 1.0]]], [[0, 0], [0]])
+        >>> plane = slice_regions(absolute, [0, 0], np.eye(2), ([-1, -1], [1, 1]))
+        >>> len(plane.crossed_pieces([-1, 0], [1, 0])), len(plane.crossed_pieces([0.5, -1], [0.5, 1]))
+        (2, 1)
+        """
+        start, end = np.asarray(start, dtype=float), np.asarray(end, dtype=float)
+        segment = shapely.LineString([start, end])
+        candidates = shapely.STRtree([p.polygon for p in self.pieces]).query(segment)
+        crossed = []
+        for index in candidates:
+            part = self.pieces[index].polygon.intersection(segment)
+            if part.length > 2 * self.stats["min_radius"]:
+                middle = np.asarray(part.centroid.coords[0])
+                crossed.append((float((middle - start) @ (end - start)), int(index)))
+        return [index for _, index in sorted(crossed)]
+
+    def area(self):
+        """Total area of the pieces (the slice's area minus ``stats["thin_area"]``)."""
+        return float(sum(p.polygon.area for p in self.pieces))
+
+
+@dataclass(frozen=True)
+class DecisionBoundary:
+    """Exact decision boundary of a classifier on a slice: where the top two logits tie.
+
+    Attributes
+    ----------
+    segments : ndarray, shape (n, 2, 2)
+        End points (slice coordinates) of each segment.
+    classes : ndarray of int, shape (n, 2)
+        The two classes whose logits are equal and largest along the segment.
+    pieces : ndarray of int, shape (n,)
+        The piece holding each segment.
+    """
+
+    segments: np.ndarray
+    classes: np.ndarray
+    pieces: np.ndarray
+
+    def __len__(self):
+        return len(self.pieces)
+
+
+def plane_network(network, origin, directions):
+    """The network restricted to the affine subspace ``x = origin + directions @ t``.
+
+    Returns a :class:`Network` with ``directions.shape[1]`` inputs: the pre-map
+    is absorbed into the first layer (``W_0 U`` and ``W_0 x_0 + b_0``).
+
+    Examples
+    --------
+    >>> net = Network([[[1.0, 2.0]], [[1.0]]], [[0.5], [0.0]])
+    >>> plane = plane_network(net, [1.0, 0.0], [[0.0], [1.0]])
+    >>> plane.forward([[2.0]]).tolist()
+    [[5.5]]
+    """
+    origin = np.asarray(origin, dtype=np.float64)
+    directions = np.asarray(directions, dtype=np.float64)
+    first_w, first_b = network.weights[0], network.biases[0]
+    return Network([first_w @ directions, *network.weights[1:]],
+                   [first_w @ origin + first_b, *network.biases[1:]])
+
+
+def slice_regions(network, origin, directions, bounds, *, options=None):
+    """Every activation region of ``network`` on the plane ``x = origin + directions @ t``.
+
+    Parameters
+    ----------
+    network : Network
+    origin : array_like, shape (d,)
+    directions : array_like, shape (d, 2)
+        Two linearly independent directions (orthonormal ones keep areas and
+        angles of input space).
+    bounds : (lower, upper) pair of 2-vectors, or a convex shapely Polygon
+        The region of ``t`` to slice: the box ``lower <= t <= upper`` or the polygon.
+    options : Options, optional
+        ``min_radius_rel`` and ``zero_rel`` as in :func:`polyrelu.enumerate_regions`.
+
+    Returns
+    -------
+    PlanarSlice
+
+    The 1-D slice of a segment from ``a`` to ``b`` is
+    ``polyrelu.path_pieces(network, polyrelu.Segment(a, b))`` (:mod:`polyrelu.analysis.paths`).
+
+    Raises
+    ------
+    InvalidDomainError
+        If the shapes do not match the network, the directions are dependent,
+        or the bounds are empty, degenerate or not convex.
+
+    Examples
+    --------
+    >>> absolute = Network([[[1.0, 0.0], [-1.0, 0.0]], [[1.0, 1.0]]], [[0, 0], [0]])
+    >>> plane = slice_regions(absolute, [0, 0], np.eye(2), ([-1, -1], [1, 1]))
+    >>> len(plane), plane.graph.number_of_edges(), plane.area()
+    (2, 1, 4.0)
+    >>> right = plane[plane.locate([[0.5, 0.0]])[0]]
+    >>> right.pattern.tolist(), right.apply([[0.5, 0.0]]).tolist()
+    ([True, False], [[0.5]])
+    """
+    start = time.perf_counter()
+    options = options or Options()
+    origin, directions = _check_plane(network, origin, directions)
+    polygon, sources = _slice_polygon(bounds)
+    plane = plane_network(network, origin, directions)
+    lower, upper = _bounding_box(polygon)
+    box = Domain.box(lower, upper)
+    zero_tol = neuron_status(plane, box, options).zero_tol
+    splitter = _Splitter(plane, zero_tol, options.min_radius_rel * box.diameter,
+                         LPSolver(options))
+    leaves = splitter.run(np.asarray(polygon.exterior.coords)[:-1], sources)
+    pieces = []
+    for vertices, edge_sources, pattern, M, m in leaves:
+        W, b = plane.weights[-1], plane.biases[-1]
+        pieces.append(SlicePiece(len(pieces), shapely.Polygon(vertices), edge_sources,
+                                 pattern, W @ M, W @ m + b))
+    graph = _adjacency(pieces, splitter.min_radius)
+    stats = {"seconds": time.perf_counter() - start, "pieces": len(pieces),
+             "thin_pieces": splitter.thin, "thin_area": splitter.thin_area,
+             "min_radius": splitter.min_radius, "lps": splitter.solver.count}
+    return PlanarSlice(network, origin, directions, polygon, pieces, graph, stats, zero_tol)
+
+
+def slice_through(network, points, *, margin=0.25, options=None):
+    """The slice through three input points, in an orthonormal frame of their plane.
+
+    The frame and the sliced box are :func:`plane_through`'s.
+    ``PlanarSlice.coordinates(points)`` gives the points' slice coordinates (for
+    marking them in a picture).
+
+    Raises
+    ------
+    InvalidDomainError
+        If there are not three points of the network's input dimension, or they
+        are (nearly) collinear.
+
+    Examples
+    --------
+    >>> net = Network([[[1.0, 0, 0], [0, 1.0, 0]], [[1.0, 1.0]]], [[0, 0], [0]])
+    >>> plane = slice_through(net, [[0, 0, 5], [1, 0, 5], [0, 1, 5]], margin=1.0)
+    >>> len(plane), np.round(plane.coordinates([[1, 0, 5]]), 12).tolist()
+    (4, [[1.0, 0.0]])
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape != (3, network.input_dim):
+        raise InvalidDomainError(
+            f"expected three points of dimension {network.input_dim}, got shape {points.shape}")
+    origin, directions, box = plane_through(points, margin=margin)
+    return slice_regions(network, origin, directions, box, options=options)
+
+
+def plane_through(points, *, margin=0.25):
+    """Origin, orthonormal directions and slice box of the plane through three points.
+
+    The origin is ``points[0]``; the first direction points to ``points[1]``; the
+    box is the points' bounding box in that frame, widened on each side by
+    ``margin`` times its larger side. Returns ``(origin, directions, (lower, upper))``.
+
+    Examples
+    --------
+    >>> origin, U, (low, high) = plane_through([[0, 0, 1], [2, 0, 1], [0, 1, 1]], margin=0)
+    >>> np.abs(U.T).tolist(), low.tolist(), high.tolist()
+    ([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [0.0, 0.0], [2.0, 1.0])
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[0] != 3:
+        raise InvalidDomainError(f"expected three points, got an array of shape {points.shape}")
+    spans = (points[1:] - points[0]).T
+    basis, triangular = np.linalg.qr(spans)
+    scale = max(np.linalg.norm(spans, axis=0).max(), np.finfo(float).tiny)
+    if not np.all(np.isfinite(points)) or np.abs(np.diag(triangular)).min() <= 1e-9 * scale:
+        raise InvalidDomainError("the three points are (nearly) collinear or not finite: "
+                                 "they do not span a plane")
+    basis = basis * np.sign(np.diag(triangular))
+    coords = (points - points[0]) @ basis
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    pad = margin * (high - low).max()
+    return points[0], basis, (low - pad, high + pad)
+
+
+def decision_boundary(plane):
+    """The exact decision boundary of a classifier on a slice.
+
+    Within a piece the logits are affine, so the set where logits i and k tie and
+    are the largest two is a segment: the line ``f_i = f_k`` clipped to the piece
+    and to ``f_i >= f_l`` for every other class l. A tie along a piece's edge is
+    reported once, by the piece on class i's side. Segments no longer than twice
+    the slice's thin-piece radius are left out. A single-output network is read
+    as the logit of class 1 against a constant 0 for class 0.
+
+    Returns
+    -------
+    DecisionBoundary
+
+    Examples
+    --------
+    >>> net = Network([[[1.0, 0.0], [-1.0, 0.0]], [[1.0, -1.0]]], [[0, 0], [0]])
+    >>> plane = slice_regions(net, [0, 0], np.eye(2), ([-1, -1], [1, 1]))
+    >>> boundary = decision_boundary(plane)
+    >>> len(boundary), boundary.classes.tolist()
+    (1, [[0, 1]])
+    """
+    min_length = 2 * plane.stats["min_radius"]
+    found = []
+    for piece in plane:
+        W, b = _logits(piece)
+        vertices = piece.vertices
+        values = vertices @ W.T + b
+        top = np.sort(values, axis=1)
+        winners = np.argmax(values, axis=1)
+        if np.all(winners == winners[0]) and np.all(top[:, -1] > top[:, -2]):
+            continue
+        for i in range(len(b)):
+            for k in range(i + 1, len(b)):
+                segment = _tie_segment(vertices, values, W, b, i, k)
+                if segment is not None and np.linalg.norm(segment[1] - segment[0]) > min_length:
+                    found.append((segment, (i, k), piece.id))
+    return DecisionBoundary(np.array([f[0] for f in found]).reshape(-1, 2, 2),
+                            np.array([f[1] for f in found], dtype=np.int64).reshape(-1, 2),
+                            np.array([f[2] for f in found], dtype=np.int64))
+
+
+# -- the planar splitting -------------------------------------------------------------------
+
+class _Splitter:
+    """Layer-by-layer splitting of convex polygons by the neurons' lines."""
+
+    def __init__(self, plane, zero_tol, min_radius, solver):
+        self.plane, self.zero_tol, self.min_radius = plane, zero_tol, min_radius
+        self.offsets = np.concatenate([[0], np.cumsum(plane.hidden_sizes)]).astype(int)
+        self.solver = solver
+        self.thin, self.thin_area = 0, 0.0
+
+    def run(self, vertices, sources):
+        """The leaves: (vertices, edge sources, pattern, M, m), layer input ``M t + m``."""
+        pieces = [(vertices, sources, np.zeros(self.plane.num_hidden, dtype=bool),
+                   np.eye(2), np.zeros(2))]
+        for layer in range(len(self.plane.hidden_sizes)):
+            pieces = [child for piece in pieces for child in self._split_layer(piece, layer)]
+        return pieces
+
+    def _split_layer(self, piece, layer):
+        vertices, sources, pattern, M, m = piece
+        w, b = self.plane.weights[layer], self.plane.biases[layer]
+        A, c = w @ M, w @ m + b
+        first = self.offsets[layer]
+        done = []
+        stack = [(vertices, sources, pattern.copy(), np.arange(len(c)))]
+        while stack:
+            vertices, sources, pattern, candidates = stack.pop()
+            values = vertices @ A[candidates].T + c[candidates]
+            zero = np.abs(values).max(axis=0) <= self.zero_tol[first + candidates]
+            pattern[first + candidates] = (values.min(axis=0) >= 0) & ~zero
+            cutting = candidates[~zero & (values.min(axis=0) < 0) & (values.max(axis=0) > 0)]
+            if not cutting.size:
+                done.append((vertices, sources, pattern,
+                             A * pattern[first:first + len(c), None],
+                             c * pattern[first:first + len(c)]))
+                continue
+            j = cutting[0]
+            column = np.flatnonzero(candidates == j)[0]
+            for active, (child, child_sources) in zip(
+                    (True, False), _cut(vertices, sources, values[:, column], first + j)):
+                if self._is_thin(child):
+                    continue
+                child_pattern = pattern.copy()
+                child_pattern[first + j] = active
+                stack.append((child, child_sources, child_pattern, cutting[1:]))
+        return done
+
+    def _is_thin(self, vertices):
+        """Whether a convex polygon's inradius is at most ``min_radius`` (counted if so).
+
+        ``area / perimeter <= inradius <= 2 area / perimeter`` for convex polygons;
+        only in between is the Chebyshev radius computed (an LP).
+        """
+        area = _area(vertices) if len(vertices) >= 3 else 0.0
+        perimeter = np.linalg.norm(np.roll(vertices, -1, axis=0) - vertices, axis=1).sum()
+        if area > self.min_radius * perimeter:
+            return False
+        thin = area <= 0.5 * self.min_radius * perimeter or len(vertices) < 3 or \
+            _inradius(vertices, self.solver) <= self.min_radius
+        if thin:
+            self.thin += 1
+            self.thin_area += area
+        return thin
+
+
+def _cut(vertices, sources, values, neuron):
+    """A convex polygon cut by the line where ``values`` (at its vertices) vanish.
+
+    Returns ``((positive vertices, sources), (negative vertices, sources))``; the
+    new edges lie on the line and get source ``neuron``; both sides share the
+    crossing points.
+    """
+    sides = ([], []), ([], [])
+    k = len(values)
+    for i in range(k):
+        nxt = (i + 1) % k
+        here, there = values[i], values[nxt]
+        crossing = None
+        if here * there < 0:
+            crossing = vertices[i] + here / (here - there) * (vertices[nxt] - vertices[i])
+        for (points, labels), sign in zip(sides, (1.0, -1.0)):
+            a, z = sign * here, sign * there
+            if a > 0 and z < 0:
+                points += [vertices[i], crossing]
+                labels += [sources[i], neuron]
+            elif a == 0 and z < 0:
+                points.append(vertices[i])
+                labels.append(neuron)
+            elif a >= 0:
+                points.append(vertices[i])
+                labels.append(sources[i])
+            elif z > 0:
+                points.append(crossing)
+                labels.append(sources[i])
+    return tuple((np.array(points).reshape(-1, 2), np.array(labels, dtype=np.int64))
+                 for points, labels in sides)
+
+
+def _cross(u, v):
+    """z-component of the cross product of 2-vectors (broadcast over leading axes)."""
+    return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
+
+
+def _area(vertices):
+    x, y = vertices[:, 0], vertices[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def _inradius(vertices, solver):
+    """Chebyshev radius of a counter-clockwise convex polygon (one LP)."""
+    edges = np.roll(vertices, -1, axis=0) - vertices
+    normals = np.column_stack([edges[:, 1], -edges[:, 0]])
+    keep = np.linalg.norm(normals, axis=1) > 0
+    normals, points = normals[keep], vertices[keep]
+    _, radius = solver.chebyshev_ball(normals, np.einsum("ij,ij->i", normals, points))
+    return 0.0 if radius is None else radius
+
+
+def _adjacency(pieces, min_radius):
+    """Graph of pieces sharing an edge longer than ``2 min_radius`` on one neuron's line."""
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(pieces)))
+    by_neuron = {}
+    for piece in pieces:
+        vertices = piece.vertices
+        for i, source in enumerate(piece.edge_sources):
+            if source >= 0:
+                by_neuron.setdefault(int(source), []).append(
+                    (piece.id, vertices[i], vertices[(i + 1) % len(vertices)]))
+    tolerance = min_radius
+    for neuron, edges in by_neuron.items():
+        ids = np.array([e[0] for e in edges])
+        start = np.array([e[1] for e in edges])
+        end = np.array([e[2] for e in edges])
+        length = np.linalg.norm(end - start, axis=1)
+        unit = (end - start) / np.maximum(length, np.finfo(float).tiny)[:, None]
+        rel_start = start[None, :, :] - start[:, None, :]  # [a, b] = start_b - start_a
+        rel_end = end[None, :, :] - start[:, None, :]
+        off_line = np.maximum(np.abs(_cross(unit[:, None, :], rel_start)),
+                              np.abs(_cross(unit[:, None, :], rel_end)))
+        s0 = np.einsum("ak,abk->ab", unit, rel_start)
+        s1 = np.einsum("ak,abk->ab", unit, rel_end)
+        overlap = (np.minimum(length[:, None], np.maximum(s0, s1))
+                   - np.maximum(0.0, np.minimum(s0, s1)))
+        shared = (off_line <= tolerance) & (overlap > 2 * min_radius) & \
+            (ids[:, None] < ids[None, :])
+        for a, b in np.argwhere(shared):
+            graph.add_edge(int(ids[a]), int(ids[b]), neuron=neuron)
+    return graph
+
+
+# -- input checks and small helpers ---------------------------------------------------------
+
+def _check_plane(network, origin, directions):
+    origin = np.asarray(origin, dtype=np.float64).reshape(-1)
+    directions = np.asarray(directions, dtype=np.float64)
+    d = network.input_dim
+    if origin.shape != (d,):
+        raise InvalidDomainError(f"origin has {origin.size} values, the network takes {d} inputs")
+    if directions.shape != (d, 2):
+        raise InvalidDomainError(
+            f"directions must have shape ({d}, 2) (one column per slice axis), "
+            f"got {directions.shape}")
+    if not (np.all(np.isfinite(origin)) and np.all(np.isfinite(directions))):
+        raise InvalidDomainError("origin or directions have a non-finite entry")
+    singular = np.linalg.svd(directions, compute_uv=False)
+    if singular[-1] <= 1e-12 * max(singular[0], np.finfo(float).tiny):
+        raise InvalidDomainError("the two slice directions are linearly dependent")
+    return origin, directions
+
+
+def _slice_polygon(bounds):
+    """The sliced polygon (counter-clockwise) and its edges' sources (-1 - f)."""
+    if isinstance(bounds, shapely.Polygon):
+        polygon = bounds
+        if not polygon.is_valid or polygon.is_empty or polygon.interiors:
+            raise InvalidDomainError("the slice polygon must be a valid polygon without holes")
+        if polygon.area <= 0 or polygon.convex_hull.area - polygon.area > 1e-12 * polygon.area:
+            raise InvalidDomainError("the slice polygon must be convex with positive area")
+        polygon = orient(shapely.Polygon(polygon.exterior.coords), 1.0)
+        edges = len(polygon.exterior.coords) - 1
+        return polygon, -1 - np.arange(edges)
+    try:
+        lower, upper = bounds
+    except (TypeError, ValueError) as err:
+        raise InvalidDomainError(
+            "slice bounds must be a (lower, upper) pair of 2-vectors or a shapely Polygon"
+        ) from err
+    box = Domain.box(lower, upper)
+    if box.dim != 2:
+        raise InvalidDomainError(f"slice bounds must be 2-vectors, got dimension {box.dim}")
+    (x0, y0), (x1, y1) = box.lower, box.upper
+    polygon = shapely.Polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+    # box faces as numbered by Domain.box: 0 t0 <= x1, 1 t1 <= y1, 2 t0 >= x0, 3 t1 >= y0
+    return polygon, np.array([-4, -1, -2, -3])
+
+
+def _bounding_box(polygon):
+    x0, y0, x1, y1 = polygon.bounds
+    return np.array([x0, y0]), np.array([x1, y1])
+
+
+def _logits(piece):
+    """The piece's logit map; one output z is read as the logits (0, z)."""
+    if len(piece.b_eff) == 0:
+        raise PolyreluError("a decision boundary needs a network with outputs")
+    if len(piece.b_eff) == 1:
+        return (np.vstack([np.zeros((1, 2)), piece.W_eff]),
+                np.concatenate([[0.0], piece.b_eff]))
+    return piece.W_eff, piece.b_eff
+
+
+def _tie_segment(vertices, values, W, b, i, k):
+    """Where logits i and k tie and beat every other logit within a piece, or None."""
+    gap = values[:, i] - values[:, k]
+    if np.all(gap > 0) or np.all(gap <= 0):
+        return None  # a tie along an edge is kept once: by the piece where class i wins
+    nxt = np.roll(np.arange(len(gap)), -1)
+    on_line = [vertices[gap == 0]]
+    change = gap * gap[nxt] < 0
+    weight = (gap[change] / (gap[change] - gap[nxt][change]))[:, None]
+    on_line.append(vertices[change] + weight * (vertices[nxt][change] - vertices[change]))
+    points = np.concatenate(on_line)
+    if len(points) < 2:
+        return None
+    direction = np.array([-(W[i, 1] - W[k, 1]), W[i, 0] - W[k, 0]])
+    along = points @ direction
+    start, end = points[np.argmin(along)], points[np.argmax(along)]
+    low, high = 0.0, 1.0
+    for other in range(len(b)):
+        if other in (i, k):
+            continue
+        lead_start = (W[i] - W[other]) @ start + b[i] - b[other]
+        lead_end = (W[i] - W[other]) @ end + b[i] - b[other]
+        if lead_start < 0 and lead_end < 0:
+            return None
+        if lead_start < 0:
+            low = max(low, lead_start / (lead_start - lead_end))
+        elif lead_end < 0:
+            high = min(high, lead_start / (lead_start - lead_end))
+    if low >= high:
+        return None
+    return np.array([start + low * (end - start), start + high * (end - start)])

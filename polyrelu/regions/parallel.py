@@ -1,0 +1,66 @@
+"""Parallel and distributed walks: worker processes (or a Dask cluster) build the regions.
+
+This process keeps the walk's bookkeeping (the visited patterns, the queue, the
+edges, the checkpoint); workers receive batches of queued patterns and return
+each region with its facets and the facet crossings. Every region is built
+exactly once, so the result is the single-process walk's, region for region and
+edge for edge (regions are numbered in the order they are completed).
+"""
+
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from ..errors import PolyreluError
+from ..geometry.domain import check_input_dimension
+from ..options import Options
+from .checkpoint import Checkpoint
+from .walk import _Walk
+
+__all__ = ["enumerate_parallel"]
+
+
+def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
+                       checkpoint=None, progress=False):
+    """Enumerate regions with ``jobs`` worker processes, or on a Dask cluster.
+
+    Parameters
+    ----------
+    network, domain, options, checkpoint, progress
+        As for :func:`polyrelu.enumerate_regions`.
+    jobs : int
+        Worker processes (ignored with ``scheduler``: the cluster's workers count).
+    scheduler : str or dask.distributed.Client, optional
+        Address of a Dask scheduler (``"tcp://host:8786"``) or a client.
+
+    Returns
+    -------
+    RegionComplex
+    """
+    check_input_dimension(network, domain)
+    options = options or Options()
+    walk = _Walk(network, domain, options)
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        checkpoint = Checkpoint(checkpoint, network, domain, options)
+    if scheduler is not None:
+        return _on_dask(walk, scheduler, checkpoint, progress)
+    if jobs < 1:
+        raise PolyreluError(f"jobs must be at least 1, got {jobs}")
+    try:
+        with ProcessPoolExecutor(max_workers=jobs) as executor:
+            return walk.run(progress, checkpoint, executor, jobs)
+    except BrokenProcessPool as err:
+        resume = ("; the regions found so far are in the checkpoint: run again with the same "
+                  "checkpoint to resume" if checkpoint else "")
+        raise PolyreluError(f"a worker process died ({err}){resume}") from err
+
+
+def _on_dask(walk, scheduler, checkpoint, progress):
+    from dask.distributed import Client
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        workers = max(len(client.scheduler_info()["workers"]), 1)
+        return walk.run(progress, checkpoint, client.get_executor(pure=False), workers)
+    finally:
+        if client is not scheduler:
+            client.close()

@@ -1,0 +1,195 @@
+"""Certificates of verification: the pieces that close an input box, and the constraint
+systems both the search and the checker build from a network, a sub-box and a pattern.
+
+A :class:`Certificate` lists pieces: :class:`BoundPiece` (a sub-box closed by sound
+bounds), :class:`StarPiece` (a partial piece of an exactly decided sub-box closed by
+the bounds of the remaining layers) and :class:`RegionPiece` (an activation region
+with Farkas multipliers). :mod:`polyrelu.verification.checker` re-validates them.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SolverError
+from ..network.model import Network
+
+__all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "piece_counts",
+           "network_fingerprint", "box_from_path", "free_inputs", "tail_network",
+           "rigorous_bounding_box", "region_constraints", "farkas_gap", "FARKAS_MARGIN",
+           "BOUND_MARGIN"]
+
+FARKAS_MARGIN = 1e-10  # relative margin a Farkas certificate must prove emptiness by
+BOUND_MARGIN = 1e-9    # the search closes boxes by bounds only with this relative margin
+
+
+@dataclass(frozen=True)
+class BoundPiece:
+    """A sub-box closed by bounds.
+
+    ``path`` is the list of ``(input, side)`` bisections from the case's box.
+    ``multipliers[k]`` are non-negative weights ``lam`` on the rows of unsafe
+    polytope k such that the sound lower bound of ``lam @ C_k f(x)`` over the box
+    exceeds ``lam @ d_k``: no output of the box satisfies all rows of polytope k.
+    """
+
+    case: int
+    path: tuple
+    multipliers: tuple
+
+
+@dataclass(frozen=True)
+class RegionPiece:
+    """An activation region of an exactly decided sub-box, with one Farkas vector per
+    unsafe polytope proving the region misses it (rows: box, neurons, unsafe rows)."""
+
+    case: int
+    path: tuple
+    pattern: np.ndarray
+    multipliers: tuple
+
+
+@dataclass(frozen=True)
+class StarPiece:
+    """A piece of an exactly decided sub-box, closed before all its neurons were fixed.
+
+    The piece is the sub-box cut by the rows listed in ``sources`` (domain faces
+    ``-1 - k``, or neuron j's sign as in ``pattern``), all in layers before
+    ``layer``; there the earlier layers are affine, and the sound bounds of the
+    remaining layers (:func:`tail_network`) over the piece's bounding box
+    (:func:`rigorous_bounding_box`) refute every unsafe polytope with the
+    multipliers ``multipliers[k]`` (as in :class:`BoundPiece`).
+    """
+
+    case: int
+    path: tuple
+    layer: int
+    pattern: np.ndarray
+    sources: np.ndarray
+    multipliers: tuple
+
+
+@dataclass
+class Certificate:
+    """Evidence that a property holds: pieces covering every input box."""
+
+    fingerprint: str
+    pieces: list = field(default_factory=list)
+
+    def counts(self):
+        """Number of bound-closed boxes, bound-closed partial pieces and Farkas-closed
+        regions."""
+        return piece_counts(self.pieces)
+
+
+def piece_counts(pieces):
+    """``{"bound_pieces": ..., "star_pieces": ..., "region_pieces": ...}`` of a piece list."""
+    kinds = [type(piece).__name__ for piece in pieces]
+    return {"bound_pieces": kinds.count("BoundPiece"), "star_pieces": kinds.count("StarPiece"),
+            "region_pieces": kinds.count("RegionPiece")}
+
+
+def network_fingerprint(network):
+    """SHA-256 of the network's float64 weights and biases (ties a certificate to a network)."""
+    digest = hashlib.sha256()
+    for array in (*network.weights, *network.biases):
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def box_from_path(case, path):
+    """The sub-box of ``case``'s input box reached by the bisections in ``path``."""
+    lower, upper = case.lower.copy(), case.upper.copy()
+    for dim, side in path:
+        middle = (lower[dim] + upper[dim]) / 2
+        if side:
+            lower[dim] = middle
+        else:
+            upper[dim] = middle
+    return lower, upper
+
+
+def free_inputs(network, case):
+    """``(mask, network)``: the inputs the case's box does not fix, and the network on them
+    (fixed inputs folded into the first layer's bias). Exactly decided sub-boxes and their
+    regions live in these coordinates."""
+    free = case.upper > case.lower
+    if free.all():
+        return free, network
+    first = network.weights[0]
+    bias = network.biases[0] + first[:, ~free] @ case.lower[~free]
+    return free, Network([first[:, free], *network.weights[1:]], [bias, *network.biases[1:]])
+
+
+def tail_network(network, pattern, layer):
+    """The layers from hidden layer ``layer`` on, as a network on the input, for the
+    inputs whose earlier layers have activation ``pattern`` (there they are affine)."""
+    maps = network.affine_maps(pattern)
+    start, stop = np.cumsum((0,) + network.hidden_sizes)[[layer, layer + 1]]
+    return Network([maps.pre_A[start:stop], *network.weights[layer + 1:]],
+                   [maps.pre_c[start:stop], *network.biases[layer + 1:]])
+
+
+def rigorous_bounding_box(solver, A, b, lower, upper):
+    """A box containing ``{x in [lower, upper] : A x <= b}``, from LP duals.
+
+    For each coordinate the LP's dual multipliers ``y >= 0`` give the valid bound
+    ``x_k <= y b + |y A - e_k| . reach`` whatever the LP's own accuracy.
+    """
+    reach = np.maximum(np.abs(lower), np.abs(upper))
+    low, high = lower.astype(float).copy(), upper.astype(float).copy()
+    for k in range(len(lower)):
+        for sign in (1.0, -1.0):
+            direction = np.zeros(len(lower))
+            direction[k] = sign
+            result = solver.maximize_warm(direction, A, b)
+            if result.status != "optimal":
+                raise SolverError(f"bounding-box LP is {result.status}")
+            y = np.maximum(result.row_duals, 0.0)
+            bound = y @ b + np.abs(y @ A - direction) @ reach
+            if sign > 0:
+                high[k] = min(high[k], bound)
+            else:
+                low[k] = max(low[k], -bound)
+    return low, high
+
+
+def region_constraints(network, pattern, box_rows, unsafe=()):
+    """``A x <= b`` of the closed activation region ``pattern`` inside a box, and the same
+    system with each unsafe polytope's rows appended.
+
+    Rows: the box rows, then one row per hidden neuron (``z_j >= 0`` if active,
+    ``z_j <= 0`` if not), normalised to unit length (zero rows kept as ``0 <= +-c``).
+    Returns ``(A, b, systems)`` with ``systems[k] = (A_k, b_k)`` for ``unsafe[k]``
+    (its rows ``C_k (W_eff x + b_eff) <= d_k``, also unit rows).
+    """
+    maps = network.affine_maps(pattern)
+    sign = np.where(pattern, -1.0, 1.0)
+    A, b = _unit_rows(np.vstack([box_rows[0], sign[:, None] * maps.pre_A]),
+                      np.concatenate([box_rows[1], -sign * maps.pre_c]))
+    systems = []
+    for polytope in unsafe:
+        rows, rhs = _unit_rows(polytope.C @ maps.W_eff, polytope.d - polytope.C @ maps.b_eff)
+        systems.append((np.vstack([A, rows]), np.concatenate([b, rhs])))
+    return A, b, systems
+
+
+def _unit_rows(A, b):
+    norms = np.linalg.norm(A, axis=1)
+    scale = np.where(norms > 0, norms, 1.0)
+    return A / scale[:, None], b / scale
+
+
+def farkas_gap(A, b, y, reach):
+    """How far multipliers ``y`` are from proving ``{x in box : A x <= b}`` empty (< 0: proved).
+
+    For every ``x`` with ``A x <= b`` and ``|x_i| <= reach_i``, and ``y >= 0``:
+    ``(y A) x <= y b``, hence ``0 <= y b + |y A| . reach``. So the set is empty if
+    ``y b + |y A| . reach < 0``. The gap adds a margin ``FARKAS_MARGIN`` times the
+    magnitude of the terms, above the float64 rounding of ``A``, ``b`` and the sums.
+    """
+    y = np.maximum(np.asarray(y, dtype=np.float64), 0.0)
+    residual = y @ A
+    magnitude = 1.0 + np.abs(y) @ np.abs(b) + (np.abs(y) @ np.abs(A)) @ reach
+    return float(y @ b + np.abs(residual) @ reach + FARKAS_MARGIN * magnitude)

@@ -1,0 +1,135 @@
+"""Run a benchmark's verification instances (a VNN-COMP style csv) and record the results.
+
+The instances file has one line per instance: ``network.onnx,property.vnnlib,timeout``
+(paths relative to the csv's folder). Results are appended to the output csv as
+each instance finishes, one line ``network,property,result,seconds,check``, so an
+interrupted run loses nothing: rerunning the same command skips the instances
+already in the output file.
+"""
+
+import csv
+import time
+from pathlib import Path
+
+from ..errors import InvalidFileError, PolyreluError
+from ..network.loaders import load_network
+from .checker import check_certificate
+from .counterexample import check_counterexample_onnx
+from .search import verify
+from .vnnlib import read_vnnlib
+
+__all__ = ["run_instances", "run_instance", "read_instances", "summarize"]
+
+_FIELDS = ["network", "property", "result", "seconds", "check"]
+
+
+def read_instances(path):
+    """The instances of a benchmark csv as ``(network path, property path, timeout)``."""
+    path = Path(path)
+    try:
+        lines = list(csv.reader(open(path)))
+    except OSError as err:
+        raise InvalidFileError(f"{path}: cannot read ({err})") from err
+    instances = []
+    for number, line in enumerate(lines, 1):
+        if not line or not "".join(line).strip():
+            continue
+        if len(line) != 3:
+            raise InvalidFileError(f"{path}:{number}: expected network,property,timeout; "
+                                   f"got {len(line)} fields")
+        try:
+            timeout = float(line[2])
+        except ValueError as err:
+            raise InvalidFileError(f"{path}:{number}: timeout {line[2]!r} is not a number") \
+                from err
+        instances.append((path.parent / line[0].strip(), path.parent / line[1].strip(), timeout))
+    return instances
+
+
+def run_instances(instances_csv, output_csv, *, timeout_cap=None, jobs=1, progress=None):
+    """Verify every instance of ``instances_csv``, appending results to ``output_csv``.
+
+    Parameters
+    ----------
+    instances_csv, output_csv : path
+    timeout_cap : float, optional
+        Use ``min(instance timeout, timeout_cap)`` seconds per instance.
+    jobs : int
+        Worker processes per instance.
+    progress : callable, optional
+        Called with each finished result row (a dict).
+
+    Returns
+    -------
+    dict
+        Counts per result, ``decided``, ``total_seconds`` and ``max_seconds`` over all
+        rows of the output file (earlier runs included).
+
+    Every "violated" result is re-checked with onnxruntime, every "holds" result's
+    certificate with :func:`polyrelu.verification.search.check_certificate`; the ``check`` column
+    says ``passed`` or why not.
+    """
+    output_csv = Path(output_csv)
+    done = _finished(output_csv)
+    new_file = not output_csv.exists()
+    with open(output_csv, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, _FIELDS)
+        if new_file:
+            writer.writeheader()
+        cache = {}
+        for net_path, prop_path, timeout in read_instances(instances_csv):
+            if (net_path.name, prop_path.name) in done:
+                continue
+            limit = timeout if timeout_cap is None else min(timeout, timeout_cap)
+            row = run_instance(net_path, prop_path, limit, jobs=jobs, cache=cache)
+            writer.writerow(row)
+            handle.flush()
+            if progress is not None:
+                progress(row)
+    return summarize(output_csv)
+
+
+def summarize(output_csv):
+    """Counts, decided instances, total and maximum seconds of a results csv."""
+    rows = list(csv.DictReader(open(output_csv)))
+    summary = {"instances": len(rows)}
+    for result in ("holds", "violated", "timeout", "unknown"):
+        summary[result] = sum(row["result"] == result for row in rows)
+    summary["decided"] = summary["holds"] + summary["violated"]
+    summary["checks_failed"] = sum(row["check"] not in ("passed", "") for row in rows)
+    seconds = [float(row["seconds"]) for row in rows]
+    summary["total_seconds"] = round(sum(seconds), 2)
+    summary["max_seconds"] = round(max(seconds, default=0.0), 2)
+    return summary
+
+
+def _finished(output_csv):
+    if not output_csv.exists():
+        return set()
+    return {(row["network"], row["property"]) for row in csv.DictReader(open(output_csv))}
+
+
+def run_instance(net_path, prop_path, timeout, *, jobs=1, cache=None):
+    """Verify one instance and re-check the answer; returns its results row (a dict with
+    network, property, result, seconds of ``verify`` and check). ``cache`` (a dict)
+    keeps loaded networks between calls."""
+    cache = {} if cache is None else cache
+    if net_path not in cache:
+        cache[net_path] = load_network(net_path)
+    network, prop = cache[net_path], read_vnnlib(prop_path)
+    start = time.monotonic()
+    result = verify(network, prop, timeout=timeout, jobs=jobs)
+    seconds = time.monotonic() - start
+    check = ""
+    if result.status == "violated":
+        passes, _, worst = check_counterexample_onnx(net_path, prop, result.counterexample)
+        check = "passed" if passes and result.counterexample.exact else \
+            f"failed (onnxruntime margin {worst:.3g}, exact {result.counterexample.exact})"
+    elif result.status == "holds":
+        try:
+            check_certificate(network, prop, result.certificate)
+            check = "passed"
+        except PolyreluError as err:
+            check = f"failed ({err})"
+    return {"network": net_path.name, "property": prop_path.name, "result": result.status,
+            "seconds": f"{seconds:.3f}", "check": check}

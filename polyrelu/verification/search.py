@@ -1,0 +1,506 @@
+"""Exact verification of VNN-LIB properties: counterexamples and checkable certificates.
+
+A property (see :mod:`polyrelu.verification.vnnlib`) lists input boxes and, for each, a union
+of unsafe output polytopes ``{y : C y <= d}``. :func:`verify` decides whether some
+input of a box is mapped into an unsafe polytope:
+
+1. Branch and bound over the input box. On each sub-box, sound linear bounds
+   (:func:`polyrelu.geometry.symbolic.linear_bounds`) try to refute every unsafe polytope
+   (one row ``C_r f(x) > d_r`` on the whole sub-box, or a non-negative
+   combination of its rows found by an LP over their linear bounds). Refuted
+   sub-boxes are closed. A few cheap points (the centre, the minimisers of the bounds) are
+   tried as counterexamples.
+2. A sub-box whose bounds leave at most ``exact_threshold`` neurons unstable, or
+   that is ``exact_depth`` bisections deep, is decided exactly, splitting it layer
+   by layer into star sets (:class:`polyrelu.regions.splitting.LayerSplitter`): a partial
+   piece, on which the earlier layers are affine, is closed whole when the bounds
+   of the remaining layers over its bounding box refute every unsafe polytope;
+   each full activation region gets one LP per unsafe polytope: an empty
+   intersection comes with LP dual multipliers (a Farkas certificate), a
+   non-empty one gives a counterexample.
+3. Otherwise the sub-box is bisected: every input is tried (one batched bound
+   computation) and the bisection that improves the bounds most is kept.
+
+Every "violated" answer carries a counterexample re-checked in exact rational
+arithmetic on the network's float64 weights (:func:`check_counterexample_exact`)
+and, for ONNX files, with onnxruntime (:func:`check_counterexample_onnx`). Every
+"holds" answer carries a :class:`Certificate`, which :func:`check_certificate`
+re-validates without trusting the search: it rebuilds the boxes from their split
+paths (they must tile the input box), recomputes the bounds of bound-closed
+boxes, rebuilds each region's constraints from its activation pattern and checks
+its Farkas multipliers, and checks that the regions of an exactly decided box fill
+its volume.
+
+Tolerances: the regions are those of the engine (pieces thinner than
+``Options.min_radius_rel`` times the domain diameter are not regions, see
+:mod:`polyrelu.regions.splitting`); Farkas certificates must prove emptiness with a
+margin of 1e-10 relative to the magnitude of their terms (:func:`farkas_gap`),
+far above the float64 rounding of the rebuilt constraints; the search closes a box
+by bounds only with a margin of 1e-9 relative (the checker then only needs the
+bound to be positive). A region that neither misses an unsafe set by the margin
+nor yields an exact counterexample makes the answer "unknown": polyrelu does not
+guess at distances below its resolution (about 1e-9 relative).
+"""
+
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import InvalidNetworkError, PolyreluError
+from ..geometry.domain import Domain
+from ..geometry.exact import exact_affine_maps, solve_exact, to_fractions
+from ..geometry.lp import LPSolver
+from ..geometry.symbolic import linear_bounds, linear_bounds_batch
+from ..options import Options
+from ..regions.splitting import LayerSplitter
+from .certificate import (
+    BOUND_MARGIN,
+    BoundPiece,
+    Certificate,
+    RegionPiece,
+    StarPiece,
+    box_from_path,
+    farkas_gap,
+    free_inputs,
+    network_fingerprint,
+    piece_counts,
+    region_constraints,
+    rigorous_bounding_box,
+    tail_network,
+)
+from .counterexample import Counterexample, check_counterexample_exact
+
+__all__ = ["verify", "VerificationResult", "result_file_text"]
+
+
+@dataclass
+class VerificationResult:
+    """Outcome of :func:`verify`.
+
+    Attributes
+    ----------
+    status : str
+        ``"holds"``, ``"violated"``, ``"timeout"`` or ``"unknown"`` (a region
+        touches an unsafe set within float64 rounding and no exact
+        counterexample was found there).
+    counterexample : Counterexample or None
+    certificate : Certificate or None (only for "holds")
+    stats : dict
+        boxes, lps, seconds, bound_pieces, region_pieces.
+    """
+
+    status: str
+    counterexample: Counterexample = None
+    certificate: Certificate = None
+    stats: dict = field(default_factory=dict)
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Undecided(Exception):
+    pass
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exact_depth=12,
+           jobs=1, progress=None):
+    """Decide whether ``network`` satisfies the VNN-LIB property ``prop``.
+
+    Parameters
+    ----------
+    network : Network
+    prop : Property
+        From :func:`polyrelu.verification.vnnlib.read_vnnlib`.
+    timeout : float, optional
+        Seconds; the answer is "timeout" when exceeded.
+    options : Options, optional
+    exact_threshold : int
+        Sub-boxes with at most this many unstable neurons are decided exactly.
+    exact_depth : int
+        Sub-boxes this many bisections deep are decided exactly whatever their bounds
+        (where bisection stalls, the exact phase's layer-wise pruning does better).
+    jobs : int
+        Worker processes. With ``jobs > 1`` the first bisections are made here and
+        the open sub-boxes are searched in parallel; the answer is the same.
+    progress : callable, optional
+        Called with the number of boxes processed so far, every 64 boxes (in this
+        process only).
+
+    Returns
+    -------
+    VerificationResult
+
+    Examples
+    --------
+    ``y = relu(x) - relu(-x) = x`` on [-1, 1] never exceeds 1 but reaches it:
+
+    >>> from polyrelu import Network
+    >>> from polyrelu.verification.vnnlib import read_vnnlib
+    >>> net = Network([[[1.0], [-1.0]], [[1.0, -1.0]]], [[0.0, 0.0], [0.0]])
+    >>> text = "(declare-const X_0 Real) (declare-const Y_0 Real) " \\
+    ...        "(assert (>= X_0 -1)) (assert (<= X_0 1)) (assert (>= Y_0 {}))"
+    >>> verify(net, read_vnnlib(text.format("1.5"))).status
+    'holds'
+    >>> result = verify(net, read_vnnlib(text.format("1")))
+    >>> result.status, result.counterexample.x.tolist(), result.counterexample.exact
+    ('violated', [1.0], True)
+    """
+    _check_dimensions(network, prop)
+    if jobs < 1:
+        raise PolyreluError(f"jobs must be at least 1, got {jobs}")
+    settings = _Settings(options or Options(), exact_threshold, exact_depth,
+                         None if timeout is None else time.monotonic() + timeout)
+    start = time.monotonic()
+    total = _Outcome()
+    frontier = 4 * jobs if jobs > 1 else None
+    for index in range(len(prop.cases)):
+        total.add(_search(network, prop, index, (), settings, frontier, progress))
+        if total.status != "holds":
+            break
+    if total.status == "holds" and total.open_tasks:
+        _search_in_parallel(network, prop, settings, jobs, total)
+    certificate = None
+    if total.status == "holds":
+        certificate = Certificate(network_fingerprint(network), total.pieces)
+    stats = {"boxes": total.boxes, "lps": total.lps, "seconds": time.monotonic() - start,
+             **piece_counts(total.pieces)}
+    return VerificationResult(total.status, total.counterexample, certificate, stats)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    options: Options
+    exact_threshold: int
+    exact_depth: int
+    deadline: float
+
+
+@dataclass
+class _Outcome:
+    """What one search (or several, merged) found."""
+
+    status: str = "holds"
+    counterexample: Counterexample = None
+    pieces: list = field(default_factory=list)
+    open_tasks: list = field(default_factory=list)
+    boxes: int = 0
+    lps: int = 0
+
+    def add(self, other):
+        if self.status == "holds":
+            self.status, self.counterexample = other.status, other.counterexample
+        self.pieces.extend(other.pieces)
+        self.open_tasks.extend(other.open_tasks)
+        self.boxes += other.boxes
+        self.lps += other.lps
+
+
+_STOP = None  # set in worker processes: another worker has decided the property
+
+
+def _search(network, prop, index, path, settings, frontier=None, progress=None):
+    """Search case ``index`` below ``path``; with ``frontier``, stop once that many
+    sub-boxes are open and return them in ``open_tasks``."""
+    solver = LPSolver(settings.options)
+    search = _CaseSearch(network, prop.cases[index], index, settings, solver, progress)
+    outcome = _Outcome()
+    try:
+        outcome.counterexample, open_paths = search.run(outcome.pieces, path, frontier)
+        outcome.open_tasks = [(index, p) for p in open_paths]
+        if outcome.counterexample is not None:
+            outcome.status = "violated"
+    except _Timeout:
+        outcome.status = "timeout"
+    except _Undecided:
+        outcome.status = "unknown"
+    except _Cancelled:
+        outcome.status = "cancelled"
+    outcome.boxes, outcome.lps = search.boxes, solver.count
+    return outcome
+
+
+def _search_in_parallel(network, prop, settings, jobs, total):
+    """Search ``total.open_tasks`` in ``jobs`` processes, merging into ``total``; the
+    first answer other than "holds" stops the other workers."""
+    import multiprocessing
+
+    tasks, total.open_tasks = total.open_tasks, []
+    context = multiprocessing.get_context()
+    stop = context.Event()
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_set_stop,
+                             initargs=(stop,)) as executor:
+        futures = [executor.submit(_search, network, prop, index, path, settings)
+                   for index, path in tasks]
+        for future in as_completed(futures):
+            outcome = future.result()
+            if outcome.status == "cancelled":
+                continue
+            total.add(outcome)
+            if total.status != "holds":
+                stop.set()
+                for other in futures:
+                    other.cancel()
+
+
+def _set_stop(event):
+    global _STOP
+    _STOP = event
+
+
+def result_file_text(result):
+    """The VNN-COMP result file for a :class:`VerificationResult`: ``unsat`` (holds),
+    ``sat`` with the counterexample's inputs ``X_i`` and outputs ``Y_j``, ``timeout``
+    or ``unknown``."""
+    status = {"holds": "unsat", "violated": "sat"}.get(result.status, result.status)
+    if status != "sat":
+        return status + "\n"
+    cex = result.counterexample
+    values = [f"(X_{i} {float(v)!r})" for i, v in enumerate(cex.x)]
+    values += [f"(Y_{j} {float(v)!r})" for j, v in enumerate(cex.output)]
+    return "sat\n(" + "\n ".join(values) + ")\n"
+
+
+def _check_dimensions(network, prop):
+    if network.input_dim != prop.input_dim:
+        raise InvalidNetworkError(f"the property {prop.source} has {prop.input_dim} inputs but "
+                                  f"the network has {network.input_dim}")
+    if network.output_dim != prop.output_dim:
+        raise InvalidNetworkError(f"the property {prop.source} has {prop.output_dim} outputs "
+                                  f"but the network has {network.output_dim}")
+
+
+class _CaseSearch:
+    """Branch and bound over one input box of a property."""
+
+    def __init__(self, network, case, index, settings, solver, progress):
+        self.network, self.case, self.index = network, case, index
+        self.options, self.solver = settings.options, solver
+        self.exact_threshold, self.deadline = settings.exact_threshold, settings.deadline
+        self.exact_depth = settings.exact_depth
+        self.progress = progress
+        self.boxes = 0
+        self.width = np.where(case.upper > case.lower, case.upper - case.lower, 1.0)
+        self.free, self.free_network = free_inputs(network, case)
+        self.rows = np.vstack([u.C for u in case.unsafe])
+        self.rhs = np.concatenate([u.d for u in case.unsafe])
+        sizes = [len(u.d) for u in case.unsafe]
+        self.row_ranges = [range(s, s + n) for s, n in zip(np.cumsum([0] + sizes), sizes)]
+
+    def run(self, pieces, path=(), frontier=None):
+        """Search below ``path``, appending the closing pieces to ``pieces``.
+
+        Returns ``(counterexample or None, open paths)``; paths stay open only when
+        the search stopped because ``frontier`` sub-boxes were waiting.
+        """
+        stack = [(path, None)]
+        while stack:
+            if frontier is not None and len(stack) >= frontier:
+                return None, [path for path, _ in stack]
+            path, bounds = stack.pop()
+            self._tick()
+            lower, upper = box_from_path(self.case, path)
+            if bounds is None:
+                bounds = linear_bounds(self.network, lower, upper, self.rows)
+            refuted = [self._refutation(bounds, k, lower, upper)
+                       for k in range(len(self.row_ranges))]
+            if all(lam is not None for lam in refuted):
+                pieces.append(BoundPiece(self.index, path, tuple(refuted)))
+                continue
+            found = self._try_points(lower, upper, bounds, refuted)
+            if found is not None:
+                return found, []
+            if len(path) >= self.exact_depth or bounds.unstable_count() <= self.exact_threshold:
+                found = self._decide_exactly(path, lower, upper, pieces)
+                if found is not None:
+                    return found, []
+                continue
+            stack.extend(reversed(self._best_split(path, lower, upper, refuted)))
+        return None, []
+
+    def _best_split(self, path, lower, upper, refuted):
+        """The two halves (path, bounds) of the bisection that improves the bounds most:
+        every input is tried; the score is the sum over the open unsafe sets of the
+        best single-row margin in each half."""
+        children = [path + ((dim, side),) for dim in range(len(lower)) for side in (0, 1)]
+        boxes = [box_from_path(self.case, child) for child in children]
+        bounds = linear_bounds_batch(self.network, np.array([b[0] for b in boxes]),
+                                     np.array([b[1] for b in boxes]), self.rows)
+        open_sets = [k for k, lam in enumerate(refuted) if lam is None]
+        scores = np.array([sum(self._margin(bounds[i], k) for i in (2 * dim, 2 * dim + 1)
+                               for k in open_sets) for dim in range(len(lower))])
+        width = (upper - lower) / self.width
+        scores[width <= 1e-12] = -np.inf
+        # among (nearly) equally good splits, halve the relatively widest input
+        ties = scores >= scores.max() - 1e-9 * (1.0 + abs(scores.max()))
+        dim = int(np.argmax(np.where(ties, width, -np.inf)))
+        return list(zip(children[2 * dim:2 * dim + 2], bounds[2 * dim:2 * dim + 2]))
+
+    def _margin(self, bounds, k):
+        return max((bounds.lower[r] - self.rhs[r] for r in self.row_ranges[k]),
+                   default=-np.inf)
+
+    def _tick(self):
+        self.boxes += 1
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise _Timeout
+        if _STOP is not None and _STOP.is_set():
+            raise _Cancelled
+        if self.progress is not None and self.boxes % 64 == 0:
+            self.progress(self.boxes)
+
+    def _refutation(self, bounds, k, lower, upper, network=None):
+        """Multipliers on polytope k's rows proving the box misses it, or None.
+
+        One row whose lower bound exceeds its right-hand side is tried first; then
+        an LP over the rows' linear lower bounds ``g_r x + h_r <= d_r`` on the box:
+        if that set is empty, its Farkas multipliers combine the rows."""
+        network = self.network if network is None else network
+        rows = list(self.row_ranges[k])
+        margins = bounds.lower[rows] - self.rhs[rows] - BOUND_MARGIN * (1 + np.abs(self.rhs[rows]))
+        lam = np.zeros(len(rows))
+        if len(rows) and margins.max() > 0:
+            lam[int(np.argmax(margins))] = 1.0
+            return lam
+        if len(rows) < 2:
+            return None
+        d = len(lower)
+        A = np.vstack([bounds.coefficients[rows], np.eye(d), -np.eye(d)])
+        b = np.concatenate([self.rhs[rows] - bounds.offsets[rows], upper, -lower])
+        _, radius, y = self.solver.signed_inradius(A, b)
+        if radius >= 0 or not np.any(y[:len(rows)] > 0):
+            return None
+        lam = y[:len(rows)] / y[:len(rows)].max()
+        combined = linear_bounds(network, lower, upper, [lam @ self.rows[rows]])
+        rhs = lam @ self.rhs[rows]
+        return lam if combined.lower[0] > rhs + BOUND_MARGIN * (1 + abs(rhs)) else None
+
+    def _try_points(self, lower, upper, bounds, refuted):
+        points = [(lower + upper) / 2]
+        for k, rows in enumerate(self.row_ranges):
+            if refuted[k] is None:
+                for coefficients in [bounds.coefficients[r] for r in rows] + \
+                        [bounds.coefficients[list(rows)].sum(axis=0)]:
+                    points.append(np.where(coefficients > 0, lower, upper))
+        outputs = self.network.forward(np.array(points))
+        for x, y in zip(points, outputs):
+            for k, unsafe in enumerate(self.case.unsafe):
+                if refuted[k] is None and unsafe.contains(y):
+                    found = self._counterexample(x, k)
+                    if found is not None:
+                        return found
+        return None
+
+    def _counterexample(self, x, disjunct, pattern=None):
+        """A Counterexample at ``x`` if the exact re-check confirms it, else None. With the
+        activation ``pattern`` of a region around ``x``, a nearby vertex of the region's
+        intersection with the unsafe set is tried too (solved exactly)."""
+        x = np.clip(x, self.case.lower, self.case.upper)
+        candidates = [to_fractions(x)]
+        if pattern is not None:
+            candidates.append(self._vertex_near(x, pattern, disjunct))
+        for point in candidates:
+            if point is not None and check_counterexample_exact(self.network, self.case,
+                                                                disjunct, point):
+                x = np.array([float(v) for v in point])
+                return Counterexample(x, self.network.forward(x[None])[0], self.index,
+                                      disjunct, tuple(point))
+        return None
+
+    def _vertex_near(self, x, pattern, disjunct):
+        """The exact vertex defined by the constraints nearly active at ``x`` (the input
+        box, the neurons' hyperplanes, the unsafe rows), or None if they do not fix one."""
+        hidden, output = exact_affine_maps(self.network, pattern)
+        d = len(x)
+        equations = [([Fraction(int(i == j)) for j in range(d)], bound)
+                     for i in range(d)
+                     for bound in (self.case.lower_exact[i], self.case.upper_exact[i])]
+        equations += [(a, -c) for a, c in hidden]
+        unsafe = self.case.unsafe[disjunct]
+        for row, rhs in zip(unsafe.C, unsafe.d_exact):
+            coefficients = to_fractions(row)
+            equations.append(([sum((w * a[k] for w, (a, _) in zip(coefficients, output) if w),
+                                   Fraction(0)) for k in range(d)],
+                              rhs - sum((w * c for w, (_, c) in zip(coefficients, output) if w),
+                                        Fraction(0))))
+        floats = np.array([[float(v) for v in a] for a, _ in equations])
+        rhs = np.array([float(r) for _, r in equations])
+        norms = np.linalg.norm(floats, axis=1)
+        gaps = np.abs(floats @ x - rhs) / np.where(norms > 0, norms, np.inf)
+        chosen = []
+        for i in np.argsort(gaps):
+            if gaps[i] > 1e-6 * (1 + np.abs(x).max()) or len(chosen) == d:
+                break
+            if np.linalg.matrix_rank(floats[chosen + [i]]) == len(chosen) + 1:
+                chosen.append(int(i))
+        if len(chosen) < d:
+            return None
+        return solve_exact([equations[i][0] for i in chosen], [equations[i][1] for i in chosen])
+
+    def _decide_exactly(self, path, lower, upper, pieces):
+        """Decide a sub-box on its activation regions, split layer by layer (star sets);
+        a partial piece whose remaining layers' bounds refute every unsafe set over the
+        piece's bounding box is closed whole (a :class:`StarPiece`)."""
+        network, free = self.free_network, self.free
+        lower, upper = lower[free], upper[free]
+        domain = Domain.box(lower, upper)
+        splitter = LayerSplitter(network, domain, self.options, self.solver)
+        reach = np.maximum(np.abs(lower), np.abs(upper))
+        layers = len(network.hidden_sizes)
+        stack = [(splitter.root(), 0)]
+        while stack:
+            leaf, layer = stack.pop()
+            self._tick()
+            if layer == layers:
+                if not splitter.finish(leaf):  # thinner than the radius tolerance
+                    continue
+                found = self._decide_region(path, leaf.pattern, domain, reach, pieces)
+                if found is not None:
+                    return found
+                continue
+            box = None
+            if layer > 0:  # at layer 0 the sub-box's own bounds have already failed
+                box = rigorous_bounding_box(self.solver, leaf.A, leaf.b, lower, upper)
+                tail = tail_network(network, leaf.pattern, layer)
+                bounds = linear_bounds(tail, *box, self.rows)
+                refuted = [self._refutation(bounds, k, *box, tail)
+                           for k in range(len(self.row_ranges))]
+                if all(lam is not None for lam in refuted):
+                    pieces.append(StarPiece(self.index, path, layer, np.packbits(leaf.pattern),
+                                            leaf.sources.copy(), tuple(refuted)))
+                    continue
+            children = splitter.split_layer(leaf, layer, box)
+            stack.extend((child, layer + 1) for child in reversed(children))
+        return None
+
+    def _decide_region(self, path, pattern, domain, reach, pieces):
+        """One LP per unsafe set on the region ``pattern``: Farkas multipliers (recorded as
+        a RegionPiece), or a counterexample."""
+        _, _, systems = region_constraints(self.free_network, pattern, (domain.A, domain.b),
+                                           self.case.unsafe)
+        multipliers = []
+        for k, (A_k, b_k) in enumerate(systems):
+            x, _, y = self.solver.signed_inradius(A_k, b_k)
+            if farkas_gap(A_k, b_k, y, reach) < 0:
+                multipliers.append(y)
+                continue
+            full = self.case.lower.copy()
+            full[self.free] = x
+            found = self._counterexample(full, k, pattern)
+            if found is not None:
+                return found
+            raise _Undecided
+        pieces.append(RegionPiece(self.index, path, np.packbits(pattern), tuple(multipliers)))
+        return None
+
+
+# ---------------------------------------------------------------------------- checks
+
+

@@ -1,0 +1,106 @@
+"""The splitting enumerator's LP-free tests, each against scipy's LP solver as oracle,
+and its leaves' interior points against their definition."""
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from oracles import random_network
+from polyrelu import Domain, Network
+from polyrelu.regions.batch_splitting import contract, cut_bound, tighten
+from polyrelu.regions.splitting import count_regions, iter_leaves
+
+
+def _lp_max(g, low, high, H, beta):
+    """max g @ x over the box [low, high] and H x <= beta, by scipy (None if empty)."""
+    result = linprog(-g, A_ub=H if len(H) else None, b_ub=beta if len(H) else None,
+                     bounds=list(zip(low, high)), method="highs")
+    return -result.fun if result.status == 0 else None
+
+
+def _random_case(rng, d, m):
+    low = rng.uniform(-2, 0, d)
+    high = low + rng.uniform(0.5, 2, d)
+    H = rng.normal(size=(m, d))
+    H /= np.linalg.norm(H, axis=1)[:, None]
+    inside = rng.uniform(low, high)  # keep the polytope non-empty
+    beta = H @ inside + rng.uniform(0, 0.5, m)
+    return low, high, H, beta
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 5])
+def test_cut_bound_is_exact_for_one_cut_and_sound_for_several(d):
+    rng = np.random.default_rng(d)
+    for _ in range(40):
+        low, high, H, beta = _random_case(rng, d, 4)
+        G = rng.normal(size=(3, d))
+        several = cut_bound(G, low, high, H, beta)
+        for k, g in enumerate(G):
+            assert several[k] >= _lp_max(g, low, high, H, beta) - 1e-9
+            box = _lp_max(g, low, high, H[:0], beta[:0])
+            assert several[k] <= box + 1e-9
+            singles = [_lp_max(g, low, high, H[i:i + 1], beta[i:i + 1]) for i in range(4)]
+            assert several[k] == pytest.approx(min(singles + [box]), abs=1e-9)
+
+
+def test_cut_bound_with_axis_parallel_and_zero_entries():
+    low, high = np.array([0.0, 0.0]), np.array([1.0, 1.0])
+    H = np.array([[1.0, 0.0], [0.0, -1.0]])
+    beta = np.array([0.25, -0.5])  # x <= 1/4, y >= 1/2
+    bound = cut_bound(np.array([[1.0, 1.0], [0.0, -1.0]]), low, high, H, beta)
+    assert bound.tolist() == pytest.approx([1.25, -0.5])
+
+
+@pytest.mark.parametrize("d", [2, 4])
+def test_tightened_and_contracted_boxes_contain_the_polytope(d):
+    rng = np.random.default_rng(10 + d)
+    for _ in range(30):
+        low, high, H, beta = _random_case(rng, d, 5)
+        new_low, new_high = (x[0] for x in tighten(low[None], high[None], H[None], beta[None]))
+        c_low, c_high = (x[0] for x in contract(low[None], high[None], H[:1], beta[:1]))
+        for k in range(d):
+            e = np.eye(d)[k]
+            top, bottom = _lp_max(e, low, high, H, beta), -_lp_max(-e, low, high, H, beta)
+            assert new_low[k] - 1e-9 <= bottom and top <= new_high[k] + 1e-9
+            assert low[k] - 1e-12 <= new_low[k] and new_high[k] <= high[k] + 1e-12
+            one_top = _lp_max(e, low, high, H[:1], beta[:1])
+            one_bottom = -_lp_max(-e, low, high, H[:1], beta[:1])
+            assert c_low[k] - 1e-9 <= one_bottom and one_top <= c_high[k] + 1e-9
+
+
+def test_leaves_carry_a_ball_inside_them():
+    """Every yielded leaf's centre lies inside it at distance >= its radius from every
+    facet, the radius is at most the true Chebyshev radius (scipy), and the pattern is
+    the network's at the centre."""
+    weights, biases = random_network((3, 8, 8, 1), np.random.default_rng(4))
+    network = Network(weights, biases)
+    domain = Domain.box(-np.ones(3), np.ones(3))
+    leaves = list(iter_leaves(network, domain))
+    assert len(leaves) > 20
+    for leaf in leaves:
+        assert (leaf.b - leaf.A @ leaf.center).min() >= leaf.radius - 1e-12
+        cost = np.zeros(4)
+        cost[3] = -1.0
+        ball = linprog(cost, A_ub=np.hstack([leaf.A, np.ones((len(leaf.b), 1))]),
+                       b_ub=leaf.b, bounds=[(None, None)] * 4, method="highs")
+        assert leaf.radius <= -ball.fun + 1e-9
+        pre = network.preactivations(leaf.center)[0]
+        assert np.array_equal(pre > 0, leaf.pattern)
+
+
+@pytest.mark.parametrize("sizes,seed", [((2, 8, 8, 1), 0), ((3, 6, 6, 6, 1), 1), ((4, 10, 1), 2)])
+def test_batched_count_equals_the_leaves_for_any_chunk(sizes, seed):
+    """count_regions (pieces split in batches) against the per-piece enumerator's leaves
+    and the graph walk, on boxes and on a polytope domain, with tiny and large chunks."""
+    from polyrelu import enumerate_regions
+
+    weights, biases = random_network(sizes, np.random.default_rng(seed))
+    network = Network(weights, biases)
+    d = sizes[0]
+    simplex = Domain.polytope(np.vstack([-np.eye(d), np.ones((1, d))]),
+                              np.concatenate([np.ones(d), [1.0]]))
+    for domain in (Domain.box(-np.ones(d), np.ones(d)), simplex):
+        leaves = sum(1 for _ in iter_leaves(network, domain))
+        assert leaves == len(enumerate_regions(network, domain)) > 5
+        for chunk in (3, 4096):
+            assert count_regions(network, domain, chunk=chunk)[0] == leaves
