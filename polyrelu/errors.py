@@ -12,6 +12,7 @@ __all__ = [
     "NumericalAmbiguityError",
     "SolverError",
     "InvalidFileError",
+    "TimeLimitError",
 ]
 
 
@@ -45,3 +46,15 @@ class SolverError(PolyreluError, RuntimeError):
 
 class InvalidFileError(PolyreluError, ValueError):
     """A file is not a valid polyrelu, VNN-LIB or model file."""
+
+
+class TimeLimitError(PolyreluError, TimeoutError):
+    """A time limit expired before the work finished.
+
+    ``partial`` holds what was found so far (or None), for callers that report it
+    labelled as partial.
+    """
+
+    def __init__(self, message, partial=None):
+        super().__init__(message)
+        self.partial = partial
