@@ -30,6 +30,7 @@ from .errors import (
     NumericalAmbiguityError,
     PolyreluError,
     SolverError,
+    TimeLimitError,
     UnsupportedLayerError,
 )
 from .geometry.domain import Domain
@@ -67,6 +68,7 @@ __all__ = [
     "Segment",
     "SolverError",
     "Spectrum",
+    "TimeLimitError",
     "UnsupportedLayerError",
     "VerificationResult",
     "ball_bias",
