@@ -39,13 +39,6 @@ class RegionAtoms:
     layer_norms: np.ndarray
 
 
-def _masks(network, pattern):
-    pattern = np.asarray(pattern, dtype=bool)
-    bounds = np.cumsum((0,) + network.hidden_sizes)
-    masks = [pattern[bounds[i]:bounds[i + 1]].astype(float) for i in range(len(bounds) - 1)]
-    return masks + [np.ones(network.output_dim)]
-
-
 def region_atoms(network, pattern):
     """The :class:`RegionAtoms` of the region with activation ``pattern``.
 
@@ -57,7 +50,7 @@ def region_atoms(network, pattern):
     >>> atoms.W_eff.tolist(), atoms.bias_parts.tolist(), atoms.layer_norms.tolist()
     ([[1.0]], [[0.5], [2.0]], [1.0, 1.4142135623730951])
     """
-    masks = _masks(network, pattern)
+    masks = network.layer_masks(pattern)
     layers = list(zip(network.weights, network.biases, masks))
     d = network.input_dim
     W = np.eye(d)
@@ -107,7 +100,7 @@ def layer_stability(complex_, threshold=1.0):
             cache[key] = np.linalg.norm(mask[:, None] * network.weights[layer], 2)
         return cache[key]
 
-    norms = np.array([[norm(layer, mask) for layer, mask in enumerate(_masks(network, r.pattern))]
+    norms = np.array([[norm(layer, mask) for layer, mask in enumerate(network.layer_masks(r.pattern))]
                       for r in complex_]).reshape(len(complex_), len(network.weights))
     region, layer = np.unravel_index(int(np.argmax(norms)), norms.shape)
     worst = float(norms[region, layer])

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import PolyreluError
-from .atoms import _masks
 from .lipschitz import LipschitzResult, operator_norms
 
 __all__ = ["Bound", "norm_product", "pattern_aware_product", "sampled_lower_bound", "lipsdp",
@@ -51,7 +50,7 @@ def pattern_aware_product(complex_, norm, C):
     worst = np.zeros(len(layers))
     seen = set()
     for region in complex_:
-        for layer, (w, mask) in enumerate(zip(layers, _masks(network, region.pattern))):
+        for layer, (w, mask) in enumerate(zip(layers, network.layer_masks(region.pattern))):
             key = (layer, mask.tobytes())
             if key not in seen:
                 seen.add(key)

@@ -137,6 +137,21 @@ class Network:
         """Boolean array (n, N): neuron j is active at x when its pre-activation is > 0."""
         return self.preactivations(x) > 0.0
 
+    def layer_masks(self, pattern):
+        """The 0/1 float masks of ``pattern`` per hidden layer, and ones for the output layer
+        (one array per weight matrix: layer l computes ``mask_l * (W_l h + b_l)``).
+
+        Examples
+        --------
+        >>> net = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+        >>> [m.tolist() for m in net.layer_masks([True, False])]
+        [[1.0, 0.0], [1.0]]
+        """
+        pattern = np.asarray(pattern, dtype=bool)
+        masks = [pattern[self._offsets[i]:self._offsets[i + 1]].astype(float)
+                 for i in range(len(self._weights) - 1)]
+        return masks + [np.ones(self.output_dim)]
+
     def affine_maps(self, pattern):
         """The affine maps computed under a fixed activation pattern.
 

@@ -1,91 +1,70 @@
-"""A second, independent enumerator: layer-wise splitting (star-set style).
+"""The second enumerator: layer-wise splitting (star-set style), many pieces at a time.
 
 Start from the domain. For each hidden layer in turn, every piece is cut by every
-neuron of that layer whose hyperplane crosses it. Each piece carries a bounding box
-and witness points (points of the piece, the first one as deep inside as known).
-Deciding a neuron on a piece goes from cheap to exact:
+neuron of that layer whose hyperplane crosses it. A batch of pieces lives in padded
+arrays (:class:`Pieces`): rows ``A x <= b`` (padding has ``b = inf``), a bounding box,
+witness points (points of the piece, the first one as deep inside as known). Deciding
+a neuron on the pieces of a batch goes from cheap to exact, one array operation per
+neuron over the batch:
 
-1. interval bounds of its pre-activation over the box;
+1. interval bounds of its pre-activation over each piece's box;
 2. the witnesses: one strictly on each side proves both sides have interior;
 3. when all witnesses lie on one side, an exact bound of the other side over the box
    intersected with one cut at a time (a Lagrangian bound, no LP), then a ray from
-   the witnesses along the gradient (it may reach the other side);
-4. only then one LP for that side: its Chebyshev ball, whose centre becomes a new
-   witness. A side no wider than the radius tolerance holds no region.
+   the witnesses along the gradient, continued along the facets it meets (projected
+   gradient steps) when it stops short;
+4. only then, piece by piece, one LP for that side: its Chebyshev ball, whose centre
+   becomes a new witness. A side no wider than the radius tolerance holds no region
+   (it is cut off).
 
 Every pending neuron is decided on the whole piece before the piece is cut, so a
-neuron that misses it is decided once. A leaf counts as a region when a witness
-(or their mean) lies deeper inside it than the radius tolerance, otherwise by its
-Chebyshev-ball LP. Nothing here walks the adjacency graph, so the result is an
-independent check of :func:`polyrelu.enumerate_regions` (see
-:func:`polyrelu.cross_check`).
+neuron that misses it is decided once. A final piece counts as a region when a
+witness (or their mean) lies deeper inside it than the radius tolerance, otherwise by
+its Chebyshev-ball LP (``exact=True``: always by the LP, for the exact ball).
+
+One driving loop, :func:`split_batches`, serves every user: :func:`count_regions`
+(counts the final pieces), :func:`iter_leaves` and :func:`enumerate_by_splitting` (the
+regions, with facets) and verification's exact phase (which closes partial pieces
+between layers through the ``between`` hook). Batches hold at most ``chunk`` pieces
+and are split depth first, so memory stays bounded. Nothing here walks the adjacency
+graph: the result is an independent check of :func:`polyrelu.enumerate_regions`
+(see :func:`polyrelu.cross_check`).
 """
 
-import copy
 import time
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
+from ..deadline import Deadline
+from ..geometry.boxes import contract, cut_bound, needed_cuts, tighten
 from ..geometry.domain import check_input_dimension
 from ..geometry.interval import neuron_status
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope, minimal_representation
 from ..options import Options
 from ..progress import progress_bar
-from .batch_splitting import (
-    _ACTIVE,
-    _CROSSING,
-    _EMPTY,
-    _INACTIVE,
-    _KEEP_ACTIVE,
-    _UNDECIDED,
-    SplitterBase,
-    contract,
-    count_by_batches,
-    cut_bound,
-    needed_cuts,
-    ray,
-    tighten,
-    toward,
-)
 from .region import Region, RegionComplex
 
-__all__ = ["enumerate_by_splitting", "count_regions", "iter_leaves", "Leaf"]
+__all__ = ["enumerate_by_splitting", "count_regions", "iter_leaves", "split_batches", "Leaf",
+           "Pieces", "Splitter"]
+
+_INF = np.inf
+_MAX_WITNESSES = 12
+_UNDECIDED, _INACTIVE, _ACTIVE, _CROSSING, _EMPTY, _KEEP_ACTIVE, _KEEP_INACTIVE = range(-1, 6)
 
 
-@dataclass
-class Leaf:
-    """A piece of the domain: ``{x : A x <= b}`` (unit rows) with a partial pattern.
-
-    ``points`` are points of the piece (witnesses; the first one the deepest inside it,
-    as far as known), ``box`` a bounding box (possibly
-    loose), ``map_A x + map_c`` the input of the next hidden layer on the piece;
-    ``center`` and ``radius`` (its Chebyshev ball) are set once it is a region.
-    """
-
-    A: np.ndarray
-    b: np.ndarray
-    sources: np.ndarray
-    pattern: np.ndarray
-    points: np.ndarray
-    box: tuple
-    map_A: np.ndarray
-    map_c: np.ndarray
-    center: np.ndarray = None
-    radius: float = None
-    cuts: tuple = None  # the rows the box does not imply, (H, beta): set when first needed
-
-
-def enumerate_by_splitting(network, domain, *, options=None, progress=False):
+def enumerate_by_splitting(network, domain, *, options=None, progress=False, chunk=1024,
+                           deadline=None):
     """Every activation region of ``network`` over ``domain``, by layer-wise splitting.
 
     Returns a :class:`RegionComplex` with the same regions (pattern, minimal
     H-polytope, interior point, affine map) as :func:`polyrelu.enumerate_regions`;
     its graph has the regions as nodes and no edges (this enumerator does not
     compute adjacency). Facets are found with LPs unless ``options.facet_method``
-    says "qhull".
+    says "qhull". ``deadline`` (a :class:`polyrelu.deadline.Deadline`) stops the run
+    with :class:`polyrelu.TimeLimitError`.
 
     Examples
     --------
@@ -100,7 +79,8 @@ def enumerate_by_splitting(network, domain, *, options=None, progress=False):
     min_radius = options.min_radius_rel * domain.diameter
     regions = []
     bar = progress_bar(progress, "splitting")
-    for leaf in iter_leaves(network, domain, options=options, solver=solver, exact_balls=True):
+    for leaf in iter_leaves(network, domain, options=options, solver=solver, exact_balls=True,
+                            chunk=chunk, deadline=deadline):
         facets = minimal_representation(leaf.A, leaf.b, leaf.center, min_radius=min_radius,
                                         solver=solver, use_qhull=options.use_qhull(domain.dim))
         rows = facets.rows
@@ -118,12 +98,12 @@ def enumerate_by_splitting(network, domain, *, options=None, progress=False):
     return RegionComplex(network, domain, regions, graph, stats, status.zero_tol)
 
 
-def count_regions(network, domain, *, options=None, progress=False, chunk=1024):
+def count_regions(network, domain, *, options=None, progress=False, chunk=1024, deadline=None):
     """Number of activation regions, by layer-wise splitting without computing facets.
 
-    The pieces are split many at a time (at most ``chunk``; see
-    :mod:`polyrelu.regions.batch_splitting`): the same regions as :func:`iter_leaves` yields,
-    counted. Returns ``(count, stats)`` with ``stats`` holding ``lps`` and ``seconds``.
+    The same regions as :func:`iter_leaves` yields, counted (a final piece is certified
+    wide enough by a witness point when one lies deep enough, saving its LP). Returns
+    ``(count, stats)`` with ``stats`` holding ``lps`` and ``seconds``.
 
     Examples
     --------
@@ -135,15 +115,20 @@ def count_regions(network, domain, *, options=None, progress=False, chunk=1024):
     check_input_dimension(network, domain)
     options = options or Options()
     start = time.perf_counter()
-    solver = LPSolver(options)
+    splitter = Splitter(network, domain, options, LPSolver(options))
     bar = progress_bar(progress, "splitting")
-    count = count_by_batches(network, domain, options, solver, chunk=chunk, progress=bar)
+    count = 0
+    for pieces in split_batches(splitter, chunk=chunk, deadline=deadline):
+        found = int(splitter.finish(pieces).sum())
+        count += found
+        bar.update(found)
     bar.close()
-    return count, {"lps": solver.count, "seconds": time.perf_counter() - start}
+    return count, {"lps": splitter.solver.count, "seconds": time.perf_counter() - start}
 
 
-def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False):
-    """Yield every region as a :class:`Leaf` (depth first), without facet computation.
+def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False, chunk=1024,
+                deadline=None):
+    """Yield every region as a :class:`Leaf`, without facet computation.
 
     Pieces thinner than the radius tolerance are not yielded. Each leaf's ``center``
     is an interior point at distance ``radius`` (> the tolerance) from its boundary:
@@ -152,184 +137,447 @@ def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False
     """
     check_input_dimension(network, domain)
     options = options or Options()
-    splitter = LayerSplitter(network, domain, options, solver or LPSolver(options))
-    stack = [(splitter.root(), 0)]
-    layers = len(network.hidden_sizes)
+    splitter = Splitter(network, domain, options, solver or LPSolver(options), track=True)
+    for pieces in split_batches(splitter, chunk=chunk, deadline=deadline):
+        wide = splitter.finish(pieces, exact=exact_balls)
+        for p in np.flatnonzero(wide):
+            yield pieces.leaf(p)
+
+
+@dataclass
+class Leaf:
+    """A region found by splitting: ``{x : A x <= b}`` (unit rows; ``sources`` names each
+    row: domain face ``-1 - k`` or neuron j) with its activation ``pattern``, and a ball
+    of radius ``radius`` around ``center`` inside it."""
+
+    A: np.ndarray
+    b: np.ndarray
+    sources: np.ndarray
+    pattern: np.ndarray
+    center: np.ndarray
+    radius: float
+
+
+def split_batches(splitter, *, chunk=1024, between=None, deadline=None):
+    """Split the domain by every hidden layer; yield the final pieces batch by batch.
+
+    Batches hold at most ``chunk`` pieces and are split depth first. ``between(pieces,
+    layer, map_A, map_c)``, if given, is called with each batch before it is split by
+    hidden layer ``layer >= 1`` (``map_A[p] x + map_c[p]`` is that layer's input on
+    piece p) and returns ``(pieces, map_A, map_c)`` to go on with: it may drop pieces
+    (:meth:`Pieces.keep`, and the same rows of the maps) and tighten their boxes.
+    ``deadline`` (a :class:`polyrelu.deadline.Deadline`) is checked between batches.
+    """
+    deadline = deadline or Deadline(None)
+    d = splitter.domain.dim
+    stack = [(splitter.root(), np.eye(d)[None], np.zeros((1, d)), 0)]
+    layers = len(splitter.network.hidden_sizes)
     while stack:
-        leaf, layer = stack.pop()
+        deadline.check("splitting")
+        pieces, map_A, map_c, layer = stack.pop()
         if layer == layers:
-            if splitter.finish(leaf, exact=exact_balls):
-                yield leaf
+            yield pieces
             continue
-        children = splitter.split_layer(leaf, layer)
-        stack.extend((child, layer + 1) for child in reversed(children))
+        if between is not None and layer > 0:
+            pieces, map_A, map_c = between(pieces, layer, map_A, map_c)
+            if not pieces.count:
+                continue
+        pieces, map_A, map_c = splitter.split_layer(pieces, map_A, map_c, layer)
+        for start in reversed(range(0, pieces.count, chunk)):
+            part = np.arange(start, min(start + chunk, pieces.count))
+            stack.append((pieces.take(part), map_A[part], map_c[part], layer + 1))
 
 
-class LayerSplitter(SplitterBase):
-    """Splits pieces of ``domain`` by the neurons of one hidden layer at a time (the step
-    :func:`iter_leaves` repeats; also used by :mod:`polyrelu.verification.search`).
+class Pieces:
+    """A batch of pieces of the domain: ``{x : A[p] x <= b[p]}`` (first ``rows[p]`` rows;
+    padding has ``b = inf``), boxes ``low``/``high``, witnesses ``points`` (``valid``;
+    point 0 the deepest known), ``state`` of the current layer's neurons (-1 open) and
+    ``maps`` (index of the piece's pre-activation map in the layer's stack). With
+    ``track``: the ``pattern`` decided so far and the ``sources`` of the rows (domain
+    face ``-1 - k`` or neuron j); after :meth:`Splitter.finish`, ``center`` and
+    ``radius`` of the regions."""
 
-    A neuron's sign on a piece is decided cheapest first (see the module docstring):
-    interval bounds over the piece's box, its witness points, a box-and-one-cut
-    bound, a ray along the gradient, and only then one LP per side no witness
-    reaches (that side's Chebyshev ball, whose centre becomes a witness).
+    BASE = ("A", "b", "rows", "low", "high", "points", "valid", "state", "maps")
+    TRACKED = ("pattern", "sources")
+
+    def __init__(self, fields, **arrays):
+        self.fields = fields
+        for name in fields:
+            setattr(self, name, arrays[name])
+        self.count = len(self.b)
+        self.center = self.radius = None
+
+    def take(self, index):
+        """The pieces ``index``, as a new batch."""
+        return Pieces(self.fields, **{name: getattr(self, name)[index] for name in self.fields})
+
+    def append_copies(self, index):
+        """Append copies of the pieces ``index``; returns their new positions."""
+        new = np.arange(self.count, self.count + len(index))
+        for name in self.fields:
+            array = getattr(self, name)
+            setattr(self, name, np.concatenate([array[:self.count], array[index]]))
+        self.count += len(index)
+        return new
+
+    def keep(self, mask):
+        """Drop the pieces where ``mask`` is False."""
+        for name in self.fields:
+            setattr(self, name, getattr(self, name)[:self.count][mask])
+        self.count = int(mask.sum())
+
+    def widen(self, name, width, fill):
+        """Pad the second axis of field ``name`` to at least ``width``."""
+        array = getattr(self, name)
+        if array.shape[1] < width:
+            pad = np.full((array.shape[0], width - array.shape[1]) + array.shape[2:], fill,
+                          dtype=array.dtype)
+            setattr(self, name, np.concatenate([array, pad], axis=1))
+
+    def constraints(self, p):
+        """``(A, b, sources)`` of piece ``p`` (its rows without padding; needs ``track``)."""
+        rows = self.rows[p]
+        return self.A[p, :rows], self.b[p, :rows], self.sources[p, :rows]
+
+    def leaf(self, p):
+        """Piece ``p`` as a :class:`Leaf` (after :meth:`Splitter.finish`)."""
+        A, b, sources = self.constraints(p)
+        return Leaf(A, b, sources, self.pattern[p].copy(), self.center[p], float(self.radius[p]))
+
+
+class Splitter:
+    """Splits batches of pieces of ``domain`` by the neurons of one hidden layer at a time.
+
+    It knows the network on the domain: neuron status and zero tolerances, the radius
+    tolerance, the layer offsets, and which rows of a piece are cuts (the rows after
+    a box domain's own; all rows of a polytope domain). With ``track`` the pieces
+    carry their activation patterns and the sources of their rows.
     """
 
+    def __init__(self, network, domain, options, solver, *, track=False):
+        self.network, self.domain, self.solver = network, domain, solver
+        self.track = track
+        self.status = neuron_status(network, domain, options)
+        self.unstable = np.zeros(network.num_hidden, dtype=bool)
+        self.unstable[self.status.unstable] = True
+        self.diameter = domain.diameter
+        self.min_radius = options.min_radius_rel * self.diameter
+        self.bounds = np.cumsum((0,) + network.hidden_sizes)
+        self.first_cut = len(domain.b) if domain.kind == "box" else 0
+
     def root(self):
-        """The whole domain as a :class:`Leaf` (no neuron decided yet)."""
+        """The whole domain as a batch of one piece (no neuron decided yet)."""
+        domain = self.domain
+        points = self.domain_witnesses()
+        arrays = dict(A=domain.A[None], b=domain.b[None], rows=np.array([len(domain.b)]),
+                      low=domain.lower[None], high=domain.upper[None], points=points[None],
+                      valid=np.ones((1, len(points)), dtype=bool),
+                      state=np.zeros((1, 0), dtype=int), maps=np.zeros(1, dtype=int))
+        fields = Pieces.BASE
+        if self.track:
+            fields = fields + Pieces.TRACKED
+            arrays.update(pattern=np.zeros((1, self.network.num_hidden), dtype=bool),
+                          sources=(-1 - np.arange(len(domain.b)))[None])
+        return Pieces(fields, **arrays)
+
+    def domain_witnesses(self):
+        """Points of the domain to start from: its centre (first, the deepest), and the
+        corners of a box domain in up to 6 dimensions."""
         domain, d = self.domain, self.domain.dim
-        return Leaf(domain.A, domain.b, -1 - np.arange(len(domain.b)),
-                    np.zeros(self.network.num_hidden, dtype=bool), self.domain_witnesses(),
-                    (domain.lower, domain.upper), np.eye(d), np.zeros(d))
+        points = domain.center[None, :]
+        if domain.kind == "box" and d <= 6:
+            corners = np.array(np.meshgrid(*zip(domain.lower, domain.upper))).reshape(d, -1).T
+            points = np.vstack([points, corners])
+        return points
 
-    def split_layer(self, leaf, layer, box=None):
-        """All pieces of ``leaf`` cut by the neurons of hidden layer ``layer``.
+    def split_layer(self, pieces, map_A, map_c, layer):
+        """The batch cut by every neuron of hidden layer ``layer`` (``map_A[p] x +
+        map_c[p]`` is the layer's input on piece p), with the next layer's input maps.
 
-        ``box``, if given, is a bounding box of ``leaf`` (it tightens the one the leaf
-        carries). Every piece returned has interior; whether it is wider than the
-        radius tolerance is settled on the leaves, by :meth:`finish`.
-        """
-        low, high = leaf.box if box is None else box
-        low, high = tighten(np.maximum(leaf.box[0], low)[None],
-                            np.minimum(leaf.box[1], high)[None], leaf.A[None], leaf.b[None])
-        leaf.box = (low[0], high[0])
+        Every neuron is first decided on the whole pieces; then the pieces are cut by
+        their crossing neurons in order, and after each cut the later crossing neurons
+        are decided again on the two sides (they may miss one of them)."""
         start, stop = self.bounds[layer], self.bounds[layer + 1]
         weights, bias = self.network.weights[layer], self.network.biases[layer]
-        pre_A, pre_c = weights @ leaf.map_A, weights @ leaf.map_c + bias
-        state = self.settle(slice(start, stop), pre_A[None], pre_c[None], leaf.box[0][None],
-                            leaf.box[1][None])[0]
-        pattern = leaf.pattern.copy()
-        pattern[start:stop] = state == _ACTIVE
-        top = copy.copy(leaf)
-        top.pattern, top.cuts = pattern, None
-        pieces, stack = [], [(top, np.flatnonzero(state == _UNDECIDED))]
-        while stack:  # depth first, so that consecutive LPs share most of their rows
-            piece, pending = stack.pop()
-            crossing = []
-            for i in pending:  # settle on the whole piece what can be settled, then cut
-                piece, verdict = self._decide(piece, start + i, pre_A[i], pre_c[i])
-                if verdict == _EMPTY:
-                    break
-                if verdict == _CROSSING:
-                    crossing.append(i)
-            else:
-                if crossing:
-                    i = crossing[0]
-                    children = self._cut(piece, start + i, pre_A[i], pre_c[i])
-                    stack.extend((child, crossing[1:]) for child in reversed(children))
-                else:
-                    mask = piece.pattern[start:stop]
-                    piece.map_A, piece.map_c = pre_A * mask[:, None], pre_c * mask
-                    pieces.append(piece)
-        return pieces
+        pieces.low, pieces.high = tighten(pieces.low, pieces.high, pieces.A, pieces.b)
+        pre_A, pre_c = weights @ map_A, map_c @ weights.T + bias
+        pieces.state = self.settle(slice(start, stop), pre_A, pre_c, pieces.low, pieces.high)
+        pieces.maps = np.arange(pieces.count)
+        self._decide_open(pieces, pre_A, pre_c, start, 0)
+        for i in range(stop - start):
+            crossing = np.flatnonzero(pieces.state[:, i] == _CROSSING)
+            if len(crossing):
+                sides = self._cut(pieces, crossing, pre_A[pieces.maps[crossing], i],
+                                  pre_c[pieces.maps[crossing], i], i, start + i)
+                later = pieces.state[sides, i + 1:]
+                pieces.state[sides, i + 1:] = np.where(later == _CROSSING, _UNDECIDED, later)
+                self._decide_open(pieces, pre_A, pre_c, start, i + 1)
+        _keep_fewer_witnesses(pieces)
+        active = pieces.state == _ACTIVE
+        if self.track:
+            pieces.pattern[:, start:stop] = active
+        return pieces, pre_A[pieces.maps] * active[..., None], pre_c[pieces.maps] * active
 
-    def finish(self, leaf, exact=False):
-        """Whether ``leaf`` is a region (wider than the radius tolerance); if so, set its
-        ``center`` and ``radius``: its Chebyshev ball when ``exact``, else the ball
-        around its deepest witness point (or their mean) when that is wide enough."""
-        if not exact and len(leaf.points):
-            candidates = np.vstack([leaf.points, leaf.points.mean(axis=0)])
-            depth = (leaf.b - candidates @ leaf.A.T).min(axis=1)
-            best = int(np.argmax(depth))
-            if depth[best] > self.min_radius:
-                leaf.center, leaf.radius = candidates[best], float(depth[best])
-                return True
-        center, radius = self.solver.chebyshev_ball(leaf.A, leaf.b)
-        if center is None or radius <= self.min_radius:
-            return False
-        leaf.center, leaf.radius = center, radius
-        return True
+    def _decide_open(self, pieces, pre_A, pre_c, start, first):
+        """Decide the neurons ``first, first + 1, ...`` of the layer starting at neuron
+        ``start`` on the pieces where they are open."""
+        for i in range(first, pieces.state.shape[1]):
+            open_ = np.flatnonzero(pieces.state[:, i] == _UNDECIDED)
+            if len(open_):
+                self._decide(pieces, open_, i, start + i, pre_A[pieces.maps[open_], i],
+                             pre_c[pieces.maps[open_], i])
 
-    def _decide(self, piece, j, a, c):
-        """Whether neuron j's hyperplane ``a x + c = 0`` cuts ``piece``: returns ``(piece,
-        verdict)``, verdict _CROSSING (then ``piece`` holds witnesses on both sides),
-        _ACTIVE or _INACTIVE (settled: the state is written into the pattern; a side too
-        thin to hold a region is cut off, giving a new piece) or _EMPTY (no region)."""
+    def settle(self, rows, pre_A, pre_c, low, high):
+        """States of the neurons ``rows`` of one layer (pre-activations ``pre_A[p] x +
+        pre_c[p]``, stacked over pieces p) that the boxes ``[low[p], high[p]]`` settle:
+        _ACTIVE, _INACTIVE (also identically zero neurons, canonically inactive) or
+        _UNDECIDED. The rules go from the weakest to the strongest."""
+        size = (np.abs(pre_A) @ ((high - low) / 2)[..., None])[..., 0]
+        centre = (pre_A @ ((high + low) / 2)[..., None])[..., 0] + pre_c
+        tol = self.status.zero_tol[rows]
+        state = np.where(centre > 0, _ACTIVE, _INACTIVE)
+        state[np.abs(centre) - size <= tol] = _UNDECIDED
+        constant = (pre_A * pre_A).sum(2) * self.diameter ** 2 <= tol ** 2
+        state = np.where(constant, np.where(pre_c > 0, _ACTIVE, _INACTIVE), state)
+        stable = ~self.unstable[rows]
+        state[:, stable] = np.where(self.status.always_active[rows][stable], _ACTIVE, _INACTIVE)
+        state[size + np.abs(centre) <= tol] = _INACTIVE
+        return state
+
+    def finish(self, pieces, exact=False):
+        """Which final pieces are regions (wider than the radius tolerance): certified by
+        the deepest witness or the witnesses' mean, else (and always when ``exact``) by a
+        Chebyshev-ball LP. Sets ``pieces.center`` and ``pieces.radius``."""
+        n = pieces.count
+        if not n:
+            return np.zeros(0, dtype=bool)
+        mean = (pieces.points * pieces.valid[..., None]).sum(1) / pieces.valid.sum(1)[:, None]
+        candidates = np.stack([pieces.points[:, 0], mean], axis=1)
+        depths = (pieces.b[:, None, :] - candidates @ pieces.A.transpose(0, 2, 1)).min(2)
+        best = np.argmax(depths, 1)
+        pieces.center = candidates[np.arange(n), best]
+        pieces.radius = depths[np.arange(n), best]
+        wide = pieces.radius > self.min_radius
+        for p in range(n) if exact else np.flatnonzero(~wide):
+            rows = pieces.rows[p]
+            center, radius = self.solver.chebyshev_ball(pieces.A[p, :rows], pieces.b[p, :rows])
+            wide[p] = center is not None and radius > self.min_radius
+            if wide[p]:
+                pieces.center[p], pieces.radius[p] = center, radius
+        return wide
+
+    def _decide(self, pieces, index, i, j, a, c):
+        """Decide neuron j (``i`` within its layer; pre-activation ``a x + c``) on the
+        pieces ``index``."""
         tol = self.status.zero_tol[j]
-        low, high = piece.box
-        size, centre = np.abs(a) @ ((high - low) / 2), a @ ((high + low) / 2) + c
-        if size + abs(centre) <= tol or abs(centre) - size > tol:
-            return self._settled(piece, j, abs(centre) - size > tol and centre > 0)
-        values = piece.points @ a + c
-        top, bottom = values.max(), values.min()
-        for sign in (1.0, -1.0):  # one side unreached: bound it, then look along the gradient
-            reached, other = (top > tol, bottom < -tol) if sign > 0 else (bottom < -tol, top > tol)
-            if reached or not other:
+        low, high = pieces.low[index], pieces.high[index]
+        size = (np.abs(a) * (high - low) / 2).sum(1)
+        centre = (a * (high + low) / 2).sum(1) + c
+        verdict = np.full(len(index), _UNDECIDED)
+        fixed = np.abs(centre) - size > tol
+        verdict[fixed] = np.where(centre[fixed] > 0, _ACTIVE, _INACTIVE)
+        verdict[size + np.abs(centre) <= tol] = _INACTIVE
+        points, valid = pieces.points[index], pieces.valid[index]
+        values = (points @ a[..., None])[..., 0] + c[:, None]
+        reached = {1.0: np.where(valid, values, -_INF).max(1) > tol,
+                   -1.0: np.where(valid, values, _INF).min(1) < -tol}
+        new_points = {}
+        for sign, empty_side in ((1.0, _INACTIVE), (-1.0, _ACTIVE)):
+            look = np.flatnonzero((verdict == _UNDECIDED) & ~reached[sign] & reached[-sign])
+            if not len(look):
                 continue
-            if cut_bound(sign * a[None], low, high, *self._cuts(piece))[0] + sign * c < -tol:
-                return self._settled(piece, j, sign < 0)  # that side is empty
-            point, gain = ray(piece.A[None], piece.b[None], piece.points[None],
-                              np.ones((1, len(values)), dtype=bool), values[None],
-                              sign * a[None], sign)
-            if gain[0] > tol:
-                piece.points = np.vstack([piece.points, point])
-                values = np.append(values, sign * gain[0])
-                top, bottom = max(top, values[-1]), min(bottom, values[-1])
+            cuts = pieces.A[index[look], self.first_cut:]
+            beta = np.where(cuts.any(2), pieces.b[index[look], self.first_cut:], 0.0)
+            bound = cut_bound(sign * a[look], low[look], high[look], cuts, beta) + sign * c[look]
+            verdict[look[bound < -tol]] = empty_side
+            look = look[bound >= -tol]
+            if len(look):
+                found, point = _ray_and_climb(pieces.A[index[look]], pieces.b[index[look]],
+                                              points[look], valid[look], values[look],
+                                              sign * a[look], sign, tol)
+                reached[sign][look[found]] = True
+                for k, x in zip(look[found], point[found]):
+                    new_points.setdefault(k, []).append(x)
+        verdict[(verdict == _UNDECIDED) & reached[1.0] & reached[-1.0]] = _CROSSING
+        for k in np.flatnonzero(verdict == _UNDECIDED):
+            verdict[k] = self._by_lps(pieces, index[k], low[k], high[k], a[k], c[k],
+                                      reached[1.0][k], reached[-1.0][k],
+                                      new_points.setdefault(k, []))
+        for state in (_ACTIVE, _INACTIVE, _CROSSING):
+            pieces.state[index[verdict == state], i] = state
+        found = np.array([k for k in new_points if verdict[k] != _EMPTY], dtype=int)
+        _add_witnesses(pieces, index[found], [new_points[k] for k in found])
+        for sign, kept, state in ((1.0, _KEEP_ACTIVE, _ACTIVE), (-1.0, _KEEP_INACTIVE, _INACTIVE)):
+            thin = np.flatnonzero(verdict == kept)  # the other side is too thin: cut it off
+            if len(thin):
+                self._restrict(pieces, index[thin], sign, a[thin], c[thin], i, j, state)
+        if (verdict == _EMPTY).any():
+            keep = np.ones(pieces.count, dtype=bool)
+            keep[index[verdict == _EMPTY]] = False
+            pieces.keep(keep)
+
+    def _by_lps(self, pieces, p, low, high, a, c, positive, negative, new_points):
+        """Decide by the Chebyshev balls of the unreached sides of piece ``p`` (its box rows
+        and the cuts its box does not imply); ball centres are added to ``new_points``."""
+        rows = pieces.rows[p]
+        cuts, beta = needed_cuts(pieces.A[p, self.first_cut:rows],
+                                 pieces.b[p, self.first_cut:rows], low, high)
         norm = np.sqrt(a @ a)
-        radius = [np.inf, np.inf]  # of the sides (active, inactive), where an LP measured it
-        for k, (sign, reached) in enumerate(((1.0, top > tol), (-1.0, bottom < -tol))):
-            if not reached:
-                center, radius[k] = self.side_ball(*piece.box, *self._cuts(piece),
-                                                   -sign * a / norm, sign * c / norm)
-                if radius[k] > self.min_radius:
-                    piece.points = np.vstack([piece.points, center])
-                    values = np.append(values, center @ a + c)
-        verdict = self.side_verdict(radius)
-        if verdict in (_EMPTY, _CROSSING):
-            return piece, verdict
-        active = verdict in (_ACTIVE, _KEEP_ACTIVE)
-        if verdict not in (_ACTIVE, _INACTIVE):  # the other side is too thin: cut it off
-            sign = 1.0 if active else -1.0
-            piece = self._child(piece, j, active, -sign * a / norm, sign * c / norm,
-                                piece.points[sign * values > 0])
-        return self._settled(piece, j, active)
+        radius = []
+        for sign, reached in ((1.0, positive), (-1.0, negative)):
+            if reached:
+                radius.append(_INF)
+                continue
+            center, r = self._side_ball(low, high, cuts, beta, -sign * a / norm, sign * c / norm)
+            radius.append(r)
+            if r > self.min_radius:
+                new_points.append(center)
+        return self._side_verdict(radius)
 
-    @staticmethod
-    def _settled(piece, j, active):
-        """``(piece, verdict)`` for neuron j settled ``active`` (written into the pattern)."""
-        piece.pattern[j] = active
-        return piece, (_ACTIVE if active else _INACTIVE)
+    def _side_ball(self, low, high, cuts, beta, row, rhs):
+        """Centre and signed radius of the Chebyshev ball of the box ``[low, high]``
+        intersected with the unit rows ``cuts x <= beta`` and ``row x <= rhs`` (a negative
+        radius, or -inf if the LP fails: that side is empty)."""
+        d = len(row)
+        A = np.ones((2 * d + len(cuts) + 1, d + 1))  # unit rows (A_i, 1): A_i x + r <= b_i
+        A[:, :d] = np.vstack([np.eye(d), -np.eye(d), cuts, row])
+        cost = np.zeros(d + 1)
+        cost[d] = 1.0
+        result = self.solver.maximize_warm(cost, A, np.concatenate([high, -low, beta, [rhs]]))
+        if result.status != "optimal":
+            return None, -_INF
+        return result.x[:d], result.x[d]
 
-    def _cut(self, piece, j, a, c):
-        """The two sides of ``piece`` cut by neuron j's hyperplane ``a x + c = 0`` (which
-        :meth:`_decide` found crossing it), each with its witnesses, the deepest first."""
-        values = piece.points @ a + c
-        norm = np.sqrt(a @ a)
-        slack = (piece.b - piece.points @ piece.A.T).min(axis=1)
-        children = []
-        for active, sign in ((True, 1.0), (False, -1.0)):
-            side = sign * values > 0
-            depth = np.where(side, np.minimum(slack, sign * values / norm), -np.inf)
-            points = piece.points[side]
-            if not side[0]:  # the deepest witness on this side, or one towards it
-                on_way = toward(piece.points[None], values[None],
-                                np.ones((1, len(values)), dtype=bool), sign)[0]
-                deepest = piece.points[np.argmax(depth)]
-                way_depth = min((piece.b - piece.A @ on_way).min(), sign * (on_way @ a + c) / norm)
-                points = np.vstack([on_way if way_depth > depth.max() else deepest, points])
-            children.append(self._child(piece, j, active, -sign * a / norm, sign * c / norm,
-                                        points))
-        return children
+    def _side_verdict(self, radius):
+        """What the radii of the (active, inactive) sides say (``inf`` for a side a
+        witness reached): _EMPTY, _CROSSING, _ACTIVE / _INACTIVE (the other side has no
+        interior), or _KEEP_ACTIVE / _KEEP_INACTIVE (the other side is too thin: cut it
+        off)."""
+        wide = [r > self.min_radius for r in radius]
+        if not any(wide):
+            return _EMPTY
+        if all(wide):
+            return _CROSSING
+        if min(radius) <= 0:
+            return _ACTIVE if wide[0] else _INACTIVE
+        return _KEEP_ACTIVE if wide[0] else _KEEP_INACTIVE
 
-    def _cuts(self, piece):
-        """``(H, beta)``: the rows of ``piece`` its box does not imply, so that the piece
-        is its box intersected with ``H x <= beta`` (cached on the piece)."""
-        if piece.cuts is None:
-            piece.cuts = needed_cuts(piece.A[self.first_cut:], piece.b[self.first_cut:],
-                                     *piece.box)
-        return piece.cuts
+    def _cut(self, pieces, where, a, c, i, j):
+        """Cut the pieces ``where`` by their hyperplanes ``a x + c = 0`` (neuron j, ``i``
+        within its layer), which cross them: each becomes its active side and a copy of
+        it (appended) the inactive side. Returns the positions of both sides."""
+        copies = pieces.append_copies(where)
+        self._restrict(pieces, copies, -1.0, a, c, i, j, _INACTIVE)
+        self._restrict(pieces, where, 1.0, a, c, i, j, _ACTIVE)
+        return np.concatenate([where, copies])
 
-    @staticmethod
-    def _child(piece, j, active, row, rhs, points):
-        """The side ``active`` of ``piece`` cut by ``row x <= rhs``, with its witnesses."""
-        pattern = piece.pattern.copy()
-        pattern[j] = active
-        return Leaf(np.vstack([piece.A, row]), np.append(piece.b, rhs),
-                    np.append(piece.sources, j), pattern, points,
-                    _contract(piece.box, row, rhs), piece.map_A, piece.map_c)
+    def _restrict(self, pieces, where, sign, a, c, i, j, state):
+        """Cut the pieces ``where`` down to their side ``sign (a x + c) >= 0`` (neuron j,
+        ``i`` within its layer, which takes ``state`` there): the row, its source, the
+        contracted box and the witnesses on that side (the deepest first)."""
+        depth = int(pieces.rows[where].max()) + 1
+        for name, fill in (("A", 0.0), ("b", _INF)) + ((("sources", 0),) if self.track else ()):
+            pieces.widen(name, depth, fill)
+        norm = np.sqrt((a * a).sum(1))
+        row, rhs = -sign * a / norm[:, None], sign * c / norm
+        rows = pieces.rows[where]
+        pieces.A[where, rows], pieces.b[where, rows] = row, rhs
+        if self.track:
+            pieces.sources[where, rows] = j
+        pieces.rows[where] = rows + 1
+        pieces.low[where], pieces.high[where] = contract(pieces.low[where], pieces.high[where],
+                                                         row, rhs)
+        points, valid = pieces.points[where], pieces.valid[where]
+        values = (points @ a[..., None])[..., 0] + c[:, None]
+        on_side = valid & (sign * values > 0)
+        deep = _toward(points, values, valid, sign)
+        pieces.points[where, 0] = np.where(on_side[:, :1], points[:, 0], deep)
+        on_side[:, 0] = True
+        pieces.valid[where] = on_side
+        pieces.state[where, i] = state
 
 
-def _contract(box, row, rhs):
-    """``box`` shrunk by the single constraint ``row x <= rhs`` (see :func:`contract`)."""
-    low, high = contract(box[0][None], box[1][None], row[None], np.array([rhs]))
-    return low[0], high[0]
+def _add_witnesses(pieces, where, added):
+    """Append the points ``added[k]`` to the witnesses of piece ``where[k]``."""
+    width = max((len(x) for x in added), default=0)
+    if not width:
+        return
+    first = pieces.points.shape[1]
+    pieces.widen("points", first + width, 0.0)
+    pieces.widen("valid", first + width, False)
+    for row, extra in zip(where, added):
+        for e, x in enumerate(extra):
+            pieces.points[row, first + e], pieces.valid[row, first + e] = x, True
+
+
+def _ray(A, b, points, valid, values, direction, sign):
+    """For each piece ``{A[p] x <= b[p]}`` (padding rows ``b = inf``), the point reached
+    from one of its witnesses ``points[p]`` (where ``valid``) along ``direction`` (a ray
+    to the boundary) where ``sign (a x + c)`` is largest, and that largest value
+    (``values`` = ``a x + c`` at the witnesses, ``direction = sign a``)."""
+    rates = (A @ direction[..., None])[..., 0]
+    slack = b[:, None, :] - points @ A.transpose(0, 2, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        steps = np.where(rates[:, None, :] > 0, slack / rates[:, None, :], _INF).min(2)
+    steps = np.where(valid & np.isfinite(steps), np.maximum(steps, 0.0), 0.0)
+    gained = np.where(valid, sign * values + steps * (direction * direction).sum(1)[:, None],
+                      -_INF)
+    best = np.argmax(gained, 1)
+    rows = np.arange(len(A))
+    return points[rows, best] + steps[rows, best][:, None] * direction, gained[rows, best]
+
+
+def _ray_and_climb(A, b, points, valid, values, direction, sign, tol, steps=3):
+    """For each piece, the best point reached from its witnesses along ``direction``
+    (:func:`_ray`, then projected gradient steps along the facets met when the ray falls
+    short): ``(found, point)`` with ``found`` where ``sign (a x + c) > tol`` there."""
+    point, gain = _ray(A, b, points, valid, values, direction, sign)
+    short = gain <= tol
+    if short.any():
+        point[short], gain[short] = _climb(A[short], b[short], point[short], direction[short],
+                                           gain[short], steps)
+    return gain > tol, point
+
+
+def _climb(A, b, points, direction, gain, steps):
+    """Projected gradient ascent along ``direction`` from boundary points of the pieces
+    ``{A x <= b}``: each step projects the direction off the rows tight at the point
+    and moves to the next row. Returns the points and the gains."""
+    d = A.shape[2]
+    tight_tol = 1e-12 * (1.0 + np.abs(np.where(np.isfinite(b), b, 0.0)).max())
+    length = np.sqrt((direction * direction).sum(1))
+    for _ in range(steps):
+        slack = b - (A @ points[..., None])[..., 0]
+        normals = A * (slack <= tight_tol)[..., None]
+        gram = normals.transpose(0, 2, 1) @ normals
+        projector = np.eye(d) - gram @ np.linalg.pinv(gram, hermitian=True)
+        move = (projector @ direction[..., None])[..., 0]
+        rates = (A @ move[..., None])[..., 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(rates > 1e-12 * length[:, None], np.maximum(slack, 0.0) / rates,
+                            _INF).min(1)
+        step = np.where(np.isfinite(step), step, 0.0)
+        points = points + step[:, None] * move
+        gain = gain + step * (move * move).sum(1)
+    return points, gain
+
+
+def _toward(points, values, valid, sign):
+    """Per piece, a point halfway from the hyperplane to the witness furthest on side
+    ``sign``, on the segment from the deepest point ``points[:, 0]``."""
+    rows = np.arange(len(points))
+    far = np.argmax(np.where(valid, sign * values, -_INF), 1)
+    first, last = values[:, 0], values[rows, far]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = np.nan_to_num(first / (first - last))
+    return points[:, 0] + ((1 + crossing) / 2)[:, None] * (points[rows, far] - points[:, 0])
+
+
+def _keep_fewer_witnesses(pieces):
+    """Keep at most ``_MAX_WITNESSES`` valid witnesses per piece (the first ones, so the
+    deepest point stays first) and no empty columns."""
+    order = np.argsort(~pieces.valid, axis=1, kind="stable")
+    width = min(_MAX_WITNESSES, int(pieces.valid.sum(1).max(initial=1)))
+    order = order[:, :width]
+    rows = np.arange(pieces.count)[:, None]
+    pieces.points, pieces.valid = pieces.points[rows, order], pieces.valid[rows, order]

@@ -12,7 +12,7 @@ input of a box is mapped into an unsafe polytope:
    tried as counterexamples.
 2. A sub-box whose bounds leave at most ``exact_threshold`` neurons unstable, or
    that is ``exact_depth`` bisections deep, is decided exactly, splitting it layer
-   by layer into star sets (:class:`polyrelu.regions.splitting.LayerSplitter`): a partial
+   by layer into star sets (:func:`polyrelu.regions.splitting.split_batches`): a partial
    piece, on which the earlier layers are affine, is closed whole when the bounds
    of the remaining layers over its bounding box refute every unsafe polytope;
    each full activation region gets one LP per unsafe polytope: an empty
@@ -55,7 +55,7 @@ from ..geometry.exact import exact_affine_maps, solve_exact, to_fractions
 from ..geometry.lp import LPSolver
 from ..geometry.symbolic import linear_bounds, linear_bounds_batch
 from ..options import Options
-from ..regions.splitting import LayerSplitter
+from ..regions.splitting import Splitter, split_batches
 from .certificate import (
     BOUND_MARGIN,
     BoundPiece,
@@ -448,37 +448,45 @@ class _CaseSearch:
         """Decide a sub-box on its activation regions, split layer by layer (star sets);
         a partial piece whose remaining layers' bounds refute every unsafe set over the
         piece's bounding box is closed whole (a :class:`StarPiece`)."""
-        network, free = self.free_network, self.free
+        free = self.free
         lower, upper = lower[free], upper[free]
         domain = Domain.box(lower, upper)
-        splitter = LayerSplitter(network, domain, self.options, self.solver)
+        splitter = Splitter(self.free_network, domain, self.options, self.solver, track=True)
         reach = np.maximum(np.abs(lower), np.abs(upper))
-        layers = len(network.hidden_sizes)
-        stack = [(splitter.root(), 0)]
-        while stack:
-            leaf, layer = stack.pop()
-            self._tick()
-            if layer == layers:
-                if not splitter.finish(leaf):  # thinner than the radius tolerance
-                    continue
-                found = self._decide_region(path, leaf.pattern, domain, reach, pieces)
+
+        def close_stars(batch, layer, map_A, map_c):
+            keep = self._close_stars(path, batch, layer, lower, upper, pieces)
+            batch.keep(keep)
+            return batch, map_A[keep], map_c[keep]
+
+        for batch in split_batches(splitter, between=close_stars):
+            for p in np.flatnonzero(splitter.finish(batch)):  # wider than the radius tolerance
+                self._tick()
+                found = self._decide_region(path, batch.pattern[p], domain, reach, pieces)
                 if found is not None:
                     return found
-                continue
-            box = None
-            if layer > 0:  # at layer 0 the sub-box's own bounds have already failed
-                box = rigorous_bounding_box(self.solver, leaf.A, leaf.b, lower, upper)
-                tail = tail_network(network, leaf.pattern, layer)
-                bounds = linear_bounds(tail, *box, self.rows)
-                refuted = [self._refutation(bounds, k, *box, tail)
-                           for k in range(len(self.row_ranges))]
-                if all(lam is not None for lam in refuted):
-                    pieces.append(StarPiece(self.index, path, layer, np.packbits(leaf.pattern),
-                                            leaf.sources.copy(), tuple(refuted)))
-                    continue
-            children = splitter.split_layer(leaf, layer, box)
-            stack.extend((child, layer + 1) for child in reversed(children))
         return None
+
+    def _close_stars(self, path, batch, layer, lower, upper, pieces):
+        """Close the partial pieces of ``batch`` (split up to hidden layer ``layer``) that
+        the remaining layers' bounds over their rigorous bounding boxes refute, as
+        StarPieces; tighten the others' boxes. Returns the mask of the open pieces."""
+        keep = np.ones(batch.count, dtype=bool)
+        for p in range(batch.count):
+            self._tick()
+            A, b, sources = batch.constraints(p)
+            box = rigorous_bounding_box(self.solver, A, b, lower, upper)
+            tail = tail_network(self.free_network, batch.pattern[p], layer)
+            bounds = linear_bounds(tail, *box, self.rows)
+            refuted = [self._refutation(bounds, k, *box, tail) for k in range(len(self.row_ranges))]
+            if all(lam is not None for lam in refuted):
+                pieces.append(StarPiece(self.index, path, layer, np.packbits(batch.pattern[p]),
+                                        sources.copy(), tuple(refuted)))
+                keep[p] = False
+                continue
+            batch.low[p] = np.maximum(batch.low[p], box[0])
+            batch.high[p] = np.minimum(batch.high[p], box[1])
+        return keep
 
     def _decide_region(self, path, pattern, domain, reach, pieces):
         """One LP per unsafe set on the region ``pattern``: Farkas multipliers (recorded as

@@ -7,7 +7,7 @@ from scipy.optimize import linprog
 
 from oracles import random_network
 from polyrelu import Domain, Network
-from polyrelu.regions.batch_splitting import contract, cut_bound, tighten
+from polyrelu.geometry.boxes import contract, cut_bound, tighten
 from polyrelu.regions.splitting import count_regions, iter_leaves
 
 
@@ -90,8 +90,8 @@ def test_leaves_carry_a_ball_inside_them():
 
 @pytest.mark.parametrize("sizes,seed", [((2, 8, 8, 1), 0), ((3, 6, 6, 6, 1), 1), ((4, 10, 1), 2)])
 def test_batched_count_equals_the_leaves_for_any_chunk(sizes, seed):
-    """count_regions (pieces split in batches) against the per-piece enumerator's leaves
-    and the graph walk, on boxes and on a polytope domain, with tiny and large chunks."""
+    """count_regions against the leaves with exact balls (the same engine) and, the oracle,
+    the graph walk, on boxes and on a polytope domain, with tiny and large chunks."""
     from polyrelu import enumerate_regions
 
     weights, biases = random_network(sizes, np.random.default_rng(seed))
@@ -104,3 +104,18 @@ def test_batched_count_equals_the_leaves_for_any_chunk(sizes, seed):
         assert leaves == len(enumerate_regions(network, domain)) > 5
         for chunk in (3, 4096):
             assert count_regions(network, domain, chunk=chunk)[0] == leaves
+
+
+def test_a_side_too_thin_to_hold_a_region_is_cut_off_once():
+    """Neuron x - (1 - 1e-10) leaves an active sliver thinner than the radius tolerance:
+    the piece keeps its inactive side (once: it used to be counted twice). The graph walk
+    is the oracle."""
+    from polyrelu import enumerate_by_splitting, enumerate_regions
+
+    net = Network([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 1.0]]], [[-(1 - 1e-10), 0.0], [0.0]])
+    domain = Domain.box([-1, -1], [1, 1])
+    walked = enumerate_regions(net, domain)
+    assert len(walked) == 2
+    assert count_regions(net, domain)[0] == len(walked)
+    split = enumerate_by_splitting(net, domain)
+    assert {r.key for r in split} == {r.key for r in walked}
