@@ -303,25 +303,24 @@ class Splitter:
         pre_A, pre_c = weights @ map_A, map_c @ weights.T + bias
         pieces.state = self.settle(slice(start, stop), pre_A, pre_c, pieces.low, pieces.high)
         pieces.maps = np.arange(pieces.count)
-        self._decide_open(pieces, pre_A, pre_c, start, 0)
         for i in range(stop - start):
+            self._decide_open(pieces, pre_A, pre_c, start, i, i + 1 if i else stop - start)
             crossing = np.flatnonzero(pieces.state[:, i] == _CROSSING)
             if len(crossing):
                 sides = self._cut(pieces, crossing, pre_A[pieces.maps[crossing], i],
                                   pre_c[pieces.maps[crossing], i], i, start + i)
                 later = pieces.state[sides, i + 1:]
                 pieces.state[sides, i + 1:] = np.where(later == _CROSSING, _UNDECIDED, later)
-                self._decide_open(pieces, pre_A, pre_c, start, i + 1)
         _keep_fewer_witnesses(pieces)
         active = pieces.state == _ACTIVE
         if self.track:
             pieces.pattern[:, start:stop] = active
         return pieces, pre_A[pieces.maps] * active[..., None], pre_c[pieces.maps] * active
 
-    def _decide_open(self, pieces, pre_A, pre_c, start, first):
-        """Decide the neurons ``first, first + 1, ...`` of the layer starting at neuron
+    def _decide_open(self, pieces, pre_A, pre_c, start, first, stop):
+        """Decide the neurons ``first, ..., stop - 1`` of the layer starting at neuron
         ``start`` on the pieces where they are open."""
-        for i in range(first, pieces.state.shape[1]):
+        for i in range(first, stop):
             open_ = np.flatnonzero(pieces.state[:, i] == _UNDECIDED)
             if len(open_):
                 self._decide(pieces, open_, i, start + i, pre_A[pieces.maps[open_], i],
@@ -476,8 +475,9 @@ class Splitter:
         ``i`` within its layer, which takes ``state`` there): the row, its source, the
         contracted box and the witnesses on that side (the deepest first)."""
         depth = int(pieces.rows[where].max()) + 1
-        for name, fill in (("A", 0.0), ("b", _INF)) + ((("sources", 0),) if self.track else ()):
-            pieces.widen(name, depth, fill)
+        if depth > pieces.b.shape[1]:  # room for a few more rows, not one at a time
+            for name, fill in (("A", 0.0), ("b", _INF)) + ((("sources", 0),) if self.track else ()):
+                pieces.widen(name, depth + 3, fill)
         norm = np.sqrt((a * a).sum(1))
         row, rhs = -sign * a / norm[:, None], sign * c / norm
         rows = pieces.rows[where]
@@ -498,16 +498,23 @@ class Splitter:
 
 
 def _add_witnesses(pieces, where, added):
-    """Append the points ``added[k]`` to the witnesses of piece ``where[k]``."""
-    width = max((len(x) for x in added), default=0)
-    if not width:
+    """Add the points ``added[k]`` to the witnesses of piece ``where[k]``, in free slots
+    (the witness arrays grow by at least half when they are full)."""
+    counts = np.array([len(x) for x in added], dtype=int)
+    if not counts.any():
         return
-    first = pieces.points.shape[1]
-    pieces.widen("points", first + width, 0.0)
-    pieces.widen("valid", first + width, False)
-    for row, extra in zip(where, added):
-        for e, x in enumerate(extra):
-            pieces.points[row, first + e], pieces.valid[row, first + e] = x, True
+    free = ~pieces.valid[where]
+    lacking = int((counts - free.sum(1)).max())
+    if lacking > 0:
+        width = pieces.points.shape[1]
+        width += max(lacking, width // 2)
+        pieces.widen("points", width, 0.0)
+        pieces.widen("valid", width, False)
+        free = ~pieces.valid[where]
+    for row, slots, extra in zip(where, free, added):
+        if extra:
+            columns = np.flatnonzero(slots)[:len(extra)]
+            pieces.points[row, columns], pieces.valid[row, columns] = extra, True
 
 
 def _ray(A, b, points, valid, values, direction, sign):
