@@ -24,7 +24,7 @@ from sklearn.neural_network import MLPClassifier
 
 from polyrelu.network.loaders import from_sklearn
 from polyrelu.planar.pictures import slice_picture
-from polyrelu.planar.slices import decision_boundary, slice_through
+from polyrelu.planar import decision_boundary, slice_through
 
 HERE = Path(__file__).parent
 

@@ -20,7 +20,7 @@ from sklearn.datasets import make_moons
 
 import polyrelu
 from polyrelu.planar.pictures import slice_picture
-from polyrelu.planar.slices import decision_boundary, slice_regions
+from polyrelu.planar import decision_boundary, slice_regions
 
 HERE = Path(__file__).parent
 

@@ -38,7 +38,8 @@ from .geometry.polytope import HPolytope
 from .network.loaders import load_network
 from .network.model import LocalAffineMaps, Network
 from .options import Options
-from .planar.slices import PlanarSlice, decision_boundary, slice_regions, slice_through
+from .planar.boundary import decision_boundary
+from .planar.slices import PlanarSlice, slice_regions, slice_through
 from .regions.crosscheck import cross_check
 from .regions.region import Region, RegionComplex
 from .regions.splitting import count_regions, enumerate_by_splitting

@@ -4,7 +4,8 @@ import numpy as np
 
 from ..errors import PolyreluError
 from ..network.loaders import load_network
-from ..planar.slices import decision_boundary, plane_through, slice_regions
+from ..planar.boundary import decision_boundary
+from ..planar.slices import plane_through, slice_regions
 from .arguments import add_command, parse_bound, parse_point
 
 __all__ = ["add_parser", "run"]

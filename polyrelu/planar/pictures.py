@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PolyreluError
-from .slices import decision_boundary
+from .boundary import decision_boundary
 
 __all__ = ["COLORINGS", "draw_pieces", "draw_decision_boundary", "draw_adjacency",
            "slice_picture"]
@@ -71,7 +71,7 @@ def draw_pieces(plane, ax, *, color="pattern", output=0, neuron=None, cmap=None,
 
 
 def draw_decision_boundary(plane, ax, boundary=None, *, color="black", linewidth=1.6):
-    """Draw the exact decision boundary (:func:`polyrelu.planar.slices.decision_boundary`) on ``ax``.
+    """Draw the exact decision boundary (:func:`polyrelu.planar.boundary.decision_boundary`) on ``ax``.
 
     Returns the :class:`~polyrelu.planar.slices.DecisionBoundary` drawn.
     """

@@ -11,7 +11,7 @@ from polyrelu import Domain, InvalidDomainError, Network, Options, enumerate_reg
 from polyrelu.regions.region import pattern_key
 from polyrelu.regions.splitting import iter_leaves
 from polyrelu.analysis.paths import Segment, path_pieces
-from polyrelu.planar.slices import decision_boundary, slice_regions, slice_through
+from polyrelu.planar import decision_boundary, slice_regions, slice_through
 
 BOX = ([-1.0, -1.0], [1.0, 1.0])
 
