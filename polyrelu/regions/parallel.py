@@ -1,22 +1,31 @@
-"""Parallel and distributed walks: worker processes (or a Dask cluster) build the regions.
+"""Parallel and distributed runs: worker processes (or a Dask cluster) do the work.
 
-This process keeps the walk's bookkeeping (the visited patterns, the queue, the
-edges, the checkpoint); workers receive batches of queued patterns and return
-each region with its facets and the facet crossings. Every region is built
-exactly once, so the result is the single-process walk's, region for region and
-edge for edge (regions are numbered in the order they are completed).
+The walk (:func:`enumerate_parallel`): this process keeps the walk's bookkeeping
+(the visited patterns, the queue, the edges, the checkpoint); workers receive
+batches of queued patterns and return each region with its facets and the facet
+crossings. Every region is built exactly once, so the result is the single-process
+walk's, region for region and edge for edge (regions are numbered in the order they
+are completed).
+
+The count (:func:`count_parallel`): the first layers are split here into work units
+(batches of pieces, :func:`polyrelu.regions.splitting.work_units`), which the workers
+split to the end and count; the sum is the single-process count.
 """
 
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import PolyreluError
 from ..geometry.domain import check_input_dimension
+from ..geometry.lp import LPSolver
 from ..options import Options
+from ..progress import progress_bar
 from .checkpoint import Checkpoint
+from .splitting import Splitter, count_units, work_units
 from .walk import _Walk
 
-__all__ = ["enumerate_parallel"]
+__all__ = ["enumerate_parallel", "count_parallel"]
 
 
 def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
@@ -54,13 +63,64 @@ def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
         raise PolyreluError(f"a worker process died ({err}){resume}") from err
 
 
-def _on_dask(walk, scheduler, checkpoint, progress):
+def _dask_client(scheduler):
+    """A Dask client: ``scheduler`` itself, or a new client of that address."""
     from dask.distributed import Client
 
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    return scheduler if isinstance(scheduler, Client) else Client(scheduler)
+
+
+def _on_dask(walk, scheduler, checkpoint, progress):
+    client = _dask_client(scheduler)
     try:
         workers = max(len(client.scheduler_info()["workers"]), 1)
         return walk.run(progress, checkpoint, client.get_executor(pure=False), workers)
     finally:
         if client is not scheduler:
             client.close()
+
+
+def count_parallel(network, domain, *, jobs=2, scheduler=None, options=None, progress=False,
+                   chunk=1024):
+    """Number of regions (as :func:`polyrelu.count_regions`) with ``jobs`` worker
+    processes, or on a Dask cluster (``scheduler``: an address or a client).
+
+    Returns ``(count, stats)`` with ``stats`` holding ``lps``, ``seconds`` and ``units``
+    (the work units dealt to the workers, four per worker).
+
+    Examples
+    --------
+    >>> from polyrelu import Network, Domain
+    >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> count_parallel(absolute, Domain.box([-1], [1]), jobs=2)[0]
+    2
+    """
+    check_input_dimension(network, domain)
+    if scheduler is None and jobs < 1:
+        raise PolyreluError(f"jobs must be at least 1, got {jobs}")
+    options = options or Options()
+    start = time.perf_counter()
+    solver = LPSolver(options)
+    splitter = Splitter(network, domain, options, solver)
+    client = _dask_client(scheduler) if scheduler is not None else None
+    workers = max(len(client.scheduler_info()["workers"]), 1) if client else jobs
+    units = work_units(splitter, 4 * workers, chunk=chunk)
+    bar = progress_bar(progress, "splitting")
+    count, lps = 0, solver.count
+    try:
+        executor = (client.get_executor(pure=False) if client
+                    else ProcessPoolExecutor(max_workers=jobs))
+        with executor:
+            futures = [executor.submit(count_units, network, domain, options, [unit],
+                                       chunk=chunk) for unit in units]
+            for future in futures:
+                found, unit_lps = future.result()
+                count, lps = count + found, lps + unit_lps
+                bar.update(found)
+    except BrokenProcessPool as err:
+        raise PolyreluError(f"a worker process died ({err})") from err
+    finally:
+        bar.close()
+        if client is not None and client is not scheduler:
+            client.close()
+    return count, {"lps": lps, "seconds": time.perf_counter() - start, "units": len(units)}

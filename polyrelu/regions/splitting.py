@@ -47,8 +47,8 @@ from ..options import Options
 from ..progress import progress_bar
 from .region import Region, RegionComplex
 
-__all__ = ["enumerate_by_splitting", "count_regions", "iter_leaves", "split_batches", "Leaf",
-           "Pieces", "Splitter"]
+__all__ = ["enumerate_by_splitting", "count_regions", "iter_leaves", "split_batches",
+           "work_units", "count_units", "Leaf", "Pieces", "Splitter"]
 
 _INF = np.inf
 _MAX_WITNESSES = 12
@@ -113,17 +113,28 @@ def count_regions(network, domain, *, options=None, progress=False, chunk=1024, 
     2
     """
     check_input_dimension(network, domain)
-    options = options or Options()
     start = time.perf_counter()
-    splitter = Splitter(network, domain, options, LPSolver(options))
     bar = progress_bar(progress, "splitting")
+    count, lps = count_units(network, domain, options, chunk=chunk, deadline=deadline,
+                             progress=bar)
+    bar.close()
+    return count, {"lps": lps, "seconds": time.perf_counter() - start}
+
+
+def count_units(network, domain, options=None, units=None, *, chunk=1024, deadline=None,
+                progress=None):
+    """``(regions, LPs)`` of the work ``units`` (see :func:`work_units`; default: the whole
+    domain), counted as :func:`count_regions` does; ``progress.update(n)`` is called as
+    regions are found."""
+    options = options or Options()
+    splitter = Splitter(network, domain, options, LPSolver(options))
     count = 0
-    for pieces in split_batches(splitter, chunk=chunk, deadline=deadline):
+    for pieces in split_batches(splitter, chunk=chunk, deadline=deadline, start=units):
         found = int(splitter.finish(pieces).sum())
         count += found
-        bar.update(found)
-    bar.close()
-    return count, {"lps": splitter.solver.count, "seconds": time.perf_counter() - start}
+        if progress is not None:
+            progress.update(found)
+    return count, splitter.solver.count
 
 
 def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False, chunk=1024,
@@ -158,7 +169,7 @@ class Leaf:
     radius: float
 
 
-def split_batches(splitter, *, chunk=1024, between=None, deadline=None):
+def split_batches(splitter, *, chunk=1024, between=None, deadline=None, start=None):
     """Split the domain by every hidden layer; yield the final pieces batch by batch.
 
     Batches hold at most ``chunk`` pieces and are split depth first. ``between(pieces,
@@ -167,10 +178,11 @@ def split_batches(splitter, *, chunk=1024, between=None, deadline=None):
     piece p) and returns ``(pieces, map_A, map_c)`` to go on with: it may drop pieces
     (:meth:`Pieces.keep`, and the same rows of the maps) and tighten their boxes.
     ``deadline`` (a :class:`polyrelu.deadline.Deadline`) is checked between batches.
+    ``start``, if given, is a list of work units (see :func:`work_units`) to split
+    instead of the whole domain.
     """
     deadline = deadline or Deadline(None)
-    d = splitter.domain.dim
-    stack = [(splitter.root(), np.eye(d)[None], np.zeros((1, d)), 0)]
+    stack = list(reversed(start)) if start is not None else [splitter.root_unit()]
     layers = len(splitter.network.hidden_sizes)
     while stack:
         deadline.check("splitting")
@@ -186,6 +198,20 @@ def split_batches(splitter, *, chunk=1024, between=None, deadline=None):
         for start in reversed(range(0, pieces.count, chunk)):
             part = np.arange(start, min(start + chunk, pieces.count))
             stack.append((pieces.take(part), map_A[part], map_c[part], layer + 1))
+
+
+def work_units(splitter, count, *, chunk=1024):
+    """The domain split into at least ``count`` work units (or as many as its pieces
+    allow): the first layers are split here until enough pieces exist, and the pieces
+    are dealt into units ``(pieces, map_A, map_c, layer)`` that :func:`split_batches`
+    (``start=[unit]``) finishes independently, in any process. Deterministic."""
+    pieces, map_A, map_c, layer = splitter.root_unit()
+    while pieces.count < count and layer < len(splitter.network.hidden_sizes):
+        pieces, map_A, map_c = splitter.split_layer(pieces, map_A, map_c, layer)
+        layer += 1
+    parts = max(min(count, pieces.count), -(-pieces.count // chunk))
+    return [(pieces.take(part), map_A[part], map_c[part], layer)
+            for part in np.array_split(np.arange(pieces.count), parts)]
 
 
 class Pieces:
@@ -279,6 +305,12 @@ class Splitter:
             arrays.update(pattern=np.zeros((1, self.network.num_hidden), dtype=bool),
                           sources=(-1 - np.arange(len(domain.b)))[None])
         return Pieces(fields, **arrays)
+
+    def root_unit(self):
+        """The whole domain as a work unit ``(pieces, map_A, map_c, layer)``: one piece, the
+        identity as the first layer's input map, layer 0."""
+        d = self.domain.dim
+        return self.root(), np.eye(d)[None], np.zeros((1, d)), 0
 
     def domain_witnesses(self):
         """Points of the domain to start from: its centre (first, the deepest), and the
