@@ -197,7 +197,8 @@ def npy_headers(archive, name, max_parameters):
         if total > max_parameters:
             raise SizeLimitError(
                 f"{name}: the arrays hold more than max_parameters = {max_parameters} "
-                "entries (counted from their headers); pass a larger max_parameters to load it")
+                "entries (counted from their headers); pass a larger max_parameters "
+                "(--max-parameters) to load it")
         shapes[info.filename[:-4]] = tuple(shape)
     return shapes
 

@@ -129,7 +129,7 @@ class _Budget:
         if self.used > self.limit:
             raise SizeLimitError(f"the ONNX tensors hold more than max_parameters = "
                                  f"{self.limit} entries (from their declared dims); pass a "
-                                 "larger max_parameters to load the file")
+                                 "larger max_parameters (--max-parameters) to load the file")
         try:
             return np.asarray(numpy_helper.to_array(tensor), dtype=np.float64)
         except Exception as err:  # onnx raises several unrelated types on damaged tensors
@@ -142,7 +142,7 @@ class _Budget:
         if entries > self.limit:
             raise SizeLimitError(f"{what} needs a matrix of shape {clip(shape)}, more than "
                                  f"max_parameters = {self.limit} entries; pass a larger "
-                                 "max_parameters to load the file")
+                                 "max_parameters (--max-parameters) to load the file")
         return int(shape[0]) if len(shape) else 1
 
 
