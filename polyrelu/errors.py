@@ -89,7 +89,7 @@ def clip(value, limit=80):
     """``str(value)`` on one line (whitespace runs made one space), at most ``limit``
     characters: for quoting untrusted input in an error message.
 
-    >>> clip("a  very\nlong " + "x" * 100, 20)
+    >>> clip("a  very   long " + "x" * 100, 20)
     'a very long xxxxx...'
     """
     text = " ".join(str(value).split())
