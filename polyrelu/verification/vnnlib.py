@@ -404,7 +404,8 @@ def _read_operand(token, source):
     except (ValueError, ZeroDivisionError) as err:
         raise InvalidFileError(f"{source}: cannot read {_show(token)!r} as a number or a "
                                "variable") from err
-    if abs(value) > _FLOAT_MAX:
+    magnitude = len(token) + (int(exponent.group(1)) if exponent else 0)
+    if magnitude > 300 and abs(value) > _FLOAT_MAX:  # else at most 10^300
         raise InvalidFileError(f"{source}: the number {_show(token)!r} is outside the float64 "
                                "range")
     return "const", value
