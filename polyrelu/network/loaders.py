@@ -34,7 +34,7 @@ from .model import MAX_PARAMETERS, Network, from_affine_steps
 from .onnx_import import from_onnx
 
 __all__ = ["load_network", "from_npz", "from_skops", "from_torch", "from_sklearn",
-           "MAX_PARAMETERS"]
+           "npy_headers", "MAX_PARAMETERS"]
 
 #: What can go wrong reading a damaged zip archive or .npy member.
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
