@@ -179,12 +179,8 @@ def read_vnnlib(path_or_text):
     d, m = _dimension(names["X"], "X", source), _dimension(names["Y"], "Y", source)
     if d == 0:
         raise InvalidFileError(f"{source}: declares no input variable X_i")
-    terms, cases = conjunction.terms, {}
-    for term in terms:
-        box, rows = _split_term(term, d, source)
-        key = (tuple(map(id, box[0])), tuple(map(id, box[1])))
-        cases.setdefault(key, (box, []))[1].append(rows)
-    built = tuple(_case(box, disjuncts, d, m, source) for box, disjuncts in cases.values())
+    cases = _group_by_box(_split_term(term, d, source) for term in conjunction.terms)
+    built = tuple(_case(box, disjuncts, d, m, source) for box, disjuncts in cases)
     return Property(d, m, built, source)
 
 
@@ -332,17 +328,16 @@ def _split_term(term, d, source):
 
 
 class _Comparisons:
-    """Reads comparisons, and numbers into Fractions, one value one object.
+    """Reads comparisons (their variables once each).
 
     ``classify`` gives ``("upper", i, value)`` for ``X_i <= value``, ``("lower", i,
     value)`` for ``X_i >= value`` and ``("row", None, (c, rhs))`` for an output
-    constraint ``c y <= rhs``. Equal numbers are the same Fraction object, so a box
-    is identified by the ids of its bounds (hashing Fractions is slow).
+    constraint ``c y <= rhs``.
     """
 
     def __init__(self, source):
         self.source = source
-        self.variables, self.values = {}, {}
+        self.variables = {}
 
     def classify(self, comparison):
         """What ``comparison`` (``[op, left, right]``) says, see the class."""
@@ -370,9 +365,29 @@ class _Comparisons:
             return known
         kind, value = _read_operand(token, self.source)
         if kind == "const":
-            return kind, self.values.setdefault((value.numerator, value.denominator), value)
+            return kind, value
         known = self.variables[token] = (kind, value)
         return known
+
+
+def _group_by_box(terms):
+    """``[(box, [rows, ...]), ...]``: the terms' output rows grouped by equal input box.
+
+    Terms that share their bound comparisons share the bound objects, so they are
+    grouped by the ids of the bounds first (cheap); only if that leaves several
+    groups are those merged by value (exact, from numerators and denominators).
+    """
+    groups = {}
+    for box, rows in terms:
+        key = (tuple(map(id, box[0])), tuple(map(id, box[1])))
+        groups.setdefault(key, (box, []))[1].append(rows)
+    if len(groups) <= 1:
+        return list(groups.values())
+    merged = {}
+    for box, disjuncts in groups.values():
+        key = tuple((v.numerator, v.denominator) for v in box[0] + box[1])
+        merged.setdefault(key, (box, []))[1].extend(disjuncts)
+    return list(merged.values())
 
 
 def _names(indices):

@@ -183,3 +183,9 @@ def test_dnf_expansion_is_bounded():
     ors = " ".join("(or (<= Y_0 1) (<= Y_1 1))" for _ in range(20))
     with pytest.raises(InvalidFileError, match="after expanding"):
         read_vnnlib(HEAD + BOX + f"(assert (and {ors}))")
+
+
+def test_equal_boxes_written_differently_are_one_case():
+    prop = read_vnnlib(HEAD + "(assert (or (and (>= X_0 0.5) (<= X_0 1) (<= Y_0 1))"
+                       "            (and (>= X_0 0.50) (<= X_0 1.0) (>= Y_1 2))))")
+    assert len(prop.cases) == 1 and len(prop.cases[0].unsafe) == 2
