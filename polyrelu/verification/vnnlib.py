@@ -427,7 +427,7 @@ def _read_operand(token, source):
 
 
 def _output_row(sides):
-    """Coefficients (a dict: output index to coefficient) and right-hand side of
+    """Coefficients (pairs of output index and coefficient) and right-hand side of
     ``sides[0] <= sides[1]`` as ``c y <= d``."""
     c, rhs = {}, _ZERO
     for sign, (kind, value) in zip((1, -1), sides):
@@ -437,7 +437,7 @@ def _output_row(sides):
             rhs = value if sign < 0 else -value
         else:
             rhs = rhs + value if sign < 0 else rhs - value
-    return c, rhs
+    return tuple(c.items()), rhs
 
 
 def _output_matrix(rows, m, source):
@@ -447,7 +447,7 @@ def _output_matrix(rows, m, source):
                                f"a matrix of more than {_MAX_MATRIX} entries")
     C = np.zeros((len(rows), m))
     for i, (coefficients, _) in enumerate(rows):
-        for j, value in coefficients.items():
+        for j, value in coefficients:
             if j >= m:
                 raise InvalidFileError(f"{source}: Y_{j} is not declared")
             C[i, j] = value
