@@ -13,6 +13,7 @@ before anything of that size is allocated.
 """
 
 import json
+import pickle
 import warnings
 import zipfile
 import zlib
@@ -33,8 +34,8 @@ from ..errors import (
 from .model import MAX_PARAMETERS, Network, from_affine_steps
 from .onnx_import import from_onnx
 
-__all__ = ["load_network", "from_npz", "from_skops", "from_torch", "from_sklearn",
-           "npy_headers", "MAX_PARAMETERS"]
+__all__ = ["load_network", "from_npz", "from_skops", "from_torch", "from_torch_state",
+           "from_sklearn", "npy_headers", "MAX_PARAMETERS"]
 
 #: What can go wrong reading a damaged zip archive or .npy member.
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
@@ -47,9 +48,8 @@ _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
 _PICKLE_ROUTES = {
     ".pkl": "save a scikit-learn MLP with skops (skops.io.dump(model, 'net.skops')) or "
             "convert it to ONNX (skl2onnx), or load it yourself and call from_sklearn",
-    ".pt": "export the torch model to ONNX (torch.onnx.export); in Python, load a state "
-           "dict with torch.load(path, weights_only=True) into your architecture and call "
-           "from_torch(model)",
+    ".pt": "export the torch model to ONNX (torch.onnx.export); in Python, save its "
+           "state_dict and call from_torch_state(architecture, path) (weights_only=True)",
 }
 _PICKLE_ROUTES[".joblib"] = _PICKLE_ROUTES[".pkl"]
 _PICKLE_ROUTES[".pth"] = _PICKLE_ROUTES[".pt"]
@@ -302,6 +302,37 @@ def from_torch(model, *, allow_extreme_numerics=False):
     if input_dim is None:
         raise InvalidNetworkError("the torch model has no Linear layer")
     return from_affine_steps(steps, input_dim, allow_extreme_numerics=allow_extreme_numerics)
+
+
+def from_torch_state(architecture, path, *, allow_extreme_numerics=False):
+    """Network from a torch state dict file loaded into ``architecture``, safely.
+
+    The file is read with ``torch.load(path, weights_only=True)``, which refuses
+    anything but tensors and plain containers (no code runs), then loaded into the
+    given ``nn.Sequential`` (its shapes are checked by ``load_state_dict``).
+
+    Parameters
+    ----------
+    architecture : torch.nn.Sequential
+        The model's layers, e.g. built by the code that trained it.
+    path : str or Path
+        A file saved with ``torch.save(model.state_dict(), path)``.
+
+    Raises
+    ------
+    InvalidFileError
+        If torch refuses the file or its tensors do not fit the architecture.
+    """
+    import torch
+
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+        architecture.load_state_dict(state)
+    except (RuntimeError, OSError, ValueError, KeyError, TypeError, EOFError,
+            pickle.UnpicklingError) as err:
+        raise InvalidFileError(f"{path}: not a state dict for this architecture "
+                               f"({brief(err)})") from err
+    return from_torch(architecture, allow_extreme_numerics=allow_extreme_numerics)
 
 
 def from_sklearn(model, *, allow_extreme_numerics=False):

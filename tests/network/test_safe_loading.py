@@ -249,3 +249,23 @@ def test_acasxu_within_the_default_limit_but_not_a_tiny_one(acasxu_dir):
     assert load_network(path).num_parameters == 13_305
     with pytest.raises(SizeLimitError):
         load_network(path, max_parameters=1000)
+
+
+def test_torch_state_dict_loads_with_weights_only(tmp_path):
+    torch = pytest.importorskip("torch")
+    from polyrelu.network.loaders import from_torch_state
+
+    def architecture():
+        return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
+                                   torch.nn.Linear(4, 2)).double()
+
+    trained = architecture()
+    torch.save(trained.state_dict(), tmp_path / "state.pt")
+    network = from_torch_state(architecture(), tmp_path / "state.pt")
+    x = torch.randn(10, 3, dtype=torch.float64)
+    np.testing.assert_allclose(network.forward(x.numpy()), trained(x).detach().numpy(),
+                               atol=1e-12)
+    torch.save(_Payload(str(tmp_path / "ran")), tmp_path / "evil.pt")
+    with pytest.raises(InvalidFileError, match="not a state dict"):
+        from_torch_state(architecture(), tmp_path / "evil.pt")
+    assert not (tmp_path / "ran").exists()
