@@ -19,7 +19,7 @@ Numbers are kept exactly (as :class:`fractions.Fraction` of the decimal text)
 next to their float64 values, so counterexamples can be re-checked exactly.
 
 The text is untrusted: the reader is iterative (any nesting depth) and linear in
-the file's size (about 0.3 s and 13 MB of memory per MB of text, see
+the file's size (0.2 to 0.3 s and 10 to 16 MB of memory per MB of text, see
 ``benchmarks/bench_vnnlib.py``); a number is refused beyond 400 characters, a
 decimal exponent beyond 400 in magnitude or the float64 range; the expansion into
 cases stops at 100,000 cases or 5e7 comparisons, the output matrices at 2e7
