@@ -10,9 +10,14 @@ __all__ = [
     "UnsupportedLayerError",
     "InvalidDomainError",
     "NumericalAmbiguityError",
+    "NumericalRangeError",
     "SolverError",
     "InvalidFileError",
+    "UnsafeFileError",
+    "SizeLimitError",
     "TimeLimitError",
+    "clip",
+    "brief",
 ]
 
 
@@ -40,12 +45,32 @@ class NumericalAmbiguityError(PolyreluError, ArithmeticError):
     """
 
 
+class NumericalRangeError(NumericalAmbiguityError):
+    """Numbers beyond what float64 and its LPs resolve: denormal weights, a forward pass
+    that overflows, neurons too small next to others, a domain below the resolvable
+    scale. polyrelu refuses rather than return a wrong answer; the message names the
+    threshold and the option (``allow_extreme_numerics``) that proceeds anyway.
+    """
+
+
 class SolverError(PolyreluError, RuntimeError):
     """The LP solver returned a status that polyrelu cannot interpret."""
 
 
 class InvalidFileError(PolyreluError, ValueError):
     """A file is not a valid polyrelu, VNN-LIB or model file."""
+
+
+class UnsafeFileError(InvalidFileError):
+    """Loading the file would run code from it (a pickle); refused unless trusted.
+
+    The message names the safe formats to use instead.
+    """
+
+
+class SizeLimitError(InvalidFileError):
+    """A file declares more parameters (or implies larger matrices) than the limit
+    ``max_parameters``; refused before anything of that size is allocated."""
 
 
 class TimeLimitError(PolyreluError, TimeoutError):
@@ -58,3 +83,19 @@ class TimeLimitError(PolyreluError, TimeoutError):
     def __init__(self, message, partial=None):
         super().__init__(message)
         self.partial = partial
+
+
+def clip(value, limit=80):
+    """``str(value)`` on one line (whitespace runs made one space), at most ``limit``
+    characters: for quoting untrusted input in an error message.
+
+    >>> clip("a  very   long " + "x" * 100, 20)
+    'a very long xxxxx...'
+    """
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def brief(error):
+    """``Type: message`` of an exception, clipped to one short line."""
+    return clip(f"{type(error).__name__}: {error}")

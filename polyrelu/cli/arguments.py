@@ -5,16 +5,19 @@ import argparse
 import json
 import re
 import sys
+import warnings
 
 import numpy as np
 
 from ..errors import PolyreluError
 from ..geometry.domain import Domain
 from ..network.loaders import load_network
+from ..network.model import MAX_PARAMETERS
 from ..verification.vnnlib import input_box
 
-__all__ = ["Parser", "add_command", "domain_from_args", "parse_bound", "parse_point",
-           "inputs", "print_results", "show_progress"]
+__all__ = ["Parser", "add_command", "add_loading_arguments", "domain_from_args",
+           "network_from_args", "parse_bound", "parse_point", "inputs", "print_results",
+           "show_progress"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -28,7 +31,10 @@ class Parser(argparse.ArgumentParser):
 def add_command(commands, name, function, summary, description, domain=True):
     """A sub-command taking NET, --json, --progress and (if ``domain``) --box or --vnnlib."""
     parser = commands.add_parser(name, help=summary, description=description)
-    parser.add_argument("net", metavar="NET", help="network file (.npz, .onnx, .pt, .joblib)")
+    parser.add_argument("net", metavar="NET",
+                        help="network file (.npz, .onnx, .skops; .pt, .joblib with "
+                             "--trust-pickle)")
+    add_loading_arguments(parser)
     if domain:
         _add_domain_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -36,6 +42,48 @@ def add_command(commands, name, function, summary, description, domain=True):
                         help="progress bar (default: on when stderr is a terminal)")
     parser.set_defaults(command=function)
     return parser
+
+
+def add_loading_arguments(parser):
+    """``--trust-pickle``, ``--allow-extreme-numerics`` and ``--max-parameters``, read by
+    :func:`network_from_args` and :func:`domain_from_args`."""
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="unpickle .pt/.pth/.joblib/.pkl network files: this RUNS CODE "
+                             "from the file, only for files you trust")
+    parser.add_argument("--allow-extreme-numerics", action="store_true",
+                        help="proceed on numbers polyrelu refuses (denormal weights, "
+                             "overflow, unresolved neuron ranges, tiny domains): the answer "
+                             "may be wrong")
+    parser.add_argument("--max-parameters", type=_positive_int, default=MAX_PARAMETERS,
+                        metavar="N", help="refuse network files holding more than N "
+                                          f"parameters (default: {MAX_PARAMETERS})")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def network_from_args(args):
+    """The network of ``args.net``, loaded with the choices of
+    :func:`add_loading_arguments`; the unpickling warning is one line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        network = load_network(args.net, trust=getattr(args, "trust_pickle", False),
+                               allow_extreme_numerics=_allow_extreme(args),
+                               max_parameters=getattr(args, "max_parameters", MAX_PARAMETERS))
+    for warning in caught:
+        print(f"polyrelu: warning: {warning.message}", file=sys.stderr)
+    return network
+
+
+def _allow_extreme(args):
+    return getattr(args, "allow_extreme_numerics", False)
 
 
 def _add_domain_arguments(parser):
@@ -54,7 +102,7 @@ def domain_from_args(args, dim):
     else:
         lower, upper = (parse_bound(text, dim, name, "--box")
                         for text, name in zip(args.box, ("LO", "HI")))
-    return Domain.box(lower, upper)
+    return Domain.box(lower, upper, allow_extreme_numerics=_allow_extreme(args))
 
 
 def parse_bound(text, dim, name, option="--box"):
@@ -100,7 +148,7 @@ def show_progress(args):
 
 def inputs(args):
     """(network, domain, progress) from a command's arguments."""
-    network = load_network(args.net)
+    network = network_from_args(args)
     domain = domain_from_args(args, network.input_dim)
     return network, domain, show_progress(args)
 

@@ -1,9 +1,16 @@
 """The network model (affine layers with ReLUs between them, float64) and its loaders:
 ``.npz`` arrays, ONNX, torch modules and scikit-learn MLPs."""
 
-from .loaders import from_npz, from_sklearn, from_torch, load_network
+from .loaders import (
+    from_npz,
+    from_sklearn,
+    from_skops,
+    from_torch,
+    from_torch_state,
+    load_network,
+)
 from .model import LocalAffineMaps, Network, from_affine_steps
 from .onnx_import import from_onnx
 
 __all__ = ["Network", "LocalAffineMaps", "from_affine_steps", "load_network", "from_npz",
-           "from_onnx", "from_torch", "from_sklearn"]
+           "from_onnx", "from_torch", "from_torch_state", "from_sklearn", "from_skops"]

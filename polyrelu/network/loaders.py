@@ -5,70 +5,280 @@ sees torch, scikit-learn or onnx objects. Consecutive affine layers without a
 ReLU between them are composed into one (exactly, in float64), and a model that
 ends with a ReLU gets an identity output layer, so every loader returns the
 canonical "affine, ReLU, affine, ..., affine" form.
+
+Files are untrusted by default: nothing is unpickled unless the caller passes
+``trust=True`` (``--trust-pickle`` on the command line), and the size of every
+array is read from the file's headers and checked against ``max_parameters``
+before anything of that size is allocated.
 """
 
+import json
+import pickle
+import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidFileError, InvalidNetworkError, UnsupportedLayerError
-from .model import Network, from_affine_steps
+from ..errors import (
+    InvalidFileError,
+    InvalidNetworkError,
+    PolyreluError,
+    SizeLimitError,
+    UnsafeFileError,
+    UnsupportedLayerError,
+    brief,
+    clip,
+)
+from .model import MAX_PARAMETERS, Network, from_affine_steps
 from .onnx_import import from_onnx
 
-__all__ = ["load_network", "from_npz", "from_torch", "from_sklearn"]
+__all__ = ["load_network", "from_npz", "from_skops", "from_torch", "from_torch_state",
+           "from_sklearn", "npy_headers", "MAX_PARAMETERS"]
+
+#: What can go wrong reading a damaged zip archive or .npy member.
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
+               ValueError, KeyError, IndexError, TypeError, OverflowError, RuntimeError,
+               NotImplementedError, MemoryError, SyntaxError, UnicodeDecodeError)
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+
+_PICKLE_ROUTES = {
+    ".pkl": "save a scikit-learn MLP with skops (skops.io.dump(model, 'net.skops')) or "
+            "convert it to ONNX (skl2onnx), or load it yourself and call from_sklearn",
+    ".pt": "export the torch model to ONNX (torch.onnx.export); in Python, save its "
+           "state_dict and call from_torch_state(architecture, path) (weights_only=True)",
+}
+_PICKLE_ROUTES[".joblib"] = _PICKLE_ROUTES[".pkl"]
+_PICKLE_ROUTES[".pth"] = _PICKLE_ROUTES[".pt"]
 
 
-def load_network(path):
+def load_network(path, *, trust=False, max_parameters=MAX_PARAMETERS,
+                 allow_extreme_numerics=False):
     """Load a network from a file, by extension.
 
-    Supported: ``.npz`` (keys ``W0, b0, W1, b1, ...``, W of shape out x in),
-    ``.onnx``, a saved torch model (``.pt``/``.pth``, a pickled
-    ``nn.Sequential`` loaded with ``weights_only=False``: only open files you
-    trust) and a saved scikit-learn MLP (``.joblib``/``.pkl``, same caveat).
+    Parameters
+    ----------
+    path : str or Path
+        ``.npz`` (keys ``W0, b0, W1, b1, ...``, W of shape out x in), ``.onnx``, or
+        ``.skops`` (a scikit-learn ``MLPClassifier``/``MLPRegressor`` saved with
+        skops); with ``trust=True`` also a pickled torch model (``.pt``/``.pth``) or
+        scikit-learn MLP (``.joblib``/``.pkl``).
+    trust : bool, default False
+        Unpickle ``.pt``/``.pth``/``.joblib``/``.pkl`` files. Unpickling runs code
+        from the file: only for files you made or trust. A warning says so.
+    max_parameters : int
+        Largest number of parameters (array entries) the file may hold, and the
+        largest matrix the ONNX import may build; see :data:`MAX_PARAMETERS`.
+    allow_extreme_numerics : bool, default False
+        Passed to :class:`Network`: proceed on numbers polyrelu would refuse.
 
     Raises
     ------
     InvalidFileError
-        If the file is missing or its extension is not one of the above.
+        If the file is missing, damaged, or its extension is not one of the above.
+    UnsafeFileError
+        For a pickle without ``trust=True``; the message names the safe routes.
+    SizeLimitError
+        If the file holds more than ``max_parameters`` parameters.
     """
     path = Path(path)
     if not path.is_file():
         raise InvalidFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
+    options = {"max_parameters": max_parameters,
+               "allow_extreme_numerics": allow_extreme_numerics}
     if suffix == ".npz":
-        return from_npz(path)
+        return from_npz(path, **options)
     if suffix == ".onnx":
-        return from_onnx(path)
+        return from_onnx(path, **options)
+    if suffix == ".skops":
+        return from_skops(path, **options)
+    if suffix in _PICKLE_ROUTES:
+        return _from_pickle(path, suffix, trust, allow_extreme_numerics)
+    raise InvalidFileError(
+        f"{path}: unknown network format {suffix!r} (expected .npz, .onnx or .skops; "
+        ".pt, .pth, .joblib or .pkl with trust=True)")
+
+
+def _from_pickle(path, suffix, trust, allow_extreme_numerics):
+    """A torch or scikit-learn model unpickled from ``path`` (only with ``trust``)."""
+    if not trust:
+        raise UnsafeFileError(
+            f"{path}: {suffix} files are pickles, and unpickling runs code from the file; "
+            f"refused. Instead, {_PICKLE_ROUTES[suffix]}; or, for a file you trust, pass "
+            "trust=True (--trust-pickle)")
+    warnings.warn(f"unpickling {path}: this runs code from the file (trust=True)",
+                  stacklevel=3)
     if suffix in (".pt", ".pth"):
         import torch
 
-        return from_torch(torch.load(path, weights_only=False))
-    if suffix in (".joblib", ".pkl"):
-        import joblib
+        return from_torch(torch.load(path, weights_only=False),
+                          allow_extreme_numerics=allow_extreme_numerics)
+    import joblib
 
-        return from_sklearn(joblib.load(path))
-    raise InvalidFileError(
-        f"{path}: unknown network format {suffix!r} (expected .npz, .onnx, .pt, .pth, "
-        ".joblib or .pkl)"
-    )
+    return from_sklearn(joblib.load(path), allow_extreme_numerics=allow_extreme_numerics)
 
 
-def from_npz(path):
-    """Network from an ``.npz`` file with keys ``W0, b0, W1, b1, ...`` (W is out x in)."""
-    with np.load(path, allow_pickle=False) as data:
-        count = sum(1 for key in data.files if key[:1] == "W" and key[1:].isdigit())
-        missing = [k for i in range(count) for k in (f"W{i}", f"b{i}") if k not in data.files]
-        if count == 0 or missing:
-            raise InvalidFileError(
-                f"{path}: expected keys W0, b0, W1, b1, ...; missing {missing or ['W0', 'b0']}"
-            )
-        return Network([data[f"W{i}"] for i in range(count)],
-                       [data[f"b{i}"] for i in range(count)])
+def from_npz(path, *, max_parameters=MAX_PARAMETERS, allow_extreme_numerics=False):
+    """Network from an ``.npz`` file with keys ``W0, b0, W1, b1, ...`` (W is out x in).
+
+    The arrays are read with ``allow_pickle=False``; every array's shape and dtype
+    are read from its header and checked (numbers only, at most ``max_parameters``
+    entries in all) before any array is loaded.
+
+    Raises
+    ------
+    InvalidFileError
+        If the file is not a readable npz archive or lacks a key.
+    SizeLimitError
+        If its arrays hold more than ``max_parameters`` entries.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            shapes = npy_headers(archive, path, max_parameters)
+    except PolyreluError:
+        raise
+    except _ZIP_ERRORS as err:
+        raise InvalidFileError(f"{path}: not a readable .npz archive ({brief(err)})") from err
+    count = sum(1 for key in shapes if key[:1] == "W" and key[1:].isdigit())
+    missing = [k for i in range(count) for k in (f"W{i}", f"b{i}") if k not in shapes]
+    if count == 0 or missing:
+        raise InvalidFileError(
+            f"{path}: expected keys W0, b0, W1, b1, ...; missing {(missing or ['W0', 'b0'])[:4]}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            weights = [data[f"W{i}"] for i in range(count)]
+            biases = [data[f"b{i}"] for i in range(count)]
+    except _ZIP_ERRORS as err:
+        raise InvalidFileError(f"{path}: damaged array data ({brief(err)})") from err
+    return Network(weights, biases, allow_extreme_numerics=allow_extreme_numerics)
 
 
-def from_torch(model):
+def npy_headers(archive, name, max_parameters):
+    """Shapes of the ``.npy`` members of an open zip archive, from their headers only.
+
+    Parameters
+    ----------
+    archive : zipfile.ZipFile
+    name : str or Path
+        The file's name, for messages.
+    max_parameters : int
+        Limit on the total number of entries of all members.
+
+    Returns
+    -------
+    dict
+        Member name without ``.npy`` to its shape (a tuple).
+
+    Raises
+    ------
+    InvalidFileError
+        If a member's dtype is not a plain number type (bool, integer or float).
+    SizeLimitError
+        If the members hold more than ``max_parameters`` entries in all.
+    """
+    shapes, total = {}, 0
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            continue
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version not in _HEADER_READERS:
+                raise InvalidFileError(f"{name}: array {clip(info.filename)!r} has .npy "
+                                       f"format version {version}, expected 1.0 or 2.0")
+            shape, _, dtype = _HEADER_READERS[version](member)
+        if dtype.kind not in "biuf" or dtype.hasobject:
+            raise InvalidFileError(f"{name}: array {clip(info.filename)!r} has dtype {dtype}, "
+                                   "expected numbers")
+        total += int(np.prod(shape, dtype=object))
+        if total > max_parameters:
+            raise SizeLimitError(
+                f"{name}: the arrays hold more than max_parameters = {max_parameters} "
+                "entries (counted from their headers); pass a larger max_parameters "
+                "(--max-parameters) to load it")
+        shapes[info.filename[:-4]] = tuple(shape)
+    return shapes
+
+
+def from_skops(path, *, max_parameters=MAX_PARAMETERS, allow_extreme_numerics=False):
+    """Network from a scikit-learn ``MLPClassifier``/``MLPRegressor`` saved with skops.
+
+    The file is checked before loading: its object tree may name only the MLP
+    classes, their optimisers and label binariser, builtin containers and numpy
+    arrays and scalars (skops' own trusted-types check runs too), and its arrays
+    may hold at most ``max_parameters`` entries (from their headers).
+
+    Raises
+    ------
+    UnsafeFileError
+        If the file names any other type.
+    InvalidFileError
+        If skops is not installed or the file is damaged.
+    """
+    try:
+        import skops.io as sio
+    except ImportError as err:
+        raise InvalidFileError(f"{path}: reading .skops files needs skops "
+                               "(pip install 'polyrelu[sklearn]')") from err
+    try:
+        with zipfile.ZipFile(path) as archive:
+            npy_headers(archive, path, max_parameters)
+            schema = json.loads(archive.read("schema.json"))
+        trusted = _skops_types(schema, path)
+        model = sio.load(path, trusted=sorted(trusted))
+    except PolyreluError:
+        raise
+    except Exception as err:  # skops raises many unrelated types on damaged files
+        raise InvalidFileError(f"{path}: not a readable .skops file ({brief(err)})") from err
+    return from_sklearn(model, allow_extreme_numerics=allow_extreme_numerics)
+
+
+_SKOPS_OBJECTS = {
+    "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+    "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.preprocessing._label.LabelBinarizer",
+}
+_SKOPS_BUILTINS = {"dict", "list", "tuple", "str", "int", "float", "bool", "NoneType",
+                   "bytes", "set"}
+_SKOPS_DATA_NODES = {"NdArrayNode", "DTypeNode", "RandomStateNode", "RandomGeneratorNode",
+                     "BitGeneratorNode", "JsonNode"}
+
+
+def _skops_types(schema, path):
+    """The non-default types a skops schema names; UnsafeFileError for any not allowed."""
+    found, stack = set(), [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        stack.extend(node.values())
+        if "__class__" not in node:
+            continue
+        name = f"{node.get('__module__')}.{node['__class__']}"
+        loader = node.get("__loader__")
+        if name in _SKOPS_OBJECTS and loader == "ObjectNode":
+            found.add(name)
+        elif not (node.get("__module__") == "builtins" and node["__class__"] in _SKOPS_BUILTINS
+                  or str(node.get("__module__")).split(".")[0] == "numpy"
+                  and loader in _SKOPS_DATA_NODES):
+            raise UnsafeFileError(f"{path}: the skops file names {clip(name)} "
+                                  f"({clip(str(loader))}); only scikit-learn MLPs are loaded")
+    return found
+
+
+def from_torch(model, *, allow_extreme_numerics=False):
     """Network from a ``torch.nn.Sequential`` of Linear, ReLU, Flatten and Identity.
 
+    For a saved model, build the architecture and load its weights with
+    ``model.load_state_dict(torch.load(path, weights_only=True))`` first.
     Raises :class:`UnsupportedLayerError` naming the first other module.
     """
     import torch.nn as nn
@@ -91,10 +301,41 @@ def from_torch(model):
             )
     if input_dim is None:
         raise InvalidNetworkError("the torch model has no Linear layer")
-    return from_affine_steps(steps, input_dim)
+    return from_affine_steps(steps, input_dim, allow_extreme_numerics=allow_extreme_numerics)
 
 
-def from_sklearn(model):
+def from_torch_state(architecture, path, *, allow_extreme_numerics=False):
+    """Network from a torch state dict file loaded into ``architecture``, safely.
+
+    The file is read with ``torch.load(path, weights_only=True)``, which refuses
+    anything but tensors and plain containers (no code runs), then loaded into the
+    given ``nn.Sequential`` (its shapes are checked by ``load_state_dict``).
+
+    Parameters
+    ----------
+    architecture : torch.nn.Sequential
+        The model's layers, e.g. built by the code that trained it.
+    path : str or Path
+        A file saved with ``torch.save(model.state_dict(), path)``.
+
+    Raises
+    ------
+    InvalidFileError
+        If torch refuses the file or its tensors do not fit the architecture.
+    """
+    import torch
+
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+        architecture.load_state_dict(state)
+    except (RuntimeError, OSError, ValueError, KeyError, TypeError, EOFError,
+            pickle.UnpicklingError) as err:
+        raise InvalidFileError(f"{path}: not a state dict for this architecture "
+                               f"({brief(err)})") from err
+    return from_torch(architecture, allow_extreme_numerics=allow_extreme_numerics)
+
+
+def from_sklearn(model, *, allow_extreme_numerics=False):
     """Network from a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor``.
 
     The network outputs the final layer's pre-activations (logits): for a
@@ -110,4 +351,5 @@ def from_sklearn(model):
         )
     weights = [np.asarray(w, dtype=np.float64).T for w in model.coefs_]
     biases = [np.asarray(b, dtype=np.float64) for b in model.intercepts_]
-    return Network(weights, biases)
+    return Network(weights, biases, allow_extreme_numerics=allow_extreme_numerics)
+

@@ -10,9 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidNetworkError
+from ..errors import InvalidNetworkError, NumericalRangeError
 
-__all__ = ["Network", "LocalAffineMaps", "from_affine_steps"]
+__all__ = ["Network", "LocalAffineMaps", "from_affine_steps", "MAX_PARAMETERS"]
+
+#: Default limit on the number of parameters (array entries) a network file may hold,
+#: counted on the file's own tensors from their headers before loading, and on the
+#: largest matrix an import may build: 10^7 float64 numbers are 80 MB. The exact
+#: engines need far less (ACAS Xu: 13,305); a 10^4 x 10^4 layer (10^8 entries) is
+#: refused. The loaders take ``max_parameters`` to raise it.
+MAX_PARAMETERS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -46,10 +53,20 @@ class Network:
         Layer ``l`` maps ``x`` to ``weights[l] @ x + biases[l]``; a ReLU follows
         every layer except the last.
 
+    allow_extreme_numerics : bool, default False
+        Keep weights polyrelu would refuse: denormal entries (nonzero magnitudes below
+        ``2.2e-308``, the smallest normal float64). Also recorded on the network
+        (:attr:`allow_extreme_numerics`): the engines then skip the checks of
+        :func:`polyrelu.geometry.domain.check_numerics` on it, at the risk of wrong answers.
+
     Raises
     ------
     InvalidNetworkError
         If shapes do not chain, an entry is NaN or infinite, or there is no layer.
+    NumericalRangeError
+        If an entry is denormal: float64 arithmetic on denormals loses digits
+        (a denormal has fewer than 53 significant bits) and flushes to zero in
+        some solver paths, so two enumerators disagree on such a network.
 
     Examples
     --------
@@ -62,10 +79,13 @@ class Network:
     (2,)
     """
 
-    def __init__(self, weights, biases):
+    def __init__(self, weights, biases, *, allow_extreme_numerics=False):
         weights = [np.array(w, dtype=np.float64, copy=True) for w in weights]
         biases = [np.array(b, dtype=np.float64, copy=True).reshape(-1) for b in biases]
         _check_layers(weights, biases)
+        if not allow_extreme_numerics:
+            _check_denormals(weights, biases)
+        self.allow_extreme_numerics = bool(allow_extreme_numerics)
         for array in weights + biases:
             array.setflags(write=False)
         self._weights = tuple(weights)
@@ -83,6 +103,11 @@ class Network:
     def biases(self):
         """Tuple of bias vectors, ``biases[l]`` of shape (out_l,)."""
         return self._biases
+
+    @property
+    def num_parameters(self):
+        """Number of weight and bias entries, all layers."""
+        return sum(w.size + b.size for w, b in zip(self._weights, self._biases))
 
     @property
     def input_dim(self):
@@ -278,21 +303,38 @@ def _check_layers(weights, biases):
         raise InvalidNetworkError("the network has input dimension 0")
 
 
-def from_affine_steps(steps, input_dim):
+def _check_denormals(weights, biases):
+    tiny = np.finfo(np.float64).tiny
+    for layer, (w, b) in enumerate(zip(weights, biases)):
+        for name, array in (("weight", w), ("bias", b)):
+            denormal = (array != 0) & (np.abs(array) < tiny)
+            if denormal.any():
+                where = tuple(int(i) for i in np.argwhere(denormal)[0])
+                raise NumericalRangeError(
+                    f"layer {layer}: {name} has a denormal entry {array[where]:.3g} at "
+                    f"{where} (below {tiny:.3g}, float64 arithmetic on it is not exact); "
+                    "set it to zero, or pass allow_extreme_numerics=True "
+                    "(--allow-extreme-numerics) to proceed anyway")
+
+
+def from_affine_steps(steps, input_dim, *, allow_extreme_numerics=False):
     """Network from a sequence of ``("affine", W, b)`` and ``("relu",)`` steps.
 
-    Affine steps between two ReLUs are composed; a missing final affine step
-    becomes the identity. Used by the torch, scikit-learn and ONNX loaders.
+    Affine steps between two ReLUs are composed; a missing affine step (a ReLU
+    right after the input or another ReLU, or none at the end) becomes the
+    identity. Used by the torch, scikit-learn and ONNX loaders;
+    ``allow_extreme_numerics`` is passed to :class:`Network`.
     """
     weights, biases = [], []
-    W, b = np.eye(input_dim), np.zeros(input_dim)
+    W, b, width = None, None, input_dim  # None: the identity, not built unless needed
     for step in steps:
         if step[0] == "affine":
-            W, b = step[1] @ W, step[1] @ b + step[2]
+            W, b = (step[1], step[2]) if W is None else (step[1] @ W, step[1] @ b + step[2])
+            width = W.shape[0]
         else:
-            weights.append(W)
-            biases.append(b)
-            W, b = np.eye(W.shape[0]), np.zeros(W.shape[0])
-    weights.append(W)
-    biases.append(b)
-    return Network(weights, biases)
+            weights.append(np.eye(width) if W is None else W)
+            biases.append(np.zeros(width) if W is None else b)
+            W = b = None
+    weights.append(np.eye(width) if W is None else W)
+    biases.append(np.zeros(width) if W is None else b)
+    return Network(weights, biases, allow_extreme_numerics=allow_extreme_numerics)

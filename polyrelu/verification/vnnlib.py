@@ -17,6 +17,13 @@ output polyhedra that are unsafe there.
 
 Numbers are kept exactly (as :class:`fractions.Fraction` of the decimal text)
 next to their float64 values, so counterexamples can be re-checked exactly.
+
+The text is untrusted: the reader is iterative (any nesting depth) and linear in
+the file's size (0.2 to 0.3 s and 10 to 16 MB of memory per MB of text, see
+``benchmarks/bench_vnnlib.py``); a number is refused beyond 400 characters, a
+decimal exponent beyond 400 in magnitude or the float64 range; the expansion into
+cases stops at 100,000 cases or 5e7 comparisons, the output matrices at 2e7
+entries; an error message quotes at most 80 characters of the input.
 """
 
 import itertools
@@ -31,16 +38,59 @@ from ..errors import InvalidFileError
 __all__ = ["parse_sexpressions", "read_vnnlib", "Property", "Case", "OutputPolytope",
            "input_box"]
 
-_TOKEN = re.compile(r"\(|\)|[^\s()]+")
-_VARIABLE = re.compile(r"^([XY])_(\d+)$")
+_TOKEN = re.compile(r";[^\n]*|\(([^();]*)\)|\(|\)|[^\s();]+")
+_NAME_START = frozenset("XY<>=adRor")
+_VARIABLE = re.compile(r"^([XY])_(\d{1,9})$")
+_EXPONENT = re.compile(r"[eE]([+-]?\d+)$")
+_DECIMAL = re.compile(r"([+-]?)(\d+)(?:\.(\d+))?$")
+_ZERO = Fraction(0)
 _MAX_TERMS = 100_000
+_MAX_COMPARISONS = 50_000_000
+_MAX_NUMBER_LENGTH = 400
+_MAX_EXPONENT = 400
+_QUOTE = 80
+_MAX_MATRIX = 20_000_000
+_FLOAT_MAX = Fraction(np.finfo(np.float64).max)
 
 
 def parse_sexpressions(text):
-    """Parse SMT-LIB text (comments ``;`` removed) into nested Python lists of strings."""
-    text = "\n".join(line.split(";", 1)[0] for line in text.splitlines())
-    stack, current = [], []
-    for token in _TOKEN.findall(text):
+    """Parse SMT-LIB text (comments ``;`` removed) into nested Python lists of strings.
+
+    The parser is iterative (no recursion limit on the nesting depth) and linear in
+    the length of the text.
+
+    Raises
+    ------
+    InvalidFileError
+        If the parentheses do not balance.
+
+    Examples
+    --------
+    >>> parse_sexpressions("(assert (<= X_0 1)) ; a comment")
+    [['assert', ['<=', 'X_0', '1']]]
+    """
+    return list(_expressions(text))
+
+
+def _expressions(text):
+    """The top-level expressions of ``text`` one by one (a token or a nested list).
+
+    An innermost list (no parentheses inside) is matched whole and split, which
+    keeps the Python-level work per token small; names and operators are shared
+    between their occurrences, which keeps large files small in memory.
+    """
+    stack, current, names = [], [], {}
+    for match in _TOKEN.finditer(text):
+        flat = match.group(1)
+        if flat is not None:
+            finished = [names.setdefault(t, t) if t[0] in _NAME_START else t
+                        for t in flat.split()]
+            if not stack:
+                yield finished
+            else:
+                current.append(finished)
+            continue
+        token = match.group()
         if token == "(":
             stack.append(current)
             current = []
@@ -48,12 +98,17 @@ def parse_sexpressions(text):
             if not stack:
                 raise InvalidFileError("unbalanced ')' in VNN-LIB text")
             finished, current = current, stack.pop()
-            current.append(finished)
-        else:
-            current.append(token)
+            if stack:
+                current.append(finished)
+            else:
+                yield finished
+        elif token[0] != ";":
+            if stack:
+                current.append(token)
+            else:
+                yield token
     if stack:
         raise InvalidFileError("unbalanced '(' in VNN-LIB text")
-    return current
 
 
 @dataclass(frozen=True)
@@ -109,27 +164,23 @@ def read_vnnlib(path_or_text):
     ([[-1.0, 0.0]], [-3.0])
     """
     text, source = _read_text(path_or_text)
-    expressions = parse_sexpressions(text)
     names = {"X": set(), "Y": set()}
-    assertions = []
-    for expression in expressions:
-        head = expression[0] if expression else None
+    conjunction, classify = _Open(["and"]), _Comparisons(source).classify
+    for expression in _expressions(text):  # each assertion expanded as it is read
+        head = expression[0] if isinstance(expression, list) and expression else None
         if head == "declare-const":
             names[_declared_kind(expression, source)].add(int(expression[1][2:]))
         elif head == "assert" and len(expression) == 2:
-            assertions.append(expression[1])
+            part = _dnf(expression[1], source, classify)
+            conjunction.combine(part, sum(map(len, part)), source)
         else:
             raise InvalidFileError(f"{source}: unsupported top-level expression "
                                    f"{_show(expression)} (expected declare-const or assert)")
     d, m = _dimension(names["X"], "X", source), _dimension(names["Y"], "Y", source)
     if d == 0:
         raise InvalidFileError(f"{source}: declares no input variable X_i")
-    terms = _dnf(["and"] + assertions, source)
-    cases = {}
-    for term in terms:
-        box, rows = _split_term(term, d, m, source)
-        cases.setdefault(box, []).append(rows)
-    built = tuple(_case(box, disjuncts, d, m, source) for box, disjuncts in cases.items())
+    cases = _group_by_box(_split_term(term, d, source) for term in conjunction.terms)
+    built = tuple(_case(box, disjuncts, d, m, source) for box, disjuncts in cases)
     return Property(d, m, built, source)
 
 
@@ -154,14 +205,15 @@ def _read_text(path_or_text):
     if "(" in text:
         return text, "<vnnlib text>"
     try:
-        with open(text) as handle:
+        with open(text, encoding="utf-8") as handle:
             return handle.read(), text
-    except OSError as err:
-        raise InvalidFileError(f"{text}: cannot read ({err})") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise InvalidFileError(f"{_show(text)}: cannot read ({_show(str(err))})") from err
 
 
 def _declared_kind(expression, source):
-    match = _VARIABLE.match(expression[1]) if len(expression) == 3 else None
+    match = (_VARIABLE.match(expression[1])
+             if len(expression) == 3 and isinstance(expression[1], str) else None)
     if match is None or expression[2] != "Real":
         raise InvalidFileError(f"{source}: unsupported declaration {_show(expression)} "
                                "(expected (declare-const X_i Real) or (declare-const Y_j Real))")
@@ -176,102 +228,260 @@ def _dimension(indices, kind, source):
     return len(indices)
 
 
-def _dnf(formula, source):
-    """The formula as a list of terms, each a list of comparisons ``[op, left, right]``."""
+def _dnf(formula, source, classify):
+    """The formula as a list of terms, each a list of comparisons ``classify([op, left,
+    right])``.
+
+    Iterative (an explicit stack of open ``and``/``or`` nodes), so any nesting depth
+    is read; the expansion is refused beyond ``_MAX_TERMS`` terms or
+    ``_MAX_COMPARISONS`` comparisons in all, so its cost stays bounded.
+    """
+    result = _formula_leaf(formula, source, classify)
+    if result is not None:
+        return result
+    stack = [_Open(formula)]
+    while True:
+        frame = stack[-1]
+        if frame.index < len(frame.node):
+            child = frame.node[frame.index]
+            frame.index += 1
+            part = _formula_leaf(child, source, classify)
+            if part is None:
+                stack.append(_Open(child))
+                continue
+            size = 1
+        else:
+            stack.pop()
+            if not stack:
+                return frame.terms
+            part, size = frame.terms, frame.size
+            frame = stack[-1]
+        frame.combine(part, size, source)
+
+
+class _Open:
+    """An ``and``/``or`` node being expanded: its children read so far, as a DNF."""
+
+    def __init__(self, node):
+        self.node, self.index = node, 1
+        self.terms = [[]] if node[0] == "and" else []
+        self.size = 0  # comparisons in all terms
+
+    def combine(self, part, size, source):
+        """Take in the DNF ``part`` (``size`` comparisons in all) of the next child."""
+        if self.node[0] == "or":
+            self.terms.extend(part)
+            self.size += size
+        elif len(part) == 1:  # a conjunction, the common case: extend in place (linear)
+            for term in self.terms:
+                term.extend(part[0])
+            self.size += len(self.terms) * size
+        else:
+            self.size = len(part) * self.size + len(self.terms) * size
+            self._check(source)
+            self.terms = [left + right for left, right in itertools.product(self.terms, part)]
+        self._check(source)
+
+    def _check(self, source):
+        if len(self.terms) > _MAX_TERMS or self.size > _MAX_COMPARISONS:
+            raise InvalidFileError(
+                f"{source}: more than {_MAX_TERMS} cases or {_MAX_COMPARISONS} comparisons "
+                "after expanding 'or' inside 'and'")
+
+
+def _formula_leaf(formula, source, classify):
+    """``[[classify(formula)]]`` for a comparison, None for an ``and``/``or`` node; else an
+    error."""
     if not isinstance(formula, list) or not formula:
         raise InvalidFileError(f"{source}: expected a formula, got {_show(formula)}")
     head = formula[0]
     if head in ("<=", ">="):
         if len(formula) != 3:
             raise InvalidFileError(f"{source}: comparison {_show(formula)} needs two operands")
-        return [[formula]]
-    if head == "and":
-        terms = [[]]
-        for part in formula[1:]:
-            terms = [left + right for left, right in itertools.product(terms, _dnf(part, source))]
-            if len(terms) > _MAX_TERMS:
-                raise InvalidFileError(f"{source}: more than {_MAX_TERMS} cases after expanding "
-                                       "'or' inside 'and'")
-        return terms
-    if head == "or":
-        return [term for part in formula[1:] for term in _dnf(part, source)]
-    raise InvalidFileError(f"{source}: unsupported operator {head!r} in {_show(formula)} "
-                           "(supported: and, or, <=, >=)")
+        return [[classify(formula)]]
+    if head in ("and", "or"):
+        return None
+    raise InvalidFileError(f"{source}: unsupported operator {_show(head)!r} in "
+                           f"{_show(formula)} (supported: and, or, <=, >=)")
 
 
-def _split_term(term, d, m, source):
-    """(input box key, output rows) of one conjunction of comparisons."""
+def _split_term(term, d, source):
+    """(input box, output rows) of one conjunction of classified comparisons."""
     lower, upper = [None] * d, [None] * d
     rows = []
-    for op, left, right in term:
-        sides = [_operand(left, d, m, source), _operand(right, d, m, source)]
-        if op == ">=":
-            sides.reverse()  # now: sides[0] <= sides[1]
-        kinds = {side[0] for side in sides} - {"const"}
-        if kinds == {"X"} and "const" in {side[0] for side in sides}:
-            (kind0, value0), (kind1, value1) = sides
-            if kind0 == "X":
-                upper[value0] = value1 if upper[value0] is None else min(upper[value0], value1)
-            else:
-                lower[value1] = value0 if lower[value1] is None else max(lower[value1], value0)
-        elif kinds == {"Y"}:
-            rows.append(_output_row(sides, m))
+    for kind, index, value in term:
+        if index is not None and index >= d:
+            raise InvalidFileError(f"{source}: X_{index} is not declared")
+        if kind == "upper":
+            old = upper[index]
+            upper[index] = value if old is None or value < old else old
+        elif kind == "lower":
+            old = lower[index]
+            lower[index] = value if old is None or value > old else old
         else:
-            raise InvalidFileError(
-                f"{source}: unsupported comparison ({op} {_show(left)} {_show(right)}): "
-                "inputs may only be compared with numbers, outputs with outputs or numbers")
-    missing = [f"X_{i}" for i in range(d) if lower[i] is None or upper[i] is None]
+            rows.append(value)
+    missing = [i for i in range(d) if lower[i] is None or upper[i] is None]
     if missing:
-        raise InvalidFileError(f"{source}: inputs {', '.join(missing)} lack a lower or an upper "
+        raise InvalidFileError(f"{source}: inputs {_names(missing)} lack a lower or an upper "
                                "bound in some case")
     return (tuple(lower), tuple(upper)), rows
 
 
-def _operand(token, d, m, source):
-    if isinstance(token, list):
-        raise InvalidFileError(f"{source}: unsupported operand {_show(token)} (expected a "
-                               "variable or a number)")
+class _Comparisons:
+    """Reads comparisons (their variables once each).
+
+    ``classify`` gives ``("upper", i, value)`` for ``X_i <= value``, ``("lower", i,
+    value)`` for ``X_i >= value`` and ``("row", None, (c, rhs))`` for an output
+    constraint ``c y <= rhs``.
+    """
+
+    def __init__(self, source):
+        self.source = source
+        self.variables = {}
+
+    def classify(self, comparison):
+        """What ``comparison`` (``[op, left, right]``) says, see the class."""
+        op, left, right = comparison
+        sides = [self._operand(left), self._operand(right)]
+        if op == ">=":
+            sides.reverse()  # now: sides[0] <= sides[1]
+        kinds = (sides[0][0], sides[1][0])
+        if kinds == ("X", "const"):
+            return "upper", sides[0][1], sides[1][1]
+        if kinds == ("const", "X"):
+            return "lower", sides[1][1], sides[0][1]
+        if "X" not in kinds and kinds != ("const", "const"):
+            return "row", None, _output_row(sides)
+        raise InvalidFileError(
+            f"{self.source}: unsupported comparison {_show(comparison)}: "
+            "inputs may only be compared with numbers, outputs with outputs or numbers")
+
+    def _operand(self, token):
+        if isinstance(token, list):
+            raise InvalidFileError(f"{self.source}: unsupported operand {_show(token)} "
+                                   "(expected a variable or a number)")
+        known = self.variables.get(token)
+        if known is not None:
+            return known
+        kind, value = _read_operand(token, self.source)
+        if kind == "const":
+            return kind, value
+        known = self.variables[token] = (kind, value)
+        return known
+
+
+def _group_by_box(terms):
+    """``[(box, [rows, ...]), ...]``: the terms' output rows grouped by equal input box.
+
+    Terms that share their bound comparisons share the bound objects, so they are
+    grouped by the ids of the bounds first (cheap); only if that leaves several
+    groups are those merged by value (exact, from numerators and denominators).
+    """
+    groups = {}
+    for box, rows in terms:
+        key = (tuple(map(id, box[0])), tuple(map(id, box[1])))
+        groups.setdefault(key, (box, []))[1].append(rows)
+    if len(groups) <= 1:
+        return list(groups.values())
+    merged = {}
+    for box, disjuncts in groups.values():
+        key = tuple((v.numerator, v.denominator) for v in box[0] + box[1])
+        merged.setdefault(key, (box, []))[1].extend(disjuncts)
+    return list(merged.values())
+
+
+def _names(indices):
+    """``X_i, X_j, ...`` for the first few indices (and how many more)."""
+    shown = ", ".join(f"X_{i}" for i in indices[:5])
+    return shown + (f" and {len(indices) - 5} more" if len(indices) > 5 else "")
+
+
+def _read_operand(token, source):
+    """``("X", i)``, ``("Y", j)`` or ``("const", Fraction)`` for one token.
+
+    Numbers are refused when longer than ``_MAX_NUMBER_LENGTH`` characters, with a
+    decimal exponent beyond ``_MAX_EXPONENT`` in magnitude (``1e99999999`` would
+    build a Fraction of 10^8 digits), or outside the float64 range.
+    """
     match = _VARIABLE.match(token)
     if match:
-        kind, index = match.group(1), int(match.group(2))
-        if index >= (d if kind == "X" else m):
-            raise InvalidFileError(f"{source}: {token} is not declared")
-        return kind, index
+        return match.group(1), int(match.group(2))
+    exponent = _EXPONENT.search(token)
+    if len(token) > _MAX_NUMBER_LENGTH or (
+            exponent and abs(int(exponent.group(1))) > _MAX_EXPONENT):
+        raise InvalidFileError(f"{source}: refusing the number {_show(token)!r}: at most "
+                               f"{_MAX_NUMBER_LENGTH} characters and exponents of magnitude "
+                               f"at most {_MAX_EXPONENT}")
+    decimal = _DECIMAL.match(token)
     try:
-        return "const", Fraction(token)
+        value = (Fraction(int(decimal[1] + decimal[2] + (decimal[3] or "")),
+                          10 ** len(decimal[3] or "")) if decimal else Fraction(token))
     except (ValueError, ZeroDivisionError) as err:
-        raise InvalidFileError(f"{source}: cannot read {token!r} as a number or a variable") \
-            from err
+        raise InvalidFileError(f"{source}: cannot read {_show(token)!r} as a number or a "
+                               "variable") from err
+    magnitude = len(token) + (int(exponent.group(1)) if exponent else 0)
+    if magnitude > 300 and abs(value) > _FLOAT_MAX:  # else at most 10^300
+        raise InvalidFileError(f"{source}: the number {_show(token)!r} is outside the float64 "
+                               "range")
+    return "const", value
 
 
-def _output_row(sides, m):
-    """Coefficients and right-hand side of ``sides[0] <= sides[1]`` as ``c y <= d``."""
-    c, rhs = np.zeros(m), Fraction(0)
+def _output_row(sides):
+    """Coefficients (pairs of output index and coefficient) and right-hand side of
+    ``sides[0] <= sides[1]`` as ``c y <= d``."""
+    c, rhs = {}, _ZERO
     for sign, (kind, value) in zip((1, -1), sides):
         if kind == "Y":
-            c[value] += sign
+            c[value] = c.get(value, 0) + sign
+        elif rhs is _ZERO:
+            rhs = value if sign < 0 else -value
         else:
-            rhs -= sign * value
-    return c, rhs
+            rhs = rhs + value if sign < 0 else rhs - value
+    return tuple(c.items()), rhs
+
+
+def _output_matrix(rows, m, source):
+    """The dense matrix C of output rows (dicts), refused beyond ``_MAX_MATRIX`` entries."""
+    if len(rows) * m > _MAX_MATRIX:
+        raise InvalidFileError(f"{source}: {len(rows)} output constraints on {m} outputs make "
+                               f"a matrix of more than {_MAX_MATRIX} entries")
+    C = np.zeros((len(rows), m))
+    for i, (coefficients, _) in enumerate(rows):
+        for j, value in coefficients:
+            if j >= m:
+                raise InvalidFileError(f"{source}: Y_{j} is not declared")
+            C[i, j] = value
+    return C
 
 
 def _case(box, disjuncts, d, m, source):
     lower, upper = box
-    if any(lo > hi for lo, hi in zip(lower, upper)):
-        bad = [f"X_{i}" for i in range(d) if lower[i] > upper[i]]
-        raise InvalidFileError(f"{source}: empty input box (lower > upper for {', '.join(bad)})")
+    bad = [i for i in range(d) if lower[i] > upper[i]]
+    if bad:
+        raise InvalidFileError(f"{source}: empty input box (lower > upper for {_names(bad)})")
     unsafe = []
     for rows in disjuncts:
-        if not rows:
-            C, rhs = np.zeros((0, m)), ()
-        else:
-            C, rhs = np.array([row[0] for row in rows]), tuple(row[1] for row in rows)
-        unsafe.append(OutputPolytope(C, np.array([float(v) for v in rhs]), rhs))
+        rhs = tuple(row[1] for row in rows)
+        unsafe.append(OutputPolytope(_output_matrix(rows, m, source),
+                                     np.array([float(v) for v in rhs]), rhs))
     return Case(np.array([float(v) for v in lower]), np.array([float(v) for v in upper]),
                 tuple(lower), tuple(upper), tuple(unsafe))
 
 
 def _show(expression):
-    if isinstance(expression, list):
-        return "(" + " ".join(_show(e) for e in expression) + ")"
-    return str(expression)
+    """SMT-LIB text of an expression, at most about ``_QUOTE`` characters (iterative)."""
+    pieces, size, stack, space = [], 0, [iter([expression])], False
+    while stack and size <= _QUOTE:
+        item = next(stack[-1], None)  # parsed lists never hold None
+        if item is None:
+            stack.pop()
+            piece, space = (")" if stack else ""), True
+        elif isinstance(item, list):
+            piece, space = (" (" if space else "("), False
+            stack.append(iter(item))
+        else:
+            piece, space = (" " if space else "") + str(item)[:_QUOTE + 1], True
+        pieces.append(piece)
+        size += len(piece)
+    text = "".join(pieces)
+    return text if size <= _QUOTE else text[:_QUOTE - 3] + "..."
