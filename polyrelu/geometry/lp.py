@@ -73,18 +73,21 @@ class LPSolver:
     def __init__(self, options=None):
         self.options = options or Options()
         self.count = 0
+        self.retries = 0  # LPs solved only after a retry (see _retry)
         self._warm = None  # (A, b) of the model loaded by maximize_warm, if any
         self._highs = _new_highs()
-        for name, value in (
-            ("output_flag", False),
-            ("presolve", "off"),
-            ("solver", "simplex"),
+        self._defaults = {
+            "output_flag": False,
+            "presolve": "off",
+            "solver": "simplex",
+            "run_crossover": "on",
             # polyrelu's rows have unit norm: scaling costs time and buys nothing
-            ("simplex_scale_strategy", 0),
-            ("simplex_strategy", 4),  # primal simplex: measured fastest on region LPs
-            ("primal_feasibility_tolerance", self.options.lp_feasibility_tol),
-            ("dual_feasibility_tolerance", self.options.lp_feasibility_tol),
-        ):
+            "simplex_scale_strategy": 0,
+            "simplex_strategy": 4,  # primal simplex: measured fastest on region LPs
+            "primal_feasibility_tolerance": self.options.lp_feasibility_tol,
+            "dual_feasibility_tolerance": self.options.lp_feasibility_tol,
+        }
+        for name, value in self._defaults.items():
             self._highs.setOptionValue(name, value)
 
     def maximize(self, cost, A, b, *, A_eq=None, b_eq=None, lower=None, upper=None):
@@ -224,9 +227,7 @@ class LPSolver:
         self.count += 1
         status = _STATUS.get(highs.getModelStatus())
         if status is None:
-            raise SolverError(
-                f"HiGHS returned model status {highs.modelStatusToString(highs.getModelStatus())}"
-            )
+            status = self._retry()
         if status != "optimal":
             return LPResult(status)
         solution = highs.getSolution()
@@ -236,6 +237,39 @@ class LPSolver:
             highs.getObjectiveValue(),
             np.array(solution.row_dual),
         )
+
+
+    def _retry(self):
+        """Solve the loaded model again after HiGHS gave a status other than optimal,
+        infeasible or unbounded (e.g. "Unknown" on badly scaled rows): from scratch, then
+        with the dual simplex and scaling, then with the interior-point method and
+        crossover. Returns the first status it can interpret; raises
+        :class:`SolverError` naming the statuses if none."""
+        highs, seen = self._highs, []
+        for settings in _RETRIES:
+            seen.append(highs.modelStatusToString(highs.getModelStatus()))
+            for name, value in settings.items():
+                highs.setOptionValue(name, value)
+            highs.clearSolver()
+            highs.run()
+            self.count += 1
+            for name in settings:
+                highs.setOptionValue(name, self._defaults[name])
+            status = _STATUS.get(highs.getModelStatus())
+            if status is not None:
+                self.retries += 1
+                return status
+        seen.append(highs.modelStatusToString(highs.getModelStatus()))
+        raise SolverError(f"HiGHS could not solve an LP (statuses {', '.join(seen)}, "
+                          "after retrying with other algorithms)")
+
+
+# Settings tried, in order, when HiGHS returns a status polyrelu cannot interpret.
+_RETRIES = (
+    {},
+    {"simplex_strategy": 1, "simplex_scale_strategy": 1},
+    {"solver": "ipm", "run_crossover": "on", "simplex_scale_strategy": 1},
+)
 
 
 def _dense_rowwise(A):

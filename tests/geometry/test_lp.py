@@ -38,3 +38,30 @@ def test_constant_rows_in_the_signed_inradius_and_chebyshev_lps():
     x, r, y = solver.signed_inradius(A, np.append(square[1], -0.5))
     assert r == -np.inf and y.tolist() == [0, 0, 0, 0, 1]
     assert solver.chebyshev_ball(A, np.append(square[1], -0.5)) == (None, None)
+
+
+def test_a_status_highs_cannot_finish_is_retried_with_other_algorithms():
+    """With the simplex iteration limit at 0, HiGHS stops at once ("Iteration limit
+    reached", a status polyrelu cannot interpret); the retries end with the interior-point
+    method, whose answer must be scipy's."""
+    rng = np.random.default_rng(7)
+    A = np.vstack([rng.normal(size=(12, 3)), np.eye(3), -np.eye(3)])
+    b = np.concatenate([rng.uniform(0.5, 1.5, 12), np.ones(6)])
+    cost = rng.normal(size=3)
+    solver = LPSolver()
+    solver._highs.setOptionValue("simplex_iteration_limit", 0)
+    result = solver.maximize(cost, A, b)
+    reference = linprog(-cost, A_ub=A, b_ub=b, bounds=[(None, None)] * 3, method="highs")
+    assert result.status == "optimal" and solver.retries == 1
+    assert result.value == pytest.approx(-reference.fun, rel=1e-7)
+
+
+def test_an_lp_no_algorithm_solves_is_a_solver_error():
+    from polyrelu import SolverError
+
+    solver = LPSolver()
+    for name in ("simplex_iteration_limit", "ipm_iteration_limit"):
+        solver._highs.setOptionValue(name, 0)
+    A = np.vstack([np.eye(2), -np.eye(2), [[1.0, 1.0]]])
+    with pytest.raises(SolverError, match="after retrying"):
+        solver.maximize(np.ones(2), A, np.array([1.0, 1.0, 1.0, 1.0, 1.5]))
