@@ -8,20 +8,27 @@ with Farkas multipliers). :mod:`polyrelu.verification.checker` re-validates them
 """
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import SolverError
+from ..errors import PolyreluError, SolverError
 from ..network.model import Network
 
-__all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "piece_counts",
-           "network_fingerprint", "box_from_path", "free_inputs", "tail_network",
-           "rigorous_bounding_box", "region_constraints", "farkas_gap", "FARKAS_MARGIN",
-           "BOUND_MARGIN"]
+__all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "CertificateError",
+           "FORMAT_NAME", "FORMAT_VERSION", "piece_counts", "network_fingerprint",
+           "box_from_path", "free_inputs", "tail_network", "rigorous_bounding_box",
+           "region_constraints", "farkas_gap", "FARKAS_MARGIN", "BOUND_MARGIN"]
 
-FARKAS_MARGIN = 1e-10  # relative margin a Farkas certificate must prove emptiness by
+FORMAT_NAME = "polyrelu-certificate"
+FORMAT_VERSION = 2     # 1: pieces named their own rows (unsound); 2: rows re-derived
+FARKAS_MARGIN = 1e-10  # relative margin the search wants a Farkas certificate to prove by
 BOUND_MARGIN = 1e-9    # the search closes boxes by bounds only with this relative margin
+
+
+class CertificateError(PolyreluError, ValueError):
+    """A certificate does not prove its property (the message names the first flaw)."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +48,9 @@ class BoundPiece:
 
 @dataclass(frozen=True)
 class RegionPiece:
-    """An activation region of an exactly decided sub-box, with one Farkas vector per
-    unsafe polytope proving the region misses it (rows: box, neurons, unsafe rows)."""
+    """An activation region of an exactly decided sub-box (``pattern``: all hidden
+    neurons, packed bits), with one Farkas vector per unsafe polytope proving the
+    region misses it (rows: box, neurons, unsafe rows, see :func:`region_constraints`)."""
 
     case: int
     path: tuple
@@ -54,19 +62,18 @@ class RegionPiece:
 class StarPiece:
     """A piece of an exactly decided sub-box, closed before all its neurons were fixed.
 
-    The piece is the sub-box cut by the rows listed in ``sources`` (domain faces
-    ``-1 - k``, or neuron j's sign as in ``pattern``), all in layers before
-    ``layer``; there the earlier layers are affine, and the sound bounds of the
-    remaining layers (:func:`tail_network`) over the piece's bounding box
-    (:func:`rigorous_bounding_box`) refute every unsafe polytope with the
-    multipliers ``multipliers[k]`` (as in :class:`BoundPiece`).
+    The piece is the sub-box cut by the sign rows of every neuron of the hidden layers
+    before ``layer``, as ``pattern`` gives them (packed bits; the bits of ``layer``
+    and later are 0). The piece names no rows: the checker rebuilds them. On the piece
+    the earlier layers are affine, and the sound bounds of the remaining layers over
+    the piece's bounding box refute every unsafe polytope with ``multipliers[k]`` (as
+    in :class:`BoundPiece`).
     """
 
     case: int
     path: tuple
     layer: int
     pattern: np.ndarray
-    sources: np.ndarray
     multipliers: tuple
 
 
@@ -76,6 +83,7 @@ class Certificate:
 
     fingerprint: str
     pieces: list = field(default_factory=list)
+    version: int = FORMAT_VERSION
 
     def counts(self):
         """Number of bound-closed boxes, bound-closed partial pieces and Farkas-closed
@@ -91,10 +99,18 @@ def piece_counts(pieces):
 
 
 def network_fingerprint(network):
-    """SHA-256 of the network's float64 weights and biases (ties a certificate to a network)."""
-    digest = hashlib.sha256()
-    for array in (*network.weights, *network.biases):
-        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    """SHA-256 of the whole network: a format tag, then per layer a header (index, kind,
+    activation, shapes, dtype) and the little-endian float64 bytes of its weights and
+    biases. Ties a certificate to one network: shapes, layer kinds and every value."""
+    digest = hashlib.sha256(b"polyrelu-network-fingerprint/2\n")
+    last = len(network.weights) - 1
+    for i, (w, b) in enumerate(zip(network.weights, network.biases)):
+        header = {"layer": i, "kind": "affine", "activation": "identity" if i == last else "relu",
+                  "weight_shape": list(np.shape(w)), "bias_shape": list(np.shape(b)),
+                  "dtype": "<f8"}
+        digest.update(json.dumps(header, sort_keys=True).encode() + b"\n")
+        for array in (w, b):
+            digest.update(np.ascontiguousarray(array, dtype="<f8").tobytes())
     return digest.hexdigest()
 
 

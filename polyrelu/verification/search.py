@@ -474,7 +474,7 @@ class _CaseSearch:
                            for k in range(len(self.row_ranges))]
                 if all(lam is not None for lam in refuted):
                     pieces.append(StarPiece(self.index, path, layer, np.packbits(leaf.pattern),
-                                            leaf.sources.copy(), tuple(refuted)))
+                                            tuple(refuted)))
                     continue
             children = splitter.split_layer(leaf, layer, box)
             stack.extend((child, layer + 1) for child in reversed(children))

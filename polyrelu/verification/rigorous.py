@@ -1,0 +1,151 @@
+"""Rigorous float64 arithmetic for the certificate checker: every quantity comes with a
+bound on its rounding error, so that a check that passes holds for the real numbers.
+
+The rule used throughout (Higham, *Accuracy and Stability of Numerical Algorithms*,
+Thm. 3.1/3.5): a float64 dot product of length ``n`` computed in any order, with or
+without fused multiply-adds, differs from the exact one by at most
+``gamma_n |a| . |b|`` with ``gamma_n = n u / (1 - n u)``, ``u = 2**-53``, plus at most
+``n`` times the smallest subnormal for underflow. :func:`dot_error` returns
+``2 (n + 2) u fl(|a| . |b|) + (n + 1) 2**-1074`` (0 when every product is 0: then the
+sum is exact), which exceeds that bound including the rounding of the bound's own
+computation (all its terms are non-negative). Nothing
+here depends on a tolerance: a check passes only if it passes with the error bounds.
+"""
+
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import SolverError
+
+__all__ = ["dot_error", "AffineMaps", "first_layer", "next_layer", "upper_over_box",
+           "lp_upper_bound", "dual_bound", "widened", "narrowed", "empty_by_multipliers"]
+
+_U = np.finfo(np.float64).eps / 2
+_TINY = np.finfo(np.float64).smallest_subnormal
+
+
+def dot_error(abs_a, abs_b, n):
+    """Bound on the rounding error of ``a @ b`` (inner length ``n``) from ``|a| @ |b|``."""
+    products = abs_a @ abs_b
+    return 2.0 * (n + 2) * _U * products + np.where(products > 0, (n + 1) * _TINY, 0.0)
+
+
+def _up(values, n=1):
+    """``values`` (non-negative float results of ``n``-term sums) raised past their rounding."""
+    return values * (1.0 + 2.0 * (n + 2) * _U) + np.where(values > 0, (n + 1) * _TINY, 0.0)
+
+
+class AffineMaps:
+    """Float affine maps ``A x + c`` of one layer's pre-activations with error bounds.
+
+    For every input ``x`` of the region they were composed for, the true (real-number)
+    pre-activation ``z_j(x)`` satisfies ``|z_j(x) - (A_j x + c_j)| <= E_j . |x| + e_j``.
+    """
+
+    def __init__(self, A, c, E, e):
+        self.A, self.c, self.E, self.e = A, c, E, e
+
+    def slack(self, reach):
+        """``E . reach + e`` rounded up: the error bound on a box ``|x| <= reach``."""
+        return _up(self.E @ reach + self.e, self.E.shape[1] + 1)
+
+
+def first_layer(network, free, fixed_values):
+    """:class:`AffineMaps` of the first hidden layer on the free inputs (the fixed inputs,
+    ``x[~free] = fixed_values``, folded into the bias with its rounding error)."""
+    W, b = network.weights[0], network.biases[0]
+    fixed = W[:, ~free]
+    c = b + fixed @ fixed_values
+    e = _sum_error(np.abs(fixed), np.abs(fixed_values), np.abs(b))
+    return AffineMaps(W[:, free].copy(), c, np.zeros((len(b), int(free.sum()))), e)
+
+
+def next_layer(network, layer, maps, mask):
+    """:class:`AffineMaps` of layer ``layer + 1``'s pre-activations (or the output layer's),
+    from layer ``layer``'s ``maps`` and its activation ``mask`` (inactive neurons give 0)."""
+    W, b = network.weights[layer + 1], network.biases[layer + 1]
+    A, c = maps.A * mask[:, None], maps.c * mask
+    E, e = maps.E * mask[:, None], maps.e * mask
+    absW, n = np.abs(W), W.shape[1] + 1
+    new_E = _up(absW @ E, n) + dot_error(absW, np.abs(A), n)
+    new_e = _up(absW @ e, n) + _sum_error(absW, np.abs(c), np.abs(b))
+    return AffineMaps(W @ A, W @ c + b, new_E, new_e)
+
+
+def _sum_error(abs_W, abs_x, abs_b):
+    """Rounding error bound of ``W x + b`` (0 where every product ``W_ij x_j`` is 0: then
+    the result is ``b`` exactly)."""
+    products = abs_W @ abs_x
+    n = abs_W.shape[1] + 1
+    return np.where(products > 0, 2.0 * (n + 2) * _U * (products + abs_b) + (n + 1) * _TINY,
+                    0.0)
+
+
+def upper_over_box(r, lower, upper):
+    """A rigorous upper bound of ``r . x`` over the box ``[lower, upper]`` (rows of ``r``
+    at once if it is 2-D)."""
+    top = np.maximum(r * upper, r * lower)
+    n = np.shape(r)[-1]
+    return top.sum(axis=-1) + dot_error(np.abs(r), np.maximum(np.abs(lower), np.abs(upper)), n)
+
+
+def lp_upper_bound(solver, q, G, h, lower, upper):
+    """An upper bound of ``q . x`` over ``{x in [lower, upper] : G x <= h}``, exact (a
+    Fraction), from the dual multipliers of one LP (the LP's own accuracy does not
+    matter): for ``y >= 0`` and every such ``x``,
+    ``q x = (q - y G) x + y G x <= max_box (q - y G) x + y h``.
+    Returns ``-inf`` when Farkas multipliers prove the set empty, ``+inf`` if the LP
+    failed."""
+    d = len(lower)
+    scale = np.linalg.norm(G, axis=1)
+    scale = np.where(scale > 0, scale, 1.0)
+    rows = np.vstack([np.eye(d), -np.eye(d), G / scale[:, None]])
+    rhs = np.concatenate([upper, -lower, h / scale])
+    result = solver.maximize_warm(q, rows, rhs)
+    if result.status == "infeasible":
+        try:
+            _, _, y = solver.signed_inradius(rows, rhs)
+        except SolverError:
+            return np.inf
+        y = np.maximum(np.asarray(y)[2 * d:], 0.0) / scale
+        return -np.inf if empty_by_multipliers(y, G, h, lower, upper) else np.inf
+    if result.status != "optimal":
+        return np.inf
+    y = np.maximum(result.row_duals[2 * d:], 0.0) / scale
+    return dual_bound(q, y, G, h, lower, upper)
+
+
+def dual_bound(q, y, G, h, lower, upper):
+    """``max_box (q - y G) x + y h`` in exact rational arithmetic (a Fraction): every
+    float is a rational, and only the non-zero multipliers enter (an LP's basic dual
+    solution has at most about ``d`` of them), so this is cheap."""
+    used = np.flatnonzero(y)
+    weights = [Fraction(float(y[i])) for i in used]
+    r = [Fraction(float(v)) for v in q]
+    total = Fraction(0)
+    for weight, i in zip(weights, used):
+        total += weight * Fraction(float(h[i]))
+        for k in np.flatnonzero(G[i]):
+            r[k] -= weight * Fraction(float(G[i, k]))
+    for k, coefficient in enumerate(r):
+        if coefficient:
+            side = upper[k] if coefficient > 0 else lower[k]
+            total += coefficient * Fraction(float(side))
+    return total
+
+
+def empty_by_multipliers(y, G, h, lower, upper):
+    """Whether ``y >= 0`` proves ``{x in [lower, upper] : G x <= h}`` empty, exactly:
+    ``max_box (-y G) x + y h < 0``."""
+    return dual_bound(np.zeros(G.shape[1]), y, G, h, lower, upper) < 0
+
+
+def widened(value, slack):
+    """``value + slack`` rounded up past the rounding of the sum (``slack >= 0``)."""
+    return value + np.where(slack > 0, slack + 4 * _U * (np.abs(value) + slack) + _TINY, 0.0)
+
+
+def narrowed(value, slack):
+    """``value - slack`` rounded down past the rounding of the difference (``slack >= 0``)."""
+    return value - np.where(slack > 0, slack + 4 * _U * (np.abs(value) + slack) + _TINY, 0.0)
