@@ -83,7 +83,7 @@ def load_certificate(path):
         raise
     except (OSError, EOFError, KeyError, ValueError, TypeError, IndexError, MemoryError,
             zipfile.BadZipFile, zlib.error, NotImplementedError) as err:
-        raise InvalidFileError(f"{path}: not a readable certificate file "
+        raise InvalidFileError(f"{path}: cannot read a certificate "
                                f"({type(err).__name__}: {str(err)[:80]})") from None
     return _rebuild(arrays, path)
 
