@@ -19,6 +19,7 @@ from ..network.model import Network
 __all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "CertificateError",
            "FORMAT_NAME", "FORMAT_VERSION", "piece_counts", "network_fingerprint",
            "box_from_path", "free_inputs", "tail_network", "rigorous_bounding_box",
+           "star_box_hint",
            "region_constraints", "farkas_gap", "FARKAS_MARGIN", "BOUND_MARGIN"]
 
 FORMAT_NAME = "polyrelu-certificate"
@@ -68,6 +69,12 @@ class StarPiece:
     the earlier layers are affine, and the sound bounds of the remaining layers over
     the piece's bounding box refute every unsafe polytope with ``multipliers[k]`` (as
     in :class:`BoundPiece`).
+
+    ``box_rows`` and ``box_weights`` are an optional hint for that bounding box: weight
+    ``box_weights[i]`` on the piece's (unit-normalised) row ``box_rows[i, 1]`` in the
+    combination bounding direction ``box_rows[i, 0]`` (``k < d``: ``x_k`` from above,
+    ``d + k``: from below); rows ``0 .. 2d - 1`` are the sub-box's faces, row ``2d + j``
+    neuron j's sign row. The checker evaluates the hint, never trusts it.
     """
 
     case: int
@@ -75,6 +82,8 @@ class StarPiece:
     layer: int
     pattern: np.ndarray
     multipliers: tuple
+    box_rows: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    box_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass
@@ -147,14 +156,18 @@ def tail_network(network, pattern, layer):
                    [maps.pre_c[start:stop], *network.biases[layer + 1:]])
 
 
-def rigorous_bounding_box(solver, A, b, lower, upper):
+def rigorous_bounding_box(solver, A, b, lower, upper, duals=False):
     """A box containing ``{x in [lower, upper] : A x <= b}``, from LP duals.
 
     For each coordinate the LP's dual multipliers ``y >= 0`` give the valid bound
-    ``x_k <= y b + |y A - e_k| . reach`` whatever the LP's own accuracy.
+    ``x_k <= y b + |y A - e_k| . reach`` whatever the LP's own accuracy. With ``duals``
+    also returns the multipliers, shape (2d, rows): row k bounds ``x_k`` from above,
+    row ``d + k`` from below.
     """
     reach = np.maximum(np.abs(lower), np.abs(upper))
     low, high = lower.astype(float).copy(), upper.astype(float).copy()
+    d = len(lower)
+    multipliers = np.zeros((2 * d, len(b)))
     for k in range(len(lower)):
         for sign in (1.0, -1.0):
             direction = np.zeros(len(lower))
@@ -163,12 +176,24 @@ def rigorous_bounding_box(solver, A, b, lower, upper):
             if result.status != "optimal":
                 raise SolverError(f"bounding-box LP is {result.status}")
             y = np.maximum(result.row_duals, 0.0)
+            multipliers[k if sign > 0 else d + k] = y
             bound = y @ b + np.abs(y @ A - direction) @ reach
             if sign > 0:
                 high[k] = min(high[k], bound)
             else:
                 low[k] = max(low[k], -bound)
-    return low, high
+    return (low, high, multipliers) if duals else (low, high)
+
+
+def star_box_hint(multipliers, sources, d):
+    """``(box_rows, box_weights)`` of a :class:`StarPiece` from bounding-box multipliers on a
+    piece's rows (shape (2d, rows)) and each row's source (domain face ``-1 - k`` or
+    neuron ``j``)."""
+    directions, rows = np.nonzero(multipliers)
+    sources = np.asarray(sources)[rows]
+    canonical = np.where(sources < 0, -1 - sources, 2 * d + sources)
+    return (np.column_stack([directions, canonical]).astype(np.int64),
+            multipliers[directions, rows].astype(np.float64))
 
 
 def region_constraints(network, pattern, box_rows, unsafe=()):

@@ -54,6 +54,9 @@ def save_certificate(certificate, path):
         if not isinstance(piece, BoundPiece):
             patterns[i, :len(piece.pattern)] = piece.pattern
     multipliers = [np.asarray(y, dtype=np.float64) for p in pieces for y in p.multipliers]
+    hint_rows = [np.asarray(getattr(p, "box_rows", np.zeros((0, 2))), dtype=np.int64)
+                 .reshape(-1, 2) for p in pieces]
+    hint_weights = [np.asarray(getattr(p, "box_weights", ()), dtype=np.float64) for p in pieces]
     np.savez_compressed(
         path, format=np.array(FORMAT_NAME), version=np.array(FORMAT_VERSION, dtype=np.int64),
         fingerprint=np.array(certificate.fingerprint),
@@ -64,7 +67,9 @@ def save_certificate(certificate, path):
         patterns=patterns,
         multiplier_counts=np.array([len(p.multipliers) for p in pieces], dtype=np.int64),
         multiplier_offsets=_offsets(multipliers),
-        multipliers=_concat(multipliers, (0,), np.float64))
+        multipliers=_concat(multipliers, (0,), np.float64),
+        hint_offsets=_offsets(hint_rows), hint_rows=_concat(hint_rows, (0, 2), np.int64),
+        hint_weights=_concat(hint_weights, (0,), np.float64))
 
 
 def load_certificate(path):
@@ -91,7 +96,8 @@ def load_certificate(path):
 _SCHEMA = {  # name: (dtype kind, number of dimensions)
     "kind": ("i", 1), "case": ("i", 1), "layer": ("i", 1), "path_offsets": ("i", 1),
     "path_steps": ("i", 2), "patterns": ("u", 2), "multiplier_counts": ("i", 1),
-    "multiplier_offsets": ("i", 1), "multipliers": ("f", 1),
+    "multiplier_offsets": ("i", 1), "multipliers": ("f", 1), "hint_offsets": ("i", 1),
+    "hint_rows": ("i", 2), "hint_weights": ("f", 1),
 }
 
 
@@ -132,7 +138,12 @@ def _rebuild(arrays, path):
     for key in ("case", "layer", "multiplier_counts"):
         _expect(len(arrays[key]) == n, path, f"'{key}' has {len(arrays[key])} entries, not {n}")
     _expect(len(arrays["patterns"]) == n, path, "'patterns' has the wrong number of rows")
-    _expect(arrays["path_steps"].shape[1:] == (2,), path, "'path_steps' must have 2 columns")
+    for key in ("path_steps", "hint_rows"):
+        _expect(arrays[key].shape[1:] == (2,), path, f"'{key}' must have 2 columns")
+    _expect(len(arrays["hint_weights"]) == len(arrays["hint_rows"]), path,
+            "'hint_weights' and 'hint_rows' differ in length")
+    hints = _checked_offsets(arrays["hint_offsets"], n, len(arrays["hint_rows"]),
+                             "hint_offsets", path)
     path_offsets = _checked_offsets(arrays["path_offsets"], n, len(arrays["path_steps"]),
                                     "path_offsets", path)
     counts = arrays["multiplier_counts"]
@@ -147,18 +158,20 @@ def _rebuild(arrays, path):
         steps = arrays["path_steps"][path_offsets[i]:path_offsets[i + 1]]
         lams = tuple(arrays["multipliers"][offsets[j]:offsets[j + 1]].copy()
                      for j in range(first[i], first[i + 1]))
+        hint = (arrays["hint_rows"][hints[i]:hints[i + 1]].astype(np.int64),
+                arrays["hint_weights"][hints[i]:hints[i + 1]].astype(np.float64))
         pieces.append(_piece(_KINDS[kind], int(arrays["case"][i]),
                              tuple((int(a), int(b)) for a, b in steps),
-                             int(arrays["layer"][i]), arrays["patterns"][i], lams))
+                             int(arrays["layer"][i]), arrays["patterns"][i], lams, hint))
     return Certificate(arrays["fingerprint"], pieces, FORMAT_VERSION)
 
 
-def _piece(kind, case, path, layer, pattern, multipliers):
+def _piece(kind, case, path, layer, pattern, multipliers, hint):
     pattern = np.ascontiguousarray(pattern, dtype=np.uint8)
     if kind is BoundPiece:
         return BoundPiece(case, path, multipliers)
     if kind is StarPiece:
-        return StarPiece(case, path, layer, pattern, multipliers)
+        return StarPiece(case, path, layer, pattern, multipliers, *hint)
     return RegionPiece(case, path, pattern, multipliers)
 
 

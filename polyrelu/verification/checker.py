@@ -32,7 +32,9 @@ from .rigorous import (
     dot_error,
     empty_by_multipliers,
     first_layer,
-    lp_upper_bound,
+    box_from_multipliers,
+    lp_box,
+    lp_proves_at_most,
     narrowed,
     next_layer,
     upper_over_box,
@@ -98,6 +100,8 @@ def _check_piece(network, prop, piece):
     _check_path(piece.path, network.input_dim)
     if not isinstance(piece, BoundPiece):
         _check_pattern(network, piece)
+    if isinstance(piece, StarPiece):
+        _check_hint(network, case, piece)
     if len(piece.multipliers) != len(case.unsafe):
         raise CertificateError(f"piece has {len(piece.multipliers)} multiplier vectors for "
                                f"{len(case.unsafe)} unsafe sets")
@@ -120,6 +124,20 @@ def _check_path(path, dim):
         if len(step) != 2 or not all(isinstance(v, (int, np.integer)) for v in step) \
                 or not 0 <= step[0] < dim or step[1] not in (0, 1):
             raise CertificateError(f"bad split step {step!r} (expected (input < {dim}, 0 or 1))")
+
+
+def _check_hint(network, case, piece):
+    """A star piece's bounding-box hint: directions and rows in range, weights >= 0."""
+    d = int(np.sum(case.upper > case.lower))
+    rows, weights = piece.box_rows, piece.box_weights
+    count = 2 * d + int(np.sum(network.hidden_sizes[:piece.layer]))
+    if not (isinstance(rows, np.ndarray) and isinstance(weights, np.ndarray)
+            and rows.dtype.kind == "i" and rows.ndim == 2 and rows.shape[1] == 2
+            and weights.dtype == np.float64 and weights.shape == (len(rows),)
+            and np.all((rows[:, 0] >= 0) & (rows[:, 0] < 2 * d))
+            and np.all((rows[:, 1] >= 0) & (rows[:, 1] < count))
+            and np.all(np.isfinite(weights)) and np.all(weights >= 0)):
+        raise CertificateError("a star piece's bounding-box hint is malformed")
 
 
 def _check_pattern(network, piece):
@@ -305,9 +323,10 @@ class _ExactBox:
         if pending.sum() > 2 * len(self.lower) and not node.tight:
             self._tighten(node)
             pending &= upper_over_box(G, *node.box) > inner
+        if self._empty(node):
+            pending[:] = False
         for i in np.flatnonzero(pending):
-            bound = lp_upper_bound(self.solver, G[i], node.G, node.h, *node.box)
-            if bound > Fraction(float(inner[i])):
+            if not lp_proves_at_most(self.solver, G[i], node.G, node.h, *node.box, inner[i]):
                 raise CertificateError(
                     f"{self.where}: neuron {self.network.neuron_name(neurons[i])} is "
                     f"{'active' if active[i] else 'inactive'} in every piece of a node but not "
@@ -318,17 +337,12 @@ class _ExactBox:
 
     def _tighten(self, node):
         """Replace the node's box by its rigorous LP bounding box."""
-        low, high = node.box[0].copy(), node.box[1].copy()
-        for k in range(len(low)):
-            e = np.zeros(len(low))
-            e[k] = 1.0
-            high[k] = min(high[k], _float_up(lp_upper_bound(self.solver, e, node.G, node.h,
-                                                            low, high)))
-            low[k] = max(low[k], -_float_up(lp_upper_bound(self.solver, -e, node.G, node.h,
-                                                           low, high)))
-        if np.any(low > high):
-            raise CertificateError(f"{self.where}: a node of the splitting tree is empty")
-        node.box, node.tight = (low, high), True
+        node.box, node.tight = lp_box(self.solver, node.G, node.h, *node.box), True
+
+    @staticmethod
+    def _empty(node):
+        """Whether the node's rigorous box proves it empty (it then needs no proof)."""
+        return bool(np.any(node.box[0] > node.box[1]))
 
     def _next_layer(self, node):
         """``node`` with every neuron of its layer decided, moved to the next layer."""
@@ -339,10 +353,36 @@ class _ExactBox:
 
     def _check_star(self, node, piece):
         """The remaining layers' sound bounds over the piece's bounding box refute every
-        unsafe set; the error of the composed maps enters as extra inputs ``delta``."""
+        unsafe set (the box from the piece's hint, evaluated rigorously; if that is not
+        enough, from the checker's own LPs)."""
+        if len(piece.box_weights) and not node.tight:
+            box = self._hinted_box(node, piece)
+            try:
+                return self._refute_star(node, piece, box)
+            except CertificateError:
+                pass
         if not node.tight:
             self._tighten(node)
-        low, high = node.box
+        if not self._empty(node):
+            self._refute_star(node, piece, node.box)
+
+    def _hinted_box(self, node, piece):
+        """The node's box intersected with the box the piece's multipliers prove."""
+        d = len(self.lower)
+        G_n, h_n = self._neuron_rows(node, node.layer)
+        G = np.vstack([np.eye(d), -np.eye(d), G_n])
+        h = np.concatenate([self.upper, -self.lower, h_n])
+        norms = np.linalg.norm(G, axis=1)
+        Y = np.zeros((2 * d, len(h)))
+        directions, rows = piece.box_rows[:, 0], piece.box_rows[:, 1]
+        np.add.at(Y, (directions, rows), piece.box_weights / np.where(norms > 0, norms, 1.0)[rows])
+        low, high = box_from_multipliers(Y, G, h, self.lower, self.upper)
+        return np.maximum(low, node.box[0]), np.minimum(high, node.box[1])
+
+    def _refute_star(self, node, piece, box):
+        """Sound bounds of the layers from the piece's layer on, over ``box``; the error of
+        the composed maps enters as extra inputs ``delta`` in ``[-eps, eps]``."""
+        low, high = box
         maps = node.maps[-1]
         eps = maps.slack(np.maximum(np.abs(low), np.abs(high)))
         n = len(maps.c)
@@ -371,11 +411,13 @@ class _ExactBox:
                 raise CertificateError(f"{self.where}: Farkas multipliers do not prove that a "
                                        f"region misses unsafe set {k}")
 
-    def _neuron_rows(self, node):
-        """Outer sign rows of every hidden neuron, in neuron order."""
+    def _neuron_rows(self, node, layers=None):
+        """Outer sign rows of every neuron of the first ``layers`` hidden layers (default:
+        all), in neuron order."""
+        layers = len(self.network.hidden_sizes) if layers is None else layers
         parts = [self._sign_rows(maps, np.arange(len(maps.c)),
                                  node.pattern[self.offsets[layer]:self.offsets[layer + 1]])
-                 for layer, maps in enumerate(node.maps[:len(self.network.hidden_sizes)])]
+                 for layer, maps in enumerate(node.maps[:layers])]
         d = len(self.lower)
         return (np.vstack([np.zeros((0, d))] + [G for G, _, _ in parts]),
                 np.concatenate([np.zeros(0)] + [outer for _, outer, _ in parts]))
@@ -394,10 +436,3 @@ class _ExactBox:
         slack = slack * (1 + 1e-15) + 4 * np.finfo(float).eps * np.abs(constant)
         return C @ out.A, widened(d_up - constant, slack)
 
-
-def _float_up(value):
-    """The smallest float >= ``value`` (a Fraction or +-inf), or a float just above it."""
-    if not isinstance(value, Fraction):
-        return float(value)
-    rounded = float(value)
-    return rounded if Fraction(rounded) >= value else float(np.nextafter(rounded, np.inf))

@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import SolverError
 
 __all__ = ["dot_error", "AffineMaps", "first_layer", "next_layer", "upper_over_box",
-           "lp_upper_bound", "dual_bound", "widened", "narrowed", "empty_by_multipliers"]
+           "lp_proves_at_most", "at_most", "dual_bounds", "exact_dual_bound", "widened",
+           "narrowed", "empty_by_multipliers", "box_from_multipliers", "lp_box"]
 
 _U = np.finfo(np.float64).eps / 2
 _TINY = np.finfo(np.float64).smallest_subnormal
@@ -90,13 +91,11 @@ def upper_over_box(r, lower, upper):
     return top.sum(axis=-1) + dot_error(np.abs(r), np.maximum(np.abs(lower), np.abs(upper)), n)
 
 
-def lp_upper_bound(solver, q, G, h, lower, upper):
-    """An upper bound of ``q . x`` over ``{x in [lower, upper] : G x <= h}``, exact (a
-    Fraction), from the dual multipliers of one LP (the LP's own accuracy does not
-    matter): for ``y >= 0`` and every such ``x``,
-    ``q x = (q - y G) x + y G x <= max_box (q - y G) x + y h``.
-    Returns ``-inf`` when Farkas multipliers prove the set empty, ``+inf`` if the LP
-    failed."""
+def lp_proves_at_most(solver, q, G, h, lower, upper, target):
+    """Whether ``q . x <= target`` on ``{x in [lower, upper] : G x <= h}``, proven by the
+    dual multipliers of one LP (the LP's own accuracy does not matter: for ``y >= 0``
+    and every such ``x``, ``q x = (q - y G) x + y G x <= max_box (q - y G) x + y h``),
+    or by Farkas multipliers when the set is empty."""
     d = len(lower)
     scale = np.linalg.norm(G, axis=1)
     scale = np.where(scale > 0, scale, 1.0)
@@ -107,19 +106,41 @@ def lp_upper_bound(solver, q, G, h, lower, upper):
         try:
             _, _, y = solver.signed_inradius(rows, rhs)
         except SolverError:
-            return np.inf
+            return False
         y = np.maximum(np.asarray(y)[2 * d:], 0.0) / scale
-        return -np.inf if empty_by_multipliers(y, G, h, lower, upper) else np.inf
+        return empty_by_multipliers(y, G, h, lower, upper)
     if result.status != "optimal":
-        return np.inf
+        return False
     y = np.maximum(result.row_duals[2 * d:], 0.0) / scale
-    return dual_bound(q, y, G, h, lower, upper)
+    return at_most(q, y, G, h, lower, upper, target)
 
 
-def dual_bound(q, y, G, h, lower, upper):
+def at_most(q, y, G, h, lower, upper, target):
+    """Whether multipliers ``y >= 0`` prove ``q . x <= target`` on ``{x in box : G x <= h}``:
+    ``max_box (q - y G) x + y h <= target``, by the rigorous float bound, and if that is
+    not enough, in exact rational arithmetic."""
+    if dual_bounds(q[None], y[None], G, h, lower, upper)[0] <= target:
+        return True
+    return exact_dual_bound(q, y, G, h, lower, upper) <= Fraction(float(target))
+
+
+def dual_bounds(Q, Y, G, h, lower, upper):
+    """Rigorous float upper bounds of ``max_box (Q_i - Y_i G) x + Y_i h``, one per row of
+    ``Q`` and ``Y`` (every rounding error bounded as in the module docstring)."""
+    m = G.shape[0]
+    R = Q - Y @ G
+    reach = np.maximum(np.abs(lower), np.abs(upper))
+    R_err = dot_error(np.abs(Y), np.abs(G), m + 1)
+    box_top = upper_over_box(R, lower, upper) + _up(R_err @ reach, len(lower))
+    rhs = Y @ h
+    total = box_top + rhs + dot_error(np.abs(Y), np.abs(h), m)
+    return total + 4 * _U * (np.abs(box_top) + np.abs(rhs) + np.abs(total)) + _TINY
+
+
+def exact_dual_bound(q, y, G, h, lower, upper):
     """``max_box (q - y G) x + y h`` in exact rational arithmetic (a Fraction): every
     float is a rational, and only the non-zero multipliers enter (an LP's basic dual
-    solution has at most about ``d`` of them), so this is cheap."""
+    solution has at most about ``d`` of them), so this stays cheap."""
     used = np.flatnonzero(y)
     weights = [Fraction(float(y[i])) for i in used]
     r = [Fraction(float(v)) for v in q]
@@ -136,9 +157,41 @@ def dual_bound(q, y, G, h, lower, upper):
 
 
 def empty_by_multipliers(y, G, h, lower, upper):
-    """Whether ``y >= 0`` proves ``{x in [lower, upper] : G x <= h}`` empty, exactly:
-    ``max_box (-y G) x + y h < 0``."""
-    return dual_bound(np.zeros(G.shape[1]), y, G, h, lower, upper) < 0
+    """Whether ``y >= 0`` proves ``{x in [lower, upper] : G x <= h}`` empty:
+    ``max_box (-y G) x + y h < 0`` (rigorous float bound, then exact)."""
+    q = np.zeros(G.shape[1])
+    if dual_bounds(q[None], y[None], G, h, lower, upper)[0] < 0:
+        return True
+    return exact_dual_bound(q, y, G, h, lower, upper) < 0
+
+
+def lp_box(solver, G, h, lower, upper):
+    """A box containing ``{x in [lower, upper] : G x <= h}``: the dual multipliers of one
+    LP per bound (``2 d`` LPs), evaluated by :func:`box_from_multipliers`."""
+    d = len(lower)
+    scale = np.linalg.norm(G, axis=1)
+    scale = np.where(scale > 0, scale, 1.0)
+    rows = np.vstack([np.eye(d), -np.eye(d), G / scale[:, None]])
+    rhs = np.concatenate([upper, -lower, h / scale])
+    Y = np.zeros((2 * d, len(h)))
+    directions = np.vstack([np.eye(d), -np.eye(d)])
+    for k, direction in enumerate(directions):
+        result = solver.maximize_warm(direction, rows, rhs)
+        if result.status == "optimal":
+            Y[k] = np.maximum(result.row_duals[2 * d:], 0.0) / scale
+        else:  # no multipliers: this side keeps the box's bound
+            Y[k] = 0.0
+    return box_from_multipliers(Y, G, h, lower, upper)
+
+
+def box_from_multipliers(Y, G, h, lower, upper):
+    """A box containing ``{x in [lower, upper] : G x <= h}`` from multipliers: row ``k`` of
+    ``Y`` (shape (2d, m)) bounds ``x_k`` from above, row ``d + k`` ``-x_k`` (rigorous
+    float bounds, intersected with the box)."""
+    d = len(lower)
+    Q = np.vstack([np.eye(d), -np.eye(d)])
+    bounds = dual_bounds(Q, Y, G, h, lower, upper)
+    return np.maximum(lower, -bounds[d:]), np.minimum(upper, bounds[:d])
 
 
 def widened(value, slack):

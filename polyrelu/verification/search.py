@@ -69,6 +69,7 @@ from .certificate import (
     piece_counts,
     region_constraints,
     rigorous_bounding_box,
+    star_box_hint,
     tail_network,
 )
 from .counterexample import Counterexample, check_counterexample_exact
@@ -458,31 +459,35 @@ class _CaseSearch:
         while stack:
             leaf, layer = stack.pop()
             self._tick()
-            if layer == layers:
-                if not splitter.finish(leaf):  # thinner than the radius tolerance
-                    continue
-                found = self._decide_region(path, leaf.pattern, domain, reach, pieces)
+            if layer == layers:  # a region, or a sliver thinner than the radius tolerance
+                thin = not splitter.finish(leaf)
+                found = self._decide_region(path, leaf.pattern, domain, reach, pieces, thin)
                 if found is not None:
                     return found
                 continue
             box = None
             if layer > 0:  # at layer 0 the sub-box's own bounds have already failed
-                box = rigorous_bounding_box(self.solver, leaf.A, leaf.b, lower, upper)
+                *box, duals = rigorous_bounding_box(self.solver, leaf.A, leaf.b, lower, upper,
+                                                    duals=True)
+                box = tuple(box)
                 tail = tail_network(network, leaf.pattern, layer)
                 bounds = linear_bounds(tail, *box, self.rows)
                 refuted = [self._refutation(bounds, k, *box, tail)
                            for k in range(len(self.row_ranges))]
                 if all(lam is not None for lam in refuted):
                     pieces.append(StarPiece(self.index, path, layer, np.packbits(leaf.pattern),
-                                            tuple(refuted)))
+                                            tuple(refuted),
+                                            *star_box_hint(duals, leaf.sources, len(lower))))
                     continue
             children = splitter.split_layer(leaf, layer, box)
             stack.extend((child, layer + 1) for child in reversed(children))
         return None
 
-    def _decide_region(self, path, pattern, domain, reach, pieces):
+    def _decide_region(self, path, pattern, domain, reach, pieces, thin=False):
         """One LP per unsafe set on the region ``pattern``: Farkas multipliers (recorded as
-        a RegionPiece), or a counterexample."""
+        a RegionPiece), or a counterexample. A ``thin`` piece (below the radius
+        tolerance) is closed the same way when it can be; if not it is left out (as
+        empty), and the checker, which then needs a proof that it is empty, decides."""
         _, _, systems = region_constraints(self.free_network, pattern, (domain.A, domain.b),
                                            self.case.unsafe)
         multipliers = []
@@ -496,6 +501,8 @@ class _CaseSearch:
             found = self._counterexample(full, k, pattern)
             if found is not None:
                 return found
+            if thin:
+                return None
             raise _Undecided
         pieces.append(RegionPiece(self.index, path, np.packbits(pattern), tuple(multipliers)))
         return None
