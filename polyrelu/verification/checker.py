@@ -32,6 +32,7 @@ from .rigorous import (
     dot_error,
     empty_by_multipliers,
     first_layer,
+    LPRows,
     box_from_multipliers,
     lp_box,
     lp_proves_at_most,
@@ -66,7 +67,7 @@ def check_certificate(network, prop, certificate, *, options=None):
     _check_header(network, certificate)
     for piece in certificate.pieces:
         _check_piece(network, prop, piece)
-    solver = LPSolver(options or Options())
+    solver = _LazySolver(options or Options())
     by_box = {}
     for piece in certificate.pieces:
         by_box.setdefault((piece.case, tuple(piece.path)), []).append(piece)
@@ -231,6 +232,7 @@ class _Node:
     h: np.ndarray
     box: tuple
     tight: bool = False
+    lp: LPRows = None  # the LP form of the node's rows, made when first needed
 
 
 class _ExactBox:
@@ -300,7 +302,7 @@ class _ExactBox:
         pattern[j], decided[j] = active, True
         return _Node(pieces, node.layer, node.maps, pattern, decided,
                      np.vstack([node.G, row]), np.concatenate([node.h, rhs]), node.box,
-                     node.tight)
+                     False)
 
     def _sign_rows(self, maps, rows, active):
         """``(G, outer, inner)`` for the neurons ``rows`` of one layer (``maps``) with signs
@@ -325,8 +327,11 @@ class _ExactBox:
             pending &= upper_over_box(G, *node.box) > inner
         if self._empty(node):
             pending[:] = False
+        if pending.any() and node.lp is None:
+            node.lp = LPRows(node.G, node.h, self.lower, self.upper)
         for i in np.flatnonzero(pending):
-            if not lp_proves_at_most(self.solver, G[i], node.G, node.h, *node.box, inner[i]):
+            if not lp_proves_at_most(self.solver, G[i], node.lp, node.G, node.h, *node.box,
+                                     inner[i]):
                 raise CertificateError(
                     f"{self.where}: neuron {self.network.neuron_name(neurons[i])} is "
                     f"{'active' if active[i] else 'inactive'} in every piece of a node but not "
@@ -334,6 +339,7 @@ class _ExactBox:
         node.pattern[neurons] = active
         node.decided[neurons] = True
         node.G, node.h = np.vstack([node.G, G]), np.concatenate([node.h, outer])
+        node.lp = None
 
     def _tighten(self, node):
         """Replace the node's box by its rigorous LP bounding box."""
@@ -436,3 +442,15 @@ class _ExactBox:
         slack = slack * (1 + 1e-15) + 4 * np.finfo(float).eps * np.abs(constant)
         return C @ out.A, widened(d_up - constant, slack)
 
+
+
+class _LazySolver:
+    """An :class:`LPSolver` made on first use (most certificates need no LP at all)."""
+
+    def __init__(self, options):
+        self.options, self.solver = options, None
+
+    def __getattr__(self, name):
+        if self.solver is None:
+            self.solver = LPSolver(self.options)
+        return getattr(self.solver, name)

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import SolverError
 
 __all__ = ["dot_error", "AffineMaps", "first_layer", "next_layer", "upper_over_box",
-           "lp_proves_at_most", "at_most", "dual_bounds", "exact_dual_bound", "widened",
+           "LPRows", "lp_proves_at_most", "at_most", "dual_bounds", "exact_dual_bound", "widened",
            "narrowed", "empty_by_multipliers", "box_from_multipliers", "lp_box"]
 
 _U = np.finfo(np.float64).eps / 2
@@ -91,16 +91,27 @@ def upper_over_box(r, lower, upper):
     return top.sum(axis=-1) + dot_error(np.abs(r), np.maximum(np.abs(lower), np.abs(upper)), n)
 
 
-def lp_proves_at_most(solver, q, G, h, lower, upper, target):
+class LPRows:
+    """The LP form of ``{x in [lower, upper] : G x <= h}``: the box rows first, then the
+    rows of ``G`` scaled to unit length (the same object serves every LP over one set,
+    so that the solver keeps it loaded; a set with rows appended is warm-started)."""
+
+    def __init__(self, G, h, lower, upper):
+        d = len(lower)
+        scale = np.linalg.norm(G, axis=1)
+        self.scale = np.where(scale > 0, scale, 1.0)
+        self.rows = np.vstack([np.eye(d), -np.eye(d), G / self.scale[:, None]])
+        self.rhs = np.concatenate([upper, -lower, h / self.scale])
+
+
+def lp_proves_at_most(solver, q, lp, G, h, lower, upper, target):
     """Whether ``q . x <= target`` on ``{x in [lower, upper] : G x <= h}``, proven by the
-    dual multipliers of one LP (the LP's own accuracy does not matter: for ``y >= 0``
-    and every such ``x``, ``q x = (q - y G) x + y G x <= max_box (q - y G) x + y h``),
-    or by Farkas multipliers when the set is empty."""
+    dual multipliers of one LP over ``lp`` (an :class:`LPRows` of ``G x <= h`` in any box
+    containing the set; the LP's own accuracy does not matter: for ``y >= 0`` and every
+    such ``x``, ``q x = (q - y G) x + y G x <= max_box (q - y G) x + y h``), or by Farkas
+    multipliers when the set is empty."""
     d = len(lower)
-    scale = np.linalg.norm(G, axis=1)
-    scale = np.where(scale > 0, scale, 1.0)
-    rows = np.vstack([np.eye(d), -np.eye(d), G / scale[:, None]])
-    rhs = np.concatenate([upper, -lower, h / scale])
+    rows, rhs, scale = lp.rows, lp.rhs, lp.scale
     result = solver.maximize_warm(q, rows, rhs)
     if result.status == "infeasible":
         try:

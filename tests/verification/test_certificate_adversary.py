@@ -46,7 +46,7 @@ def violated_case(seed, sizes=(2, 5, 5, 1)):
     y = net.forward(x)[:, 0]
     violated = threshold_property(sizes[0], float(np.quantile(y, 0.7)))
     assert (y >= violated.cases[0].unsafe[0].d[0] * -1).any()  # oracle: a real counterexample
-    threshold = int(rng.integers(2, 6))
+    threshold = int(rng.choice([2, 4, 1000]))  # 1000: exact from the start (stars, regions)
     for margin in (0.05, 0.3, 1.0, 3.0):  # above the sampled maximum, until it holds
         holds = threshold_property(sizes[0], float(y.max() + margin * (y.max() - y.min())))
         result = verify(net, holds, exact_threshold=threshold)
@@ -141,7 +141,7 @@ def _pieces_variants(data, net, certificate, others):
     return dataclasses.replace(certificate, pieces=pieces)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 10_000), data=st.data())
 def test_no_certificate_of_a_violated_property_passes(seed, data):
     """Property-based adversary: any certificate (genuine ones of a holding property on
