@@ -24,12 +24,11 @@ input of a box is mapped into an unsafe polytope:
 Every "violated" answer carries a counterexample re-checked in exact rational
 arithmetic on the network's float64 weights (:func:`check_counterexample_exact`)
 and, for ONNX files, with onnxruntime (:func:`check_counterexample_onnx`). Every
-"holds" answer carries a :class:`Certificate`, which :func:`check_certificate`
-re-validates without trusting the search: it rebuilds the boxes from their split
-paths (they must tile the input box), recomputes the bounds of bound-closed
-boxes, rebuilds each region's constraints from its activation pattern and checks
-its Farkas multipliers, and checks that the regions of an exactly decided box fill
-its volume.
+"holds" answer carries a :class:`Certificate`, which
+:func:`polyrelu.verification.checker.check_certificate` re-validates without trusting
+the search (every constraint re-derived, coverage by a rebuilt splitting tree, see
+docs/certificate-format.md); :func:`polyrelu.verification.checked.verify` (the public
+``polyrelu.verify``) turns a "holds" it rejects into "unknown".
 
 Tolerances: the regions are those of the engine (pieces thinner than
 ``Options.min_radius_rel`` times the domain diameter are not regions, see
