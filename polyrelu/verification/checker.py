@@ -66,11 +66,17 @@ def check_certificate(network, prop, certificate, *, options=None):
     """
     _check_header(network, certificate)
     for piece in certificate.pieces:
-        _check_piece(network, prop, piece)
+        try:
+            _check_piece(network, prop, piece)
+        except (TypeError, ValueError, AttributeError, IndexError) as err:
+            if isinstance(err, CertificateError):
+                raise
+            raise CertificateError(f"a malformed piece ({type(err).__name__})") from None
     solver = _LazySolver(options or Options())
     by_box = {}
     for piece in certificate.pieces:
-        by_box.setdefault((piece.case, tuple(piece.path)), []).append(piece)
+        path = tuple((int(dim), int(side)) for dim, side in piece.path)
+        by_box.setdefault((int(piece.case), path), []).append(piece)
     for index, case in enumerate(prop.cases):
         paths = [path for (c, path) in by_box if c == index]
         _check_tiling(paths, index)
@@ -206,12 +212,13 @@ def _check_refutation(network, lower, upper, case, multipliers, where):
     k_all = len(rows)
     magnitude = np.maximum(np.abs(bounds.lower[k_all:k_all + m]), np.abs(bounds.lower[k_all + m:]))
     for k, (lam, unsafe) in enumerate(zip(multipliers, case.unsafe)):
-        error = dot_error(np.abs(lam), np.abs(unsafe.C), len(lam)) @ magnitude
-        low = Fraction(float(bounds.lower[k])) - Fraction(float(error * (1 + 1e-12)))
+        error = dot_error(np.abs(lam), np.abs(unsafe.C), len(lam)) @ magnitude * (1 + 1e-12)
         rhs = sum((Fraction(float(v)) * d for v, d in zip(lam, unsafe.d_exact)), Fraction(0))
-        if not (np.isfinite(bounds.lower[k]) and np.isfinite(error) and low > rhs):
+        finite = np.isfinite(bounds.lower[k]) and np.isfinite(error)
+        low = Fraction(float(bounds.lower[k])) - Fraction(float(error)) if finite else None
+        if not (finite and low > rhs):
             raise CertificateError(f"{where}: bounds do not refute unsafe set {k} "
-                                   f"({float(low):.6g} <= {float(rhs):.6g})")
+                                   f"({float(bounds.lower[k]):.6g} <= {float(rhs):.6g})")
 
 
 # ------------------------------------------------------------------ exactly decided boxes

@@ -132,7 +132,13 @@ def at_most(q, y, G, h, lower, upper, target):
     not enough, in exact rational arithmetic."""
     if dual_bounds(q[None], y[None], G, h, lower, upper)[0] <= target:
         return True
+    if not _finite(q, y, G, h, lower, upper, target):
+        return False
     return exact_dual_bound(q, y, G, h, lower, upper) <= Fraction(float(target))
+
+
+def _finite(*arrays):
+    return all(np.all(np.isfinite(a)) for a in arrays)
 
 
 def dual_bounds(Q, Y, G, h, lower, upper):
@@ -173,6 +179,8 @@ def empty_by_multipliers(y, G, h, lower, upper):
     q = np.zeros(G.shape[1])
     if dual_bounds(q[None], y[None], G, h, lower, upper)[0] < 0:
         return True
+    if not _finite(y, G, h, lower, upper):
+        return False
     return exact_dual_bound(q, y, G, h, lower, upper) < 0
 
 

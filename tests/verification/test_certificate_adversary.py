@@ -232,3 +232,30 @@ def test_pieces_of_another_box_are_rejected():
     assert result.status == "holds"
     with pytest.raises(PolyreluError):
         check_certificate(net, threshold_property(2, t), result.certificate)
+
+
+def _malformed_pieces(net):
+    pattern = np.packbits(np.zeros(net.num_hidden, dtype=bool))
+    regions = 2 * 2 + net.num_hidden + 1
+    return [
+        [BoundPiece(0, [[0, 1]], (np.ones(1),))],             # half the box
+        [BoundPiece(0, 5, (np.ones(1),))],                    # a path that is no list
+        [BoundPiece("0", (), (np.ones(1),))],                 # a case that is no number
+        [BoundPiece(0, (), ([1, [2]],))],                     # ragged multipliers
+        [BoundPiece(0, (), (np.array([1e308]),))],            # bounds overflow
+        [BoundPiece(0, (), None)],
+        [RegionPiece(0, (), pattern, (np.full(regions, 1e308),))],
+        [StarPiece(0, (), 1, pattern, (np.ones(1),), np.array([[0, 0]]), np.array([1e308]))],
+        [StarPiece(0, (), 1, pattern.astype(np.int64), (np.ones(1),))],
+        [StarPiece(0, (), 1, pattern, (np.ones(1),), np.array([[0, 99]]), np.array([1.0]))],
+        ["not a piece"],
+    ]
+
+
+@pytest.mark.parametrize("index", range(11))
+def test_malformed_pieces_are_refused_with_a_polyrelu_error(index):
+    net, violated, holds, certificate = violated_case(250)
+    forged = dataclasses.replace(certificate, pieces=_malformed_pieces(net)[index])
+    for prop in (violated, holds):
+        with pytest.raises(PolyreluError):
+            check_certificate(net, prop, forged)
