@@ -38,6 +38,7 @@ from .rigorous import (
     lp_proves_at_most,
     narrowed,
     next_layer,
+    one_cut_bounds,
     upper_over_box,
     widened,
 )
@@ -334,6 +335,9 @@ class _ExactBox:
             pending &= upper_over_box(G, *node.box) > inner
         if self._empty(node):
             pending[:] = False
+        if pending.any():
+            pending[pending] = one_cut_bounds(G[pending], node.G, node.h, *node.box) \
+                > inner[pending]
         if pending.any() and node.lp is None:
             node.lp = LPRows(node.G, node.h, self.lower, self.upper)
         for i in np.flatnonzero(pending):

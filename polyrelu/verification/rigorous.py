@@ -20,7 +20,7 @@ from ..errors import SolverError
 
 __all__ = ["dot_error", "AffineMaps", "first_layer", "next_layer", "upper_over_box",
            "LPRows", "lp_proves_at_most", "at_most", "dual_bounds", "exact_dual_bound", "widened",
-           "narrowed", "empty_by_multipliers", "box_from_multipliers", "lp_box"]
+           "narrowed", "empty_by_multipliers", "box_from_multipliers", "lp_box", "one_cut_bounds"]
 
 _U = np.finfo(np.float64).eps / 2
 _TINY = np.finfo(np.float64).smallest_subnormal
@@ -201,6 +201,29 @@ def lp_box(solver, G, h, lower, upper):
         else:  # no multipliers: this side keeps the box's bound
             Y[k] = 0.0
     return box_from_multipliers(Y, G, h, lower, upper)
+
+
+def one_cut_bounds(Q, G, h, lower, upper):
+    """Rigorous upper bounds of ``Q_i . x`` over ``{x in box : G x <= h}`` using one row of
+    ``G`` at a time (no LP): ``min over rows r and lam >= 0`` of
+    ``max_box (Q_i - lam G_r) x + lam h_r``, a convex piecewise-linear function of
+    ``lam`` whose minimum is at 0 or at a breakpoint ``Q_ik / G_rk``; the best
+    ``(r, lam)`` found in float64 is then evaluated by :func:`dual_bounds`."""
+    P, d = Q.shape
+    if not len(G) or not P:
+        return upper_over_box(Q, lower, upper)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = Q[:, None, :] / G[None, :, :]                       # (P, R, d)
+    lams = np.concatenate([np.zeros(ratios.shape[:2] + (1,)),
+                           np.where(np.isfinite(ratios) & (ratios > 0), ratios, 0.0)], axis=2)
+    R = Q[:, None, None, :] - lams[..., None] * G[None, :, None, :]  # (P, R, d + 1, d)
+    values = np.maximum(R * upper, R * lower).sum(axis=3) + lams * h[None, :, None]
+    flat = values.reshape(P, -1)
+    best = np.argmin(np.where(np.isfinite(flat), flat, np.inf), axis=1)
+    rows, which = np.divmod(best, d + 1)
+    Y = np.zeros((P, len(G)))
+    Y[np.arange(P), rows] = lams[np.arange(P), rows, which]
+    return dual_bounds(Q, Y, G, h, lower, upper)
 
 
 def box_from_multipliers(Y, G, h, lower, upper):
