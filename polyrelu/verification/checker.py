@@ -325,7 +325,8 @@ class _ExactBox:
 
     def _prove_stable(self, node, neurons, active):
         """Every neuron in ``neurons`` keeps the sign ``active`` on the whole node: interval
-        bounds over the node's box, then over its LP-tightened box, then one LP each."""
+        bounds over the node's box (LP-tightened when many remain), then the box with one
+        of the node's rows at a time, then one LP each."""
         start = self.offsets[node.layer]
         G, outer, inner = self._sign_rows(node.maps[-1], neurons - start, active)
         # the other side {s z_j > 0} has no point in the node if max_node G_j x <= inner_j
