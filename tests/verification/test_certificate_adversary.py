@@ -107,7 +107,7 @@ def _pieces_variants(data, net, certificate, others):
     i = data.draw(st.integers(0, len(pieces) - 1))
     piece = pieces[i]
     choice = data.draw(st.sampled_from(["drop", "duplicate", "swap", "truncate", "move",
-                                        "foreign", "scale", "permute", "keep"]))
+                                        "foreign", "scale", "permute", "hint", "keep"]))
     if choice == "drop" and len(pieces) > 1:
         del pieces[i]
     elif choice == "duplicate":
@@ -135,6 +135,9 @@ def _pieces_variants(data, net, certificate, others):
         factor = data.draw(st.sampled_from([-1.0, 0.0, 0.5, 2.0, 1e300]))
         pieces[i] = dataclasses.replace(piece, multipliers=tuple(
             np.asarray(lam) * factor for lam in piece.multipliers))
+    elif choice == "hint" and isinstance(piece, StarPiece) and len(piece.box_weights):
+        factor = data.draw(st.sampled_from([0.0, 0.5, 3.0, 1e6]))
+        pieces[i] = dataclasses.replace(piece, box_weights=piece.box_weights * factor)
     elif choice == "permute":
         pieces[i] = dataclasses.replace(piece, multipliers=tuple(
             np.roll(np.asarray(lam), 1) for lam in piece.multipliers))
