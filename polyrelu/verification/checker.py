@@ -16,7 +16,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..geometry.lp import LPSolver
-from ..geometry.symbolic import linear_bounds
+from ..geometry.symbolic import linear_bounds, linear_bounds_batch
 from ..network.model import Network
 from ..options import Options
 from .certificate import (
@@ -81,8 +81,12 @@ def check_certificate(network, prop, certificate, *, options=None):
     for index, case in enumerate(prop.cases):
         paths = [path for (c, path) in by_box if c == index]
         _check_tiling(paths, index)
+        bounded = [path for path in paths
+                   if any(isinstance(p, BoundPiece) for p in by_box[(index, path)])]
+        closed = _refuted_at_once(network, case, bounded, by_box, index)
         for path in paths:
-            _check_box(network, case, index, path, by_box[(index, path)], solver)
+            if path not in closed:
+                _check_box(network, case, index, path, by_box[(index, path)], solver)
     return {"boxes": len(by_box), **certificate.counts()}
 
 
@@ -201,6 +205,36 @@ def _check_box(network, case, index, path, pieces, solver):
         _check_refutation(network, lower, upper, case, pieces[0].multipliers, where)
         return
     _ExactBox(network, case, lower, upper, solver, where).check(pieces)
+
+
+def _refuted_at_once(network, case, paths, by_box, index):
+    """The sub-boxes among ``paths`` (each with one bound piece) that one batched bound
+    computation refutes: sound lower bounds ``L_r`` of every unsafe row ``C_r f(x)`` over
+    each sub-box, and ``sum_r lam_r L_r > lam . d`` compared exactly (a weaker test than
+    bounding ``lam . C f`` itself; the sub-boxes it does not settle are checked alone)."""
+    single = [path for path in paths if len(by_box[(index, path)]) == 1]
+    if not single:
+        return set()
+    boxes = [box_from_path(case, path) for path in single]
+    rows = np.vstack([unsafe.C for unsafe in case.unsafe])
+    bounds = linear_bounds_batch(network, np.array([lo for lo, _ in boxes]),
+                                 np.array([hi for _, hi in boxes]), rows)
+    starts = np.cumsum([0] + [len(unsafe.d) for unsafe in case.unsafe])
+    closed = set()
+    for path, bound in zip(single, bounds):
+        multipliers = by_box[(index, path)][0].multipliers
+        if np.all(np.isfinite(bound.lower)) and all(
+                _exact_sum(lam, bound.lower[starts[k]:starts[k + 1]]) >
+                _exact_sum(lam, unsafe.d_exact)
+                for k, (lam, unsafe) in enumerate(zip(multipliers, case.unsafe))):
+            closed.add(path)
+    return closed
+
+
+def _exact_sum(weights, values):
+    """``sum_i weights_i values_i`` in exact rational arithmetic."""
+    return sum((Fraction(float(w)) * (v if isinstance(v, Fraction) else Fraction(float(v)))
+                for w, v in zip(weights, values) if w), Fraction(0))
 
 
 def _check_refutation(network, lower, upper, case, multipliers, where):
