@@ -39,6 +39,7 @@ from .rigorous import (
     narrowed,
     next_layer,
     one_cut_bounds,
+    upward,
     upper_over_box,
     widened,
 )
@@ -484,8 +485,8 @@ class _ExactBox:
         coef_err = dot_error(np.abs(C), np.abs(out.A), m) + np.abs(C) @ out.E
         const_err = dot_error(np.abs(C), np.abs(out.c), m) + np.abs(C) @ out.e
         constant = C @ out.c
-        slack = coef_err @ self.reach + const_err
-        slack = slack * (1 + 1e-15) + 4 * np.finfo(float).eps * np.abs(constant)
+        slack = upward(coef_err @ self.reach + const_err, len(self.reach) + 1) \
+            + 4 * np.finfo(float).eps * np.abs(constant)
         return C @ out.A, widened(d_up - constant, slack)
 
 

@@ -20,7 +20,7 @@ from ..errors import SolverError
 
 __all__ = ["dot_error", "AffineMaps", "first_layer", "next_layer", "upper_over_box",
            "LPRows", "lp_proves_at_most", "at_most", "dual_bounds", "exact_dual_bound", "widened",
-           "narrowed", "empty_by_multipliers", "box_from_multipliers", "lp_box", "one_cut_bounds"]
+           "narrowed", "empty_by_multipliers", "box_from_multipliers", "lp_box", "one_cut_bounds", "upward"]
 
 _U = np.finfo(np.float64).eps / 2
 _TINY = np.finfo(np.float64).smallest_subnormal
@@ -32,7 +32,7 @@ def dot_error(abs_a, abs_b, n):
     return 2.0 * (n + 2) * _U * products + np.where(products > 0, (n + 1) * _TINY, 0.0)
 
 
-def _up(values, n=1):
+def upward(values, n=1):
     """``values`` (non-negative float results of ``n``-term sums) raised past their rounding."""
     return values * (1.0 + 2.0 * (n + 2) * _U) + np.where(values > 0, (n + 1) * _TINY, 0.0)
 
@@ -49,7 +49,7 @@ class AffineMaps:
 
     def slack(self, reach):
         """``E . reach + e`` rounded up: the error bound on a box ``|x| <= reach``."""
-        return _up(self.E @ reach + self.e, self.E.shape[1] + 1)
+        return upward(self.E @ reach + self.e, self.E.shape[1] + 1)
 
 
 def first_layer(network, free, fixed_values):
@@ -69,8 +69,8 @@ def next_layer(network, layer, maps, mask):
     A, c = maps.A * mask[:, None], maps.c * mask
     E, e = maps.E * mask[:, None], maps.e * mask
     absW, n = np.abs(W), W.shape[1] + 1
-    new_E = _up(absW @ E, n) + dot_error(absW, np.abs(A), n)
-    new_e = _up(absW @ e, n) + _sum_error(absW, np.abs(c), np.abs(b))
+    new_E = upward(absW @ E, n) + dot_error(absW, np.abs(A), n)
+    new_e = upward(absW @ e, n) + _sum_error(absW, np.abs(c), np.abs(b))
     return AffineMaps(W @ A, W @ c + b, new_E, new_e)
 
 
@@ -147,8 +147,8 @@ def dual_bounds(Q, Y, G, h, lower, upper):
     m = G.shape[0]
     R = Q - Y @ G
     reach = np.maximum(np.abs(lower), np.abs(upper))
-    R_err = dot_error(np.abs(Y), np.abs(G), m + 1)
-    box_top = upper_over_box(R, lower, upper) + _up(R_err @ reach, len(lower))
+    R_err = dot_error(np.abs(Y), np.abs(G), m + 1) + 4 * _U * np.abs(Q)
+    box_top = upper_over_box(R, lower, upper) + upward(R_err @ reach, len(lower))
     rhs = Y @ h
     total = box_top + rhs + dot_error(np.abs(Y), np.abs(h), m)
     return total + 4 * _U * (np.abs(box_top) + np.abs(rhs) + np.abs(total)) + _TINY
