@@ -4,7 +4,8 @@ independent checker, counterexample re-checks, and the benchmark instance runner
 from .certificate import Certificate
 from .checker import check_certificate
 from .counterexample import Counterexample
-from .search import VerificationResult, verify
+from .checked import verify
+from .search import VerificationResult
 from .vnnlib import read_vnnlib
 
 __all__ = ["read_vnnlib", "verify", "VerificationResult", "Certificate", "Counterexample",

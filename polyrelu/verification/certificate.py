@@ -8,20 +8,28 @@ with Farkas multipliers). :mod:`polyrelu.verification.checker` re-validates them
 """
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import SolverError
+from ..errors import PolyreluError, SolverError
 from ..network.model import Network
 
-__all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "piece_counts",
-           "network_fingerprint", "box_from_path", "free_inputs", "tail_network",
-           "rigorous_bounding_box", "region_constraints", "farkas_gap", "FARKAS_MARGIN",
-           "BOUND_MARGIN"]
+__all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "CertificateError",
+           "FORMAT_NAME", "FORMAT_VERSION", "piece_counts", "network_fingerprint",
+           "box_from_path", "free_inputs", "tail_network", "rigorous_bounding_box",
+           "star_box_hint",
+           "region_constraints", "farkas_gap", "FARKAS_MARGIN", "BOUND_MARGIN"]
 
-FARKAS_MARGIN = 1e-10  # relative margin a Farkas certificate must prove emptiness by
+FORMAT_NAME = "polyrelu-certificate"
+FORMAT_VERSION = 2     # 1: pieces named their own rows (unsound); 2: rows re-derived
+FARKAS_MARGIN = 1e-10  # relative margin the search wants a Farkas certificate to prove by
 BOUND_MARGIN = 1e-9    # the search closes boxes by bounds only with this relative margin
+
+
+class CertificateError(PolyreluError, ValueError):
+    """A certificate does not prove its property (the message names the first flaw)."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +49,9 @@ class BoundPiece:
 
 @dataclass(frozen=True)
 class RegionPiece:
-    """An activation region of an exactly decided sub-box, with one Farkas vector per
-    unsafe polytope proving the region misses it (rows: box, neurons, unsafe rows)."""
+    """An activation region of an exactly decided sub-box (``pattern``: all hidden
+    neurons, packed bits), with one Farkas vector per unsafe polytope proving the
+    region misses it (rows: box, neurons, unsafe rows, see :func:`region_constraints`)."""
 
     case: int
     path: tuple
@@ -54,20 +63,27 @@ class RegionPiece:
 class StarPiece:
     """A piece of an exactly decided sub-box, closed before all its neurons were fixed.
 
-    The piece is the sub-box cut by the rows listed in ``sources`` (domain faces
-    ``-1 - k``, or neuron j's sign as in ``pattern``), all in layers before
-    ``layer``; there the earlier layers are affine, and the sound bounds of the
-    remaining layers (:func:`tail_network`) over the piece's bounding box
-    (:func:`rigorous_bounding_box`) refute every unsafe polytope with the
-    multipliers ``multipliers[k]`` (as in :class:`BoundPiece`).
+    The piece is the sub-box cut by the sign rows of every neuron of the hidden layers
+    before ``layer``, as ``pattern`` gives them (packed bits; the bits of ``layer``
+    and later are 0). The piece names no rows: the checker rebuilds them. On the piece
+    the earlier layers are affine, and the sound bounds of the remaining layers over
+    the piece's bounding box refute every unsafe polytope with ``multipliers[k]`` (as
+    in :class:`BoundPiece`).
+
+    ``box_rows`` and ``box_weights`` are an optional hint for that bounding box: weight
+    ``box_weights[i]`` on the piece's (unit-normalised) row ``box_rows[i, 1]`` in the
+    combination bounding direction ``box_rows[i, 0]`` (``k < d``: ``x_k`` from above,
+    ``d + k``: from below); rows ``0 .. 2d - 1`` are the sub-box's faces, row ``2d + j``
+    neuron j's sign row. The checker evaluates the hint, never trusts it.
     """
 
     case: int
     path: tuple
     layer: int
     pattern: np.ndarray
-    sources: np.ndarray
     multipliers: tuple
+    box_rows: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    box_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass
@@ -76,6 +92,7 @@ class Certificate:
 
     fingerprint: str
     pieces: list = field(default_factory=list)
+    version: int = FORMAT_VERSION
 
     def counts(self):
         """Number of bound-closed boxes, bound-closed partial pieces and Farkas-closed
@@ -91,10 +108,18 @@ def piece_counts(pieces):
 
 
 def network_fingerprint(network):
-    """SHA-256 of the network's float64 weights and biases (ties a certificate to a network)."""
-    digest = hashlib.sha256()
-    for array in (*network.weights, *network.biases):
-        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    """SHA-256 of the whole network: a format tag, then per layer a header (index, kind,
+    activation, shapes, dtype) and the little-endian float64 bytes of its weights and
+    biases. Ties a certificate to one network: shapes, layer kinds and every value."""
+    digest = hashlib.sha256(b"polyrelu-network-fingerprint/2\n")
+    last = len(network.weights) - 1
+    for i, (w, b) in enumerate(zip(network.weights, network.biases)):
+        header = {"layer": i, "kind": "affine", "activation": "identity" if i == last else "relu",
+                  "weight_shape": list(np.shape(w)), "bias_shape": list(np.shape(b)),
+                  "dtype": "<f8"}
+        digest.update(json.dumps(header, sort_keys=True).encode() + b"\n")
+        for array in (w, b):
+            digest.update(np.ascontiguousarray(array, dtype="<f8").tobytes())
     return digest.hexdigest()
 
 
@@ -131,14 +156,18 @@ def tail_network(network, pattern, layer):
                    [maps.pre_c[start:stop], *network.biases[layer + 1:]])
 
 
-def rigorous_bounding_box(solver, A, b, lower, upper):
+def rigorous_bounding_box(solver, A, b, lower, upper, duals=False):
     """A box containing ``{x in [lower, upper] : A x <= b}``, from LP duals.
 
     For each coordinate the LP's dual multipliers ``y >= 0`` give the valid bound
-    ``x_k <= y b + |y A - e_k| . reach`` whatever the LP's own accuracy.
+    ``x_k <= y b + |y A - e_k| . reach`` whatever the LP's own accuracy. With ``duals``
+    also returns the multipliers, shape (2d, rows): row k bounds ``x_k`` from above,
+    row ``d + k`` from below.
     """
     reach = np.maximum(np.abs(lower), np.abs(upper))
     low, high = lower.astype(float).copy(), upper.astype(float).copy()
+    d = len(lower)
+    multipliers = np.zeros((2 * d, len(b)))
     for k in range(len(lower)):
         for sign in (1.0, -1.0):
             direction = np.zeros(len(lower))
@@ -147,12 +176,24 @@ def rigorous_bounding_box(solver, A, b, lower, upper):
             if result.status != "optimal":
                 raise SolverError(f"bounding-box LP is {result.status}")
             y = np.maximum(result.row_duals, 0.0)
+            multipliers[k if sign > 0 else d + k] = y
             bound = y @ b + np.abs(y @ A - direction) @ reach
             if sign > 0:
                 high[k] = min(high[k], bound)
             else:
                 low[k] = max(low[k], -bound)
-    return low, high
+    return (low, high, multipliers) if duals else (low, high)
+
+
+def star_box_hint(multipliers, sources, d):
+    """``(box_rows, box_weights)`` of a :class:`StarPiece` from bounding-box multipliers on a
+    piece's rows (shape (2d, rows)) and each row's source (domain face ``-1 - k`` or
+    neuron ``j``)."""
+    directions, rows = np.nonzero(multipliers)
+    sources = np.asarray(sources)[rows]
+    canonical = np.where(sources < 0, -1 - sources, 2 * d + sources)
+    return (np.column_stack([directions, canonical]).astype(np.int64),
+            multipliers[directions, rows].astype(np.float64))
 
 
 def region_constraints(network, pattern, box_rows, unsafe=()):

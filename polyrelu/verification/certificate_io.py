@@ -1,20 +1,31 @@
 """Saving and loading verification certificates (one ``.npz`` file, no pickle).
 
-A :class:`polyrelu.verification.search.Certificate` is a list of pieces of three kinds; the file
-stores them as flat arrays with offsets, so it can be read back by
-:func:`load_certificate` (or by any numpy user) and re-checked later with
-:func:`polyrelu.verification.search.check_certificate` or ``polyrelu check-certificate``.
+The file layout is specified in docs/certificate-format.md: a format name and version,
+the network fingerprint, and the pieces as flat arrays with offsets. Reading checks
+every array's dtype, shape and offsets before using it, and turns any corrupt,
+truncated or foreign file into one :class:`polyrelu.errors.InvalidFileError`; the
+pieces read back are then re-checked by :func:`polyrelu.verification.checker.check_certificate`.
 """
+
+import zipfile
+import zlib
 
 import numpy as np
 
 from ..errors import InvalidFileError
-from .certificate import BoundPiece, Certificate, RegionPiece, StarPiece
+from .certificate import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    BoundPiece,
+    Certificate,
+    RegionPiece,
+    StarPiece,
+)
 
 __all__ = ["save_certificate", "load_certificate"]
 
-_KINDS = (BoundPiece, StarPiece, RegionPiece)
-_FORMAT = "polyrelu-certificate-1"
+_KINDS = (BoundPiece, StarPiece, RegionPiece)  # kind codes 0, 1, 2
+_MAX_ENTRIES = 10 ** 9  # refuse arrays declaring more entries than this
 
 
 def save_certificate(certificate, path):
@@ -37,56 +48,144 @@ def save_certificate(certificate, path):
     """
     pieces = certificate.pieces
     paths = [np.array(piece.path, dtype=np.int64).reshape(-1, 2) for piece in pieces]
-    width = max((len(getattr(p, "pattern", ())) for p in pieces), default=0)
+    width = max((len(p.pattern) for p in pieces if not isinstance(p, BoundPiece)), default=0)
     patterns = np.zeros((len(pieces), width), dtype=np.uint8)
     for i, piece in enumerate(pieces):
         if not isinstance(piece, BoundPiece):
             patterns[i, :len(piece.pattern)] = piece.pattern
-    sources = [np.asarray(getattr(p, "sources", ()), dtype=np.int64) for p in pieces]
     multipliers = [np.asarray(y, dtype=np.float64) for p in pieces for y in p.multipliers]
+    hint_rows = [np.asarray(getattr(p, "box_rows", np.zeros((0, 2))), dtype=np.int64)
+                 .reshape(-1, 2) for p in pieces]
+    hint_weights = [np.asarray(getattr(p, "box_weights", ()), dtype=np.float64) for p in pieces]
     np.savez_compressed(
-        path, format=np.array(_FORMAT), fingerprint=np.array(certificate.fingerprint),
+        path, format=np.array(FORMAT_NAME), version=np.array(FORMAT_VERSION, dtype=np.int64),
+        fingerprint=np.array(certificate.fingerprint),
         kind=np.array([_KINDS.index(type(p)) for p in pieces], dtype=np.int8),
         case=np.array([p.case for p in pieces], dtype=np.int64),
         layer=np.array([getattr(p, "layer", -1) for p in pieces], dtype=np.int64),
         path_offsets=_offsets(paths), path_steps=_concat(paths, (0, 2), np.int64),
         patterns=patterns,
-        source_offsets=_offsets(sources), sources=_concat(sources, (0,), np.int64),
         multiplier_counts=np.array([len(p.multipliers) for p in pieces], dtype=np.int64),
         multiplier_offsets=_offsets(multipliers),
-        multipliers=_concat(multipliers, (0,), np.float64))
+        multipliers=_concat(multipliers, (0,), np.float64),
+        hint_offsets=_offsets(hint_rows), hint_rows=_concat(hint_rows, (0, 2), np.int64),
+        hint_weights=_concat(hint_weights, (0,), np.float64))
 
 
 def load_certificate(path):
-    """Read a certificate written by :func:`save_certificate`."""
+    """Read a certificate written by :func:`save_certificate`.
+
+    Raises
+    ------
+    InvalidFileError
+        If the file is not a readable certificate of this format version (corrupt,
+        truncated, another format or version, arrays of the wrong type or size).
+    """
     try:
-        data = np.load(path, allow_pickle=False)
-        if str(data["format"]) != _FORMAT:
-            raise InvalidFileError(f"{path}: not a polyrelu certificate ({data['format']})")
-        return _rebuild(data)
-    except (OSError, KeyError, ValueError) as err:
-        raise InvalidFileError(f"{path}: cannot read a certificate ({err})") from err
+        with np.load(path, allow_pickle=False) as data:
+            arrays = _read_arrays(data, path)
+    except InvalidFileError:
+        raise
+    except (OSError, EOFError, KeyError, ValueError, TypeError, IndexError, MemoryError,
+            zipfile.BadZipFile, zlib.error, NotImplementedError) as err:
+        raise InvalidFileError(f"{path}: cannot read a certificate "
+                               f"({type(err).__name__}: {str(err)[:80]})") from None
+    return _rebuild(arrays, path)
 
 
-def _rebuild(data):
-    steps, offsets = data["path_steps"], data["path_offsets"]
-    sources, source_offsets = data["sources"], data["source_offsets"]
-    values, value_offsets = data["multipliers"], data["multiplier_offsets"]
-    first = np.concatenate([[0], np.cumsum(data["multiplier_counts"])])
+_SCHEMA = {  # name: (dtype kind, number of dimensions)
+    "kind": ("i", 1), "case": ("i", 1), "layer": ("i", 1), "path_offsets": ("i", 1),
+    "path_steps": ("i", 2), "patterns": ("u", 2), "multiplier_counts": ("i", 1),
+    "multiplier_offsets": ("i", 1), "multipliers": ("f", 1), "hint_offsets": ("i", 1),
+    "hint_rows": ("i", 2), "hint_weights": ("f", 1),
+}
+
+
+def _read_arrays(data, path):
+    """The file's arrays after the format, version and per-array type checks."""
+    for name in ("format", "version", "fingerprint"):
+        if name not in data.files:
+            raise InvalidFileError(f"{path}: not a polyrelu certificate (no '{name}' entry)")
+    name, version = _scalar(data, "format", "U", path), _scalar(data, "version", "i", path)
+    if name != FORMAT_NAME:
+        raise InvalidFileError(f"{path}: not a polyrelu certificate (format {name[:80]!r})")
+    if version != FORMAT_VERSION:
+        raise InvalidFileError(f"{path}: certificate format version {version} is not supported "
+                               f"(this polyrelu reads version {FORMAT_VERSION}; re-run "
+                               "'polyrelu verify --certificate' to make a new one)")
+    arrays = {"fingerprint": _scalar(data, "fingerprint", "U", path)}
+    for key, (kind, ndim) in _SCHEMA.items():
+        if key not in data.files:
+            raise InvalidFileError(f"{path}: certificate has no '{key}' array")
+        array = data[key]
+        if array.dtype.kind != kind or array.ndim != ndim or array.size > _MAX_ENTRIES:
+            raise InvalidFileError(f"{path}: certificate array '{key}' has type {array.dtype} "
+                                   f"and shape {array.shape}")
+        arrays[key] = array
+    return arrays
+
+
+def _scalar(data, key, kind, path):
+    value = data[key]
+    if value.shape != () or value.dtype.kind != kind:
+        raise InvalidFileError(f"{path}: certificate entry '{key}' is not a single value")
+    return value.item()
+
+
+def _rebuild(arrays, path):
+    """Pieces from the checked arrays; every offset is validated before it is used."""
+    n = len(arrays["kind"])
+    for key in ("case", "layer", "multiplier_counts"):
+        _expect(len(arrays[key]) == n, path, f"'{key}' has {len(arrays[key])} entries, not {n}")
+    _expect(len(arrays["patterns"]) == n, path, "'patterns' has the wrong number of rows")
+    for key in ("path_steps", "hint_rows"):
+        _expect(arrays[key].shape[1:] == (2,), path, f"'{key}' must have 2 columns")
+    _expect(len(arrays["hint_weights"]) == len(arrays["hint_rows"]), path,
+            "'hint_weights' and 'hint_rows' differ in length")
+    hints = _checked_offsets(arrays["hint_offsets"], n, len(arrays["hint_rows"]),
+                             "hint_offsets", path)
+    path_offsets = _checked_offsets(arrays["path_offsets"], n, len(arrays["path_steps"]),
+                                    "path_offsets", path)
+    counts = arrays["multiplier_counts"]
+    _expect(np.all(counts >= 0) and counts.sum() <= _MAX_ENTRIES, path,
+            "'multiplier_counts' must be non-negative")
+    first = np.concatenate([[0], np.cumsum(counts)])
+    offsets = _checked_offsets(arrays["multiplier_offsets"], int(first[-1]),
+                               len(arrays["multipliers"]), "multiplier_offsets", path)
     pieces = []
-    for i, kind in enumerate(data["kind"]):
-        path = tuple((int(d), int(s)) for d, s in steps[offsets[i]:offsets[i + 1]])
-        lams = tuple(values[value_offsets[j]:value_offsets[j + 1]]
+    for i, kind in enumerate(arrays["kind"]):
+        _expect(0 <= kind < len(_KINDS), path, f"piece {i} has unknown kind {kind}")
+        steps = arrays["path_steps"][path_offsets[i]:path_offsets[i + 1]]
+        lams = tuple(arrays["multipliers"][offsets[j]:offsets[j + 1]].copy()
                      for j in range(first[i], first[i + 1]))
-        case = int(data["case"][i])
-        if _KINDS[kind] is BoundPiece:
-            pieces.append(BoundPiece(case, path, lams))
-        elif _KINDS[kind] is StarPiece:
-            pieces.append(StarPiece(case, path, int(data["layer"][i]), data["patterns"][i],
-                                    sources[source_offsets[i]:source_offsets[i + 1]], lams))
-        else:
-            pieces.append(RegionPiece(case, path, data["patterns"][i], lams))
-    return Certificate(str(data["fingerprint"]), pieces)
+        hint = (arrays["hint_rows"][hints[i]:hints[i + 1]].astype(np.int64),
+                arrays["hint_weights"][hints[i]:hints[i + 1]].astype(np.float64))
+        pieces.append(_piece(_KINDS[kind], int(arrays["case"][i]),
+                             tuple((int(a), int(b)) for a, b in steps),
+                             int(arrays["layer"][i]), arrays["patterns"][i], lams, hint))
+    return Certificate(arrays["fingerprint"], pieces, FORMAT_VERSION)
+
+
+def _piece(kind, case, path, layer, pattern, multipliers, hint):
+    pattern = np.ascontiguousarray(pattern, dtype=np.uint8)
+    if kind is BoundPiece:
+        return BoundPiece(case, path, multipliers)
+    if kind is StarPiece:
+        return StarPiece(case, path, layer, pattern, multipliers, *hint)
+    return RegionPiece(case, path, pattern, multipliers)
+
+
+def _checked_offsets(offsets, count, total, name, path):
+    _expect(len(offsets) == count + 1 and (count + 1 == 0 or offsets[0] == 0), path,
+            f"'{name}' has the wrong length")
+    _expect(np.all(np.diff(offsets) >= 0) and offsets[-1] == total, path,
+            f"'{name}' is not an increasing list of offsets ending at {total}")
+    return offsets
+
+
+def _expect(condition, path, message):
+    if not condition:
+        raise InvalidFileError(f"{path}: corrupt certificate: {message}")
 
 
 def _offsets(arrays):

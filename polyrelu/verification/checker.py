@@ -1,147 +1,503 @@
 """The certificate checker: re-validates a "holds" certificate without the search.
 
-It imports no search code (only the shared constraint builders of
-:mod:`polyrelu.verification.certificate`, the sound bounds and the LP layer).
+It imports no search code: only the piece types and the network fingerprint of
+:mod:`polyrelu.verification.certificate`, the sound bounds of
+:mod:`polyrelu.geometry.symbolic`, the LP layer (whose answers are never trusted: only
+their dual multipliers are used, re-evaluated rigorously) and the rigorous arithmetic
+of :mod:`polyrelu.verification.rigorous`. Nothing in a piece is trusted that can be
+re-derived: its rows come from the network, the sub-box and the pattern; the
+coverage of an exactly decided sub-box is proven by rebuilding the splitting tree of
+its pieces. docs/certificate-format.md states the rules.
 """
+
+from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
-from ..errors import PolyreluError
 from ..geometry.lp import LPSolver
-from ..geometry.polytope import HPolytope
-from ..geometry.symbolic import linear_bounds
+from ..geometry.symbolic import linear_bounds, linear_bounds_batch
+from ..network.model import Network
 from ..options import Options
 from .certificate import (
+    FORMAT_VERSION,
     BoundPiece,
+    CertificateError,
+    RegionPiece,
     StarPiece,
     box_from_path,
-    farkas_gap,
-    free_inputs,
     network_fingerprint,
-    region_constraints,
-    rigorous_bounding_box,
-    tail_network,
+)
+from .rigorous import (
+    dot_error,
+    empty_by_multipliers,
+    first_layer,
+    LPRows,
+    box_from_multipliers,
+    lp_box,
+    lp_proves_at_most,
+    narrowed,
+    next_layer,
+    one_cut_bounds,
+    upward,
+    upper_over_box,
+    widened,
 )
 
 __all__ = ["check_certificate"]
 
-_VOLUME_TOLERANCE = 1e-7  # relative gap allowed between a box and the volume of its regions
+_MAX_PATH = 4096  # bisections of one sub-box at most (a deeper path is refused, not recursed)
 
 
 def check_certificate(network, prop, certificate, *, options=None):
-    """Re-validate a "holds" certificate; raise :class:`PolyreluError` naming the first flaw.
+    """Re-validate a "holds" certificate; raise :class:`CertificateError` naming the first flaw.
 
-    Checks, without using the search: the fingerprint matches ``network``; in every
-    case the bound-closed and exactly-decided boxes, rebuilt from their split paths,
-    tile the input box; every bound-closed box is refuted by the recomputed sound
-    bounds; every region's Farkas multipliers prove it misses every unsafe
-    polytope; the regions of each exactly decided box fill its volume.
+    Checks, without using the search: the format version and the network fingerprint;
+    every piece's shape; in every case the sub-boxes, rebuilt from their split paths,
+    are the leaves of one complete bisection tree of the input box; a sub-box closed
+    by bounds is refuted by recomputed sound bounds; the pieces of an exactly decided
+    sub-box are the leaves of a complete splitting tree (every neuron a node does not
+    split is proven stable there) and each is closed: a partial piece by sound bounds
+    of the remaining layers over its rigorously derived bounding box, a region by its
+    Farkas multipliers, evaluated with rigorous rounding-error bounds.
 
-    Returns a summary dict on success.
+    Returns
+    -------
+    dict
+        ``boxes`` and the piece counts.
     """
-    if certificate.fingerprint != network_fingerprint(network):
-        raise PolyreluError("certificate is for a different network (fingerprint mismatch)")
-    solver = LPSolver(options or Options())
+    _check_header(network, certificate)
+    for piece in certificate.pieces:
+        try:
+            _check_piece(network, prop, piece)
+        except (TypeError, ValueError, AttributeError, IndexError) as err:
+            if isinstance(err, CertificateError):
+                raise
+            raise CertificateError(f"a malformed piece ({type(err).__name__})") from None
+    solver = _LazySolver(options or Options())
     by_box = {}
     for piece in certificate.pieces:
-        by_box.setdefault((piece.case, piece.path), []).append(piece)
+        path = tuple((int(dim), int(side)) for dim, side in piece.path)
+        by_box.setdefault((int(piece.case), path), []).append(piece)
     for index, case in enumerate(prop.cases):
         paths = [path for (c, path) in by_box if c == index]
         _check_tiling(paths, index)
+        bounded = [path for path in paths
+                   if any(isinstance(p, BoundPiece) for p in by_box[(index, path)])]
+        closed = _refuted_at_once(network, case, bounded, by_box, index)
         for path in paths:
-            _check_box(network, case, path, by_box[(index, path)], solver)
+            if path not in closed:
+                _check_box(network, case, index, path, by_box[(index, path)], solver)
     return {"boxes": len(by_box), **certificate.counts()}
 
 
+def _check_header(network, certificate):
+    version = getattr(certificate, "version", None)
+    if version != FORMAT_VERSION:
+        raise CertificateError(f"certificate format version {version!r} is not supported "
+                               f"(this checker reads version {FORMAT_VERSION})")
+    if certificate.fingerprint != network_fingerprint(network):
+        raise CertificateError("certificate is for a different network (fingerprint mismatch)")
+
+
+# ------------------------------------------------------------------ shapes of pieces
+
+def _check_piece(network, prop, piece):
+    """Types, ranges and sizes of one piece, before anything is computed from it."""
+    if type(piece) not in (BoundPiece, StarPiece, RegionPiece):
+        raise CertificateError(f"unknown piece kind {type(piece).__name__}")
+    if not isinstance(piece.case, (int, np.integer)) or not 0 <= piece.case < len(prop.cases):
+        raise CertificateError(f"piece for case {piece.case!r}: the property has "
+                               f"{len(prop.cases)} input boxes")
+    case = prop.cases[piece.case]
+    _check_path(piece.path, network.input_dim)
+    if not isinstance(piece, BoundPiece):
+        _check_pattern(network, piece)
+    if isinstance(piece, StarPiece):
+        _check_hint(network, case, piece)
+    if len(piece.multipliers) != len(case.unsafe):
+        raise CertificateError(f"piece has {len(piece.multipliers)} multiplier vectors for "
+                               f"{len(case.unsafe)} unsafe sets")
+    free = int(np.sum(case.upper > case.lower))
+    for k, (lam, unsafe) in enumerate(zip(piece.multipliers, case.unsafe)):
+        size = len(unsafe.d)
+        if isinstance(piece, RegionPiece):
+            size += 2 * free + network.num_hidden
+        lam = np.asarray(lam)
+        if lam.dtype != np.float64 or lam.shape != (size,) or not np.all(np.isfinite(lam)) \
+                or np.any(lam < 0) or not np.any(lam > 0):
+            raise CertificateError(f"multipliers for unsafe set {k} must be {size} finite "
+                                   "non-negative float64 numbers, not all zero")
+
+
+def _check_path(path, dim):
+    if len(path) > _MAX_PATH:
+        raise CertificateError(f"a split path has {len(path)} steps (at most {_MAX_PATH})")
+    for step in path:
+        if len(step) != 2 or not all(isinstance(v, (int, np.integer)) for v in step) \
+                or not 0 <= step[0] < dim or step[1] not in (0, 1):
+            raise CertificateError(f"bad split step {step!r} (expected (input < {dim}, 0 or 1))")
+
+
+def _check_hint(network, case, piece):
+    """A star piece's bounding-box hint: directions and rows in range, weights >= 0."""
+    d = int(np.sum(case.upper > case.lower))
+    rows, weights = piece.box_rows, piece.box_weights
+    count = 2 * d + int(np.sum(network.hidden_sizes[:piece.layer]))
+    if not (isinstance(rows, np.ndarray) and isinstance(weights, np.ndarray)
+            and rows.dtype.kind == "i" and rows.ndim == 2 and rows.shape[1] == 2
+            and weights.dtype == np.float64 and weights.shape == (len(rows),)
+            and np.all((rows[:, 0] >= 0) & (rows[:, 0] < 2 * d))
+            and np.all((rows[:, 1] >= 0) & (rows[:, 1] < count))
+            and np.all(np.isfinite(weights)) and np.all(weights >= 0)):
+        raise CertificateError("a star piece's bounding-box hint is malformed")
+
+
+def _check_pattern(network, piece):
+    pattern, n = piece.pattern, network.num_hidden
+    if not isinstance(pattern, np.ndarray) or pattern.dtype != np.uint8 \
+            or pattern.shape != ((n + 7) // 8,):
+        raise CertificateError(f"a pattern must be {(n + 7) // 8} packed bytes (uint8)")
+    bits = np.unpackbits(pattern)
+    used = n
+    if isinstance(piece, StarPiece):
+        layers = len(network.hidden_sizes)
+        if not isinstance(piece.layer, (int, np.integer)) or not 0 <= piece.layer < layers:
+            raise CertificateError(f"star piece at layer {piece.layer!r} (the network has "
+                                   f"{layers} hidden layers)")
+        used = int(np.sum(network.hidden_sizes[:piece.layer]))
+    if bits[used:].any():
+        raise CertificateError("a pattern sets bits beyond the neurons it fixes")
+
+
+# ------------------------------------------------------------------ bisection tree
+
 def _check_tiling(paths, case):
     """The split paths must be the leaves of one complete binary tree of bisections."""
-    def check(prefix, members):
+    if not paths:
+        raise CertificateError(f"case {case}: no piece covers the input box")
+    stack = [((), paths)]
+    while stack:
+        prefix, members = stack.pop()
         if members == [prefix]:
-            return
-        deeper = [path for path in members if len(path) > len(prefix)]
-        if len(deeper) != len(members):
-            raise PolyreluError(f"case {case}: box {prefix} is both closed and split")
-        dims = {path[len(prefix)][0] for path in deeper}
+            continue
+        depth = len(prefix)
+        if any(len(path) == depth for path in members):
+            raise CertificateError(f"case {case}: box {list(prefix)} is both closed and split")
+        dims = {path[depth][0] for path in members}
         if len(dims) != 1:
-            raise PolyreluError(f"case {case}: box {prefix} is split along several inputs")
+            raise CertificateError(f"case {case}: box {list(prefix)} is split along several "
+                                   "inputs")
         dim = dims.pop()
         for side in (0, 1):
-            child = prefix + ((dim, side),)
-            below = [path for path in deeper if path[len(prefix)] == (dim, side)]
+            below = [path for path in members if path[depth][1] == side]
             if not below:
-                raise PolyreluError(f"case {case}: sub-box {child} is not covered")
-            check(child, below)
-
-    if not paths:
-        raise PolyreluError(f"case {case}: no piece covers the input box")
-    check((), paths)
+                raise CertificateError(f"case {case}: sub-box {list(prefix) + [(dim, side)]} "
+                                       "is not covered")
+            stack.append((prefix + ((dim, side),), below))
 
 
-def _check_box(network, case, path, pieces, solver):
+def _check_box(network, case, index, path, pieces, solver):
     lower, upper = box_from_path(case, path)
-    if len(pieces) == 1 and isinstance(pieces[0], BoundPiece):
-        _check_refutation(network, case, lower, upper, pieces[0].multipliers, f"box {path}")
-        return
+    where = f"case {index}, box {list(path)}"
     if any(isinstance(piece, BoundPiece) for piece in pieces):
-        raise PolyreluError(f"box {path}: closed by bounds and by regions at once")
-    free, network = free_inputs(network, case)
-    lower, upper = lower[free], upper[free]
-    box_rows = (np.vstack([np.eye(len(lower)), -np.eye(len(lower))]),
-                np.concatenate([upper, -lower]))
-    reach = np.maximum(np.abs(lower), np.abs(upper))
-    volume = 0.0
-    for piece in pieces:
-        pattern = np.unpackbits(piece.pattern, count=network.num_hidden).astype(bool)
-        if isinstance(piece, StarPiece):
-            A, b = _star_constraints(network, pattern, piece.sources, box_rows)
-            box = rigorous_bounding_box(solver, A, b, lower, upper)
-            _check_refutation(tail_network(network, pattern, piece.layer), case, *box,
-                              piece.multipliers, f"box {path}, piece at layer {piece.layer}")
-        else:
-            A, b, systems = region_constraints(network, pattern, box_rows, case.unsafe)
-            for k, (A_k, b_k) in enumerate(systems):
-                _check_farkas(A_k, b_k, piece.multipliers[k], reach, path, k)
-        volume += _region_volume(A, b, solver)
-    box_volume = float(np.prod(upper - lower))
-    if abs(volume - box_volume) > _VOLUME_TOLERANCE * box_volume:
-        raise PolyreluError(f"box {path}: its regions fill {volume:.12g} of volume "
-                            f"{box_volume:.12g}")
+        if len(pieces) != 1:
+            raise CertificateError(f"{where}: closed by bounds and by other pieces at once")
+        _check_refutation(network, lower, upper, case, pieces[0].multipliers, where)
+        return
+    _ExactBox(network, case, lower, upper, solver, where).check(pieces)
 
 
-def _check_refutation(network, case, lower, upper, multipliers, where):
-    """Sound bounds of ``network`` over the box refute each unsafe set with its multipliers."""
-    for k, (unsafe, lam) in enumerate(zip(case.unsafe, multipliers)):
-        lam = np.asarray(lam, dtype=np.float64)
-        if lam.shape != unsafe.d.shape or np.any(lam < 0) or not np.any(lam > 0):
-            raise PolyreluError(f"{where}: multipliers for unsafe set {k} must be "
-                                f"{len(unsafe.d)} non-negative numbers, not all zero")
-        bound = linear_bounds(network, lower, upper, [lam @ unsafe.C]).lower[0]
-        if not bound > lam @ unsafe.d:
-            raise PolyreluError(f"{where}: bounds do not refute unsafe set {k} "
-                                f"({bound} <= {lam @ unsafe.d})")
+def _refuted_at_once(network, case, paths, by_box, index):
+    """The sub-boxes among ``paths`` (each with one bound piece) that one batched bound
+    computation refutes: sound lower bounds ``L_r`` of every unsafe row ``C_r f(x)`` over
+    each sub-box, and ``sum_r lam_r L_r > lam . d`` compared exactly (a weaker test than
+    bounding ``lam . C f`` itself; the sub-boxes it does not settle are checked alone)."""
+    single = [path for path in paths if len(by_box[(index, path)]) == 1]
+    if not single:
+        return set()
+    boxes = [box_from_path(case, path) for path in single]
+    rows = np.vstack([unsafe.C for unsafe in case.unsafe])
+    bounds = linear_bounds_batch(network, np.array([lo for lo, _ in boxes]),
+                                 np.array([hi for _, hi in boxes]), rows)
+    starts = np.cumsum([0] + [len(unsafe.d) for unsafe in case.unsafe])
+    closed = set()
+    for path, bound in zip(single, bounds):
+        multipliers = by_box[(index, path)][0].multipliers
+        if np.all(np.isfinite(bound.lower)) and all(
+                _exact_sum(lam, bound.lower[starts[k]:starts[k + 1]]) >
+                _exact_sum(lam, unsafe.d_exact)
+                for k, (lam, unsafe) in enumerate(zip(multipliers, case.unsafe))):
+            closed.add(path)
+    return closed
 
 
-def _star_constraints(network, pattern, sources, box_rows):
-    """Rows of a partial piece: the listed domain faces and neuron signs (unit rows)."""
-    sources = np.asarray(sources)
-    A, b, _ = region_constraints(network, pattern, box_rows)
-    boxes = len(box_rows[1])
-    rows = np.where(sources < 0, -1 - sources, boxes + sources)
-    return A[rows], b[rows]
+def _exact_sum(weights, values):
+    """``sum_i weights_i values_i`` in exact rational arithmetic."""
+    return sum((Fraction(float(w)) * (v if isinstance(v, Fraction) else Fraction(float(v)))
+                for w, v in zip(weights, values) if w), Fraction(0))
 
 
-def _check_farkas(A, b, y, reach, path, k):
-    if np.shape(y) != b.shape:
-        raise PolyreluError(f"box {path}: multipliers for unsafe set {k} have the wrong length")
-    gap = farkas_gap(A, b, y, reach)
-    if not gap < 0:
-        raise PolyreluError(f"box {path}: Farkas multipliers do not prove that a region misses "
-                            f"unsafe set {k} (gap {gap:.3g} is not negative)")
+def _check_refutation(network, lower, upper, case, multipliers, where):
+    """Sound bounds of ``network`` over the box refute each unsafe set with its multipliers:
+    ``lam . C f(x) > lam . d`` on the whole box, compared exactly (Fractions), with the
+    rounding of ``lam @ C`` bounded by ``|f|``'s own sound bounds."""
+    m = network.output_dim
+    rows = [np.asarray(lam) @ unsafe.C for lam, unsafe in zip(multipliers, case.unsafe)]
+    bounds = linear_bounds(network, lower, upper, np.vstack(rows + [np.eye(m), -np.eye(m)]))
+    k_all = len(rows)
+    magnitude = np.maximum(np.abs(bounds.lower[k_all:k_all + m]), np.abs(bounds.lower[k_all + m:]))
+    for k, (lam, unsafe) in enumerate(zip(multipliers, case.unsafe)):
+        error = dot_error(np.abs(lam), np.abs(unsafe.C), len(lam)) @ magnitude * (1 + 1e-12)
+        rhs = sum((Fraction(float(v)) * d for v, d in zip(lam, unsafe.d_exact)), Fraction(0))
+        finite = np.isfinite(bounds.lower[k]) and np.isfinite(error)
+        low = Fraction(float(bounds.lower[k])) - Fraction(float(error)) if finite else None
+        if not (finite and low > rhs):
+            raise CertificateError(f"{where}: bounds do not refute unsafe set {k} "
+                                   f"({float(bounds.lower[k]):.6g} <= {float(rhs):.6g})")
 
 
-def _region_volume(A, b, solver):
-    center, radius = solver.chebyshev_ball(A, b)
-    if center is None or radius <= 0:
-        return 0.0
-    keep = np.flatnonzero(np.linalg.norm(A, axis=1) > 0)
-    return HPolytope(A[keep], b[keep], keep).volume(center)
+# ------------------------------------------------------------------ exactly decided boxes
+
+@dataclass
+class _Node:
+    """A node of the splitting tree of an exactly decided sub-box: the sub-box cut by the
+    sign rows ``G x <= h`` of the neurons ``decided`` so far (all neurons of earlier
+    layers, some of layer ``layer``), which have activation ``pattern``; ``maps[l]`` are
+    layer l's pre-activation maps there; ``box`` bounds the node (``tight``: by LPs)."""
+
+    pieces: list
+    layer: int
+    maps: list
+    pattern: np.ndarray
+    decided: np.ndarray
+    G: np.ndarray
+    h: np.ndarray
+    box: tuple
+    tight: bool = False
+    lp: LPRows = None  # the LP form of the node's rows, made when first needed
+
+
+class _ExactBox:
+    """The coverage and closure checks of the pieces of one exactly decided sub-box."""
+
+    def __init__(self, network, case, lower, upper, solver, where):
+        self.network, self.case, self.solver, self.where = network, case, solver, where
+        self.free = case.upper > case.lower
+        self.lower, self.upper = lower[self.free], upper[self.free]
+        self.fixed = lower[~self.free]
+        self.reach = np.maximum(np.abs(self.lower), np.abs(self.upper))
+        self.offsets = np.cumsum((0,) + network.hidden_sizes)
+        self.bits = {}
+
+    def check(self, pieces):
+        """Rebuild the splitting tree of ``pieces`` (depth first) and check every leaf."""
+        n, d = self.network.num_hidden, len(self.lower)
+        for piece in pieces:
+            self.bits[id(piece)] = np.unpackbits(piece.pattern, count=n).astype(bool)
+        root = _Node(list(pieces), 0, [first_layer(self.network, self.free, self.fixed)],
+                     np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros((0, d)),
+                     np.zeros(0), (self.lower, self.upper))
+        stack = [root]
+        while stack:
+            stack.extend(self._visit(stack.pop()))
+
+    def _visit(self, node):
+        """Check a leaf, or return the node's children (one node: itself, a layer later)."""
+        start, stop = self.offsets[node.layer], self.offsets[node.layer + 1] \
+            if node.layer < len(self.network.hidden_sizes) else self.offsets[-1]
+        if not node.decided[start:stop].any():
+            if self._leaf(node):
+                return []
+        open_ = np.flatnonzero(~node.decided[start:stop]) + start
+        bits = np.array([self.bits[id(piece)][open_] for piece in node.pieces])
+        split = np.flatnonzero(bits.any(axis=0) & ~bits.all(axis=0))
+        if len(split):
+            j = open_[split[0]]
+            return [self._child(node, j, side, [p for p in node.pieces
+                                                if self.bits[id(p)][j] == side])
+                    for side in (False, True)]
+        self._prove_stable(node, open_, bits[0])
+        return [self._next_layer(node)]
+
+    def _leaf(self, node):
+        """At the start of a layer: a star piece of this layer, or (after the last layer)
+        a region, must be the node's only piece; returns whether the node is a leaf."""
+        layers = len(self.network.hidden_sizes)
+        here = [p for p in node.pieces if isinstance(p, StarPiece) and p.layer == node.layer]
+        if node.layer == layers or here:
+            if len(node.pieces) != 1:
+                raise CertificateError(f"{self.where}: {len(node.pieces)} pieces overlap at "
+                                       f"layer {node.layer} (duplicates or nested pieces)")
+            if here:
+                self._check_star(node, here[0])
+            elif isinstance(node.pieces[0], RegionPiece):
+                self._check_region(node, node.pieces[0])
+            else:
+                raise CertificateError(f"{self.where}: a star piece does not fit the tree")
+            return True
+        return False
+
+    def _child(self, node, j, active, pieces):
+        """``node`` cut by neuron j's sign row (``active``: ``z_j >= 0``)."""
+        row, rhs, _ = self._sign_rows(node.maps[-1], [j - self.offsets[node.layer]], [active])
+        pattern, decided = node.pattern.copy(), node.decided.copy()
+        pattern[j], decided[j] = active, True
+        return _Node(pieces, node.layer, node.maps, pattern, decided,
+                     np.vstack([node.G, row]), np.concatenate([node.h, rhs]), node.box,
+                     False)
+
+    def _sign_rows(self, maps, rows, active):
+        """``(G, outer, inner)`` for the neurons ``rows`` of one layer (``maps``) with signs
+        ``active``: ``s z_j(x) <= 0`` (``s = -1`` if active) implies ``G_j x <= outer_j``
+        on the sub-box, and ``G_j x <= inner_j`` on a set implies ``s z_j <= 0`` there
+        (the maps' rounding error between them)."""
+        rows = np.asarray(rows, dtype=int)
+        sign = np.where(np.asarray(active, dtype=bool), -1.0, 1.0)
+        slack = maps.slack(self.reach)[rows]
+        value = -sign * maps.c[rows]
+        return (sign[:, None] * maps.A[rows], widened(value, slack), narrowed(value, slack))
+
+    def _prove_stable(self, node, neurons, active):
+        """Every neuron in ``neurons`` keeps the sign ``active`` on the whole node: interval
+        bounds over the node's box (LP-tightened when many remain), then the box with one
+        of the node's rows at a time, then one LP each."""
+        start = self.offsets[node.layer]
+        G, outer, inner = self._sign_rows(node.maps[-1], neurons - start, active)
+        # the other side {s z_j > 0} has no point in the node if max_node G_j x <= inner_j
+        pending = upper_over_box(G, *node.box) > inner
+        if pending.sum() > 2 * len(self.lower) and not node.tight:
+            self._tighten(node)
+            pending &= upper_over_box(G, *node.box) > inner
+        if self._empty(node):
+            pending[:] = False
+        if pending.any():
+            pending[pending] = one_cut_bounds(G[pending], node.G, node.h, *node.box) \
+                > inner[pending]
+        if pending.any() and node.lp is None:
+            node.lp = LPRows(node.G, node.h, self.lower, self.upper)
+        for i in np.flatnonzero(pending):
+            if not lp_proves_at_most(self.solver, G[i], node.lp, node.G, node.h, *node.box,
+                                     inner[i]):
+                raise CertificateError(
+                    f"{self.where}: neuron {self.network.neuron_name(neurons[i])} is "
+                    f"{'active' if active[i] else 'inactive'} in every piece of a node but not "
+                    "provably so on the node (a piece is missing)")
+        node.pattern[neurons] = active
+        node.decided[neurons] = True
+        node.G, node.h = np.vstack([node.G, G]), np.concatenate([node.h, outer])
+        node.lp = None
+
+    def _tighten(self, node):
+        """Replace the node's box by its rigorous LP bounding box."""
+        node.box, node.tight = lp_box(self.solver, node.G, node.h, *node.box), True
+
+    @staticmethod
+    def _empty(node):
+        """Whether the node's rigorous box proves it empty (it then needs no proof)."""
+        return bool(np.any(node.box[0] > node.box[1]))
+
+    def _next_layer(self, node):
+        """``node`` with every neuron of its layer decided, moved to the next layer."""
+        start, stop = self.offsets[node.layer], self.offsets[node.layer + 1]
+        maps = next_layer(self.network, node.layer, node.maps[-1], node.pattern[start:stop])
+        return _Node(node.pieces, node.layer + 1, node.maps + [maps], node.pattern,
+                     node.decided, node.G, node.h, node.box, node.tight)
+
+    def _check_star(self, node, piece):
+        """The remaining layers' sound bounds over the piece's bounding box refute every
+        unsafe set (the box from the piece's hint, evaluated rigorously; if that is not
+        enough, from the checker's own LPs)."""
+        if len(piece.box_weights) and not node.tight:
+            box = self._hinted_box(node, piece)
+            try:
+                return self._refute_star(node, piece, box)
+            except CertificateError:
+                pass
+        if not node.tight:
+            self._tighten(node)
+        if not self._empty(node):
+            self._refute_star(node, piece, node.box)
+
+    def _hinted_box(self, node, piece):
+        """The node's box intersected with the box the piece's multipliers prove."""
+        d = len(self.lower)
+        G_n, h_n = self._neuron_rows(node, node.layer)
+        G = np.vstack([np.eye(d), -np.eye(d), G_n])
+        h = np.concatenate([self.upper, -self.lower, h_n])
+        norms = np.linalg.norm(G, axis=1)
+        Y = np.zeros((2 * d, len(h)))
+        directions, rows = piece.box_rows[:, 0], piece.box_rows[:, 1]
+        np.add.at(Y, (directions, rows), piece.box_weights / np.where(norms > 0, norms, 1.0)[rows])
+        low, high = box_from_multipliers(Y, G, h, self.lower, self.upper)
+        return np.maximum(low, node.box[0]), np.minimum(high, node.box[1])
+
+    def _refute_star(self, node, piece, box):
+        """Sound bounds of the layers from the piece's layer on, over ``box``; the error of
+        the composed maps enters as extra inputs ``delta`` in ``[-eps, eps]``."""
+        low, high = box
+        maps = node.maps[-1]
+        eps = maps.slack(np.maximum(np.abs(low), np.abs(high)))
+        n = len(maps.c)
+        layer = node.layer
+        tail = Network([np.hstack([maps.A, np.eye(n)]), *self.network.weights[layer + 1:]],
+                       [maps.c, *self.network.biases[layer + 1:]])
+        _check_refutation(tail, np.concatenate([low, -eps]), np.concatenate([high, eps]),
+                          self.case, piece.multipliers, f"{self.where}, star piece at layer "
+                          f"{layer}")
+
+    def _check_region(self, node, piece):
+        """Farkas multipliers on the region's rows (box, neurons in order, unsafe rows)
+        prove that the region misses each unsafe set."""
+        out = node.maps[-1]  # after the last hidden layer: the output layer's maps
+        d = len(self.lower)
+        G_box = np.vstack([np.eye(d), -np.eye(d)])
+        h_box = np.concatenate([self.upper, -self.lower])
+        G_n, h_n = self._neuron_rows(node)
+        for k, (lam, unsafe) in enumerate(zip(piece.multipliers, self.case.unsafe)):
+            G_u, h_u = self._unsafe_rows(out, unsafe)
+            G = np.vstack([G_box, G_n, G_u])
+            h = np.concatenate([h_box, h_n, h_u])
+            norms = np.linalg.norm(G, axis=1)
+            y = np.asarray(lam) / np.where(norms > 0, norms, 1.0)
+            if not empty_by_multipliers(y, G, h, self.lower, self.upper):
+                raise CertificateError(f"{self.where}: Farkas multipliers do not prove that a "
+                                       f"region misses unsafe set {k}")
+
+    def _neuron_rows(self, node, layers=None):
+        """Outer sign rows of every neuron of the first ``layers`` hidden layers (default:
+        all), in neuron order."""
+        layers = len(self.network.hidden_sizes) if layers is None else layers
+        parts = [self._sign_rows(maps, np.arange(len(maps.c)),
+                                 node.pattern[self.offsets[layer]:self.offsets[layer + 1]])
+                 for layer, maps in enumerate(node.maps[:layers])]
+        d = len(self.lower)
+        return (np.vstack([np.zeros((0, d))] + [G for G, _, _ in parts]),
+                np.concatenate([np.zeros(0)] + [outer for _, outer, _ in parts]))
+
+    def _unsafe_rows(self, out, unsafe):
+        """Outer rows of ``C f(x) <= d`` on the region (``f = A x + c`` up to its error), with
+        ``d`` rounded up to cover the exact right-hand sides."""
+        C = unsafe.C
+        d_up = np.array([v if Fraction(float(v)) >= exact else np.nextafter(v, np.inf)
+                         for v, exact in zip(unsafe.d, unsafe.d_exact)])
+        m = C.shape[1]
+        coef_err = dot_error(np.abs(C), np.abs(out.A), m) + np.abs(C) @ out.E
+        const_err = dot_error(np.abs(C), np.abs(out.c), m) + np.abs(C) @ out.e
+        constant = C @ out.c
+        slack = upward(coef_err @ self.reach + const_err, len(self.reach) + 1) \
+            + 4 * np.finfo(float).eps * np.abs(constant)
+        return C @ out.A, widened(d_up - constant, slack)
+
+
+
+class _LazySolver:
+    """An :class:`LPSolver` made on first use (most certificates need no LP at all)."""
+
+    def __init__(self, options):
+        self.options, self.solver = options, None
+
+    def __getattr__(self, name):
+        if self.solver is None:
+            self.solver = LPSolver(self.options)
+        return getattr(self.solver, name)

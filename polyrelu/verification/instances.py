@@ -66,8 +66,8 @@ def run_instances(instances_csv, output_csv, *, timeout_cap=None, jobs=1, progre
         rows of the output file (earlier runs included).
 
     Every "violated" result is re-checked with onnxruntime, every "holds" result's
-    certificate with :func:`polyrelu.verification.search.check_certificate`; the ``check`` column
-    says ``passed`` or why not.
+    certificate with :func:`polyrelu.verification.checker.check_certificate`; the ``check``
+    column says ``passed`` or why not (a rejected certificate turns "holds" into "unknown").
     """
     output_csv = Path(output_csv)
     done = _finished(output_csv)
@@ -120,7 +120,7 @@ def run_instance(net_path, prop_path, timeout, *, jobs=1, cache=None):
     start = time.monotonic()
     result = verify(network, prop, timeout=timeout, jobs=jobs)
     seconds = time.monotonic() - start
-    check = ""
+    check, status = "", result.status
     if result.status == "violated":
         passes, _, worst = check_counterexample_onnx(net_path, prop, result.counterexample)
         check = "passed" if passes and result.counterexample.exact else \
@@ -130,6 +130,6 @@ def run_instance(net_path, prop_path, timeout, *, jobs=1, cache=None):
             check_certificate(network, prop, result.certificate)
             check = "passed"
         except PolyreluError as err:
-            check = f"failed ({err})"
-    return {"network": net_path.name, "property": prop_path.name, "result": result.status,
+            check, status = f"certificate rejected ({err})", "unknown"
+    return {"network": net_path.name, "property": prop_path.name, "result": status,
             "seconds": f"{seconds:.3f}", "check": check}

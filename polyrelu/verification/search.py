@@ -24,12 +24,11 @@ input of a box is mapped into an unsafe polytope:
 Every "violated" answer carries a counterexample re-checked in exact rational
 arithmetic on the network's float64 weights (:func:`check_counterexample_exact`)
 and, for ONNX files, with onnxruntime (:func:`check_counterexample_onnx`). Every
-"holds" answer carries a :class:`Certificate`, which :func:`check_certificate`
-re-validates without trusting the search: it rebuilds the boxes from their split
-paths (they must tile the input box), recomputes the bounds of bound-closed
-boxes, rebuilds each region's constraints from its activation pattern and checks
-its Farkas multipliers, and checks that the regions of an exactly decided box fill
-its volume.
+"holds" answer carries a :class:`Certificate`, which
+:func:`polyrelu.verification.checker.check_certificate` re-validates without trusting
+the search (every constraint re-derived, coverage by a rebuilt splitting tree, see
+docs/certificate-format.md); :func:`polyrelu.verification.checked.verify` (the public
+``polyrelu.verify``) turns a "holds" it rejects into "unknown".
 
 Tolerances: the regions are those of the engine (pieces thinner than
 ``Options.min_radius_rel`` times the domain diameter are not regions, see
@@ -69,6 +68,7 @@ from .certificate import (
     piece_counts,
     region_constraints,
     rigorous_bounding_box,
+    star_box_hint,
     tail_network,
 )
 from .counterexample import Counterexample, check_counterexample_exact
@@ -460,9 +460,11 @@ class _CaseSearch:
             return batch, map_A[keep], map_c[keep]
 
         for batch in split_batches(splitter, between=close_stars):
-            for p in np.flatnonzero(splitter.finish(batch)):  # wider than the radius tolerance
+            wide = splitter.finish(batch)
+            for p in range(batch.count):  # a region, or a sliver thinner than the tolerance
                 self._tick()
-                found = self._decide_region(path, batch.pattern[p], domain, reach, pieces)
+                found = self._decide_region(path, batch.pattern[p], domain, reach, pieces,
+                                            thin=not wide[p])
                 if found is not None:
                     return found
         return None
@@ -470,27 +472,30 @@ class _CaseSearch:
     def _close_stars(self, path, batch, layer, lower, upper, pieces):
         """Close the partial pieces of ``batch`` (split up to hidden layer ``layer``) that
         the remaining layers' bounds over their rigorous bounding boxes refute, as
-        StarPieces; tighten the others' boxes. Returns the mask of the open pieces."""
+        StarPieces (with the box LPs' duals as the checker's hint); tighten the others'
+        boxes. Returns the mask of the open pieces."""
         keep = np.ones(batch.count, dtype=bool)
         for p in range(batch.count):
             self._tick()
             A, b, sources = batch.constraints(p)
-            box = rigorous_bounding_box(self.solver, A, b, lower, upper)
+            *box, duals = rigorous_bounding_box(self.solver, A, b, lower, upper, duals=True)
             tail = tail_network(self.free_network, batch.pattern[p], layer)
             bounds = linear_bounds(tail, *box, self.rows)
             refuted = [self._refutation(bounds, k, *box, tail) for k in range(len(self.row_ranges))]
             if all(lam is not None for lam in refuted):
                 pieces.append(StarPiece(self.index, path, layer, np.packbits(batch.pattern[p]),
-                                        sources.copy(), tuple(refuted)))
+                                        tuple(refuted), *star_box_hint(duals, sources, len(lower))))
                 keep[p] = False
                 continue
             batch.low[p] = np.maximum(batch.low[p], box[0])
             batch.high[p] = np.minimum(batch.high[p], box[1])
         return keep
 
-    def _decide_region(self, path, pattern, domain, reach, pieces):
+    def _decide_region(self, path, pattern, domain, reach, pieces, thin=False):
         """One LP per unsafe set on the region ``pattern``: Farkas multipliers (recorded as
-        a RegionPiece), or a counterexample."""
+        a RegionPiece), or a counterexample. A ``thin`` piece (below the radius
+        tolerance) is closed the same way when it can be; if not it is left out (as
+        empty), and the checker, which then needs a proof that it is empty, decides."""
         _, _, systems = region_constraints(self.free_network, pattern, (domain.A, domain.b),
                                            self.case.unsafe)
         multipliers = []
@@ -504,6 +509,8 @@ class _CaseSearch:
             found = self._counterexample(full, k, pattern)
             if found is not None:
                 return found
+            if thin:
+                return None
             raise _Undecided
         pieces.append(RegionPiece(self.index, path, np.packbits(pattern), tuple(multipliers)))
         return None

@@ -167,12 +167,12 @@ def test_corrupted_certificates_are_rejected():
             check_certificate(network, prop, broken)
 
     regions = [i for i, p in enumerate(pieces) if isinstance(p, RegionPiece)]
-    # a region missing from an exactly decided box: its volume is no longer filled
-    rejected(pieces[:regions[0]] + pieces[regions[0] + 1:], match="fill|covered")
+    # a region missing from an exactly decided box: the splitting tree is incomplete
+    rejected(pieces[:regions[0]] + pieces[regions[0] + 1:], match="piece is missing|covered")
     # Farkas multipliers replaced by zeros
     bad = dataclasses.replace(pieces[regions[0]], multipliers=tuple(
         np.zeros_like(y) for y in pieces[regions[0]].multipliers))
-    rejected(pieces[:regions[0]] + [bad] + pieces[regions[0] + 1:], match="Farkas")
+    rejected(pieces[:regions[0]] + [bad] + pieces[regions[0] + 1:], match="Farkas|multipliers")
     # a whole closed box dropped
     bounds = [i for i, p in enumerate(pieces) if isinstance(p, BoundPiece)]
     if bounds:
@@ -196,8 +196,12 @@ def test_star_pieces_are_checked_and_corruption_is_rejected():
     check_certificate(net, prop, result.certificate)
     pieces = result.certificate.pieces
     i = next(i for i, p in enumerate(pieces) if isinstance(p, StarPiece))
+    # the same piece claimed one layer earlier (its last fixed layer's bits dropped)
+    bits = np.unpackbits(pieces[i].pattern)
+    bits[sum(net.hidden_sizes[:pieces[i].layer - 1]):] = 0
+    truncated = np.packbits(bits)
     for bad in (dataclasses.replace(pieces[i], multipliers=(np.zeros(1),)),
-                dataclasses.replace(pieces[i], sources=pieces[i].sources[:4])):
+                dataclasses.replace(pieces[i], layer=pieces[i].layer - 1, pattern=truncated)):
         broken = dataclasses.replace(result.certificate, pieces=pieces[:i] + [bad] + pieces[i + 1:])
         with pytest.raises(PolyreluError):
             check_certificate(net, prop, broken)

@@ -1,0 +1,77 @@
+"""Certificate checker benchmark: the checker's time against the search's on ACAS Xu.
+
+    python benchmarks/bench_checker.py [--cap S] [--every K] [--out results.csv]
+
+For the instances that results/acasxu_verify_cap30.csv records as "holds" (every K-th one
+with --every), runs the search (``polyrelu.verification.search.verify``, at most ``cap``
+seconds) and then the independent checker on its certificate, in this process, and writes
+one row per instance: search and check seconds, their ratio and the checker's verdict.
+Prints the ratios' median and maximum and the instances above 0.2.
+"""
+
+import argparse
+import csv
+import statistics
+import time
+from pathlib import Path
+
+from polyrelu import PolyreluError
+from polyrelu.network.loaders import load_network
+from polyrelu.verification.checker import check_certificate
+from polyrelu.verification.search import verify
+from polyrelu.verification.vnnlib import read_vnnlib
+
+ROOT = Path(__file__).resolve().parents[1]
+ACASXU = ROOT.parent / "shared" / "data" / "acasxu"
+REFERENCE = ROOT / "benchmarks" / "results" / "acasxu_verify_cap30.csv"
+
+
+def holds_instances(every):
+    rows = [row for row in csv.reader(open(REFERENCE)) if len(row) > 4 and row[3] == "holds"]
+    return [(row[0], row[1]) for row in rows[::every]]
+
+
+def measure(net_name, prop_name, cap):
+    net, prop = load_network(ACASXU / net_name), read_vnnlib(ACASXU / prop_name)
+    start = time.perf_counter()
+    result = verify(net, prop, timeout=cap)
+    search = time.perf_counter() - start
+    row = {"network": net_name, "property": prop_name, "search_seconds": f"{search:.3f}",
+           "check_seconds": "", "ratio": "", "verdict": result.status}
+    if result.status == "holds":
+        start = time.perf_counter()
+        try:
+            check_certificate(net, prop, result.certificate)
+            verdict = "valid"
+        except PolyreluError as err:
+            verdict = f"rejected ({err})"
+        check = time.perf_counter() - start
+        row.update(check_seconds=f"{check:.3f}", ratio=f"{check / search:.3f}", verdict=verdict)
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cap", type=float, default=30.0, help="seconds per search at most")
+    parser.add_argument("--every", type=int, default=1, help="run every K-th instance")
+    parser.add_argument("--out", default="bench_checker.csv")
+    args = parser.parse_args()
+    rows = []
+    with open(args.out, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["network", "property", "search_seconds",
+                                         "check_seconds", "ratio", "verdict"])
+        writer.writeheader()
+        for net_name, prop_name in holds_instances(args.every):
+            rows.append(measure(net_name, prop_name, args.cap))
+            writer.writerow(rows[-1])
+            handle.flush()
+    ratios = [float(row["ratio"]) for row in rows if row["ratio"]]
+    if ratios:
+        above = [r for r in rows if r["ratio"] and float(r["ratio"]) > 0.2]
+        print(f"checked {len(ratios)} of {len(rows)}: median ratio {statistics.median(ratios):.3f},"
+              f" max {max(ratios):.3f}, above 0.2: {len(above)}")
+        print(f"rejected: {sum(r['verdict'].startswith('rejected') for r in rows)}")
+
+
+if __name__ == "__main__":
+    main()

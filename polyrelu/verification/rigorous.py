@@ -1,0 +1,246 @@
+"""Rigorous float64 arithmetic for the certificate checker: every quantity comes with a
+bound on its rounding error, so that a check that passes holds for the real numbers.
+
+The rule used throughout (Higham, *Accuracy and Stability of Numerical Algorithms*,
+Thm. 3.1/3.5): a float64 dot product of length ``n`` computed in any order, with or
+without fused multiply-adds, differs from the exact one by at most
+``gamma_n |a| . |b|`` with ``gamma_n = n u / (1 - n u)``, ``u = 2**-53``, plus at most
+``n`` times the smallest subnormal for underflow. :func:`dot_error` returns
+``2 (n + 2) u fl(|a| . |b|) + (n + 1) 2**-1074`` (0 when every product is 0: then the
+sum is exact), which exceeds that bound including the rounding of the bound's own
+computation (all its terms are non-negative). Nothing
+here depends on a tolerance: a check passes only if it passes with the error bounds.
+"""
+
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import SolverError
+
+__all__ = ["dot_error", "AffineMaps", "first_layer", "next_layer", "upper_over_box",
+           "LPRows", "lp_proves_at_most", "at_most", "dual_bounds", "exact_dual_bound", "widened",
+           "narrowed", "empty_by_multipliers", "box_from_multipliers", "lp_box", "one_cut_bounds", "upward"]
+
+_U = np.finfo(np.float64).eps / 2
+_TINY = np.finfo(np.float64).smallest_subnormal
+
+
+def dot_error(abs_a, abs_b, n):
+    """Bound on the rounding error of ``a @ b`` (inner length ``n``) from ``|a| @ |b|``."""
+    products = abs_a @ abs_b
+    return 2.0 * (n + 2) * _U * products + np.where(products > 0, (n + 1) * _TINY, 0.0)
+
+
+def upward(values, n=1):
+    """``values`` (non-negative float results of ``n``-term sums) raised past their rounding."""
+    return values * (1.0 + 2.0 * (n + 2) * _U) + np.where(values > 0, (n + 1) * _TINY, 0.0)
+
+
+class AffineMaps:
+    """Float affine maps ``A x + c`` of one layer's pre-activations with error bounds.
+
+    For every input ``x`` of the region they were composed for, the true (real-number)
+    pre-activation ``z_j(x)`` satisfies ``|z_j(x) - (A_j x + c_j)| <= E_j . |x| + e_j``.
+    """
+
+    def __init__(self, A, c, E, e):
+        self.A, self.c, self.E, self.e = A, c, E, e
+
+    def slack(self, reach):
+        """``E . reach + e`` rounded up: the error bound on a box ``|x| <= reach``."""
+        return upward(self.E @ reach + self.e, self.E.shape[1] + 1)
+
+
+def first_layer(network, free, fixed_values):
+    """:class:`AffineMaps` of the first hidden layer on the free inputs (the fixed inputs,
+    ``x[~free] = fixed_values``, folded into the bias with its rounding error)."""
+    W, b = network.weights[0], network.biases[0]
+    fixed = W[:, ~free]
+    c = b + fixed @ fixed_values
+    e = _sum_error(np.abs(fixed), np.abs(fixed_values), np.abs(b))
+    return AffineMaps(W[:, free].copy(), c, np.zeros((len(b), int(free.sum()))), e)
+
+
+def next_layer(network, layer, maps, mask):
+    """:class:`AffineMaps` of layer ``layer + 1``'s pre-activations (or the output layer's),
+    from layer ``layer``'s ``maps`` and its activation ``mask`` (inactive neurons give 0)."""
+    W, b = network.weights[layer + 1], network.biases[layer + 1]
+    A, c = maps.A * mask[:, None], maps.c * mask
+    E, e = maps.E * mask[:, None], maps.e * mask
+    absW, n = np.abs(W), W.shape[1] + 1
+    new_E = upward(absW @ E, n) + dot_error(absW, np.abs(A), n)
+    new_e = upward(absW @ e, n) + _sum_error(absW, np.abs(c), np.abs(b))
+    return AffineMaps(W @ A, W @ c + b, new_E, new_e)
+
+
+def _sum_error(abs_W, abs_x, abs_b):
+    """Rounding error bound of ``W x + b`` (0 where every product ``W_ij x_j`` is 0: then
+    the result is ``b`` exactly)."""
+    products = abs_W @ abs_x
+    n = abs_W.shape[1] + 1
+    return np.where(products > 0, 2.0 * (n + 2) * _U * (products + abs_b) + (n + 1) * _TINY,
+                    0.0)
+
+
+def upper_over_box(r, lower, upper):
+    """A rigorous upper bound of ``r . x`` over the box ``[lower, upper]`` (rows of ``r``
+    at once if it is 2-D)."""
+    top = np.maximum(r * upper, r * lower)
+    n = np.shape(r)[-1]
+    return top.sum(axis=-1) + dot_error(np.abs(r), np.maximum(np.abs(lower), np.abs(upper)), n)
+
+
+class LPRows:
+    """The LP form of ``{x in [lower, upper] : G x <= h}``: the box rows first, then the
+    rows of ``G`` scaled to unit length (the same object serves every LP over one set,
+    so that the solver keeps it loaded; a set with rows appended is warm-started)."""
+
+    def __init__(self, G, h, lower, upper):
+        d = len(lower)
+        scale = np.linalg.norm(G, axis=1)
+        self.scale = np.where(scale > 0, scale, 1.0)
+        self.rows = np.vstack([np.eye(d), -np.eye(d), G / self.scale[:, None]])
+        self.rhs = np.concatenate([upper, -lower, h / self.scale])
+
+
+def lp_proves_at_most(solver, q, lp, G, h, lower, upper, target):
+    """Whether ``q . x <= target`` on ``{x in [lower, upper] : G x <= h}``, proven by the
+    dual multipliers of one LP over ``lp`` (an :class:`LPRows` of ``G x <= h`` in any box
+    containing the set; the LP's own accuracy does not matter: for ``y >= 0`` and every
+    such ``x``, ``q x = (q - y G) x + y G x <= max_box (q - y G) x + y h``), or by Farkas
+    multipliers when the set is empty."""
+    d = len(lower)
+    rows, rhs, scale = lp.rows, lp.rhs, lp.scale
+    result = solver.maximize_warm(q, rows, rhs)
+    if result.status == "infeasible":
+        try:
+            _, _, y = solver.signed_inradius(rows, rhs)
+        except SolverError:
+            return False
+        y = np.maximum(np.asarray(y)[2 * d:], 0.0) / scale
+        return empty_by_multipliers(y, G, h, lower, upper)
+    if result.status != "optimal":
+        return False
+    y = np.maximum(result.row_duals[2 * d:], 0.0) / scale
+    return at_most(q, y, G, h, lower, upper, target)
+
+
+def at_most(q, y, G, h, lower, upper, target):
+    """Whether multipliers ``y >= 0`` prove ``q . x <= target`` on ``{x in box : G x <= h}``:
+    ``max_box (q - y G) x + y h <= target``, by the rigorous float bound, and if that is
+    not enough, in exact rational arithmetic."""
+    if dual_bounds(q[None], y[None], G, h, lower, upper)[0] <= target:
+        return True
+    if not _finite(q, y, G, h, lower, upper, target):
+        return False
+    return exact_dual_bound(q, y, G, h, lower, upper) <= Fraction(float(target))
+
+
+def _finite(*arrays):
+    return all(np.all(np.isfinite(a)) for a in arrays)
+
+
+def dual_bounds(Q, Y, G, h, lower, upper):
+    """Rigorous float upper bounds of ``max_box (Q_i - Y_i G) x + Y_i h``, one per row of
+    ``Q`` and ``Y`` (every rounding error bounded as in the module docstring)."""
+    m = G.shape[0]
+    R = Q - Y @ G
+    reach = np.maximum(np.abs(lower), np.abs(upper))
+    R_err = dot_error(np.abs(Y), np.abs(G), m + 1) + 4 * _U * np.abs(Q)
+    box_top = upper_over_box(R, lower, upper) + upward(R_err @ reach, len(lower))
+    rhs = Y @ h
+    total = box_top + rhs + dot_error(np.abs(Y), np.abs(h), m)
+    return total + 4 * _U * (np.abs(box_top) + np.abs(rhs) + np.abs(total)) + _TINY
+
+
+def exact_dual_bound(q, y, G, h, lower, upper):
+    """``max_box (q - y G) x + y h`` in exact rational arithmetic (a Fraction): every
+    float is a rational, and only the non-zero multipliers enter (an LP's basic dual
+    solution has at most about ``d`` of them), so this stays cheap."""
+    used = np.flatnonzero(y)
+    weights = [Fraction(float(y[i])) for i in used]
+    r = [Fraction(float(v)) for v in q]
+    total = Fraction(0)
+    for weight, i in zip(weights, used):
+        total += weight * Fraction(float(h[i]))
+        for k in np.flatnonzero(G[i]):
+            r[k] -= weight * Fraction(float(G[i, k]))
+    for k, coefficient in enumerate(r):
+        if coefficient:
+            side = upper[k] if coefficient > 0 else lower[k]
+            total += coefficient * Fraction(float(side))
+    return total
+
+
+def empty_by_multipliers(y, G, h, lower, upper):
+    """Whether ``y >= 0`` proves ``{x in [lower, upper] : G x <= h}`` empty:
+    ``max_box (-y G) x + y h < 0`` (rigorous float bound, then exact)."""
+    q = np.zeros(G.shape[1])
+    if dual_bounds(q[None], y[None], G, h, lower, upper)[0] < 0:
+        return True
+    if not _finite(y, G, h, lower, upper):
+        return False
+    return exact_dual_bound(q, y, G, h, lower, upper) < 0
+
+
+def lp_box(solver, G, h, lower, upper):
+    """A box containing ``{x in [lower, upper] : G x <= h}``: the dual multipliers of one
+    LP per bound (``2 d`` LPs), evaluated by :func:`box_from_multipliers`."""
+    d = len(lower)
+    scale = np.linalg.norm(G, axis=1)
+    scale = np.where(scale > 0, scale, 1.0)
+    rows = np.vstack([np.eye(d), -np.eye(d), G / scale[:, None]])
+    rhs = np.concatenate([upper, -lower, h / scale])
+    Y = np.zeros((2 * d, len(h)))
+    directions = np.vstack([np.eye(d), -np.eye(d)])
+    for k, direction in enumerate(directions):
+        result = solver.maximize_warm(direction, rows, rhs)
+        if result.status == "optimal":
+            Y[k] = np.maximum(result.row_duals[2 * d:], 0.0) / scale
+        else:  # no multipliers: this side keeps the box's bound
+            Y[k] = 0.0
+    return box_from_multipliers(Y, G, h, lower, upper)
+
+
+def one_cut_bounds(Q, G, h, lower, upper):
+    """Rigorous upper bounds of ``Q_i . x`` over ``{x in box : G x <= h}`` using one row of
+    ``G`` at a time (no LP): ``min over rows r and lam >= 0`` of
+    ``max_box (Q_i - lam G_r) x + lam h_r``, a convex piecewise-linear function of
+    ``lam`` whose minimum is at 0 or at a breakpoint ``Q_ik / G_rk``; the best
+    ``(r, lam)`` found in float64 is then evaluated by :func:`dual_bounds`."""
+    P, d = Q.shape
+    if not len(G) or not P:
+        return upper_over_box(Q, lower, upper)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = Q[:, None, :] / G[None, :, :]                       # (P, R, d)
+    lams = np.concatenate([np.zeros(ratios.shape[:2] + (1,)),
+                           np.where(np.isfinite(ratios) & (ratios > 0), ratios, 0.0)], axis=2)
+    R = Q[:, None, None, :] - lams[..., None] * G[None, :, None, :]  # (P, R, d + 1, d)
+    values = np.maximum(R * upper, R * lower).sum(axis=3) + lams * h[None, :, None]
+    flat = values.reshape(P, -1)
+    best = np.argmin(np.where(np.isfinite(flat), flat, np.inf), axis=1)
+    rows, which = np.divmod(best, d + 1)
+    Y = np.zeros((P, len(G)))
+    Y[np.arange(P), rows] = lams[np.arange(P), rows, which]
+    return dual_bounds(Q, Y, G, h, lower, upper)
+
+
+def box_from_multipliers(Y, G, h, lower, upper):
+    """A box containing ``{x in [lower, upper] : G x <= h}`` from multipliers: row ``k`` of
+    ``Y`` (shape (2d, m)) bounds ``x_k`` from above, row ``d + k`` ``-x_k`` (rigorous
+    float bounds, intersected with the box)."""
+    d = len(lower)
+    Q = np.vstack([np.eye(d), -np.eye(d)])
+    bounds = dual_bounds(Q, Y, G, h, lower, upper)
+    return np.maximum(lower, -bounds[d:]), np.minimum(upper, bounds[:d])
+
+
+def widened(value, slack):
+    """``value + slack`` rounded up past the rounding of the sum (``slack >= 0``)."""
+    return value + np.where(slack > 0, slack + 4 * _U * (np.abs(value) + slack) + _TINY, 0.0)
+
+
+def narrowed(value, slack):
+    """``value - slack`` rounded down past the rounding of the difference (``slack >= 0``)."""
+    return value - np.where(slack > 0, slack + 4 * _U * (np.abs(value) + slack) + _TINY, 0.0)
