@@ -94,7 +94,7 @@ class _Walk:
         self.min_radius = options.min_radius_rel * domain.diameter
         self.use_qhull = options.use_qhull(domain.dim)
         self.canonical = {}  # raw pattern key -> canonical key, for patterns seen
-        self.stats = {"thin_regions": 0, "recentred": 0, "step_halvings": 0,
+        self.stats = {"options": repr(options), "thin_regions": 0, "recentred": 0, "step_halvings": 0,
                       "stable_neurons": int(network.num_hidden - self.free.size)}
 
     # -- the walk --------------------------------------------------------------
@@ -141,7 +141,7 @@ class _Walk:
 
     def _restore(self, checkpoint):
         """Start from the stored regions of a checkpoint, or from the domain's centre."""
-        stored = checkpoint.load() if checkpoint else []
+        stored = checkpoint.load(self.zero_tol) if checkpoint else []
         self.ids.update((region.key, region.id) for region, _ in stored)
         for region, facet_points in stored:
             maps = self.network.affine_maps(region.pattern)
