@@ -100,7 +100,8 @@ def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_
     functional : array_like, shape (k, m) or (m,), optional
         Measure ``functional @ f(x)`` (e.g. a logit difference ``e_i - e_j``).
     complex_ : RegionComplex, optional
-        Regions already enumerated for this network and domain (reused).
+        Regions already enumerated for this network and domain (reused; refused with
+        :class:`InvalidNetworkError` / :class:`InvalidDomainError` if they are another's).
     options : Options, optional
     progress : bool
 
@@ -120,6 +121,8 @@ def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_
     C = _functional(network, output, functional)
     if complex_ is None:
         complex_ = enumerate_regions(network, domain, options=options, progress=progress)
+    else:
+        complex_.check_matches(network, domain)
     W = np.array([r.W_eff for r in complex_])
     values = operator_norms(C @ W, norm)
     best = int(np.argmax(values))

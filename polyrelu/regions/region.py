@@ -9,6 +9,7 @@ the *maximal affine pieces*, the other common definition of "linear region"
 (:meth:`RegionComplex.affine_pieces`).
 """
 
+import dataclasses
 import json
 import zipfile
 import zlib
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from ..errors import InvalidFileError, PolyreluError
+from ..errors import InvalidDomainError, InvalidFileError, InvalidNetworkError, PolyreluError
 from ..geometry.domain import Domain
+from ..geometry.interval import neuron_status
 from ..geometry.polytope import HPolytope
 from ..network.model import Network
+from ..options import Options
 from .validation import (
     check_region_arrays,
     check_regions,
@@ -133,6 +136,21 @@ class RegionComplex:
 
     def __repr__(self):
         return f"<RegionComplex: {len(self)} regions of {self.network} over {self.domain}>"
+
+    def check_matches(self, network, domain=None):
+        """Raise unless the complex was computed on ``network`` (same fingerprint: shapes
+        and weight bytes) and, if given, on ``domain`` (same rows).
+
+        Raises
+        ------
+        InvalidNetworkError, InvalidDomainError
+        """
+        if network_fingerprint(network) != network_fingerprint(self.network):
+            raise InvalidNetworkError("the region complex holds the regions of another "
+                                      "network (fingerprints differ)")
+        if domain is not None and not (
+                np.array_equal(domain.A, self.domain.A) and np.array_equal(domain.b, self.domain.b)):
+            raise InvalidDomainError("the region complex was computed over another domain")
 
     def region_id(self, pattern):
         """Id of the region with this (canonical) activation pattern, or None."""
@@ -249,7 +267,8 @@ def _to_arrays(complex_):
     arrays["meta"] = np.array(json.dumps({
         "format": FILE_FORMAT, "version": FILE_VERSION, "polyrelu_version": polyrelu_version(),
         "num_hidden": net.num_hidden, "layers": len(net.weights), "domain_kind": dom.kind,
-        "options": complex_.stats.get("options"), "stats": complex_.stats,
+        "options": complex_.stats.get("options") or dataclasses.asdict(Options()),
+        "stats": complex_.stats,
         "network_sha256": network_fingerprint(net), "content_sha256": content_hash(arrays),
     }))
     return arrays
@@ -298,10 +317,7 @@ def _from_arrays(data, expected_network):
     domain = _domain_from_arrays(data, meta, network.input_dim)
     d, m, num_hidden = network.input_dim, network.output_dim, network.num_hidden
     check_region_arrays(data, d, m, num_hidden, len(domain.b))
-    zero_tol = data.get("zero_tol")
-    if zero_tol is None or zero_tol.dtype.kind != "f" or zero_tol.shape != (num_hidden,) \
-            or not np.all(np.isfinite(zero_tol) & (zero_tol >= 0)):
-        raise InvalidFileError("array 'zero_tol' is missing or malformed")
+    zero_tol = _zero_tol(data, meta, network, domain)
     regions = regions_from_arrays(data, num_hidden)
     check_regions(regions, network, domain, zero_tol)
     graph = _graph_from_arrays(data, regions)
@@ -309,6 +325,23 @@ def _from_arrays(data, expected_network):
     if not isinstance(stats, dict):
         raise InvalidFileError("the metadata holds no stats")
     return RegionComplex(network, domain, regions, graph, stats, zero_tol)
+
+
+def _zero_tol(data, meta, network, domain):
+    """The stored per-neuron zero tolerances, which must be those the options give."""
+    zero_tol = data.get("zero_tol")
+    if zero_tol is None or zero_tol.dtype.kind != "f" or zero_tol.shape != (network.num_hidden,):
+        raise InvalidFileError("array 'zero_tol' is missing or malformed")
+    try:
+        options = Options(**meta["options"])
+    except (KeyError, TypeError, ValueError, PolyreluError) as err:
+        raise InvalidFileError(f"the metadata's options are missing or invalid ({err})") \
+            from err
+    expected = neuron_status(network, domain, options).zero_tol
+    if not np.allclose(zero_tol, expected, rtol=1e-12, atol=0):
+        raise InvalidFileError("the zero tolerances are not those of the network, domain and "
+                               "options")
+    return zero_tol
 
 
 def _network_from_arrays(data, meta, expected):

@@ -94,7 +94,7 @@ class _Walk:
         self.min_radius = options.min_radius_rel * domain.diameter
         self.use_qhull = options.use_qhull(domain.dim)
         self.canonical = {}  # raw pattern key -> canonical key, for patterns seen
-        self.stats = {"options": repr(options), "thin_regions": 0, "recentred": 0, "step_halvings": 0,
+        self.stats = {"options": dataclasses.asdict(options), "thin_regions": 0, "recentred": 0, "step_halvings": 0,
                       "stable_neurons": int(network.num_hidden - self.free.size)}
 
     # -- the walk --------------------------------------------------------------
