@@ -9,6 +9,7 @@ edge for edge (regions are numbered in the order they are completed).
 
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 
 from ..errors import PolyreluError
 from ..geometry.domain import check_input_dimension
@@ -16,17 +17,18 @@ from ..options import Options
 from .checkpoint import Checkpoint
 from .walk import _Walk
 
-__all__ = ["enumerate_parallel"]
+__all__ = ["enumerate_parallel", "process_pool"]
 
 
 def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
-                       checkpoint=None, progress=False):
+                       checkpoint=None, progress=False, deadline=None):
     """Enumerate regions with ``jobs`` worker processes, or on a Dask cluster.
 
     Parameters
     ----------
-    network, domain, options, checkpoint, progress
-        As for :func:`polyrelu.enumerate_regions`.
+    network, domain, options, checkpoint, progress, deadline
+        As for :func:`polyrelu.enumerate_regions` (on expiry the worker processes are
+        killed).
     jobs : int
         Worker processes (ignored with ``scheduler``: the cluster's workers count).
     scheduler : str or dask.distributed.Client, optional
@@ -38,7 +40,7 @@ def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
     """
     check_input_dimension(network, domain)
     options = options or Options()
-    walk = _Walk(network, domain, options)
+    walk = _Walk(network, domain, options, deadline)
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint(checkpoint, network, domain, options)
     if scheduler is not None:
@@ -46,7 +48,7 @@ def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
     if jobs < 1:
         raise PolyreluError(f"jobs must be at least 1, got {jobs}")
     try:
-        with ProcessPoolExecutor(max_workers=jobs) as executor:
+        with process_pool(jobs) as executor:
             return walk.run(progress, checkpoint, executor, jobs)
     except BrokenProcessPool as err:
         resume = ("; the regions found so far are in the checkpoint: run again with the same "
@@ -54,13 +56,44 @@ def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
         raise PolyreluError(f"a worker process died ({err}){resume}") from err
 
 
-def _on_dask(walk, scheduler, checkpoint, progress):
-    from dask.distributed import Client
+@contextmanager
+def process_pool(jobs, **kwargs):
+    """A ``ProcessPoolExecutor`` whose worker processes are killed (not waited for) when
+    the block ends with an exception (a time limit, Ctrl-C, an error)."""
+    executor = ProcessPoolExecutor(max_workers=jobs, **kwargs)
+    try:
+        yield executor
+    except BaseException:
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        for process in processes:
+            process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=5)
+        raise
+    executor.shutdown(wait=True)
 
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+
+def _on_dask(walk, scheduler, checkpoint, progress):
+    try:
+        from dask.distributed import Client
+    except ImportError as err:
+        raise PolyreluError("--scheduler needs dask.distributed: pip install "
+                            "'polyrelu[dask]'") from err
+    client = scheduler if isinstance(scheduler, Client) else _connect(Client, scheduler)
     try:
         workers = max(len(client.scheduler_info()["workers"]), 1)
         return walk.run(progress, checkpoint, client.get_executor(pure=False), workers)
     finally:
         if client is not scheduler:
             client.close()
+
+
+def _connect(client_class, address):
+    """A Dask client of the scheduler at ``address``, or a PolyreluError naming it."""
+    try:
+        return client_class(address, timeout=10)
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
+        raise PolyreluError(f"cannot reach the Dask scheduler {address!r}: "
+                            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") \
+            from err

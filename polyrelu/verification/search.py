@@ -43,18 +43,21 @@ guess at distances below its resolution (about 1e-9 relative).
 """
 
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
+from ..deadline import Deadline
 from ..errors import InvalidNetworkError, PolyreluError
 from ..geometry.domain import Domain
 from ..geometry.exact import exact_affine_maps, solve_exact, to_fractions
 from ..geometry.lp import LPSolver
 from ..geometry.symbolic import linear_bounds, linear_bounds_batch
 from ..options import Options
+from ..regions.parallel import process_pool
 from ..regions.splitting import LayerSplitter
 from .certificate import (
     BOUND_MARGIN,
@@ -73,7 +76,7 @@ from .certificate import (
 )
 from .counterexample import Counterexample, check_counterexample_exact
 
-__all__ = ["verify", "VerificationResult", "result_file_text"]
+__all__ = ["verify", "VerificationResult", "result_file_text", "timeout_result"]
 
 
 @dataclass
@@ -111,7 +114,7 @@ class _Cancelled(Exception):
 
 
 def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exact_depth=12,
-           jobs=1, progress=None):
+           jobs=1, progress=None, deadline=None):
     """Decide whether ``network`` satisfies the VNN-LIB property ``prop``.
 
     Parameters
@@ -121,6 +124,10 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
         From :func:`polyrelu.verification.vnnlib.read_vnnlib`.
     timeout : float, optional
         Seconds; the answer is "timeout" when exceeded.
+    deadline : Deadline, optional
+        Instead of ``timeout``: a :class:`polyrelu.deadline.Deadline` (e.g. shared with
+        the caller's other work). Worker processes still running at the deadline are
+        killed.
     options : Options, optional
     exact_threshold : int
         Sub-boxes with at most this many unstable neurons are decided exactly.
@@ -157,7 +164,7 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
     if jobs < 1:
         raise PolyreluError(f"jobs must be at least 1, got {jobs}")
     settings = _Settings(options or Options(), exact_threshold, exact_depth,
-                         None if timeout is None else time.monotonic() + timeout)
+                         deadline or Deadline(timeout))
     start = time.monotonic()
     total = _Outcome()
     frontier = 4 * jobs if jobs > 1 else None
@@ -180,7 +187,7 @@ class _Settings:
     options: Options
     exact_threshold: int
     exact_depth: int
-    deadline: float
+    deadline: Deadline
 
 
 @dataclass
@@ -235,19 +242,35 @@ def _search_in_parallel(network, prop, settings, jobs, total):
     tasks, total.open_tasks = total.open_tasks, []
     context = multiprocessing.get_context()
     stop = context.Event()
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_set_stop,
-                             initargs=(stop,)) as executor:
-        futures = [executor.submit(_search, network, prop, index, path, settings)
-                   for index, path in tasks]
-        for future in as_completed(futures):
-            outcome = future.result()
-            if outcome.status == "cancelled":
-                continue
-            total.add(outcome)
-            if total.status != "holds":
-                stop.set()
-                for other in futures:
-                    other.cancel()
+    remaining = settings.deadline.remaining()
+    try:
+        with process_pool(jobs, mp_context=context, initializer=_set_stop,
+                          initargs=(stop,)) as executor:
+            futures = [executor.submit(_search, network, prop, index, path, settings)
+                       for index, path in tasks]
+            # workers check the deadline themselves; one stuck in a long step is killed
+            for future in as_completed(futures, timeout=None if remaining == float("inf")
+                                       else remaining + _WORKER_GRACE):
+                outcome = future.result()
+                if outcome.status == "cancelled":
+                    continue
+                total.add(outcome)
+                if total.status != "holds":
+                    stop.set()
+                    for other in futures:
+                        other.cancel()
+    except FuturesTimeout:
+        total.add(_Outcome(status="timeout"))
+
+
+_WORKER_GRACE = 1.0  # seconds a worker may overrun the deadline before it is killed
+
+
+def timeout_result(seconds, note=""):
+    """The :class:`VerificationResult` of a search stopped by its time limit from outside
+    (no answer; ``note`` says where it stopped)."""
+    return VerificationResult("timeout", stats={"boxes": 0, "lps": 0, "seconds": seconds or 0.0,
+                                                "note": note})
 
 
 def _set_stop(event):
@@ -349,7 +372,7 @@ class _CaseSearch:
 
     def _tick(self):
         self.boxes += 1
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline.expired():
             raise _Timeout
         if _STOP is not None and _STOP.is_set():
             raise _Cancelled
