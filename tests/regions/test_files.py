@@ -8,6 +8,7 @@ network must catch it), and a mutated file that loads must equal the original.
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ BOX = Domain.box([-2, -1.5], [3, 2])
 def moons():
     from polyrelu.network.loaders import load_network
 
-    return load_network("examples/nets/moons_2_16_16_2.npz")
+    return load_network(Path(__file__).resolve().parents[2] / "examples" / "nets"
+                        / "moons_2_16_16_2.npz")
 
 
 @pytest.fixture(scope="module")
