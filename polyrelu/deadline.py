@@ -49,11 +49,12 @@ class Deadline:
 
 
 @contextmanager
-def hard_limit(seconds, what="the command"):
+def hard_limit(seconds, what="the command", kill_children=False):
     """Raise :class:`TimeLimitError` in the main thread ``seconds`` from now, wherever it
     is (a backstop for work that does not check a :class:`Deadline` often enough, such
-    as one long solver call); worker processes started with :mod:`multiprocessing` are
-    killed first. A no-op without a limit or outside the main thread.
+    as one long solver call); with ``kill_children`` (for a whole program, such as the
+    command line) every worker process started with :mod:`multiprocessing` is killed
+    first. A no-op without a limit or outside the main thread.
 
     Examples
     --------
@@ -70,7 +71,7 @@ def hard_limit(seconds, what="the command"):
         return
 
     def expire(signum, frame):
-        for child in multiprocessing.active_children():
+        for child in multiprocessing.active_children() if kill_children else ():
             child.kill()
         raise TimeLimitError(f"{what}: hard time limit of {seconds:g} s reached")
 

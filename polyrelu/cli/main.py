@@ -13,6 +13,7 @@ with ``--json``) and exits with status
 - 130 when interrupted (Ctrl-C).
 """
 
+import os
 import sys
 import zipfile
 
@@ -32,7 +33,7 @@ from . import (
 from .arguments import Parser, print_results
 from .outputs import WRITE_ERROR
 
-__all__ = ["main"]
+__all__ = ["main", "entry"]
 
 COMMANDS = (regions, lipschitz, spectrum, energy, injectivity, slice, verify,
             check_certificate, verify_instances)
@@ -53,7 +54,8 @@ def main(argv=None):
     timeout = getattr(args, "timeout", None)
     args.deadline = Deadline(timeout)
     try:
-        with hard_limit(None if timeout is None else timeout + HARD_STOP_AFTER):
+        with hard_limit(None if timeout is None else timeout + HARD_STOP_AFTER,
+                        kill_children=True):
             results = args.command(args)
     except TimeLimitError as err:
         return _partial(err, args.json)
@@ -74,6 +76,19 @@ def main(argv=None):
         print("polyrelu: time limit reached: no answer (result: timeout)", file=sys.stderr)
         return 3
     return 1 if results.get("cross_check") == "DISAGREE" else 0
+
+
+def entry():
+    """The ``polyrelu`` program: :func:`main`, then exit with its status. After a time
+    limit the process exits at once (``os._exit``, once the output is flushed): every
+    result is printed and every checkpoint chunk written by then, and killed worker
+    processes must not hold the exit up."""
+    status = main()
+    if status == 3:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 def _error(message):

@@ -92,7 +92,7 @@ def partial_summary(complex_, checkpoint=None):
     """What an enumeration stopped by its time limit found (a partial RegionComplex, or
     None when nothing was)."""
     if complex_ is None:
-        return {"regions_found": "none (stopped before the first region)"}
+        return {"regions_found": "not known (stopped by the hard time limit)"}
     results = {"regions_found": len(complex_), "edges_found": complex_.graph.number_of_edges(),
                "regions_queued": complex_.stats.get("queued", "unknown")}
     if checkpoint:

@@ -67,9 +67,12 @@ def process_pool(jobs, **kwargs):
         processes = list((getattr(executor, "_processes", None) or {}).values())
         for process in processes:
             process.kill()
-        executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.join(timeout=5)
+        calls = getattr(executor, "_call_queue", None)
+        if calls is not None:  # its feeder thread may block on the dead workers' pipe:
+            calls.cancel_join_thread()  # do not wait for it at exit
+        executor.shutdown(wait=False, cancel_futures=True)
         raise
     executor.shutdown(wait=True)
 

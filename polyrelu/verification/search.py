@@ -50,8 +50,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..deadline import Deadline
-from ..errors import InvalidNetworkError, PolyreluError
+from ..deadline import Deadline, hard_limit
+from ..errors import InvalidNetworkError, PolyreluError, TimeLimitError
 from ..geometry.domain import Domain
 from ..geometry.exact import exact_affine_maps, solve_exact, to_fractions
 from ..geometry.lp import LPSolver
@@ -167,19 +167,30 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
                          deadline or Deadline(timeout))
     start = time.monotonic()
     total = _Outcome()
-    frontier = 4 * jobs if jobs > 1 else None
-    for index in range(len(prop.cases)):
-        total.add(_search(network, prop, index, (), settings, frontier, progress))
-        if total.status != "holds":
-            break
-    if total.status == "holds" and total.open_tasks:
-        _search_in_parallel(network, prop, settings, jobs, total)
+    remaining = settings.deadline.remaining()
+    try:  # a search step that outlives the deadline is stopped (main thread only)
+        with hard_limit(None if remaining == float("inf") else remaining + _WORKER_GRACE,
+                        "verify"):
+            _search_all(network, prop, settings, jobs, total, progress)
+    except TimeLimitError:
+        total.status, total.counterexample = "timeout", None
     certificate = None
     if total.status == "holds":
         certificate = Certificate(network_fingerprint(network), total.pieces)
     stats = {"boxes": total.boxes, "lps": total.lps, "seconds": time.monotonic() - start,
              **piece_counts(total.pieces)}
     return VerificationResult(total.status, total.counterexample, certificate, stats)
+
+
+def _search_all(network, prop, settings, jobs, total, progress):
+    """Search every case of ``prop`` (in ``jobs`` processes), merging into ``total``."""
+    frontier = 4 * jobs if jobs > 1 else None
+    for index in range(len(prop.cases)):
+        total.add(_search(network, prop, index, (), settings, frontier, progress))
+        if total.status != "holds":
+            return
+    if total.open_tasks:
+        _search_in_parallel(network, prop, settings, jobs, total)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def slow(tmp_path_factory):
     network = Network(*random_network((30, 64, 64, 64, 5), np.random.default_rng(5)))
     top = network.forward(np.random.default_rng(0).uniform(-1, 1, (20000, 30)))[:, 0].max()
     prop = folder / "p30.vnnlib"
-    prop.write_text("\n".join(names + box + [f"(assert (>= Y_0 {3 * top!r}))"]))
+    prop.write_text("\n".join(names + box + [f"(assert (>= Y_0 {float(3 * top)!r}))"]))
     return {"deep": save(folder / "deep.npz", (5, 64, 64, 64, 1), 6),
             "wide2": save(folder / "wide2.npz", (2, 400, 400, 400, 2), 7),
             "mlp30": mlp30, "prop": str(prop)}
@@ -74,7 +74,7 @@ class ChecksDeadline(Deadline):
 
     def __init__(self, checks):
         super().__init__(None)
-        self.left = checks
+        self.seconds, self.left = 0, checks
 
     def expired(self):
         self.left -= 1
@@ -111,3 +111,16 @@ def test_the_partial_lipschitz_bracket_contains_the_exact_value():
     bracket = stopped.value.partial
     assert 0 < bracket["lower"] <= exact <= bracket["upper"]
     assert bracket["regions"] == 20
+
+
+def test_verify_instances_honours_the_timeout_cap(slow, tmp_path):
+    """A row of verify-instances ran 2.5 minutes under --timeout-cap 30."""
+    instances = tmp_path / "instances.csv"
+    instances.write_text(f"{slow['mlp30']},{slow['prop']},300\n")
+    results = tmp_path / "results.csv"
+    done, seconds = run_timed(["verify-instances", str(instances), "-o", str(results),
+                               "--timeout-cap", str(LIMIT), "--no-progress"])
+    assert done.returncode == 0, done.stderr
+    assert seconds <= LIMIT + 5
+    row = results.read_text().splitlines()[1].split(",")
+    assert row[2] == "timeout" and float(row[3]) <= LIMIT + 2
