@@ -25,15 +25,7 @@ import numpy as np
 
 from ..errors import InvalidFileError
 from .region import read_arrays, regions_from_arrays, regions_to_arrays
-from .validation import (
-    check_facet_points,
-    check_region_arrays,
-    check_regions,
-    content_hash,
-    network_fingerprint,
-    polyrelu_version,
-    read_meta,
-)
+from . import validation
 
 __all__ = ["Checkpoint"]
 
@@ -88,8 +80,9 @@ class Checkpoint:
                                        "meta.json: refusing to resume from them")
             _write_atomically(meta_path, json.dumps({
                 "format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
-                "network_sha256": network_fingerprint(self.network),
-                "polyrelu_version": polyrelu_version(), "options": repr(options)}).encode())
+                "network_sha256": validation.network_fingerprint(self.network),
+                "polyrelu_version": validation.polyrelu_version(),
+                "options": repr(options)}).encode())
             return
         try:
             meta = json.loads(meta_path.read_text())
@@ -122,22 +115,22 @@ class Checkpoint:
     def _load_chunk(self, path, number, first_id, zero_tol):
         d, m, num_hidden = self.dims
         arrays = read_arrays(path, "checkpoint chunk")
-        meta = read_meta(arrays, CHUNK_FORMAT, VERSION)
+        meta = validation.read_meta(arrays, CHUNK_FORMAT, VERSION)
         if meta.get("fingerprint") != self.fingerprint:
             raise InvalidFileError("a chunk of another run (fingerprint differs)")
         if meta.get("chunk") != number or meta.get("first_id") != first_id:
             raise InvalidFileError("a chunk out of sequence (renamed or copied)")
-        check_region_arrays(arrays, d, m, num_hidden, len(self.domain.b))
+        validation.check_region_arrays(arrays, d, m, num_hidden, len(self.domain.b))
         points = arrays.get("facet_points")
         if points is None or points.dtype.kind != "f" or points.shape != arrays["facet_A"].shape \
                 or not np.all(np.isfinite(points)):
             raise InvalidFileError("the facet points are missing or malformed")
         regions = regions_from_arrays(arrays, num_hidden)
-        check_regions(regions, self.network, self.domain, zero_tol, first_id)
+        validation.check_regions(regions, self.network, self.domain, zero_tol, first_id)
         offsets = arrays["facet_offsets"]
         items = [(region, points[offsets[i]:offsets[i + 1]]) for i, region in enumerate(regions)]
         for region, facet_points in items:
-            check_facet_points(region, facet_points)
+            validation.check_facet_points(region, facet_points)
         return items
 
     def add(self, region, facet_points):
@@ -159,7 +152,7 @@ class Checkpoint:
         arrays["meta"] = np.array(json.dumps({
             "format": CHUNK_FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
             "chunk": self._chunks, "first_id": int(regions[0].id),
-            "content_sha256": content_hash(arrays)}))
+            "content_sha256": validation.content_hash(arrays)}))
         final = self.directory / f"chunk_{self._chunks:06d}.npz"
         temporary = self.directory / f".chunk_{self._chunks:06d}.tmp.npz"
         np.savez(temporary, **arrays)
@@ -178,7 +171,7 @@ def _write_atomically(path, data):
 
 
 def _fingerprint(network, domain, options):
-    digest = hashlib.sha256(network_fingerprint(network).encode())
+    digest = hashlib.sha256(validation.network_fingerprint(network).encode())
     for array in (domain.A, domain.b):
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr(options).encode())

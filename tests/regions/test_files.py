@@ -16,8 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oracles import assert_same_complex, random_network
-from polyrelu import Domain, InvalidFileError, Network, PolyreluError, RegionComplex, enumerate_regions
+from polyrelu import (Domain, InvalidFileError, Network, PolyreluError, RegionComplex,
+                      TimeLimitError, enumerate_regions)
 from polyrelu.analysis.lipschitz import lipschitz
+from polyrelu.deadline import hard_limit
 from polyrelu.regions.validation import content_hash
 
 BOX = Domain.box([-2, -1.5], [3, 2])
@@ -191,7 +193,10 @@ def test_fuzz_mutated_complex_files(saved, tmp_path_factory, key, index, value, 
                 flat[index % flat.size] = np.array(value).astype(target.dtype)
     out = rewrite(arrays, tmp_path_factory.mktemp("fuzz") / "m.npz", rehash)
     try:
-        loaded = RegionComplex.load(out)
+        with hard_limit(30, "loading a mutated complex"):  # nothing hangs
+            loaded = RegionComplex.load(out)
+    except TimeLimitError:
+        raise
     except PolyreluError:
         return
     assert all(np.array_equal(arrays[k], v) for k, v in arrays_of(path).items() if k != "meta")
@@ -207,7 +212,10 @@ def test_fuzz_mutated_bytes(saved, tmp_path_factory, position, byte):
     path = tmp_path_factory.mktemp("bytes") / "m.npz"
     path.write_bytes(bytes(data))
     try:
-        loaded = RegionComplex.load(path)
+        with hard_limit(30, "loading a mutated file"):
+            loaded = RegionComplex.load(path)
+    except TimeLimitError:
+        raise
     except PolyreluError:
         return
     assert_same_complex(saved[0], loaded)  # an inert byte (zip header, padding)
@@ -314,7 +322,10 @@ def test_fuzz_mutated_checkpoint_chunks(checkpointed, tmp_path_factory, chunk, k
                 flat[index % flat.size] = np.array(value).astype(flat.dtype)
         rewrite(arrays, path, rehash)
     try:
-        resumed = enumerate_regions(network, domain, checkpoint=copy)
+        with hard_limit(60, "resuming from a mutated checkpoint"):
+            resumed = enumerate_regions(network, domain, checkpoint=copy)
+    except TimeLimitError:
+        raise
     except PolyreluError:
         return
     assert_same_complex(reference, resumed)
