@@ -54,7 +54,22 @@ def hard_limit(seconds, what="the command", kill_children=False):
     is (a backstop for work that does not check a :class:`Deadline` often enough, such
     as one long solver call); with ``kill_children`` (for a whole program, such as the
     command line) every worker process started with :mod:`multiprocessing` is killed
-    first. A no-op without a limit or outside the main thread.
+    first. A no-op without a limit or outside the main thread. Nested limits keep the
+    earlier expiry.
+
+    Parameters
+    ----------
+    seconds : float or None
+        Time from now; None for no limit.
+    what : str
+        Names the work in the error message.
+    kill_children : bool
+        Kill every :mod:`multiprocessing` child process before raising.
+
+    Raises
+    ------
+    TimeLimitError
+        When the limit expires inside the block (``partial`` is None).
 
     Examples
     --------

@@ -19,8 +19,20 @@ WRITE_ERROR = "write_error"
 
 
 def check_output(path, option):
-    """Refuse (``InvalidFileError``) an output path that cannot be written: a folder, in
-    a missing or read-only folder, or an existing read-only file."""
+    """Refuse an output path that cannot be written: a folder, in a missing or read-only
+    folder, or an existing read-only file.
+
+    Parameters
+    ----------
+    path : str, Path or None
+        None (the option was not given) passes.
+    option : str
+        The option's name, for the message.
+
+    Raises
+    ------
+    InvalidFileError
+    """
     if path is None:
         return
     path = Path(path)
@@ -58,8 +70,16 @@ def _writable_folder(path, option):
 def write_output(results, key, path, write):
     """``write(path)``; on ``OSError``, ``write`` to a rescue file in the current directory.
 
-    ``results[key]`` is set to the path written; on a failed write ``results`` also gets a
-    ``write_error`` line naming the failure and the rescue file.
+    Parameters
+    ----------
+    results : dict
+        The command's results: ``results[key]`` is set to the path written; on a failed
+        write ``results["write_error"]`` names the failure and the rescue file (the
+        command line prints the results, then that line, and exits with status 2).
+    key : str
+    path : str or Path
+    write : callable
+        ``write(path)`` writes the file.
     """
     try:
         write(path)

@@ -59,7 +59,19 @@ def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
 @contextmanager
 def process_pool(jobs, **kwargs):
     """A ``ProcessPoolExecutor`` whose worker processes are killed (not waited for) when
-    the block ends with an exception (a time limit, Ctrl-C, an error)."""
+    the block ends with an exception (a time limit, Ctrl-C, an error).
+
+    Parameters
+    ----------
+    jobs : int
+        Worker processes.
+    **kwargs
+        Passed to ``ProcessPoolExecutor`` (``mp_context``, ``initializer``, ...).
+
+    Yields
+    ------
+    ProcessPoolExecutor
+    """
     executor = ProcessPoolExecutor(max_workers=jobs, **kwargs)
     try:
         yield executor

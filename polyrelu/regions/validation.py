@@ -55,7 +55,17 @@ def network_fingerprint(network):
 
 def content_hash(arrays, skip=("meta",)):
     """SHA-256 (hex) over the arrays of a file (names, dtypes, shapes, bytes), in name
-    order, leaving out the names in ``skip``."""
+    order, leaving out the names in ``skip``.
+
+    Parameters
+    ----------
+    arrays : dict of str to ndarray
+    skip : tuple of str
+
+    Returns
+    -------
+    str
+    """
     digest = hashlib.sha256(b"polyrelu-arrays-v1")
     for key in sorted(k for k in arrays if k not in skip):
         array = np.ascontiguousarray(arrays[key])
@@ -66,7 +76,23 @@ def content_hash(arrays, skip=("meta",)):
 
 def read_meta(arrays, expected_format, version):
     """The JSON metadata of a file's arrays, checked: its format tag, version and content
-    hash."""
+    hash.
+
+    Parameters
+    ----------
+    arrays : dict of str to ndarray
+        All arrays of the file; ``arrays["meta"]`` is a 0-d string array of JSON.
+    expected_format : str
+    version : int
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InvalidFileError
+    """
     name = expected_format.replace("polyrelu-", "polyrelu ", 1)
     if "meta" not in arrays:
         raise InvalidFileError(f"not a {name} file (no metadata)")
@@ -141,6 +167,21 @@ def check_regions(regions, network, domain, zero_tol, first_id=0):
     the affine map is the pattern's; every facet row is the unit-norm row of its source
     (the neuron's pre-activation under the pattern, or the domain face); the Chebyshev
     ball lies inside the facets and the domain.
+
+    Parameters
+    ----------
+    regions : list of Region
+    network : Network
+    domain : Domain
+    zero_tol : ndarray, shape (N,)
+        The per-neuron zero tolerances (canonical patterns).
+    first_id : int
+        The id the first region must have.
+
+    Raises
+    ------
+    InvalidFileError
+        Naming the first region that does not match and how.
     """
     if [r.id for r in regions] != list(range(first_id, first_id + len(regions))):
         raise InvalidFileError("region ids are not consecutive")

@@ -23,7 +23,7 @@ from .counterexample import check_counterexample_onnx
 from .search import verify
 from .vnnlib import read_vnnlib
 
-__all__ = ["run_instances", "run_instance", "read_instances", "summarize"]
+__all__ = ["run_instances", "run_instance", "read_instances", "summarize", "instance_identity"]
 
 _FIELDS = ["network", "property", "result", "seconds", "check", "network_path",
            "network_sha256", "property_path", "property_sha256"]
@@ -115,7 +115,22 @@ def summarize(output_csv):
 
 def instance_identity(net_path, prop_path):
     """An instance's identity: the resolved paths of its network and property files and
-    the SHA-256 of their contents."""
+    the SHA-256 of their contents.
+
+    Parameters
+    ----------
+    net_path, prop_path : str or Path
+
+    Returns
+    -------
+    dict
+        ``network_path``, ``network_sha256``, ``property_path``, ``property_sha256``.
+
+    Raises
+    ------
+    InvalidFileError
+        If a file cannot be read.
+    """
     identity = {}
     for kind, path in (("network", net_path), ("property", prop_path)):
         path = Path(path)
