@@ -197,16 +197,21 @@ def check_regions(regions, network, domain, zero_tol, first_id=0):
 
 
 def _check_region(region, raw, network, domain, zero_tol):
-    canonical, _, _ = network.canonical_pattern(raw, zero_tol, domain.lower, domain.upper)
+    canonical, maps, zero = network.canonical_pattern(raw, zero_tol, domain.lower, domain.upper)
     if np.packbits(canonical).tobytes() != region.key:
         raise InvalidFileError(f"region {region.id}: its pattern is not the network's "
                                "pattern at its interior point")
-    maps = network.affine_maps(canonical)
+    if np.any(zero & raw):  # the maps were those of the raw pattern
+        maps = network.affine_maps(canonical)
     scale = 1.0 + np.abs(maps.W_eff).max(initial=0) + np.abs(maps.b_eff).max(initial=0)
-    if (not np.allclose(region.W_eff, maps.W_eff, rtol=0, atol=_RTOL * scale)
-            or not np.allclose(region.b_eff, maps.b_eff, rtol=0, atol=_RTOL * scale)):
+    if not (_close(region.W_eff, maps.W_eff, _RTOL * scale)
+            and _close(region.b_eff, maps.b_eff, _RTOL * scale)):
         raise InvalidFileError(f"region {region.id}: its affine map is not the network's")
     _check_facets(region, canonical, maps, domain)
+
+
+def _close(a, b, tol):
+    return a.shape == b.shape and np.abs(a - b).max(initial=0) <= tol
 
 
 def _check_facets(region, pattern, maps, domain):
@@ -225,8 +230,7 @@ def _check_facets(region, pattern, maps, domain):
     faces = -1 - sources[~neurons]
     A[~neurons], b[~neurons] = domain.A[faces], domain.b[faces]
     scale = 1.0 + np.abs(b).max(initial=0)
-    if (not np.allclose(polytope.A, A, rtol=0, atol=_RTOL)
-            or not np.allclose(polytope.b, b, rtol=0, atol=_RTOL * scale)):
+    if not (_close(polytope.A, A, _RTOL) and _close(polytope.b, b, _RTOL * scale)):
         raise InvalidFileError(f"region {region.id}: a facet row is not the row of its "
                                "neuron or domain face")
     slack = min(np.min(b - A @ region.interior_point),
