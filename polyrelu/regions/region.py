@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import InvalidDomainError, InvalidFileError, InvalidNetworkError, PolyreluError
 from ..geometry.domain import Domain
 from ..geometry.interval import neuron_status
+from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope
 from ..network.model import Network
 from ..options import Options
@@ -382,7 +383,8 @@ def _domain_from_arrays(data, meta, dim):
 
 def _graph_from_arrays(data, regions):
     """The adjacency graph, checked: edges between distinct existing regions, each once,
-    each tagged with a neuron that holds a facet of both regions."""
+    each tagged with a neuron across which the two regions are adjacent (see
+    :func:`_shared_facet`: one LP per edge)."""
     edges, neurons = data.get("edges"), data.get("edge_neurons")
     if edges is None or neurons is None or edges.dtype.kind != "i" \
             or neurons.dtype.kind != "i" or edges.ndim != 2 or edges.shape[1:] != (2,) \
@@ -393,11 +395,33 @@ def _graph_from_arrays(data, regions):
         raise InvalidFileError("an edge joins no two distinct regions")
     graph = nx.Graph()
     graph.add_nodes_from(range(len(regions)))
+    solver = LPSolver()
     for (u, v), neuron in zip(edges.tolist(), neurons.tolist()):
         if graph.has_edge(u, v):
             raise InvalidFileError(f"edge {u}-{v} is listed twice")
-        if not all(neuron in regions[r].polytope.sources for r in (u, v)):
-            raise InvalidFileError(f"edge {u}-{v}: neuron {neuron} holds no facet of both "
-                                   "regions")
+        if not _shared_facet(regions[u], regions[v], neuron, solver):
+            raise InvalidFileError(f"edge {u}-{v}: the regions share no facet on neuron "
+                                   f"{neuron}")
         graph.add_edge(u, v, neuron=neuron)
     return graph
+
+
+def _shared_facet(r, s, neuron, solver):
+    """Whether regions r and s are adjacent across ``neuron``: a facet of r tagged
+    ``neuron`` is a facet of s seen from the other side (the same hyperplane; s may tag
+    it with a coincident neuron), and the two facets overlap in a (d-1)-dimensional set
+    (one LP: the largest slack of both regions' other facets on that hyperplane must be
+    positive; regions touching in a lower-dimensional set are not adjacent)."""
+    P, Q = r.polytope, s.polytope
+    scale = 1e-8 * (1.0 + max(np.abs(P.b).max(initial=0), np.abs(Q.b).max(initial=0)))
+    for i in np.flatnonzero(P.sources == neuron):
+        for k in np.flatnonzero(Q.sources >= 0):
+            if np.abs(P.A[i] + Q.A[k]).max() <= 1e-8 and abs(P.b[i] + Q.b[k]) <= scale:
+                A = np.vstack([np.delete(P.A, i, 0), np.delete(Q.A, k, 0)])
+                b = np.concatenate([np.delete(P.b, i), np.delete(Q.b, k)])
+                result = solver.maximize(
+                    np.eye(A.shape[1] + 1)[-1], np.column_stack([A, np.ones(len(b))]), b,
+                    A_eq=np.append(P.A[i], 0.0)[None], b_eq=P.b[i:i + 1], upper=np.append(
+                        np.full(A.shape[1], np.inf), 1.0))
+                return result.status == "optimal" and result.value > 1e-4 * scale
+    return False
