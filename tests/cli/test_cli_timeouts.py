@@ -124,3 +124,15 @@ def test_verify_instances_honours_the_timeout_cap(slow, tmp_path):
     assert seconds <= LIMIT + 5
     row = results.read_text().splitlines()[1].split(",")
     assert row[2] == "timeout" and float(row[3]) <= LIMIT + 2
+
+
+def test_a_timed_out_command_resumes_from_its_checkpoint(slow, tmp_path):
+    command = ["regions", slow["deep"], "--box", "-1", "1", "--checkpoint", str(tmp_path / "c"),
+               "--timeout", "2"]
+    first, _ = run_timed(command)
+    assert first.returncode == 3 and "resume: run the same command again" in first.stdout
+    found = int(first.stdout.split("regions_found: ")[1].split()[0])
+    assert found > 0 and list((tmp_path / "c").glob("chunk_*.npz"))
+    second, _ = run_timed(command)
+    assert second.returncode == 3
+    assert int(second.stdout.split("regions_found: ")[1].split()[0]) > found
