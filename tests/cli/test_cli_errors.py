@@ -99,30 +99,28 @@ def test_truncated_checkpoint_chunk(tmp_path, capsys):
 
 # ---------------------------------------------------------------- output paths, before work
 
-@pytest.mark.parametrize("make_command", [
-    lambda t: ["regions", MOONS, *BOX, "-o", str(t / "missing" / "out.npz")],
-    lambda t: ["regions", MOONS, *BOX, "-o", str(t)],
-    lambda t: ["regions", MOONS, *BOX, "--checkpoint", str(t / "file.txt")],
-    lambda t: ["regions", MOONS, *BOX, "--checkpoint", str(t / "missing" / "c")],
-    lambda t: ["verify", MOONS, str(prop_file(t / "p.vnnlib")), "--certificate",
-               str(t / "missing" / "c.npz")],
-    lambda t: ["verify", MOONS, str(prop_file(t / "p.vnnlib")), "--result",
-               str(t / "missing" / "r.txt")],
-    lambda t: ["verify-instances", str(t / "i.csv"), "-o", str(t / "missing" / "r.csv")],
-    lambda t: ["slice", MOONS, *BOX, "-o", str(t / "missing" / "pic.png")],
+@pytest.mark.parametrize("make_command, option", [
+    (lambda t, net: ["regions", net, *BOX, "-o", str(t / "missing" / "out.npz")], "-o"),
+    (lambda t, net: ["regions", net, *BOX, "-o", str(t)], "-o"),
+    (lambda t, net: ["regions", net, *BOX, "--checkpoint", str(t / "file.txt")],
+     "--checkpoint"),
+    (lambda t, net: ["regions", net, *BOX, "--checkpoint", str(t / "missing" / "c")],
+     "--checkpoint"),
+    (lambda t, net: ["verify", net, str(prop_file(t / "p.vnnlib")), "--certificate",
+                     str(t / "missing" / "c.npz")], "--certificate"),
+    (lambda t, net: ["verify", net, str(prop_file(t / "p.vnnlib")), "--result",
+                     str(t / "missing" / "r.txt")], "--result"),
+    (lambda t, net: ["verify-instances", str(t / "no-such.csv"), "-o",
+                     str(t / "missing" / "r.csv")], "-o"),
+    (lambda t, net: ["slice", net, *BOX, "-o", str(t / "missing" / "pic.png")], "-o"),
 ])
-def test_output_paths_are_checked_before_the_work(tmp_path, capsys, monkeypatch, make_command):
+def test_output_paths_are_checked_before_the_work(tmp_path, capsys, make_command, option):
+    """The network (or instances file) does not exist: the error names the output path,
+    so the path was checked before anything was loaded."""
     (tmp_path / "file.txt").write_text("x")
-    (tmp_path / "i.csv").write_text("")
-    started = []
-    monkeypatch.setattr("polyrelu.cli.arguments.load_network",
-                        lambda *a, **k: started.append(1) or load_network(MOONS))
-    monkeypatch.setattr("polyrelu.cli.verify.load_network",
-                        lambda *a, **k: started.append(1) or load_network(MOONS))
-    monkeypatch.setattr("polyrelu.cli.slice.load_network",
-                        lambda *a, **k: started.append(1) or load_network(MOONS))
-    one_line_error(capsys, main(make_command(tmp_path)), 2)
-    assert not started, "the work started before the output path was checked"
+    line = one_line_error(capsys, main(make_command(tmp_path, str(tmp_path / "no-net.npz"))),
+                          2, option)
+    assert "no-net" not in line and "no-such" not in line
 
 
 def test_a_failed_write_is_rescued_in_the_current_directory(tmp_path, capsys, monkeypatch):
@@ -153,9 +151,8 @@ def test_slice_picture_without_matplotlib_is_refused_before_the_work(capsys, mon
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "matplotlib" else real(name, *a))
-    monkeypatch.setattr("polyrelu.cli.slice.load_network",
-                        lambda *a: pytest.fail("the work started"))
-    one_line_error(capsys, main(["slice", MOONS, *BOX, "-o", "pic.png"]), 2,
+    # the network does not exist: the message about matplotlib comes before loading it
+    one_line_error(capsys, main(["slice", "no-net.npz", *BOX, "-o", "pic.png"]), 2,
                    "polyrelu[plots]")
 
 
