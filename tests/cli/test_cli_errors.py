@@ -68,8 +68,9 @@ def test_bad_options_of_other_commands(capsys, command):
 
 
 def test_lipschitz_on_a_tiny_box(capsys):
-    one_line_error(capsys, main(["lipschitz", MOONS, "--box", "0", "1e-300", "--no-sdp"]), 2,
-                   "no region")
+    line = one_line_error(capsys, main(["lipschitz", MOONS, "--box", "0", "1e-300",
+                                        "--no-sdp"]), 2)
+    assert "no region" in line or "resolvable scale" in line  # the domain check may come first
 
 
 def test_corrupt_zip_and_unreadable_paths(tmp_path, capsys):
