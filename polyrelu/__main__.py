@@ -1,7 +1,5 @@
 """``python -m polyrelu``: the command line."""
 
-import sys
+from .cli.main import entry
 
-from .cli import main
-
-sys.exit(main())
+entry()

@@ -124,19 +124,22 @@ class EnergyRange:
     argmax: np.ndarray
 
 
-def energy_range(network, domain, *, layer=None, regions=None):
+def energy_range(network, domain, *, layer=None, regions=None, deadline=None):
     """Exact extremes of ``||h(x)||^2`` over ``domain``: outputs, or hidden layer ``layer``.
 
     The minimum is the least of one convex QP per region (cvxpy, accurate to the
     solver's tolerance, ~1e-8); the maximum the largest value at a region vertex
     (input dimension >= 2 uses qhull's vertices). ``regions`` is the
-    :class:`RegionComplex` if already enumerated.
+    :class:`RegionComplex` if already enumerated. ``deadline`` (a Deadline) is checked
+    per region: on expiry, :class:`TimeLimitError` with ``partial`` a dict of the
+    regions examined.
     """
     import cvxpy as cp
 
     regions = regions if regions is not None else enumerate_regions(network, domain)
     best_min, best_max = (np.inf, None), (-np.inf, None)
     for region in regions:
+        _check(deadline, "energy extremes", region.id)
         A, c = network.feature_map(region.pattern, layer)
         x = cp.Variable(network.input_dim)
         cp.Problem(cp.Minimize(cp.sum_squares(A @ x + c)),
@@ -177,7 +180,7 @@ class NullSetResult:
     tol: float
 
 
-def null_set_check(network, domain, *, regions=None, rel_tol=1e-6):
+def null_set_check(network, domain, *, regions=None, rel_tol=1e-6, deadline=None):
     """Is there ``x != 0`` in ``domain`` with ``network(x) = 0``? A witness or a certificate.
 
     Parameters
@@ -189,6 +192,9 @@ def null_set_check(network, domain, *, regions=None, rel_tol=1e-6):
     rel_tol : float
         Points within ``rel_tol * domain.diameter`` of the origin (in max-norm) count as
         0: the LPs are exact only up to their feasibility tolerance (1e-9).
+    deadline : Deadline, optional
+        Checked per region: on expiry, :class:`TimeLimitError` with ``partial`` a dict of
+        the regions examined (none of which has a zero other than the origin).
 
     Examples
     --------
@@ -204,6 +210,7 @@ def null_set_check(network, domain, *, regions=None, rel_tol=1e-6):
     tol = rel_tol * float(domain.diameter)
     solver = LPSolver()
     for region in regions:
+        _check(deadline, "null-set check", region.id)
         A_eq, b_eq = _zero_rows(region)
         if A_eq is None:
             continue
@@ -217,6 +224,11 @@ def null_set_check(network, domain, *, regions=None, rel_tol=1e-6):
                 return NullSetResult(False, result.x, residual, region.id + 1, solver.count,
                                      tol)
     return NullSetResult(True, None, None, len(regions), solver.count, tol)
+
+
+def _check(deadline, what, examined):
+    if deadline is not None:
+        deadline.check(f"{what} ({examined} regions examined)", {"regions_examined": examined})
 
 
 def plot_energy(report, ax=None, label=None, color=None):

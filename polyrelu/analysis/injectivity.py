@@ -59,7 +59,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import InvalidNetworkError, NumericalAmbiguityError, PolyreluError
+from ..errors import InvalidNetworkError, NumericalAmbiguityError, PolyreluError, TimeLimitError
 from ..geometry.domain import Domain, check_input_dimension
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope
@@ -140,7 +140,7 @@ class InjectivityResult:
 
 
 def is_injective(W, bias, domain, *, convention="threshold", frame_condition=True,
-                 options=None):
+                 options=None, deadline=None):
     """Decide exactly whether ``x -> relu(W x - a)`` is injective on a polytope.
 
     Parameters
@@ -156,6 +156,8 @@ def is_injective(W, bias, domain, *, convention="threshold", frame_condition=Tru
         one when the layer is injective); None in the result when False.
     options : Options, optional
         ``min_radius_rel`` sets the thinness tolerance.
+    deadline : Deadline, optional
+        Checked at every node of the search (:class:`TimeLimitError` on expiry).
 
     Returns
     -------
@@ -185,7 +187,7 @@ def is_injective(W, bias, domain, *, convention="threshold", frame_condition=Tru
     layer = _Layer(W, a)
     piece = _Piece(domain.A, domain.b, np.eye(domain.dim), np.zeros(domain.dim))
     search = _Search(layer, LPSolver(options), options.min_radius_rel * domain.diameter,
-                     domain.diameter)
+                     domain.diameter, deadline=deadline)
     pair = search.collision(piece, piece)
     # a collision is itself a point where the active rows do not span
     if pair is not None:
@@ -200,7 +202,7 @@ def is_injective(W, bias, domain, *, convention="threshold", frame_condition=Tru
         witness_exact=exact, frame_point=frame_point)
 
 
-def network_injectivity(network, domain, *, layers=None, options=None):
+def network_injectivity(network, domain, *, layers=None, options=None, deadline=None):
     """Certify a network's ReLU layers one by one on the exact image of the domain.
 
     Parameters
@@ -211,6 +213,9 @@ def network_injectivity(network, domain, *, layers=None, options=None):
         Hidden layers to check (default: all, in order); the check stops at the
         first layer that is not injective on the image of the layers before it.
     options : Options, optional
+    deadline : Deadline, optional
+        On expiry, :class:`TimeLimitError` with ``partial`` a dict: the layers proven
+        injective so far and the layer being checked.
 
     Returns
     -------
@@ -231,29 +236,42 @@ def network_injectivity(network, domain, *, layers=None, options=None):
     check_input_dimension(network, domain)
     options = options or Options()
     hidden = len(network.hidden_sizes)
-    layers = range(hidden) if layers is None else sorted(set(layers))
+    layers = list(range(hidden)) if layers is None else sorted(set(layers))
     if not layers:
         raise PolyreluError("the network has no hidden (ReLU) layer to check")
     for layer in layers:
         if not 0 <= layer < hidden:
             raise PolyreluError(f"layer {layer} is not a hidden layer (0..{hidden - 1})")
+    done = []
+    try:
+        return _network_injectivity(network, domain, layers, options, deadline, done)
+    except TimeLimitError as err:
+        raise TimeLimitError(str(err), {"layers_injective": done or "none",
+                                        "undecided_layer": layers[len(done)]}) from err
+
+
+def _network_injectivity(network, domain, layers, options, deadline, done):
     nodes = lps = 0
     frame = None
     for layer in layers:
         if layer == 0:
             first = is_injective(network.weights[0], network.biases[0], domain,
-                                 convention="pytorch", options=options)
+                                 convention="pytorch", options=options, deadline=deadline)
             nodes, lps, frame = nodes + first.sets_checked, lps + first.lps, first.frame_condition
             if not first.injective:
                 return InjectivityResult(False, frame, nodes, lps, first.witness,
                                          first.witness_exact, first.frame_point, 0)
+            done.append(0)
             continue
         pieces = [_Piece(r.polytope.A, r.polytope.b, r.W_eff, r.b_eff)
-                  for r in enumerate_regions(_prefix(network, layer), domain, options=options)]
-        pair, searched, solved = _layer_on_pieces(network, layer, pieces, domain, options)
+                  for r in enumerate_regions(_prefix(network, layer), domain, options=options,
+                                             deadline=deadline)]
+        pair, searched, solved = _layer_on_pieces(network, layer, pieces, domain, options,
+                                                  deadline)
         nodes, lps = nodes + searched, lps + solved
         if pair is not None:
             return InjectivityResult(False, frame, nodes, lps, pair, None, None, layer)
+        done.append(layer)
     return InjectivityResult(True, frame, nodes, lps)
 
 
@@ -292,6 +310,12 @@ class _Search:
     tol: float
     scale: float
     nodes: int = field(default=0)
+    deadline: object = None
+
+    def _tick(self):
+        self.nodes += 1
+        if self.deadline is not None:
+            self.deadline.check(f"injectivity search ({self.nodes} sets checked)")
 
     def collision(self, p, q):
         """Points x in p, y in q with distinct, colliding layer inputs; or None."""
@@ -300,7 +324,7 @@ class _Search:
         stack = [((), ())]
         while stack:
             strict, weak = stack.pop()
-            self.nodes += 1
+            self._tick()
             pair = self._pair(p, q, strict, weak, span)
             if pair is None:
                 continue
@@ -326,7 +350,7 @@ class _Search:
         stack = [((), ())]
         while stack:
             strict, weak = stack.pop()
-            self.nodes += 1
+            self._tick()
             if _rank(W[list(strict)] @ p.M) == target:
                 continue
             x = self._interior(p, strict, weak)
@@ -432,12 +456,13 @@ class _Search:
         return None
 
 
-def _layer_on_pieces(network, layer, pieces, domain, options):
+def _layer_on_pieces(network, layer, pieces, domain, options, deadline=None):
     """Search every pair of pieces for a collision of ``layer``; (pair, nodes, lps)."""
     W, a = network.weights[layer], -network.biases[layer]
     spread = max(np.linalg.norm(piece.M, 2) for piece in pieces)
     scale = domain.diameter * max(spread, 1.0)
-    search = _Search(_Layer(W, a), LPSolver(options), options.min_radius_rel * scale, scale)
+    search = _Search(_Layer(W, a), LPSolver(options), options.min_radius_rel * scale, scale,
+                     deadline=deadline)
     ranges = [_output_box(search.layer, piece) for piece in pieces]
     for i, p in enumerate(pieces):
         for j in range(i, len(pieces)):

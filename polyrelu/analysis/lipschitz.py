@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import InvalidNetworkError, PolyreluError
+from ..errors import InvalidDomainError, InvalidNetworkError, PolyreluError, TimeLimitError
 from ..geometry.domain import Domain
 from ..geometry.exact import exact_affine_maps, exact_layers, to_fractions
 from ..regions.walk import enumerate_regions
@@ -86,7 +86,7 @@ class LipschitzResult:
 
 
 def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_=None,
-              options=None, progress=False):
+              options=None, progress=False, deadline=None):
     """Exact Lipschitz constant of ``network`` over ``domain`` in an operator norm.
 
     Parameters
@@ -100,9 +100,15 @@ def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_
     functional : array_like, shape (k, m) or (m,), optional
         Measure ``functional @ f(x)`` (e.g. a logit difference ``e_i - e_j``).
     complex_ : RegionComplex, optional
-        Regions already enumerated for this network and domain (reused).
+        Regions already enumerated for this network and domain (reused; refused with
+        :class:`InvalidNetworkError` / :class:`InvalidDomainError` if they are another's).
     options : Options, optional
     progress : bool
+    deadline : Deadline, optional
+        On expiry during the enumeration, :class:`TimeLimitError` is raised with
+        ``partial`` a dict: ``lower`` (the largest norm over the regions found, a true
+        lower bound), ``upper`` (the product of layer norms, a sound upper bound) and
+        ``regions`` (how many were found).
 
     Returns
     -------
@@ -119,7 +125,18 @@ def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_
     norm = parse_norm(norm)
     C = _functional(network, output, functional)
     if complex_ is None:
-        complex_ = enumerate_regions(network, domain, options=options, progress=progress)
+        try:
+            complex_ = enumerate_regions(network, domain, options=options, progress=progress,
+                                         deadline=deadline)
+        except TimeLimitError as err:
+            raise TimeLimitError(str(err), _bracket(err.partial, network, C, norm)) from err
+    else:
+        complex_.check_matches(network, domain)
+    if not len(complex_):
+        raise InvalidDomainError(
+            f"no region of {domain} is thick enough to be resolved (every piece's Chebyshev "
+            "radius is below Options.min_radius_rel times the diameter): no Lipschitz "
+            "constant can be certified; enlarge or rescale the domain")
     W = np.array([r.W_eff for r in complex_])
     values = operator_norms(C @ W, norm)
     best = int(np.argmax(values))
@@ -128,6 +145,16 @@ def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_
     return LipschitzResult(
         float(values[best]), norm, best, region.interior_point.copy(), values, C,
         lower, upper, exact_pattern(network, region.interior_point, region.pattern), complex_)
+
+
+def _bracket(partial, network, C, norm):
+    """The best Lipschitz bracket from the regions found before a time limit."""
+    from .lipschitz_bounds import norm_product
+
+    found = [] if partial is None else list(partial)
+    lower = float(operator_norms(C @ np.array([r.W_eff for r in found]), norm).max()) \
+        if found else 0.0
+    return {"lower": lower, "upper": norm_product(network, norm, C), "regions": len(found)}
 
 
 def local_lipschitz(network, center, radius, norm=2, *, ball="inf", **kwargs):

@@ -139,11 +139,12 @@ def _sdp_solvers(cp):
     return names
 
 
-def compare_bounds(result: LipschitzResult, domain, *, sdp=True, samples=2000):
+def compare_bounds(result: LipschitzResult, domain, *, sdp=True, samples=2000, deadline=None):
     """Every baseline next to the exact value: list of :class:`Bound`, exact first.
 
     ``sdp`` is True (LipSDP with Clarabel, then SCS), False (no LipSDP) or the
-    name of one cvxpy solver.
+    name of one cvxpy solver. Once ``deadline`` (a :class:`polyrelu.deadline.Deadline`)
+    has expired, the remaining baselines are skipped (a row with a note).
     """
     import time
 
@@ -155,11 +156,16 @@ def compare_bounds(result: LipschitzResult, domain, *, sdp=True, samples=2000):
         ("sampling + local search", lambda: sampled_lower_bound(network, domain, norm, C,
                                                                  samples=samples)[0]),
     ):
+        if deadline is not None and deadline.expired():
+            rows.append(Bound(method, float("nan"), "upper", note="skipped (time limit)"))
+            continue
         start = time.perf_counter()
         value = compute()
         kind = "lower" if method.startswith("sampling") else "upper"
         rows.append(Bound(method, value, kind, time.perf_counter() - start))
-    if sdp and norm == 2:
+    if sdp and norm == 2 and deadline is not None and deadline.expired():
+        rows.append(Bound("LipSDP-neuron", float("nan"), "upper", note="skipped (time limit)"))
+    elif sdp and norm == 2:
         start = time.perf_counter()
         try:
             solver = sdp if isinstance(sdp, str) else None

@@ -1,7 +1,5 @@
 """``python -m polyrelu.cli``: the command line."""
 
-import sys
+from .main import entry
 
-from .main import main
-
-sys.exit(main())
+entry()

@@ -17,15 +17,22 @@ from ..verification.vnnlib import input_box
 
 __all__ = ["Parser", "add_command", "add_loading_arguments", "domain_from_args",
            "network_from_args", "parse_bound", "parse_point", "inputs", "print_results",
-           "show_progress"]
+           "show_progress", "positive_int", "seconds", "add_timeout"]
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser that reads ``-1,-2.5e-3`` as a value (numbers), not an option."""
+    """An argument parser that reads ``-1,-2.5e-3``, ``-inf`` or ``-1,nan`` as a value (so
+    that it is refused for what it is), not as an option, and reports a usage error in
+    one line (exit status 2)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._negative_number_matcher = re.compile(r"^-[\d.][\d.,eE+-]*$")
+        self._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf|nan)[\w.,+-]*$",
+                                                   re.IGNORECASE)
+
+    def error(self, message):
+        """Print ``polyrelu <command>: error: message`` (one line) and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_command(commands, name, function, summary, description, domain=True):
@@ -102,6 +109,10 @@ def domain_from_args(args, dim):
     else:
         lower, upper = (parse_bound(text, dim, name, "--box")
                         for text, name in zip(args.box, ("LO", "HI")))
+        with np.errstate(over="ignore"):
+            if not np.isfinite(np.sum((upper - lower) ** 2)):
+                raise PolyreluError("--box is too large for float64 arithmetic (its squared "
+                                    "diameter overflows); rescale the inputs")
     return Domain.box(lower, upper, allow_extreme_numerics=_allow_extreme(args))
 
 
@@ -113,6 +124,8 @@ def parse_bound(text, dim, name, option="--box"):
     except ValueError as err:
         raise PolyreluError(f"{option} {name} must be numbers separated by commas, "
                             f"got {text!r}") from err
+    if not all(np.isfinite(values)):
+        raise PolyreluError(f"{option} {name} must be finite numbers, got {text!r}")
     if len(values) == 1:
         return np.full(dim, values[0])
     if len(values) != dim:
@@ -173,3 +186,37 @@ def print_results(results, as_json):
             ratio = "" if row["ratio_to_exact"] is None else f"{row['ratio_to_exact']:.4f}"
             print(f"{row['method']:<26}{row['value']:>14.8g}{row['kind']:>7}{ratio:>10}"
                   f"{str(row['consistent']):>12}{row['seconds']:>9.3f}")
+
+
+# -- validated option types and the shared --timeout ---------------------------------------
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (e.g. ``--jobs``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def seconds(text):
+    """argparse type: a finite number of seconds >= 0 (e.g. ``--timeout``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") \
+            from None
+    if not (np.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got "
+                                         f"{text!r}")
+    return value
+
+
+def add_timeout(parser):
+    """``--timeout S``: stop after S seconds and print what was found, labelled partial
+    (exit status 3)."""
+    parser.add_argument("--timeout", type=seconds, metavar="S",
+                        help="stop after S seconds and print what was found so far, labelled "
+                             "partial (exit status 3)")

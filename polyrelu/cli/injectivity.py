@@ -1,7 +1,7 @@
 """``polyrelu injectivity``: exact injectivity of the ReLU layers over a box."""
 
 from ..analysis.injectivity import network_injectivity
-from .arguments import add_command, inputs
+from .arguments import add_command, add_timeout, inputs
 
 __all__ = ["add_parser", "run"]
 
@@ -15,13 +15,14 @@ def add_parser(commands):
         "injective on the image of the input box; print a witness pair when it is not.")
     parser.add_argument("--layer", type=int, metavar="L",
                         help="hidden layer to check (default: all, stopping at the first failure)")
+    add_timeout(parser)
 
 
 def run(args):
     """The answer, the frame condition's status and, if not injective, a witness pair."""
     network, domain, _ = inputs(args)
     layers = None if args.layer is None else [args.layer]
-    result = network_injectivity(network, domain, layers=layers)
+    result = network_injectivity(network, domain, layers=layers, deadline=args.deadline)
     out = {
         "injective": "yes" if result.injective else "no",
         "layers": "all" if layers is None else args.layer,

@@ -3,7 +3,8 @@
 from ..analysis.atoms import layer_stability
 from ..analysis.lipschitz import check_certificate, lipschitz
 from ..analysis.lipschitz_bounds import compare_bounds
-from .arguments import add_command, inputs
+from ..errors import TimeLimitError
+from .arguments import add_command, add_timeout, inputs
 
 __all__ = ["add_parser", "run"]
 
@@ -19,15 +20,26 @@ def add_parser(commands):
                         help="vector norm on inputs and outputs (default: 2)")
     parser.add_argument("--output", type=int, help="measure only this output component")
     parser.add_argument("--no-sdp", action="store_true", help="skip the LipSDP baseline (l2)")
+    add_timeout(parser)
 
 
 def run(args):
     """The exact constant, its re-checked certificate and the baselines' table."""
     network, domain, progress = inputs(args)
-    result = lipschitz(network, domain, args.norm, output=args.output, progress=progress)
+    try:
+        result = lipschitz(network, domain, args.norm, output=args.output, progress=progress,
+                           deadline=args.deadline)
+    except TimeLimitError as err:
+        bracket = err.partial or {}
+        raise TimeLimitError(str(err), {
+            "lipschitz_bracket": [bracket.get("lower"), bracket.get("upper")],
+            "bracket_from": f"largest norm over the {bracket.get('regions')} regions found "
+                            "(lower), product of layer norms (upper)",
+            "norm": args.norm}) from err
     check_certificate(result)
     table = [_row(bound, result.value)
-             for bound in compare_bounds(result, domain, sdp=not args.no_sdp)]
+             for bound in compare_bounds(result, domain, sdp=not args.no_sdp,
+                                         deadline=args.deadline)]
     stability = layer_stability(result.complex)
     return {
         "lipschitz": result.value,

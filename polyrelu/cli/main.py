@@ -1,13 +1,24 @@
 """The ``polyrelu`` command line.
 
 Every command prints its results as ``key: value`` lines (or one JSON object
-with ``--json``) and exits with status 0 on success, 2 on bad input, 1 when a
-``--cross-check`` finds the two enumerators disagreeing.
+with ``--json``) and exits with status
+
+- 0 on success;
+- 1 when a ``--cross-check`` finds the two enumerators disagreeing;
+- 2 on an error: bad input, an unreadable or unwritable file, a failed write of a
+  result (the results are printed first and saved to a rescue file in the current
+  directory, whose name is printed); always one line ``polyrelu: error: ...`` on stderr;
+- 3 when ``--timeout`` expired (or ``verify`` answered ``timeout``): what was found is
+  printed, labelled ``partial: true``, and one line on stderr says so;
+- 130 when interrupted (Ctrl-C).
 """
 
+import os
 import sys
+import zipfile
 
-from ..errors import PolyreluError
+from ..deadline import Deadline, hard_limit
+from ..errors import InvalidFileError, PolyreluError, TimeLimitError
 from . import (
     check_certificate,
     energy,
@@ -20,26 +31,85 @@ from . import (
     verify_instances,
 )
 from .arguments import Parser, print_results
+from .outputs import WRITE_ERROR
 
-__all__ = ["main"]
+__all__ = ["main", "entry"]
 
 COMMANDS = (regions, lipschitz, spectrum, energy, injectivity, slice, verify,
             check_certificate, verify_instances)
 
 
+# the hard stop comes this long after --timeout, for work that does not check its Deadline
+# often enough (one long solver call); --timeout S returns within S + 5 s in all
+HARD_STOP_AFTER = 2.0
+
+
 def main(argv=None):
-    """Run the ``polyrelu`` command line with ``argv`` (default: ``sys.argv[1:]``)."""
-    args = parser().parse_args(argv)
+    """Run the ``polyrelu`` command line with ``argv`` (default: ``sys.argv[1:]``); returns
+    the exit status (see the module docstring)."""
     try:
-        results = args.command(args)
+        args = parser().parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code
+    timeout = getattr(args, "timeout", None)
+    args.deadline = Deadline(timeout)
+    try:
+        with hard_limit(None if timeout is None else timeout + HARD_STOP_AFTER,
+                        kill_children=True):
+            results = args.command(args)
+    except TimeLimitError as err:
+        return _partial(err, args.json)
     except PolyreluError as err:
-        print(f"polyrelu: error: {err}", file=sys.stderr)
-        return 2
+        return _error(err)
+    except OSError as err:
+        return _error(InvalidFileError(_os_message(err)))
+    except zipfile.BadZipFile as err:
+        return _error(InvalidFileError(f"not a valid zip (.npz) file: {err}"))
     except KeyboardInterrupt:
         print("polyrelu: interrupted", file=sys.stderr)
         return 130
+    failed_write = results.pop(WRITE_ERROR, None)
     print_results(results, args.json)
+    if failed_write:
+        return _error(failed_write)
+    if results.get("result") == "timeout":
+        print("polyrelu: time limit reached: no answer (result: timeout)", file=sys.stderr)
+        return 3
     return 1 if results.get("cross_check") == "DISAGREE" else 0
+
+
+def entry():
+    """The ``polyrelu`` program: :func:`main`, then exit with its status. After a time
+    limit the process exits at once (``os._exit``, once the output is flushed): every
+    result is printed and every checkpoint chunk written by then, and killed worker
+    processes must not hold the exit up."""
+    status = main()
+    if status == 3:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
+def _error(message):
+    print(f"polyrelu: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _os_message(err):
+    where = f"{err.filename}: " if err.filename else ""
+    return f"{where}{err.strerror or err}"
+
+
+def _partial(err, as_json):
+    """Print the partial results a TimeLimitError carries (a dict, labelled partial)."""
+    partial = err.partial if isinstance(err.partial, dict) else {}
+    failed_write = partial.pop(WRITE_ERROR, None)
+    print_results({"partial": True, **partial}, as_json)
+    print(f"polyrelu: time limit reached, partial results: {err}", file=sys.stderr)
+    if failed_write:
+        print(f"polyrelu: error: {failed_write}", file=sys.stderr)
+    return 3
 
 
 def parser():

@@ -1,12 +1,14 @@
 """``polyrelu regions``: enumerate (or count) the linear regions over a domain."""
 
+from ..errors import PolyreluError, TimeLimitError
 from ..options import Options
 from ..regions.checkpoint import Checkpoint
 from ..regions.crosscheck import cross_check
-from ..regions.parallel import enumerate_parallel
+from ..regions.parallel import count_parallel, enumerate_parallel
 from ..regions.splitting import count_regions
 from ..regions.walk import enumerate_regions
-from .arguments import add_command, inputs
+from .arguments import add_command, add_timeout, inputs, positive_int, seconds
+from .outputs import check_checkpoint, check_output, write_output
 
 __all__ = ["add_parser", "run"]
 
@@ -30,39 +32,87 @@ def add_parser(commands):
     parser.add_argument("--checkpoint", metavar="DIR",
                         help="stream regions to DIR as they are found; rerunning the same "
                              "command resumes an interrupted run from there")
-    parser.add_argument("--checkpoint-seconds", type=float, default=5.0, metavar="S",
+    parser.add_argument("--checkpoint-seconds", type=seconds, default=5.0, metavar="S",
                         help="write the checkpoint at least every S seconds (default: 5)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                         help="build regions in N worker processes")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="build regions on a Dask cluster (dask.distributed scheduler)")
+    add_timeout(parser)
+
+
+def _refuse_ignored_options(args):
+    """Options that --count-only would silently ignore are refused."""
+    ignored = [name for name, given in (
+        ("--checkpoint", args.checkpoint), ("--cross-check", args.cross_check),
+        ("-o", args.output), ("--facet-method", args.facet_method != "auto")) if given]
+    if args.count_only and ignored:
+        raise PolyreluError(f"--count-only counts regions without building them: "
+                            f"{', '.join(ignored)} cannot be used with it")
 
 
 def run(args):
     """Enumerate or count the regions; the results as a dict."""
+    _refuse_ignored_options(args)
+    check_output(args.output, "-o")
+    check_checkpoint(args.checkpoint)
     network, domain, progress = inputs(args)
     if args.count_only:
-        count, stats = count_regions(network, domain, progress=progress)
-        return {"regions": count, "seconds": round(stats["seconds"], 3), "lps": stats["lps"],
-                "method": "splitting (count only)"}
+        return _count(args, network, domain, progress)
     options = Options(facet_method=args.facet_method)
     checkpoint = None
     if args.checkpoint:
         checkpoint = Checkpoint(args.checkpoint, network, domain, options,
                                 flush_seconds=args.checkpoint_seconds)
-    if args.jobs > 1 or args.scheduler:
-        complex_ = enumerate_parallel(network, domain, jobs=args.jobs, scheduler=args.scheduler,
-                                      options=options, checkpoint=checkpoint,
-                                      progress=progress)
-    else:
-        complex_ = enumerate_regions(network, domain, options=options, progress=progress,
-                                     checkpoint=checkpoint)
+    try:
+        complex_ = _enumerate(args, network, domain, options, checkpoint, progress)
+    except TimeLimitError as err:
+        raise TimeLimitError(str(err), partial_summary(err.partial, args.checkpoint)) from err
     results = _summary(complex_, network, domain)
     if args.cross_check:
         results.update(_cross_check(complex_, network, domain, progress))
     if args.output:
-        complex_.save(args.output)
-        results["saved"] = args.output
+        write_output(results, "saved", args.output, complex_.save)
+    return results
+
+
+def _count(args, network, domain, progress):
+    """The splitting count (in worker processes or on Dask when asked)."""
+    try:
+        if args.jobs > 1 or args.scheduler:
+            count, stats = count_parallel(network, domain, jobs=args.jobs,
+                                          scheduler=args.scheduler, progress=progress,
+                                          deadline=args.deadline)
+        else:
+            count, stats = count_regions(network, domain, progress=progress,
+                                         deadline=args.deadline)
+    except TimeLimitError as err:
+        found = (err.partial or {}).get("regions_so_far", "not known")
+        raise TimeLimitError(str(err), {"regions_found": found}) from err
+    return {"regions": count, "seconds": round(stats["seconds"], 3), "lps": stats["lps"],
+            "lps_per_region": round(stats["lps"] / max(count, 1), 3),
+            "regions_per_second": round(count / max(stats["seconds"], 1e-9), 1),
+            "method": "splitting (count only)"}
+
+
+def _enumerate(args, network, domain, options, checkpoint, progress):
+    if args.jobs > 1 or args.scheduler:
+        return enumerate_parallel(network, domain, jobs=args.jobs, scheduler=args.scheduler,
+                                  options=options, checkpoint=checkpoint, progress=progress,
+                                  deadline=args.deadline)
+    return enumerate_regions(network, domain, options=options, progress=progress,
+                             checkpoint=checkpoint, deadline=args.deadline)
+
+
+def partial_summary(complex_, checkpoint=None):
+    """What an enumeration stopped by its time limit found (a partial RegionComplex, or
+    None when nothing was)."""
+    if complex_ is None:
+        return {"regions_found": "not known (stopped by the hard time limit)"}
+    results = {"regions_found": len(complex_), "edges_found": complex_.graph.number_of_edges(),
+               "regions_queued": complex_.stats.get("queued", "unknown")}
+    if checkpoint:
+        results["resume"] = f"run the same command again (checkpoint {checkpoint})"
     return results
 
 

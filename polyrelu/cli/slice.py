@@ -1,12 +1,16 @@
 """``polyrelu slice``: the exact regions of a 2-D slice of input space, drawn."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import PolyreluError
 from ..network.loaders import load_network
 from ..planar.boundary import decision_boundary
 from ..planar.slices import plane_through, slice_regions
-from .arguments import add_command, parse_bound, parse_point
+from .arguments import add_command, add_timeout, parse_bound, parse_point
+from .outputs import check_output, write_output
 
 __all__ = ["add_parser", "run"]
 
@@ -39,10 +43,24 @@ def add_parser(commands):
     parser.add_argument("--boundary", action="store_true",
                         help="compute and draw the exact decision boundary (top-two logit ties)")
     parser.add_argument("--graph", action="store_true", help="draw the adjacency graph")
+    add_timeout(parser)
+
+
+def _check_picture(path):
+    """Before any work: the picture's format, its folder, and matplotlib."""
+    if path is None:
+        return
+    if Path(path).suffix.lower() not in (".png", ".svg"):
+        raise PolyreluError(f"-o {path}: a picture file name must end in .png or .svg")
+    check_output(path, "-o")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise PolyreluError("-o needs matplotlib to draw the picture: pip install "
+                            "'polyrelu[plots]' (or drop -o)")
 
 
 def run(args):
     """The slice's regions and edges, its decision boundary and the picture's path."""
+    _check_picture(args.output)
     network = load_network(args.net)
     plane, marks = _slice(network, args)
     results = {"regions": len(plane), "edges": plane.graph.number_of_edges(),
@@ -54,10 +72,10 @@ def run(args):
     if args.output:
         from ..planar.pictures import slice_picture
 
-        slice_picture(plane, args.output, color=args.color, output=args.output_index,
-                      neuron=args.neuron, boundary=args.boundary, graph=args.graph,
-                      points=marks, labels=["X1", "X2", "X3"] if marks is not None else None)
-        results["picture"] = args.output
+        write_output(results, "picture", args.output, lambda path: slice_picture(
+            plane, path, color=args.color, output=args.output_index, neuron=args.neuron,
+            boundary=args.boundary, graph=args.graph, points=marks,
+            labels=["X1", "X2", "X3"] if marks is not None else None))
     return results
 
 
@@ -72,14 +90,15 @@ def _slice(network, args):
     if args.through:
         points = np.array([parse_point(text, d) for text in args.through])
         origin, directions, auto_box = plane_through(points)
-        plane = slice_regions(network, origin, directions, tbox or auto_box)
+        plane = slice_regions(network, origin, directions, tbox or auto_box,
+                              deadline=args.deadline)
         return plane, plane.coordinates(points)
     if args.plane:
         origin, u, v = (parse_point(text, d) for text in args.plane)
         return slice_regions(network, origin, np.column_stack([u, v]),
-                             tbox or ([-1.0, -1.0], [1.0, 1.0])), None
+                             tbox or ([-1.0, -1.0], [1.0, 1.0]), deadline=args.deadline), None
     if d != 2:
         raise PolyreluError(f"--box slices the input plane of a 2-input network; this one "
                             f"has {d} inputs (use --through or --plane)")
     box = [parse_bound(text, 2, name, "--box") for text, name in zip(args.box, ("LO", "HI"))]
-    return slice_regions(network, [0.0, 0.0], np.eye(2), box), None
+    return slice_regions(network, [0.0, 0.0], np.eye(2), box, deadline=args.deadline), None

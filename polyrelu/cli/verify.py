@@ -3,12 +3,15 @@
 import argparse
 import sys
 
+from ..errors import TimeLimitError
 from ..network.loaders import load_network
 from ..verification.certificate_io import save_certificate
 from ..verification.counterexample import check_counterexample_onnx
 from ..verification.checked import verify
-from ..verification.search import result_file_text
+from ..verification.search import result_file_text, timeout_result
 from ..verification.vnnlib import read_vnnlib
+from .arguments import positive_int, seconds
+from .outputs import check_output, write_output
 
 __all__ = ["add_parser", "run"]
 
@@ -22,8 +25,9 @@ def add_parser(commands):
                     "(re-checked exactly and, for ONNX files, with onnxruntime), or 'timeout'.")
     parser.add_argument("net", metavar="NET", help="network file (.onnx, .npz, .pt, .joblib)")
     parser.add_argument("property", metavar="PROP", help="VNN-LIB property file")
-    parser.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+    parser.add_argument("--timeout", type=seconds, metavar="S",
+                        help="give up after S seconds (result: timeout, exit status 3)")
+    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                         help="search in N worker processes")
     parser.add_argument("--exact-threshold", type=int, default=10, metavar="T",
                         help="decide sub-boxes with at most T unstable neurons on their "
@@ -45,12 +49,17 @@ def add_parser(commands):
 
 def run(args):
     """Search, re-check the answer (certificate or counterexample) and write the files."""
+    check_output(args.result, "--result")
+    check_output(args.certificate, "--certificate")
     network = load_network(args.net)
     prop = read_vnnlib(args.property)
     show = sys.stderr.isatty() if args.progress is None else args.progress
-    result = verify(network, prop, timeout=args.timeout, jobs=args.jobs,
-                    exact_threshold=args.exact_threshold, exact_depth=args.exact_depth,
-                    progress=_print_box_count if show else None)
+    try:
+        result = verify(network, prop, deadline=args.deadline, jobs=args.jobs,
+                        exact_threshold=args.exact_threshold, exact_depth=args.exact_depth,
+                        progress=_print_box_count if show else None)
+    except TimeLimitError as err:  # the hard stop: a search step outlived the limit
+        result = timeout_result(args.deadline.seconds, str(err))
     if show:
         print(file=sys.stderr)
     out = {"result": result.status, "seconds": round(result.stats["seconds"], 3),
@@ -62,13 +71,17 @@ def run(args):
     if result.status == "violated":
         out.update(_counterexample(args.net, prop, result.counterexample))
     if args.result:
-        with open(args.result, "w") as handle:
-            handle.write(result_file_text(result))
-        out["result_file"] = args.result
+        write_output(out, "result_file", args.result, lambda path: _write_text(
+            path, result_file_text(result)))
     if args.certificate and result.certificate is not None:
-        save_certificate(result.certificate, args.certificate)
-        out["certificate_file"] = args.certificate
+        write_output(out, "certificate_file", args.certificate,
+                     lambda path: save_certificate(result.certificate, path))
     return out
+
+
+def _write_text(path, text):
+    with open(path, "w") as handle:
+        handle.write(text)
 
 
 def _counterexample(net, prop, cex):
@@ -77,7 +90,11 @@ def _counterexample(net, prop, cex):
            "exact_check": "passed" + ("" if cex.exact else " at a rational point next to the "
                                       "printed float")}
     if str(net).endswith(".onnx"):
-        passes, _, worst = check_counterexample_onnx(net, prop, cex)
+        try:
+            passes, _, worst = check_counterexample_onnx(net, prop, cex)
+        except ImportError:
+            out["onnxruntime_check"] = "skipped (install onnxruntime: pip install onnxruntime)"
+            return out
         out["onnxruntime_check"] = f"{'passed' if passes else 'FAILED'} (worst row {worst:.3g})"
     return out
 

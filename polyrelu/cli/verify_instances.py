@@ -4,6 +4,8 @@ import argparse
 import sys
 
 from ..verification.instances import run_instances
+from .arguments import positive_int, seconds
+from .outputs import check_output
 
 __all__ = ["add_parser", "run"]
 
@@ -17,9 +19,9 @@ def add_parser(commands):
                     "skips the instances already there.")
     parser.add_argument("instances", metavar="CSV", help="instances csv")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="results csv")
-    parser.add_argument("--timeout-cap", type=float, metavar="S",
+    parser.add_argument("--timeout-cap", type=seconds, metavar="S",
                         help="at most S seconds per instance (default: its own limit)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                         help="worker processes per instance")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
@@ -29,6 +31,7 @@ def add_parser(commands):
 
 def run(args):
     """Run the instances (appending to the results csv) and return the totals."""
+    check_output(args.output, "-o")
     return run_instances(args.instances, args.output, timeout_cap=args.timeout_cap,
                          jobs=args.jobs, progress=_show if args.progress else None)
 

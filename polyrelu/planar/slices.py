@@ -37,6 +37,7 @@ import numpy as np
 import shapely
 from shapely.geometry.polygon import orient
 
+from ..deadline import Deadline
 from ..errors import InvalidDomainError
 from ..geometry.domain import Domain
 from ..geometry.interval import neuron_status
@@ -196,7 +197,7 @@ def plane_network(network, origin, directions):
                    [first_w @ origin + first_b, *network.biases[1:]])
 
 
-def slice_regions(network, origin, directions, bounds, *, options=None):
+def slice_regions(network, origin, directions, bounds, *, options=None, deadline=None):
     """Every activation region of ``network`` on the plane ``x = origin + directions @ t``.
 
     Parameters
@@ -208,6 +209,8 @@ def slice_regions(network, origin, directions, bounds, *, options=None):
         angles of input space).
     bounds : (lower, upper) pair of 2-vectors, or a convex shapely Polygon
         The region of ``t`` to slice: the box ``lower <= t <= upper`` or the polygon.
+    deadline : Deadline, optional
+        Checked per polygon cut (:class:`TimeLimitError` on expiry).
     options : Options, optional
         ``min_radius_rel`` and ``zero_rel`` as in :func:`polyrelu.enumerate_regions`.
 
@@ -243,7 +246,7 @@ def slice_regions(network, origin, directions, bounds, *, options=None):
     box = Domain.box(lower, upper)
     zero_tol = neuron_status(plane, box, options).zero_tol
     splitter = _Splitter(plane, zero_tol, options.min_radius_rel * box.diameter,
-                         LPSolver(options))
+                         LPSolver(options), deadline or Deadline(None))
     leaves = splitter.run(np.asarray(polygon.exterior.coords)[:-1], sources)
     pieces = []
     for vertices, edge_sources, pattern, M, m in leaves:
@@ -319,8 +322,9 @@ def plane_through(points, *, margin=0.25):
 class _Splitter:
     """Layer-by-layer splitting of convex polygons by the neurons' lines."""
 
-    def __init__(self, plane, zero_tol, min_radius, solver):
+    def __init__(self, plane, zero_tol, min_radius, solver, deadline):
         self.plane, self.zero_tol, self.min_radius = plane, zero_tol, min_radius
+        self.deadline = deadline
         self.offsets = np.concatenate([[0], np.cumsum(plane.hidden_sizes)]).astype(int)
         self.solver = solver
         self.thin, self.thin_area = 0, 0.0
@@ -341,6 +345,7 @@ class _Splitter:
         done = []
         stack = [(vertices, sources, pattern.copy(), np.arange(len(c)))]
         while stack:
+            self.deadline.check(f"slice (layer {layer})")
             vertices, sources, pattern, candidates = stack.pop()
             values = vertices @ A[candidates].T + c[candidates]
             zero = np.abs(values).max(axis=0) <= self.zero_tol[first + candidates]

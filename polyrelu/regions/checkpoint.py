@@ -1,28 +1,38 @@
 """Streaming a walk's regions to disk, so that an interrupted run resumes without loss.
 
-A checkpoint is a directory: ``meta.json`` (a fingerprint of the network, the
-domain and the options) and ``chunk_NNNNNN.npz`` files, each holding a batch of
-regions with their facets' relative-interior points, written atomically (to a
-temporary name, then renamed). A run that is killed loses at most the regions
-since the last chunk; resuming reloads the chunks, recomputes the facet
-crossings of the stored regions (forward passes, no LP) to rebuild the frontier,
-and walks on. The final regions are exactly those of an uninterrupted run.
+A checkpoint is a directory: ``meta.json`` (format version, polyrelu version, the
+options, and a fingerprint of the network, the domain and the options) and
+``chunk_NNNNNN.npz`` files, each holding a batch of regions with their facets'
+relative-interior points and its own metadata (format version, the run's fingerprint,
+its chunk number, first region id and a SHA-256 of its arrays), written atomically (to
+a temporary name, then renamed). A run that is killed loses at most the regions since
+the last chunk; resuming validates every chunk (hash, fingerprint, numbering, and each
+region re-derived from the network: see :mod:`polyrelu.regions.validation`), recomputes
+the facet crossings of the stored regions (forward passes, no LP) to rebuild the
+frontier, and walks on. The final regions are exactly those of an uninterrupted run.
+A directory with chunks but no ``meta.json``, or with a foreign, edited or truncated
+chunk, is refused (:class:`polyrelu.InvalidFileError`).
 """
 
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InvalidFileError
-from .region import regions_from_arrays, regions_to_arrays
+from .region import read_arrays, regions_from_arrays, regions_to_arrays
+from . import validation
 
 __all__ = ["Checkpoint"]
 
 FORMAT = "polyrelu-checkpoint"
+CHUNK_FORMAT = "polyrelu-checkpoint-chunk"
+VERSION = 2
+_CHUNK_NAME = re.compile(r"chunk_(\d{6})\.npz")
 
 
 class Checkpoint:
@@ -32,7 +42,8 @@ class Checkpoint:
     ----------
     directory : str or Path
         Created if missing. If it holds a checkpoint of another network,
-        domain or options, :class:`InvalidFileError` is raised.
+        domain or options, chunks without metadata, or is a file,
+        :class:`InvalidFileError` is raised.
     network, domain, options
         What the walk runs on (their fingerprint guards the directory).
     flush_regions : int
@@ -44,37 +55,83 @@ class Checkpoint:
     def __init__(self, directory, network, domain, options, *, flush_regions=500,
                  flush_seconds=5.0):
         self.directory = Path(directory)
+        self.network, self.domain = network, domain
         self.flush_regions, self.flush_seconds = flush_regions, flush_seconds
         self.dims = (network.input_dim, network.output_dim, network.num_hidden)
         self._pending, self._last_flush = [], time.monotonic()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fingerprint = _fingerprint(network, domain, options)
-        meta_path = self.directory / "meta.json"
-        if meta_path.exists():
-            meta = json.loads(meta_path.read_text())
-            if meta.get("format") != FORMAT or meta.get("fingerprint") != fingerprint:
-                raise InvalidFileError(
-                    f"{self.directory} holds a checkpoint of another network, domain or "
-                    "options; use a new directory")
-        else:
-            meta_path.write_text(json.dumps({"format": FORMAT, "fingerprint": fingerprint}))
+        if self.directory.exists() and not self.directory.is_dir():
+            raise InvalidFileError(f"checkpoint {self.directory} is an existing file, not a "
+                                   "directory")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InvalidFileError(f"cannot create checkpoint directory {self.directory}: "
+                                   f"{err.strerror or err}") from err
+        self.fingerprint = _fingerprint(network, domain, options)
+        self._open_meta(options)
         self._chunks = len(self._chunk_files())
 
-    def load(self):
-        """The stored regions, as a list of ``(Region, facet_points)`` in id order."""
-        d, _, num_hidden = self.dims
+    def _open_meta(self, options):
+        """Check the directory's ``meta.json`` against this run, or write it."""
+        meta_path = self.directory / "meta.json"
+        if not meta_path.exists():
+            if self._chunk_files():
+                raise InvalidFileError(f"{self.directory} holds checkpoint chunks but no "
+                                       "meta.json: refusing to resume from them")
+            _write_atomically(meta_path, json.dumps({
+                "format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
+                "network_sha256": validation.network_fingerprint(self.network),
+                "polyrelu_version": validation.polyrelu_version(),
+                "options": repr(options)}).encode())
+            return
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError) as err:
+            raise InvalidFileError(f"{meta_path}: unreadable checkpoint metadata ({err})") \
+                from err
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT \
+                or meta.get("version") != VERSION:
+            raise InvalidFileError(f"{meta_path}: not a checkpoint of this polyrelu version")
+        if meta.get("fingerprint") != self.fingerprint:
+            raise InvalidFileError(
+                f"{self.directory} holds a checkpoint of another network, domain or "
+                "options; use a new directory")
+
+    def load(self, zero_tol):
+        """The stored regions, validated, as a list of ``(Region, facet_points)`` in id
+        order. ``zero_tol`` is the walk's per-neuron zero tolerance (for the patterns)."""
         stored = []
-        for path in self._chunk_files():
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-            regions = regions_from_arrays(arrays, num_hidden)
-            offsets = arrays["facet_offsets"]
-            for i, region in enumerate(regions):
-                stored.append((region, arrays["facet_points"][offsets[i]:offsets[i + 1]]))
-        stored.sort(key=lambda item: item[0].id)
-        if [r.id for r, _ in stored] != list(range(len(stored))):
-            raise InvalidFileError(f"{self.directory}: the stored region ids are not contiguous")
+        files = self._chunk_files()
+        for number, path in enumerate(files):
+            if _CHUNK_NAME.fullmatch(path.name) is None or int(path.name[6:12]) != number:
+                raise InvalidFileError(f"{self.directory}: chunk files are not numbered "
+                                       f"0, 1, ... (found {path.name})")
+            try:
+                stored.extend(self._load_chunk(path, number, len(stored), zero_tol))
+            except InvalidFileError as err:
+                raise InvalidFileError(f"{path}: {err}") from err
         return stored
+
+    def _load_chunk(self, path, number, first_id, zero_tol):
+        d, m, num_hidden = self.dims
+        arrays = read_arrays(path, "checkpoint chunk")
+        meta = validation.read_meta(arrays, CHUNK_FORMAT, VERSION)
+        if meta.get("fingerprint") != self.fingerprint:
+            raise InvalidFileError("a chunk of another run (fingerprint differs)")
+        if meta.get("chunk") != number or meta.get("first_id") != first_id:
+            raise InvalidFileError("a chunk out of sequence (renamed or copied)")
+        validation.check_region_arrays(arrays, d, m, num_hidden, len(self.domain.b))
+        points = arrays.get("facet_points")
+        if points is None or points.dtype.kind != "f" or points.shape != arrays["facet_A"].shape \
+                or not np.all(np.isfinite(points)):
+            raise InvalidFileError("the facet points are missing or malformed")
+        regions = regions_from_arrays(arrays, num_hidden)
+        validation.check_regions(regions, self.network, self.domain, zero_tol, first_id)
+        offsets = arrays["facet_offsets"]
+        items = [(region, points[offsets[i]:offsets[i + 1]]) for i, region in enumerate(regions)]
+        for region, facet_points in items:
+            validation.check_facet_points(region, facet_points)
+        return items
 
     def add(self, region, facet_points):
         """Queue a region for the next chunk; write the chunk when one is due."""
@@ -89,8 +146,13 @@ class Checkpoint:
         if not self._pending:
             return
         d, m, _ = self.dims
-        arrays = regions_to_arrays([r for r, _ in self._pending], d, m)
+        regions = [r for r, _ in self._pending]
+        arrays = regions_to_arrays(regions, d, m)
         arrays["facet_points"] = np.concatenate([p for _, p in self._pending]).reshape(-1, d)
+        arrays["meta"] = np.array(json.dumps({
+            "format": CHUNK_FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
+            "chunk": self._chunks, "first_id": int(regions[0].id),
+            "content_sha256": validation.content_hash(arrays)}))
         final = self.directory / f"chunk_{self._chunks:06d}.npz"
         temporary = self.directory / f".chunk_{self._chunks:06d}.tmp.npz"
         np.savez(temporary, **arrays)
@@ -102,9 +164,15 @@ class Checkpoint:
         return sorted(self.directory.glob("chunk_*.npz"))
 
 
+def _write_atomically(path, data):
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
 def _fingerprint(network, domain, options):
-    digest = hashlib.sha256()
-    for array in (*network.weights, *network.biases, domain.A, domain.b):
+    digest = hashlib.sha256(validation.network_fingerprint(network).encode())
+    for array in (domain.A, domain.b):
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr(options).encode())
     return digest.hexdigest()

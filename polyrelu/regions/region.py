@@ -9,21 +9,35 @@ the *maximal affine pieces*, the other common definition of "linear region"
 (:meth:`RegionComplex.affine_pieces`).
 """
 
+import dataclasses
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
 
-from ..errors import InvalidFileError
+from ..errors import InvalidDomainError, InvalidFileError, InvalidNetworkError, PolyreluError
 from ..geometry.domain import Domain
+from ..geometry.interval import neuron_status
+from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope
 from ..network.model import Network
+from ..options import Options
+from .validation import (
+    check_region_arrays,
+    check_regions,
+    content_hash,
+    network_fingerprint,
+    polyrelu_version,
+    read_meta,
+)
 
 __all__ = ["Region", "RegionComplex", "pattern_key"]
 
 FILE_FORMAT = "polyrelu-region-complex"
-FILE_VERSION = 1
+FILE_VERSION = 2
 
 
 def pattern_key(pattern):
@@ -124,6 +138,21 @@ class RegionComplex:
     def __repr__(self):
         return f"<RegionComplex: {len(self)} regions of {self.network} over {self.domain}>"
 
+    def check_matches(self, network, domain=None):
+        """Raise unless the complex was computed on ``network`` (same fingerprint: shapes
+        and weight bytes) and, if given, on ``domain`` (same rows).
+
+        Raises
+        ------
+        InvalidNetworkError, InvalidDomainError
+        """
+        if network_fingerprint(network) != network_fingerprint(self.network):
+            raise InvalidNetworkError("the region complex holds the regions of another "
+                                      "network (fingerprints differ)")
+        if domain is not None and not (
+                np.array_equal(domain.A, self.domain.A) and np.array_equal(domain.b, self.domain.b)):
+            raise InvalidDomainError("the region complex was computed over another domain")
+
     def region_id(self, pattern):
         """Id of the region with this (canonical) activation pattern, or None."""
         return self._index.get(pattern_key(pattern))
@@ -163,19 +192,53 @@ class RegionComplex:
     def save(self, path):
         """Write the complex (network, domain, regions, graph, stats) to one ``.npz`` file.
 
-        The file holds only numeric arrays and one JSON string; it loads with
-        ``numpy.load(path, allow_pickle=False)``.
+        The file holds only numeric arrays and one JSON string (``meta``: format
+        version, polyrelu version, the options, the network's fingerprint and a SHA-256
+        of all the other arrays); it loads with ``numpy.load(path, allow_pickle=False)``.
         """
         np.savez_compressed(path, **_to_arrays(self))
 
     @classmethod
-    def load(cls, path):
-        """Read a complex written by :meth:`save`."""
+    def load(cls, path, network=None):
+        """Read a complex written by :meth:`save`, validating everything in it.
+
+        Parameters
+        ----------
+        path : str or Path
+        network : Network, optional
+            The network the caller means: the file must hold exactly this one.
+
+        Returns
+        -------
+        RegionComplex
+
+        Raises
+        ------
+        InvalidFileError
+            If the file cannot be read, is not a region-complex file, its content hash
+            does not match, an array has the wrong shape or dtype, or a region, facet,
+            affine map or edge is not what the network gives (each re-derived), or the
+            file's network is not ``network``.
+        """
+        data = read_arrays(path, "region-complex")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                return _from_arrays({k: data[k] for k in data.files})
-        except (OSError, ValueError, KeyError) as err:
-            raise InvalidFileError(f"{path}: not a polyrelu region-complex file ({err})") from err
+            return _from_arrays(data, network)
+        except InvalidFileError as err:
+            raise InvalidFileError(f"{path}: {err}") from err
+        except PolyreluError as err:
+            raise InvalidFileError(f"{path}: invalid content ({err})") from err
+
+
+def read_arrays(path, what):
+    """All arrays of an ``.npz`` file (no pickle), or :class:`InvalidFileError` naming
+    why it cannot be read (missing, truncated, not a zip, corrupt)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
+            NotImplementedError) as err:
+        raise InvalidFileError(f"{path}: not a readable polyrelu {what} file "
+                               f"({type(err).__name__}: {str(err)[:120]})") from err
 
 
 def _same_map(r, s, rtol):
@@ -192,10 +255,6 @@ def _to_arrays(complex_):
     neurons = np.array([complex_.graph.edges[e]["neuron"] for e in map(tuple, edges)],
                        dtype=np.int64)
     arrays = {
-        "meta": np.array(json.dumps({
-            "format": FILE_FORMAT, "version": FILE_VERSION, "num_hidden": net.num_hidden,
-            "domain_kind": dom.kind, "stats": complex_.stats,
-        })),
         **regions_to_arrays(complex_.regions, net.input_dim, net.output_dim),
         "edges": edges,
         "edge_neurons": neurons,
@@ -206,6 +265,13 @@ def _to_arrays(complex_):
     }
     for layer, (w, b) in enumerate(zip(net.weights, net.biases)):
         arrays[f"W{layer}"], arrays[f"b{layer}"] = w, b
+    arrays["meta"] = np.array(json.dumps({
+        "format": FILE_FORMAT, "version": FILE_VERSION, "polyrelu_version": polyrelu_version(),
+        "num_hidden": net.num_hidden, "layers": len(net.weights), "domain_kind": dom.kind,
+        "options": complex_.stats.get("options") or dataclasses.asdict(Options()),
+        "stats": complex_.stats,
+        "network_sha256": network_fingerprint(net), "content_sha256": content_hash(arrays),
+    }))
     return arrays
 
 
@@ -246,19 +312,116 @@ def _stack(parts, empty_shape):
     return np.concatenate(parts) if parts else np.zeros(empty_shape)
 
 
-def _from_arrays(data):
-    meta = json.loads(str(data["meta"]))
-    if meta.get("format") != FILE_FORMAT:
-        raise KeyError("missing format tag")
-    layers = sum(1 for k in data if k.startswith("W") and k[1:].isdigit())
-    network = Network([data[f"W{i}"] for i in range(layers)],
-                      [data[f"b{i}"] for i in range(layers)])
-    domain = Domain(data["domain_A"], data["domain_b"], lower=data["domain_lower"],
-                    upper=data["domain_upper"], center=data["domain_center"],
-                    radius=float(data["domain_radius"]), kind=meta["domain_kind"])
-    regions = regions_from_arrays(data, meta["num_hidden"])
+def _from_arrays(data, expected_network):
+    meta = read_meta(data, FILE_FORMAT, FILE_VERSION)
+    network = _network_from_arrays(data, meta, expected_network)
+    domain = _domain_from_arrays(data, meta, network.input_dim)
+    d, m, num_hidden = network.input_dim, network.output_dim, network.num_hidden
+    check_region_arrays(data, d, m, num_hidden, len(domain.b))
+    zero_tol = _zero_tol(data, meta, network, domain)
+    regions = regions_from_arrays(data, num_hidden)
+    check_regions(regions, network, domain, zero_tol)
+    graph = _graph_from_arrays(data, regions)
+    stats = meta.get("stats")
+    if not isinstance(stats, dict):
+        raise InvalidFileError("the metadata holds no stats")
+    return RegionComplex(network, domain, regions, graph, stats, zero_tol)
+
+
+def _zero_tol(data, meta, network, domain):
+    """The stored per-neuron zero tolerances, which must be those the options give."""
+    zero_tol = data.get("zero_tol")
+    if zero_tol is None or zero_tol.dtype.kind != "f" or zero_tol.shape != (network.num_hidden,):
+        raise InvalidFileError("array 'zero_tol' is missing or malformed")
+    try:
+        options = Options(**meta["options"])
+    except (KeyError, TypeError, ValueError, PolyreluError) as err:
+        raise InvalidFileError(f"the metadata's options are missing or invalid ({err})") \
+            from err
+    expected = neuron_status(network, domain, options).zero_tol
+    if not np.allclose(zero_tol, expected, rtol=1e-12, atol=0):
+        raise InvalidFileError("the zero tolerances are not those of the network, domain and "
+                               "options")
+    return zero_tol
+
+
+def _network_from_arrays(data, meta, expected):
+    layers = meta.get("layers")
+    names = sorted(k for k in data if k[:1] in "Wb" and k[1:].isdigit())
+    if not isinstance(layers, int) or layers < 1 \
+            or names != sorted([f"W{i}" for i in range(layers)] + [f"b{i}" for i in range(layers)]):
+        raise InvalidFileError("the network's layers are missing or inconsistent")
+    network = Network([data[f"W{i}"] for i in range(layers)], [data[f"b{i}"] for i in range(layers)])
+    fingerprint = network_fingerprint(network)
+    if meta.get("network_sha256") != fingerprint:
+        raise InvalidFileError("the network's fingerprint does not match its weights")
+    if expected is not None and network_fingerprint(expected) != fingerprint:
+        raise InvalidFileError("the file holds the regions of another network than the given "
+                               "one (fingerprints differ)")
+    if meta.get("num_hidden") != network.num_hidden:
+        raise InvalidFileError("the metadata's neuron count is not the network's")
+    return network
+
+
+def _domain_from_arrays(data, meta, dim):
+    keys = ("domain_A", "domain_b", "domain_lower", "domain_upper", "domain_center",
+            "domain_radius")
+    if any(k not in data or data[k].dtype.kind != "f" for k in keys):
+        raise InvalidFileError("the domain's arrays are missing or not floats")
+    A, b = data["domain_A"], data["domain_b"]
+    if A.ndim != 2 or A.shape[1] != dim or b.shape != (len(A),):
+        raise InvalidFileError("the domain's constraint arrays have inconsistent shapes")
+    if meta.get("domain_kind") == "box":
+        domain = Domain.box(data["domain_lower"], data["domain_upper"])
+        if not (np.array_equal(domain.A, A) and np.array_equal(domain.b, b)):
+            raise InvalidFileError("the domain's rows are not those of its box")
+        return domain
+    return Domain(A, b, lower=data["domain_lower"], upper=data["domain_upper"],
+                  center=data["domain_center"], radius=float(data["domain_radius"]),
+                  kind=str(meta.get("domain_kind")))
+
+
+def _graph_from_arrays(data, regions):
+    """The adjacency graph, checked: edges between distinct existing regions, each once,
+    each tagged with a neuron across which the two regions are adjacent (see
+    :func:`_shared_facet`: one LP per edge)."""
+    edges, neurons = data.get("edges"), data.get("edge_neurons")
+    if edges is None or neurons is None or edges.dtype.kind != "i" \
+            or neurons.dtype.kind != "i" or edges.ndim != 2 or edges.shape[1:] != (2,) \
+            or neurons.shape != (len(edges),):
+        raise InvalidFileError("the edge arrays are missing or malformed")
+    if len(edges) and (edges.min() < 0 or edges.max() >= len(regions)
+                       or np.any(edges[:, 0] == edges[:, 1])):
+        raise InvalidFileError("an edge joins no two distinct regions")
     graph = nx.Graph()
     graph.add_nodes_from(range(len(regions)))
-    for (u, v), neuron in zip(data["edges"], data["edge_neurons"]):
-        graph.add_edge(int(u), int(v), neuron=int(neuron))
-    return RegionComplex(network, domain, regions, graph, meta["stats"], data["zero_tol"])
+    solver = LPSolver()
+    for (u, v), neuron in zip(edges.tolist(), neurons.tolist()):
+        if graph.has_edge(u, v):
+            raise InvalidFileError(f"edge {u}-{v} is listed twice")
+        if not _shared_facet(regions[u], regions[v], neuron, solver):
+            raise InvalidFileError(f"edge {u}-{v}: the regions share no facet on neuron "
+                                   f"{neuron}")
+        graph.add_edge(u, v, neuron=neuron)
+    return graph
+
+
+def _shared_facet(r, s, neuron, solver):
+    """Whether regions r and s are adjacent across ``neuron``: a facet of r tagged
+    ``neuron`` is a facet of s seen from the other side (the same hyperplane; s may tag
+    it with a coincident neuron), and the two facets overlap in a (d-1)-dimensional set
+    (one LP: the largest slack of both regions' other facets on that hyperplane must be
+    positive; regions touching in a lower-dimensional set are not adjacent)."""
+    P, Q = r.polytope, s.polytope
+    scale = 1e-8 * (1.0 + max(np.abs(P.b).max(initial=0), np.abs(Q.b).max(initial=0)))
+    for i in np.flatnonzero(P.sources == neuron):
+        for k in np.flatnonzero(Q.sources >= 0):
+            if np.abs(P.A[i] + Q.A[k]).max() <= 1e-8 and abs(P.b[i] + Q.b[k]) <= scale:
+                A = np.vstack([np.delete(P.A, i, 0), np.delete(Q.A, k, 0)])
+                b = np.concatenate([np.delete(P.b, i), np.delete(Q.b, k)])
+                result = solver.maximize(
+                    np.eye(A.shape[1] + 1)[-1], np.column_stack([A, np.ones(len(b))]), b,
+                    A_eq=np.append(P.A[i], 0.0)[None], b_eq=P.b[i:i + 1], upper=np.append(
+                        np.full(A.shape[1], np.inf), 1.0))
+                return result.status == "optimal" and result.value > 1e-4 * scale
+    return False

@@ -38,6 +38,7 @@ import networkx as nx
 import numpy as np
 
 from ..deadline import Deadline
+from ..errors import TimeLimitError
 from ..geometry.boxes import contract, cut_bound, needed_cuts, tighten
 from ..geometry.domain import check_input_dimension
 from ..geometry.interval import neuron_status
@@ -129,11 +130,15 @@ def count_units(network, domain, options=None, units=None, *, chunk=1024, deadli
     options = options or Options()
     splitter = Splitter(network, domain, options, LPSolver(options))
     count = 0
-    for pieces in split_batches(splitter, chunk=chunk, deadline=deadline, start=units):
-        found = int(splitter.finish(pieces).sum())
-        count += found
-        if progress is not None:
-            progress.update(found)
+    try:
+        for pieces in split_batches(splitter, chunk=chunk, deadline=deadline, start=units):
+            found = int(splitter.finish(pieces).sum())
+            count += found
+            if progress is not None:
+                progress.update(found)
+    except TimeLimitError as err:
+        raise TimeLimitError(str(err), {"regions_so_far": count,
+                                        "lps": splitter.solver.count}) from err
     return count, splitter.solver.count
 
 

@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, wait
 import networkx as nx
 import numpy as np
 
+from ..deadline import Deadline
 from ..errors import NumericalAmbiguityError
 from ..geometry.domain import check_input_dimension
 from ..geometry.interval import neuron_status
@@ -34,7 +35,8 @@ __all__ = ["enumerate_regions"]
 _MAX_HALVINGS = 60
 
 
-def enumerate_regions(network, domain, *, options=None, progress=False, checkpoint=None):
+def enumerate_regions(network, domain, *, options=None, progress=False, checkpoint=None,
+                      deadline=None):
     """Enumerate every activation region of ``network`` over ``domain``.
 
     Parameters
@@ -52,6 +54,11 @@ def enumerate_regions(network, domain, *, options=None, progress=False, checkpoi
         walk resumes from them; an interrupted run (Ctrl-C, killed) loses at
         most the last few seconds of work and finishes with exactly the regions
         of an uninterrupted run. See :class:`polyrelu.regions.checkpoint.Checkpoint`.
+    deadline : Deadline, optional
+        Stop when it expires (checked between regions): :class:`TimeLimitError` is
+        raised, its ``partial`` the :class:`RegionComplex` of the regions built so far
+        (``stats["partial"]`` is True, ``stats["queued"]`` the regions still to build;
+        the checkpoint, if any, is written first, so the same call resumes).
 
     Returns
     -------
@@ -65,6 +72,8 @@ def enumerate_regions(network, domain, *, options=None, progress=False, checkpoi
         If the domain's dimension differs from the network's input dimension.
     NumericalAmbiguityError
         If a facet cannot be crossed without landing on another hyperplane.
+    TimeLimitError
+        If ``deadline`` expires.
 
     Examples
     --------
@@ -80,27 +89,28 @@ def enumerate_regions(network, domain, *, options=None, progress=False, checkpoi
     options = options or Options()
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint(checkpoint, network, domain, options)
-    return _Walk(network, domain, options).run(progress, checkpoint)
+    return _Walk(network, domain, options, deadline).run(progress, checkpoint)
 
 
 class _Walk:
     """State of one graph walk (private: the public API is `enumerate_regions`)."""
 
-    def __init__(self, network, domain, options):
+    def __init__(self, network, domain, options, deadline=None):
         self.network, self.domain, self.options = network, domain, options
+        self.deadline = deadline or Deadline(None)
         self.solver = LPSolver(options)
         status = neuron_status(network, domain, options)
         self.zero_tol, self.free = status.zero_tol, status.unstable
         self.min_radius = options.min_radius_rel * domain.diameter
         self.use_qhull = options.use_qhull(domain.dim)
         self.canonical = {}  # raw pattern key -> canonical key, for patterns seen
-        self.stats = {"thin_regions": 0, "recentred": 0, "step_halvings": 0,
+        self.stats = {"options": dataclasses.asdict(options), "thin_regions": 0, "recentred": 0, "step_halvings": 0,
                       "stable_neurons": int(network.num_hidden - self.free.size)}
 
     # -- the walk --------------------------------------------------------------
     def run(self, progress, checkpoint=None, executor=None, jobs=1):
         """Walk the whole graph; with an ``executor``, regions are built by its workers."""
-        start = time.perf_counter()
+        self.start = time.perf_counter()
         self.ids, self.regions, self.crossings, self.queue = {}, [], [], deque()
         self.worker_lps = 0
         self._restore(checkpoint)
@@ -109,6 +119,7 @@ class _Walk:
         try:
             if executor is None:
                 while self.queue:
+                    self._check_deadline()
                     item = self._next_item()
                     if item is not None:
                         self._record(self.build(item), checkpoint, bar)
@@ -118,12 +129,21 @@ class _Walk:
             bar.close()
             if checkpoint:
                 checkpoint.flush()
+        return self._complex()
+
+    def _complex(self, **extra):
         graph = self._graph()
         self.stats.update(lps=self.solver.count + self.worker_lps,
-                          seconds=time.perf_counter() - start,
-                          regions=len(self.regions), edges=graph.number_of_edges())
+                          seconds=time.perf_counter() - self.start,
+                          regions=len(self.regions), edges=graph.number_of_edges(), **extra)
         return RegionComplex(self.network, self.domain, self.regions, graph, self.stats,
                              self.zero_tol)
+
+    def _check_deadline(self, running=0):
+        """Raise TimeLimitError with the regions found so far once the deadline passed."""
+        if self.deadline.expired():
+            partial = self._complex(partial=True, queued=len(self.queue) + running)
+            self.deadline.check(f"region walk ({len(self.regions)} regions found)", partial)
 
     def build(self, item):
         """Build the queued region ``item``: (region, facet points, crossings), None if thin.
@@ -141,7 +161,7 @@ class _Walk:
 
     def _restore(self, checkpoint):
         """Start from the stored regions of a checkpoint, or from the domain's centre."""
-        stored = checkpoint.load() if checkpoint else []
+        stored = checkpoint.load(self.zero_tol) if checkpoint else []
         self.ids.update((region.key, region.id) for region, _ in stored)
         for region, facet_points in stored:
             maps = self.network.affine_maps(region.pattern)
@@ -172,6 +192,7 @@ class _Walk:
         token = uuid.uuid4().hex
         running = set()
         while self.queue or running:
+            self._check_deadline(len(running))
             while self.queue and len(running) < 2 * jobs:
                 size = max(1, min(64, len(self.queue) // (2 * jobs)))
                 batch = []
@@ -183,7 +204,9 @@ class _Walk:
                     running.add(executor.submit(_build_batch, token, self.network,
                                                 self.domain, self.options, batch))
             if running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
+                timeout = self.deadline.remaining()
+                done, running = wait(running, timeout=None if timeout == float("inf")
+                                     else timeout + 0.01, return_when=FIRST_COMPLETED)
                 for future in done:
                     results, lps = future.result()
                     self.worker_lps += lps

@@ -2,15 +2,20 @@
 
 The instances file has one line per instance: ``network.onnx,property.vnnlib,timeout``
 (paths relative to the csv's folder). Results are appended to the output csv as
-each instance finishes, one line ``network,property,result,seconds,check``, so an
+each instance finishes, one line ``network,property,result,seconds,check`` followed by
+the instance's identity (the resolved paths of both files and their SHA-256), so an
 interrupted run loses nothing: rerunning the same command skips the instances
-already in the output file.
+already in the output file, recognised by their identity (two networks of one name in
+different folders, or an edited file, are different instances). Each instance's time
+limit is honoured (see :func:`polyrelu.verification.search.verify`).
 """
 
 import csv
+import hashlib
 import time
 from pathlib import Path
 
+from ..deadline import Deadline
 from ..errors import InvalidFileError, PolyreluError
 from ..network.loaders import load_network
 from .checker import check_certificate
@@ -18,9 +23,11 @@ from .counterexample import check_counterexample_onnx
 from .search import verify
 from .vnnlib import read_vnnlib
 
-__all__ = ["run_instances", "run_instance", "read_instances", "summarize"]
+__all__ = ["run_instances", "run_instance", "read_instances", "summarize", "instance_identity"]
 
-_FIELDS = ["network", "property", "result", "seconds", "check"]
+_FIELDS = ["network", "property", "result", "seconds", "check", "network_path",
+           "network_sha256", "property_path", "property_sha256"]
+_IDENTITY = _FIELDS[5:]
 
 
 def read_instances(path):
@@ -71,17 +78,20 @@ def run_instances(instances_csv, output_csv, *, timeout_cap=None, jobs=1, progre
     """
     output_csv = Path(output_csv)
     done = _finished(output_csv)
+    instances = read_instances(instances_csv)
     new_file = not output_csv.exists()
     with open(output_csv, "a", newline="") as handle:
         writer = csv.DictWriter(handle, _FIELDS)
         if new_file:
             writer.writeheader()
         cache = {}
-        for net_path, prop_path, timeout in read_instances(instances_csv):
-            if (net_path.name, prop_path.name) in done:
+        for net_path, prop_path, timeout in instances:
+            identity = instance_identity(net_path, prop_path)
+            if tuple(identity.values()) in done:
                 continue
             limit = timeout if timeout_cap is None else min(timeout, timeout_cap)
-            row = run_instance(net_path, prop_path, limit, jobs=jobs, cache=cache)
+            row = {**run_instance(net_path, prop_path, limit, jobs=jobs, cache=cache),
+                   **identity}
             writer.writerow(row)
             handle.flush()
             if progress is not None:
@@ -103,10 +113,46 @@ def summarize(output_csv):
     return summary
 
 
+def instance_identity(net_path, prop_path):
+    """An instance's identity: the resolved paths of its network and property files and
+    the SHA-256 of their contents.
+
+    Parameters
+    ----------
+    net_path, prop_path : str or Path
+
+    Returns
+    -------
+    dict
+        ``network_path``, ``network_sha256``, ``property_path``, ``property_sha256``.
+
+    Raises
+    ------
+    InvalidFileError
+        If a file cannot be read.
+    """
+    identity = {}
+    for kind, path in (("network", net_path), ("property", prop_path)):
+        path = Path(path)
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as err:
+            raise InvalidFileError(f"{path}: cannot read ({err.strerror or err})") from err
+        identity[f"{kind}_path"], identity[f"{kind}_sha256"] = str(path.resolve()), digest
+    return identity
+
+
 def _finished(output_csv):
+    """Identities of the instances already in the results csv (rows of an older format,
+    without identities, are not trusted: they are run again)."""
     if not output_csv.exists():
         return set()
-    return {(row["network"], row["property"]) for row in csv.DictReader(open(output_csv))}
+    with open(output_csv, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames != _FIELDS:
+            raise InvalidFileError(f"{output_csv}: not a results csv of this polyrelu (columns "
+                                   f"{reader.fieldnames}); write to a new file")
+        return {tuple(row[k] for k in _IDENTITY) for row in reader}
 
 
 def run_instance(net_path, prop_path, timeout, *, jobs=1, cache=None):
@@ -118,13 +164,11 @@ def run_instance(net_path, prop_path, timeout, *, jobs=1, cache=None):
         cache[net_path] = load_network(net_path)
     network, prop = cache[net_path], read_vnnlib(prop_path)
     start = time.monotonic()
-    result = verify(network, prop, timeout=timeout, jobs=jobs)
+    result = verify(network, prop, deadline=Deadline(timeout), jobs=jobs)
     seconds = time.monotonic() - start
     check, status = "", result.status
     if result.status == "violated":
-        passes, _, worst = check_counterexample_onnx(net_path, prop, result.counterexample)
-        check = "passed" if passes and result.counterexample.exact else \
-            f"failed (onnxruntime margin {worst:.3g}, exact {result.counterexample.exact})"
+        check = _onnx_check(net_path, prop, result.counterexample)
     elif result.status == "holds":
         try:
             check_certificate(network, prop, result.certificate)
@@ -133,3 +177,14 @@ def run_instance(net_path, prop_path, timeout, *, jobs=1, cache=None):
             check, status = f"certificate rejected ({err})", "unknown"
     return {"network": net_path.name, "property": prop_path.name, "result": status,
             "seconds": f"{seconds:.3f}", "check": check}
+
+
+def _onnx_check(net_path, prop, counterexample):
+    """The ``check`` column of a violated instance: the onnxruntime re-check (and the
+    exact one)."""
+    try:
+        passes, _, worst = check_counterexample_onnx(net_path, prop, counterexample)
+    except ImportError:
+        return "skipped (install onnxruntime)"
+    return "passed" if passes and counterexample.exact else \
+        f"failed (onnxruntime margin {worst:.3g}, exact {counterexample.exact})"

@@ -42,18 +42,21 @@ guess at distances below its resolution (about 1e-9 relative).
 """
 
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
-from ..errors import InvalidNetworkError, PolyreluError
+from ..deadline import Deadline, hard_limit
+from ..errors import InvalidNetworkError, PolyreluError, TimeLimitError
 from ..geometry.domain import Domain
 from ..geometry.exact import exact_affine_maps, solve_exact, to_fractions
 from ..geometry.lp import LPSolver
 from ..geometry.symbolic import linear_bounds, linear_bounds_batch
 from ..options import Options
+from ..regions.parallel import process_pool
 from ..regions.splitting import Splitter, split_batches
 from .certificate import (
     BOUND_MARGIN,
@@ -73,7 +76,7 @@ from .certificate import (
 )
 from .counterexample import Counterexample, check_counterexample_exact
 
-__all__ = ["verify", "VerificationResult", "result_file_text"]
+__all__ = ["verify", "VerificationResult", "result_file_text", "timeout_result"]
 
 
 @dataclass
@@ -111,7 +114,7 @@ class _Cancelled(Exception):
 
 
 def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exact_depth=12,
-           jobs=1, progress=None):
+           jobs=1, progress=None, deadline=None):
     """Decide whether ``network`` satisfies the VNN-LIB property ``prop``.
 
     Parameters
@@ -121,6 +124,10 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
         From :func:`polyrelu.verification.vnnlib.read_vnnlib`.
     timeout : float, optional
         Seconds; the answer is "timeout" when exceeded.
+    deadline : Deadline, optional
+        Instead of ``timeout``: a :class:`polyrelu.deadline.Deadline` (e.g. shared with
+        the caller's other work). Worker processes still running at the deadline are
+        killed.
     options : Options, optional
     exact_threshold : int
         Sub-boxes with at most this many unstable neurons are decided exactly.
@@ -157,16 +164,16 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
     if jobs < 1:
         raise PolyreluError(f"jobs must be at least 1, got {jobs}")
     settings = _Settings(options or Options(), exact_threshold, exact_depth,
-                         None if timeout is None else time.monotonic() + timeout)
+                         deadline or Deadline(timeout))
     start = time.monotonic()
     total = _Outcome()
-    frontier = 4 * jobs if jobs > 1 else None
-    for index in range(len(prop.cases)):
-        total.add(_search(network, prop, index, (), settings, frontier, progress))
-        if total.status != "holds":
-            break
-    if total.status == "holds" and total.open_tasks:
-        _search_in_parallel(network, prop, settings, jobs, total)
+    remaining = settings.deadline.remaining()
+    try:  # a search step that outlives the deadline is stopped (main thread only)
+        with hard_limit(None if remaining == float("inf") else remaining + _WORKER_GRACE,
+                        "verify"):
+            _search_all(network, prop, settings, jobs, total, progress)
+    except TimeLimitError:
+        total.status, total.counterexample = "timeout", None
     certificate = None
     if total.status == "holds":
         certificate = Certificate(network_fingerprint(network), total.pieces)
@@ -175,12 +182,23 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
     return VerificationResult(total.status, total.counterexample, certificate, stats)
 
 
+def _search_all(network, prop, settings, jobs, total, progress):
+    """Search every case of ``prop`` (in ``jobs`` processes), merging into ``total``."""
+    frontier = 4 * jobs if jobs > 1 else None
+    for index in range(len(prop.cases)):
+        total.add(_search(network, prop, index, (), settings, frontier, progress))
+        if total.status != "holds":
+            return
+    if total.open_tasks:
+        _search_in_parallel(network, prop, settings, jobs, total)
+
+
 @dataclass(frozen=True)
 class _Settings:
     options: Options
     exact_threshold: int
     exact_depth: int
-    deadline: float
+    deadline: Deadline
 
 
 @dataclass
@@ -217,7 +235,7 @@ def _search(network, prop, index, path, settings, frontier=None, progress=None):
         outcome.open_tasks = [(index, p) for p in open_paths]
         if outcome.counterexample is not None:
             outcome.status = "violated"
-    except _Timeout:
+    except (_Timeout, TimeLimitError):
         outcome.status = "timeout"
     except _Undecided:
         outcome.status = "unknown"
@@ -235,19 +253,35 @@ def _search_in_parallel(network, prop, settings, jobs, total):
     tasks, total.open_tasks = total.open_tasks, []
     context = multiprocessing.get_context()
     stop = context.Event()
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_set_stop,
-                             initargs=(stop,)) as executor:
-        futures = [executor.submit(_search, network, prop, index, path, settings)
-                   for index, path in tasks]
-        for future in as_completed(futures):
-            outcome = future.result()
-            if outcome.status == "cancelled":
-                continue
-            total.add(outcome)
-            if total.status != "holds":
-                stop.set()
-                for other in futures:
-                    other.cancel()
+    remaining = settings.deadline.remaining()
+    try:
+        with process_pool(jobs, mp_context=context, initializer=_set_stop,
+                          initargs=(stop,)) as executor:
+            futures = [executor.submit(_search, network, prop, index, path, settings)
+                       for index, path in tasks]
+            # workers check the deadline themselves; one stuck in a long step is killed
+            for future in as_completed(futures, timeout=None if remaining == float("inf")
+                                       else remaining + _WORKER_GRACE):
+                outcome = future.result()
+                if outcome.status == "cancelled":
+                    continue
+                total.add(outcome)
+                if total.status != "holds":
+                    stop.set()
+                    for other in futures:
+                        other.cancel()
+    except FuturesTimeout:
+        total.add(_Outcome(status="timeout"))
+
+
+_WORKER_GRACE = 1.0  # seconds a worker may overrun the deadline before it is killed
+
+
+def timeout_result(seconds, note=""):
+    """The :class:`VerificationResult` of a search stopped by its time limit from outside
+    (no answer; ``note`` says where it stopped)."""
+    return VerificationResult("timeout", stats={"boxes": 0, "lps": 0, "seconds": seconds or 0.0,
+                                                "note": note})
 
 
 def _set_stop(event):
@@ -349,7 +383,7 @@ class _CaseSearch:
 
     def _tick(self):
         self.boxes += 1
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.deadline.expired():
             raise _Timeout
         if _STOP is not None and _STOP.is_set():
             raise _Cancelled
@@ -459,7 +493,7 @@ class _CaseSearch:
             batch.keep(keep)
             return batch, map_A[keep], map_c[keep]
 
-        for batch in split_batches(splitter, between=close_stars):
+        for batch in split_batches(splitter, between=close_stars, deadline=self.deadline):
             wide = splitter.finish(batch)
             for p in range(batch.count):  # a region, or a sliver thinner than the tolerance
                 self._tick()

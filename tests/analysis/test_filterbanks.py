@@ -90,5 +90,7 @@ def test_filter_bank_network_with_relu_and_two_filters_matches_fft_propagation()
     (lambda: conv1d_matrix("conv", 4), "expected a torch.nn.Conv1d"),
 ])
 def test_bad_banks_raise_clear_errors(make, message):
+    if "torch" in message:
+        pytest.importorskip("torch", reason="conv1d_matrix needs torch (the torch extra)")
     with pytest.raises(InvalidNetworkError, match=message):
         make()

@@ -97,3 +97,13 @@ def test_cli_runs_as_a_module():
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         assert "usage" in done.stdout
+
+
+def test_count_only_in_worker_processes_equals_the_walk(net_file, capsys):
+    """``--count-only --jobs 2`` (work units counted by two processes) against the walk's
+    region count, both from the command line."""
+    box = ["--box", "-1", "1"]
+    assert main(["regions", str(net_file), *box, "--json"]) == 0
+    walked = json.loads(capsys.readouterr().out)["regions"]
+    assert main(["regions", str(net_file), *box, "--count-only", "--jobs", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["regions"] == walked
