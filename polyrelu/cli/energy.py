@@ -1,8 +1,8 @@
 """``polyrelu energy``: the null-set check and feature energies over a domain."""
 
 from ..analysis.energy import energy_range, layer_energies, null_set_check
-from ..regions.walk import enumerate_regions
 from ..errors import TimeLimitError
+from ..regions.walk import enumerate_regions
 from .arguments import add_command, add_timeout, inputs, parse_bound
 from .regions import partial_summary
 

@@ -6,10 +6,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PolyreluError
-from ..network.loaders import load_network
 from ..planar.boundary import decision_boundary
 from ..planar.slices import plane_through, slice_regions
-from .arguments import add_command, add_timeout, parse_bound, parse_point
+from .arguments import add_command, add_timeout, network_from_args, parse_bound, parse_point
 from .outputs import check_output, write_output
 
 __all__ = ["add_parser", "run"]
@@ -61,7 +60,7 @@ def _check_picture(path):
 def run(args):
     """The slice's regions and edges, its decision boundary and the picture's path."""
     _check_picture(args.output)
-    network = load_network(args.net)
+    network = network_from_args(args)
     plane, marks = _slice(network, args)
     results = {"regions": len(plane), "edges": plane.graph.number_of_edges(),
                "seconds": round(plane.stats["seconds"], 3),

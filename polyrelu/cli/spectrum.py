@@ -2,8 +2,7 @@
 
 from ..analysis.paths import ClosedCurve, Segment, path_pieces
 from ..analysis.spectrum import path_spectrum
-from ..network.loaders import load_network
-from .arguments import add_command, parse_bound
+from .arguments import add_command, network_from_args, parse_bound
 
 __all__ = ["add_parser", "run"]
 
@@ -28,7 +27,7 @@ def add_parser(commands):
 
 def run(args):
     """The pieces along the path and the exact coefficients of each output."""
-    network = load_network(args.net)
+    network = network_from_args(args)
     dim = network.input_dim
     if args.curve:
         path = ClosedCurve(*(parse_bound(text, dim, name, "--curve")

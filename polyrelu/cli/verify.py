@@ -4,13 +4,12 @@ import argparse
 import sys
 
 from ..errors import TimeLimitError
-from ..network.loaders import load_network
 from ..verification.certificate_io import save_certificate
-from ..verification.counterexample import check_counterexample_onnx
 from ..verification.checked import verify
+from ..verification.counterexample import check_counterexample_onnx
 from ..verification.search import result_file_text, timeout_result
 from ..verification.vnnlib import read_vnnlib
-from .arguments import positive_int, seconds
+from .arguments import add_loading_arguments, network_from_args, positive_int, seconds
 from .outputs import check_output, write_output
 
 __all__ = ["add_parser", "run"]
@@ -44,6 +43,7 @@ def add_parser(commands):
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show the sub-boxes searched (default: on when stderr is a "
                              "terminal)")
+    add_loading_arguments(parser)
     parser.set_defaults(command=run)
 
 
@@ -51,7 +51,7 @@ def run(args):
     """Search, re-check the answer (certificate or counterexample) and write the files."""
     check_output(args.result, "--result")
     check_output(args.certificate, "--certificate")
-    network = load_network(args.net)
+    network = network_from_args(args)
     prop = read_vnnlib(args.property)
     show = sys.stderr.isatty() if args.progress is None else args.progress
     try:

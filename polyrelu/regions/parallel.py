@@ -26,7 +26,7 @@ from ..options import Options
 from ..progress import progress_bar
 from .checkpoint import Checkpoint
 from .splitting import Splitter, count_units, work_units
-from .walk import _Walk
+from .walk import Walk
 
 __all__ = ["enumerate_parallel", "count_parallel", "process_pool"]
 
@@ -51,7 +51,7 @@ def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
     """
     check_input_dimension(network, domain)
     options = options or Options()
-    walk = _Walk(network, domain, options, deadline)
+    walk = Walk(network, domain, options, deadline)
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint(checkpoint, network, domain, options)
     if scheduler is not None:

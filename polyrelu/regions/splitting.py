@@ -31,6 +31,7 @@ graph: the result is an independent check of :func:`polyrelu.enumerate_regions`
 (see :func:`polyrelu.cross_check`).
 """
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -94,7 +95,8 @@ def enumerate_by_splitting(network, domain, *, options=None, progress=False, chu
     graph = nx.Graph()
     graph.add_nodes_from(range(len(regions)))
     stats = {"lps": solver.count, "seconds": time.perf_counter() - start,
-             "regions": len(regions), "enumerator": "splitting", "graph": "not computed"}
+             "regions": len(regions), "enumerator": "splitting", "graph": "not computed",
+             "options": dataclasses.asdict(options), "thin_regions": 0}
     status = neuron_status(network, domain, options)
     return RegionComplex(network, domain, regions, graph, stats, status.zero_tol)
 

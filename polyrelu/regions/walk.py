@@ -30,7 +30,7 @@ from ..progress import progress_bar
 from .checkpoint import Checkpoint
 from .region import Region, RegionComplex, pattern_key
 
-__all__ = ["enumerate_regions"]
+__all__ = ["enumerate_regions", "Walk"]
 
 _MAX_HALVINGS = 60
 
@@ -89,11 +89,14 @@ def enumerate_regions(network, domain, *, options=None, progress=False, checkpoi
     options = options or Options()
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint(checkpoint, network, domain, options)
-    return _Walk(network, domain, options, deadline).run(progress, checkpoint)
+    return Walk(network, domain, options, deadline).run(progress, checkpoint)
 
 
-class _Walk:
-    """State of one graph walk (private: the public API is `enumerate_regions`)."""
+class Walk:
+    """The state of one graph walk: the visited patterns, the queue, the regions and edges
+    found, the statistics. :func:`enumerate_regions` runs one in this process,
+    :func:`polyrelu.regions.parallel.enumerate_parallel` with workers (``run`` with an
+    executor)."""
 
     def __init__(self, network, domain, options, deadline=None):
         self.network, self.domain, self.options = network, domain, options
@@ -104,7 +107,8 @@ class _Walk:
         self.min_radius = options.min_radius_rel * domain.diameter
         self.use_qhull = options.use_qhull(domain.dim)
         self.canonical = {}  # raw pattern key -> canonical key, for patterns seen
-        self.stats = {"options": dataclasses.asdict(options), "thin_regions": 0, "recentred": 0, "step_halvings": 0,
+        self.stats = {"options": dataclasses.asdict(options), "thin_regions": 0, "recentred": 0,
+                      "step_halvings": 0,
                       "stable_neurons": int(network.num_hidden - self.free.size)}
 
     # -- the walk --------------------------------------------------------------
@@ -410,6 +414,6 @@ def _build_batch(token, network, domain, options, batch):
     walk = _WORKER_WALKS.get(token)
     if walk is None:
         _WORKER_WALKS.clear()
-        walk = _WORKER_WALKS[token] = _Walk(network, domain, options)
+        walk = _WORKER_WALKS[token] = Walk(network, domain, options)
     before = walk.solver.count
     return [walk.build(item) for item in batch], walk.solver.count - before
