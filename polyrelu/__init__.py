@@ -47,8 +47,8 @@ from .regions.crosscheck import cross_check
 from .regions.region import Region, RegionComplex
 from .regions.splitting import count_regions, enumerate_by_splitting
 from .regions.walk import enumerate_regions
-from .verification.checker import check_certificate
 from .verification.checked import verify
+from .verification.checker import check_certificate
 from .verification.search import VerificationResult
 from .verification.vnnlib import read_vnnlib
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidFileError
-from .region import read_arrays, regions_from_arrays, regions_to_arrays
 from . import validation
+from .region import read_arrays, regions_from_arrays, regions_to_arrays
 
 __all__ = ["Checkpoint"]
 

@@ -2,9 +2,9 @@
 independent checker, counterexample re-checks, and the benchmark instance runner."""
 
 from .certificate import Certificate
+from .checked import verify
 from .checker import check_certificate
 from .counterexample import Counterexample
-from .checked import verify
 from .search import VerificationResult
 from .vnnlib import read_vnnlib
 

@@ -29,18 +29,18 @@ from .certificate import (
     network_fingerprint,
 )
 from .rigorous import (
+    LPRows,
+    box_from_multipliers,
     dot_error,
     empty_by_multipliers,
     first_layer,
-    LPRows,
-    box_from_multipliers,
     lp_box,
     lp_proves_at_most,
     narrowed,
     next_layer,
     one_cut_bounds,
-    upward,
     upper_over_box,
+    upward,
     widened,
 )
 
