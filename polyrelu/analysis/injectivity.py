@@ -59,7 +59,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import InvalidNetworkError, NumericalAmbiguityError, PolyreluError, TimeLimitError
+from ..errors import (InvalidNetworkError, NumericalAmbiguityError, PolyreluError, SolverError,
+                      TimeLimitError)
 from ..geometry.domain import Domain, check_input_dimension
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope
@@ -110,7 +111,9 @@ class InjectivityResult:
 
     Attributes
     ----------
-    injective : bool
+    injective : bool or None
+        None when no collision was found but some sets could not be decided because the
+        LP solver failed on them even after its retries (see ``undecided``).
     frame_condition : bool or None
         Whether the strictly active rows span the input at every point (None
         when not computed, e.g. for later layers of a network).
@@ -126,7 +129,10 @@ class InjectivityResult:
     frame_point : ndarray or None
         A point where the active rows do not span (the frame condition fails).
     layer : int or None
-        For networks: the first layer that is not injective (None if all are).
+        For networks: the first layer that is not injective or undecided (None if all
+        are injective).
+    undecided : tuple of str
+        The solver's reasons, one per set of the search it could not decide.
     """
 
     injective: bool
@@ -137,6 +143,7 @@ class InjectivityResult:
     witness_exact: object = None
     frame_point: object = None
     layer: object = None
+    undecided: tuple = ()
 
 
 def is_injective(W, bias, domain, *, convention="threshold", frame_condition=True,
@@ -196,10 +203,12 @@ def is_injective(W, bias, domain, *, convention="threshold", frame_condition=Tru
         frame_point = search.frame_failure(piece) if frame_condition else None
     exact = None if pair is None else _exact_witness(W, a, domain, *pair)
     holds = (frame_point is None) if frame_condition or pair is not None else None
+    if holds and search.undecided:  # no failure found, but not every set was decided
+        holds = None
     return InjectivityResult(
-        injective=pair is None, frame_condition=holds,
+        injective=search.verdict(pair), frame_condition=holds,
         sets_checked=search.nodes, lps=search.solver.count, witness=pair,
-        witness_exact=exact, frame_point=frame_point)
+        witness_exact=exact, frame_point=frame_point, undecided=tuple(search.undecided))
 
 
 def network_injectivity(network, domain, *, layers=None, options=None, deadline=None):
@@ -258,19 +267,20 @@ def _network_injectivity(network, domain, layers, options, deadline, done):
             first = is_injective(network.weights[0], network.biases[0], domain,
                                  convention="pytorch", options=options, deadline=deadline)
             nodes, lps, frame = nodes + first.sets_checked, lps + first.lps, first.frame_condition
-            if not first.injective:
-                return InjectivityResult(False, frame, nodes, lps, first.witness,
-                                         first.witness_exact, first.frame_point, 0)
+            if first.injective is not True:
+                return InjectivityResult(first.injective, frame, nodes, lps, first.witness,
+                                         first.witness_exact, first.frame_point, 0,
+                                         first.undecided)
             done.append(0)
             continue
         pieces = [_Piece(r.polytope.A, r.polytope.b, r.W_eff, r.b_eff)
                   for r in enumerate_regions(_prefix(network, layer), domain, options=options,
                                              deadline=deadline)]
-        pair, searched, solved = _layer_on_pieces(network, layer, pieces, domain, options,
-                                                  deadline)
-        nodes, lps = nodes + searched, lps + solved
-        if pair is not None:
-            return InjectivityResult(False, frame, nodes, lps, pair, None, None, layer)
+        pair, search = _layer_on_pieces(network, layer, pieces, domain, options, deadline)
+        nodes, lps = nodes + search.nodes, lps + search.solver.count
+        if pair is not None or search.undecided:
+            return InjectivityResult(search.verdict(pair), frame, nodes, lps, pair, None, None,
+                                     layer, tuple(search.undecided))
         done.append(layer)
     return InjectivityResult(True, frame, nodes, lps)
 
@@ -311,6 +321,13 @@ class _Search:
     scale: float
     nodes: int = field(default=0)
     deadline: object = None
+    undecided: list = field(default_factory=list)  # the solver's reasons, per set
+
+    def verdict(self, pair):
+        """Injective (True), not (False: ``pair`` collides) or undecided (None)."""
+        if pair is not None:
+            return False
+        return None if self.undecided else True
 
     def _tick(self):
         self.nodes += 1
@@ -325,7 +342,11 @@ class _Search:
         while stack:
             strict, weak = stack.pop()
             self._tick()
-            pair = self._pair(p, q, strict, weak, span)
+            try:
+                pair = self._pair(p, q, strict, weak, span)
+            except SolverError as err:  # this set stays undecided; the others go on
+                self.undecided.append(str(err))
+                continue
             if pair is None:
                 continue
             u, v = p.apply(pair[0]), q.apply(pair[1])
@@ -353,7 +374,11 @@ class _Search:
             self._tick()
             if _rank(W[list(strict)] @ p.M) == target:
                 continue
-            x = self._interior(p, strict, weak)
+            try:
+                x = self._interior(p, strict, weak)
+            except SolverError as err:
+                self.undecided.append(str(err))
+                continue
             if x is None:
                 continue
             free = np.setdiff1d(np.arange(len(a)), strict + weak)
@@ -457,7 +482,7 @@ class _Search:
 
 
 def _layer_on_pieces(network, layer, pieces, domain, options, deadline=None):
-    """Search every pair of pieces for a collision of ``layer``; (pair, nodes, lps)."""
+    """Search every pair of pieces for a collision of ``layer``; (pair or None, the search)."""
     W, a = network.weights[layer], -network.biases[layer]
     spread = max(np.linalg.norm(piece.M, 2) for piece in pieces)
     scale = domain.diameter * max(spread, 1.0)
@@ -470,8 +495,8 @@ def _layer_on_pieces(network, layer, pieces, domain, options, deadline=None):
                 continue  # output boxes disjoint: no collision between these pieces
             pair = search.collision(p, pieces[j])
             if pair is not None:
-                return pair, search.nodes, search.solver.count
-    return None, search.nodes, search.solver.count
+                return pair, search
+    return None, search
 
 
 def _output_box(layer, piece):

@@ -24,14 +24,17 @@ def run(args):
     layers = None if args.layer is None else [args.layer]
     result = network_injectivity(network, domain, layers=layers, deadline=args.deadline)
     out = {
-        "injective": "yes" if result.injective else "no",
+        "injective": {True: "yes", False: "no", None: "undecided"}[result.injective],
         "layers": "all" if layers is None else args.layer,
         "frame_condition": {True: "holds", False: "fails", None: "not checked"}[
             result.frame_condition],
         "sets_checked": result.sets_checked,
         "lps": result.lps,
     }
-    if not result.injective:
+    if result.injective is None:  # the solver failed on some sets, even after retries
+        out.update({"undecided_layer": result.layer, "undecided_sets": len(result.undecided),
+                    "undecided_reason": result.undecided[0]})
+    elif not result.injective:
         x, y = result.witness
         out.update({"failing_layer": result.layer, "witness_x": x.tolist(),
                     "witness_y": y.tolist()})

@@ -194,3 +194,23 @@ def test_cli_injectivity(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["injective"] == "no"
     assert main(["injectivity", str(path), "--layer", "3", "--box", "-1", "1"]) == 2
     assert "not a hidden layer" in capsys.readouterr().err
+
+
+def test_sets_the_solver_cannot_decide_make_the_answer_undecided(monkeypatch):
+    """An injective layer (relu(x + 2) on [-1, 1]^2: every unit active, an affine
+    bijection) whose LPs all fail even after the solver's retries: the answer is
+    'undecided' with the reason, never 'injective'; with a working solver, injective."""
+    from polyrelu import SolverError
+    from polyrelu.geometry.lp import LPSolver
+
+    W, a = np.eye(2), np.array([-2.0, -2.0])
+    box = Domain.box([-1, -1], [1, 1])
+    assert is_injective(W, a, box).injective is True
+
+    def fails(self, *args, **kwargs):
+        raise SolverError("HiGHS could not solve an LP (statuses Unknown, after retrying)")
+
+    monkeypatch.setattr(LPSolver, "maximize", fails)
+    result = is_injective(W, a, box)
+    assert result.injective is None and result.frame_condition is None
+    assert result.undecided and "after retrying" in result.undecided[0]
