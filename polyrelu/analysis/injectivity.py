@@ -59,8 +59,13 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import (InvalidNetworkError, NumericalAmbiguityError, PolyreluError, SolverError,
-                      TimeLimitError)
+from ..errors import (
+    InvalidNetworkError,
+    NumericalAmbiguityError,
+    PolyreluError,
+    SolverError,
+    TimeLimitError,
+)
 from ..geometry.domain import Domain, check_input_dimension
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope

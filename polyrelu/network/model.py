@@ -6,13 +6,16 @@ Every layer but the last is followed by a ReLU; its outputs are the *hidden
 neurons*, numbered 0..N-1 layer by layer (the *global neuron index*).
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InvalidNetworkError, NumericalRangeError
 
-__all__ = ["Network", "LocalAffineMaps", "from_affine_steps", "MAX_PARAMETERS"]
+__all__ = ["Network", "LocalAffineMaps", "from_affine_steps", "network_fingerprint",
+           "MAX_PARAMETERS"]
 
 #: Default limit on the number of parameters (array entries) a network file may hold,
 #: counted on the file's own tensors from their headers before loading, and on the
@@ -338,3 +341,29 @@ def from_affine_steps(steps, input_dim, *, allow_extreme_numerics=False):
     weights.append(np.eye(width) if W is None else W)
     biases.append(np.zeros(width) if W is None else b)
     return Network(weights, biases, allow_extreme_numerics=allow_extreme_numerics)
+
+
+def network_fingerprint(network):
+    """SHA-256 of the whole network: a format tag, then per layer a header (index, kind,
+    activation, shapes, dtype) and the little-endian float64 bytes of its weights and
+    biases: shapes, layer kinds and every value. Ties certificates, saved complexes and
+    checkpoints to one network.
+
+    Examples
+    --------
+    >>> a = Network([[[1.0]], [[2.0]]], [[0.0], [0.0]])
+    >>> b = Network([[[1.0]], [[2.5]]], [[0.0], [0.0]])
+    >>> same, other = network_fingerprint(a), network_fingerprint(b)
+    >>> same == network_fingerprint(a), same == other
+    (True, False)
+    """
+    digest = hashlib.sha256(b"polyrelu-network-fingerprint/2\n")
+    last = len(network.weights) - 1
+    for i, (w, b) in enumerate(zip(network.weights, network.biases)):
+        header = {"layer": i, "kind": "affine", "activation": "identity" if i == last else "relu",
+                  "weight_shape": list(np.shape(w)), "bias_shape": list(np.shape(b)),
+                  "dtype": "<f8"}
+        digest.update(json.dumps(header, sort_keys=True).encode() + b"\n")
+        for array in (w, b):
+            digest.update(np.ascontiguousarray(array, dtype="<f8").tobytes())
+    return digest.hexdigest()

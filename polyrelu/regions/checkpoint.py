@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidFileError
+from ..network.model import network_fingerprint
 from . import validation
 from .region import read_arrays, regions_from_arrays, regions_to_arrays
 
@@ -80,7 +81,7 @@ class Checkpoint:
                                        "meta.json: refusing to resume from them")
             _write_atomically(meta_path, json.dumps({
                 "format": FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
-                "network_sha256": validation.network_fingerprint(self.network),
+                "network_sha256": network_fingerprint(self.network),
                 "polyrelu_version": validation.polyrelu_version(),
                 "options": repr(options)}).encode())
             return
@@ -171,7 +172,7 @@ def _write_atomically(path, data):
 
 
 def _fingerprint(network, domain, options):
-    digest = hashlib.sha256(validation.network_fingerprint(network).encode())
+    digest = hashlib.sha256(network_fingerprint(network).encode())
     for array in (domain.A, domain.b):
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr(options).encode())

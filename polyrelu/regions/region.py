@@ -23,13 +23,12 @@ from ..geometry.domain import Domain
 from ..geometry.interval import neuron_status
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope
-from ..network.model import Network
+from ..network.model import Network, network_fingerprint
 from ..options import Options
 from .validation import (
     check_region_arrays,
     check_regions,
     content_hash,
-    network_fingerprint,
     polyrelu_version,
     read_meta,
 )

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InvalidFileError
 
-__all__ = ["network_fingerprint", "content_hash", "check_region_arrays", "check_regions",
+__all__ = ["content_hash", "check_region_arrays", "check_regions",
            "check_facet_points", "read_meta", "polyrelu_version"]
 
 # relative tolerance of re-derived quantities (affine maps, facet rows) against the stored
@@ -30,27 +30,6 @@ def polyrelu_version():
         return metadata.version("polyrelu")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def network_fingerprint(network):
-    """SHA-256 (hex) of a network's layer count, shapes, dtypes and weight bytes.
-
-    Examples
-    --------
-    >>> from polyrelu import Network
-    >>> a = Network([[[1.0]], [[2.0]]], [[0.0], [0.0]])
-    >>> b = Network([[[1.0]], [[2.5]]], [[0.0], [0.0]])
-    >>> network_fingerprint(a) == network_fingerprint(a), network_fingerprint(a) == network_fingerprint(b)
-    (True, False)
-    """
-    digest = hashlib.sha256(b"polyrelu-network-v1")
-    digest.update(str(len(network.weights)).encode())
-    for w, b in zip(network.weights, network.biases):
-        for array in (w, b):
-            array = np.ascontiguousarray(array, dtype=np.float64)
-            digest.update(repr((array.shape, array.dtype.str)).encode())
-            digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 def content_hash(arrays, skip=("meta",)):

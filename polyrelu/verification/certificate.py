@@ -7,14 +7,12 @@ the bounds of the remaining layers) and :class:`RegionPiece` (an activation regi
 with Farkas multipliers). :mod:`polyrelu.verification.checker` re-validates them.
 """
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import PolyreluError, SolverError
-from ..network.model import Network
+from ..network.model import Network, network_fingerprint
 
 __all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "CertificateError",
            "FORMAT_NAME", "FORMAT_VERSION", "piece_counts", "network_fingerprint",
@@ -105,22 +103,6 @@ def piece_counts(pieces):
     kinds = [type(piece).__name__ for piece in pieces]
     return {"bound_pieces": kinds.count("BoundPiece"), "star_pieces": kinds.count("StarPiece"),
             "region_pieces": kinds.count("RegionPiece")}
-
-
-def network_fingerprint(network):
-    """SHA-256 of the whole network: a format tag, then per layer a header (index, kind,
-    activation, shapes, dtype) and the little-endian float64 bytes of its weights and
-    biases. Ties a certificate to one network: shapes, layer kinds and every value."""
-    digest = hashlib.sha256(b"polyrelu-network-fingerprint/2\n")
-    last = len(network.weights) - 1
-    for i, (w, b) in enumerate(zip(network.weights, network.biases)):
-        header = {"layer": i, "kind": "affine", "activation": "identity" if i == last else "relu",
-                  "weight_shape": list(np.shape(w)), "bias_shape": list(np.shape(b)),
-                  "dtype": "<f8"}
-        digest.update(json.dumps(header, sort_keys=True).encode() + b"\n")
-        for array in (w, b):
-            digest.update(np.ascontiguousarray(array, dtype="<f8").tobytes())
-    return digest.hexdigest()
 
 
 def box_from_path(case, path):

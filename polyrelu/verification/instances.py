@@ -17,8 +17,8 @@ from pathlib import Path
 from ..deadline import Deadline
 from ..errors import InvalidFileError
 from ..network.loaders import load_network
-from .counterexample import check_counterexample_onnx
 from .checked import verify
+from .counterexample import check_counterexample_onnx
 from .vnnlib import read_vnnlib
 
 __all__ = ["run_instances", "run_instance", "read_instances", "summarize", "instance_identity"]

@@ -132,7 +132,7 @@ def test_another_networks_weights_are_refused(saved, moons, tmp_path):
         RegionComplex.load(rewrite(arrays, tmp_path / "a.npz"))
     meta = json.loads(str(arrays["meta"]))
     other = Network([arrays[f"W{i}"] for i in range(3)], [arrays[f"b{i}"] for i in range(3)])
-    from polyrelu.regions.validation import network_fingerprint
+    from polyrelu.network.model import network_fingerprint
 
     meta["network_sha256"] = network_fingerprint(other)
     arrays["meta"] = np.array(json.dumps(meta))
