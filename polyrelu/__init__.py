@@ -35,6 +35,7 @@ from .errors import (
     TimeLimitError,
     UnsafeFileError,
     UnsupportedLayerError,
+    UnsupportedNetworkError,
 )
 from .geometry.domain import Domain
 from .geometry.polytope import HPolytope
@@ -78,6 +79,7 @@ __all__ = [
     "TimeLimitError",
     "UnsafeFileError",
     "UnsupportedLayerError",
+    "UnsupportedNetworkError",
     "VerificationResult",
     "ball_bias",
     "check_certificate",

@@ -8,6 +8,7 @@ __all__ = [
     "PolyreluError",
     "InvalidNetworkError",
     "UnsupportedLayerError",
+    "UnsupportedNetworkError",
     "InvalidDomainError",
     "NumericalAmbiguityError",
     "NumericalRangeError",
@@ -31,6 +32,11 @@ class InvalidNetworkError(PolyreluError, ValueError):
 
 class UnsupportedLayerError(InvalidNetworkError):
     """A model contains an operator or layer polyrelu cannot represent exactly."""
+
+
+class UnsupportedNetworkError(InvalidNetworkError):
+    """A computation that does not apply to this kind of network (e.g. one that needs a
+    Linear + ReLU network, given one with max windows)."""
 
 
 class InvalidDomainError(PolyreluError, ValueError):

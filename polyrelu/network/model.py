@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidNetworkError, NumericalRangeError
+from ..errors import InvalidNetworkError, NumericalRangeError, UnsupportedNetworkError
+from .layers import LINEAR, Layer
 
 __all__ = ["Network", "LocalAffineMaps", "from_affine_steps", "network_fingerprint",
            "MAX_PARAMETERS"]
@@ -47,7 +48,20 @@ class LocalAffineMaps:
 
 
 class Network:
-    """A feed-forward ReLU network: affine layers with ReLU between them.
+    """A piecewise-linear feed-forward network: a sequence of :class:`Layer` s.
+
+    ``Network(weights, biases)`` is the ReLU network
+    ``f(x) = W_L relu(W_{L-1} relu(... relu(W_0 x + b_0) ...) + b_{L-1}) + b_L``;
+    :meth:`from_layers` builds any network of layers with ReLU and linear units and max
+    windows (see :mod:`polyrelu.network.layers`): what the ONNX and torch loaders produce.
+    The last layer is affine.
+
+    A *pattern* is a boolean vector of the network's ``num_hidden`` slots, layer by layer
+    (the *global slot index*): one per ReLU unit (True: pre-activation > 0) and, per max
+    window, one-hot over its positions (the argmax, lowest on ties). For a ReLU network
+    the slots are the hidden neurons. The *kinks* are where a region can end: kink
+    ``k < num_hidden`` is the ReLU of slot ``k``, kink ``num_hidden + p`` the tie between
+    the two window positions ``window_pairs[p]``.
 
     Parameters
     ----------
@@ -86,17 +100,60 @@ class Network:
         weights = [np.array(w, dtype=np.float64, copy=True) for w in weights]
         biases = [np.array(b, dtype=np.float64, copy=True).reshape(-1) for b in biases]
         _check_layers(weights, biases)
+        layers = [Layer.build(w, b) for w, b in zip(weights[:-1], biases[:-1])]
+        self._setup(layers + [Layer.affine(weights[-1], biases[-1])], allow_extreme_numerics)
+
+    @classmethod
+    def from_layers(cls, layers, *, allow_extreme_numerics=False):
+        """The network of a sequence of :class:`Layer` s, the last one affine.
+
+        >>> import numpy as np
+        >>> from polyrelu.network.layers import Layer
+        >>> pool = Network.from_layers([Layer.build(np.eye(3), np.zeros(3), keep=[],
+        ...                                         windows=[[0, 1, 2]]),
+        ...                             Layer.affine([[2.0]], [0.0])])
+        >>> pool.forward([[1.0, -5.0, 3.0]]).tolist(), pool.is_relu_mlp
+        ([[6.0]], False)
+        >>> pool.activation_pattern([[1.0, -5.0, 3.0]]).astype(int).tolist()
+        [[1, 0, 1, 0, 0, 1]]
+        """
+        network = cls.__new__(cls)
+        layers = list(layers)
+        _check_layers([layer.weight for layer in layers], [layer.bias for layer in layers],
+                      chained=False)
+        for i in range(1, len(layers)):
+            if layers[i].n_in != layers[i - 1].n_out:
+                raise InvalidNetworkError(
+                    f"layer {i} takes {layers[i].n_in} inputs, but layer {i - 1} has "
+                    f"{layers[i - 1].n_out} outputs")
+        if not layers[-1].is_affine:
+            raise InvalidNetworkError("the last layer must be affine (no kinks)")
+        network._setup(layers, allow_extreme_numerics)
+        return network
+
+    def _setup(self, layers, allow_extreme_numerics):
+        weights = [layer.weight for layer in layers]
+        biases = [layer.bias for layer in layers]
         if not allow_extreme_numerics:
             _check_denormals(weights, biases)
         self.allow_extreme_numerics = bool(allow_extreme_numerics)
-        for array in weights + biases:
-            array.setflags(write=False)
+        self._layers = tuple(layers)
         self._weights = tuple(weights)
         self._biases = tuple(biases)
-        sizes = [w.shape[0] for w in weights[:-1]]
-        self._offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        hidden = layers[:-1]
+        self._offsets = np.concatenate([[0], np.cumsum([l.num_slots for l in hidden],
+                                                       dtype=np.int64)])
+        self._z_offsets = np.concatenate([[0], np.cumsum([l.n_z for l in hidden],
+                                                         dtype=np.int64)])
+        self._relu_mlp = all(layer.is_relu for layer in hidden)
+        self._pairs = None
 
     # -- shape -----------------------------------------------------------------
+    @property
+    def layers(self):
+        """Tuple of :class:`Layer` s, the last one affine."""
+        return self._layers
+
     @property
     def weights(self):
         """Tuple of weight matrices, ``weights[l]`` of shape (out_l, in_l)."""
@@ -106,6 +163,35 @@ class Network:
     def biases(self):
         """Tuple of bias vectors, ``biases[l]`` of shape (out_l,)."""
         return self._biases
+
+    @property
+    def is_relu_mlp(self):
+        """True when every hidden layer is a plain ReLU layer (Linear + ReLU in sequence)."""
+        return self._relu_mlp
+
+    def require_relu_mlp(self, what):
+        """Raise :class:`UnsupportedNetworkError` unless this is a Linear + ReLU network.
+
+        ``what`` names the computation that needs one (it goes into the message).
+        """
+        if not self._relu_mlp:
+            raise UnsupportedNetworkError(
+                f"{what} works on Linear + ReLU networks only; this network has "
+                f"{self.describe_units()}")
+
+    def describe_units(self):
+        """A short description of the network's unit kinds, e.g. ``"ReLU, linear units and
+        max windows"``."""
+        kinds = []
+        hidden = self._layers[:-1]
+        if any(layer.relu_units.size for layer in hidden):
+            kinds.append("ReLU")
+        if any((layer.units == LINEAR).any() for layer in hidden):
+            kinds.append("linear units")
+        if any(layer.windows.shape[0] for layer in hidden):
+            kinds.append("max windows")
+        return ", ".join(kinds[:-1]) + " and " + kinds[-1] if len(kinds) > 1 else (
+            kinds[0] if kinds else "no hidden units")
 
     @property
     def num_parameters(self):
@@ -124,50 +210,170 @@ class Network:
 
     @property
     def hidden_sizes(self):
-        """Widths of the hidden (ReLU) layers, a tuple."""
-        return tuple(w.shape[0] for w in self._weights[:-1])
+        """Output widths of the hidden layers, a tuple (the ReLU widths of a ReLU network)."""
+        return tuple(layer.n_out for layer in self._layers[:-1])
+
+    @property
+    def slot_sizes(self):
+        """Pattern slots per hidden layer, a tuple."""
+        return tuple(int(n) for n in np.diff(self._offsets))
 
     @property
     def num_hidden(self):
-        """Total number N of hidden neurons."""
+        """Total number N of pattern slots (the hidden neurons of a ReLU network)."""
         return int(self._offsets[-1])
 
+    @property
+    def num_preactivations(self):
+        """Total number Z of hidden pre-activations (N for a ReLU network)."""
+        return int(self._z_offsets[-1])
+
     def neuron_layer(self):
-        """Array of shape (N,): the hidden layer of each global neuron index."""
-        return np.repeat(np.arange(len(self.hidden_sizes)), self.hidden_sizes)
+        """Array of shape (N,): the hidden layer of each global slot index."""
+        return np.repeat(np.arange(len(self._layers) - 1), self.slot_sizes)
+
+    def slot_units(self):
+        """Array of shape (N,): the global pre-activation index of each slot's unit (for a
+        window position, the unit it reads; -1 for a padded position)."""
+        parts = []
+        for l, layer in enumerate(self._layers[:-1]):
+            offset = self._z_offsets[l]
+            windows = np.where(layer.windows >= 0, layer.windows + offset, -1)
+            parts += [layer.relu_units + offset, windows.reshape(-1)]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    def window_slots(self):
+        """Boolean array (N,): True for the slots of window positions."""
+        parts = []
+        for layer in self._layers[:-1]:
+            parts += [np.zeros(layer.relu_units.size, bool), np.ones(layer.windows.size, bool)]
+        return np.concatenate(parts) if parts else np.zeros(0, bool)
 
     def neuron_name(self, index):
-        """Human-readable name ``"layer L, unit U"`` of a global neuron index."""
+        """Human-readable name of a global slot index, e.g. ``"layer 0, unit 3"``."""
         layer = int(np.searchsorted(self._offsets, index, side="right") - 1)
-        return f"layer {layer}, unit {index - int(self._offsets[layer])}"
+        local = int(index - self._offsets[layer])
+        spec = self._layers[layer]
+        relu = spec.relu_units
+        if local < relu.size:
+            return f"layer {layer}, {spec.unit_name(int(relu[local]))}"
+        window, position = divmod(local - relu.size, spec.windows.shape[1])
+        return f"layer {layer}, {spec.window_name(window)} position {position}"
+
+    # -- kinks -----------------------------------------------------------------
+    @property
+    def window_pairs(self):
+        """Array (P, 2) of slot pairs ``(a, b)``, ``a < b``, of the positions of one window:
+        kink ``num_hidden + p`` is their tie."""
+        if self._pairs is None:
+            parts = [np.zeros((0, 2), np.int64)]
+            for l, layer in enumerate(self._layers[:-1]):
+                n, k = layer.windows.shape
+                if not n:
+                    continue
+                first, second = np.triu_indices(k, 1)
+                base = self._offsets[l] + layer.relu_units.size + k * np.arange(n)[:, None]
+                parts.append(np.stack([(base + first).ravel(), (base + second).ravel()], 1))
+            self._pairs = np.concatenate(parts)
+            self._pairs.setflags(write=False)
+        return self._pairs
+
+    def kink_name(self, kink):
+        """Human-readable name of a kink: a ReLU unit, or a tie of two window positions."""
+        if kink < self.num_hidden:
+            return self.neuron_name(kink)
+        a, b = self.window_pairs[kink - self.num_hidden]
+        position = self.neuron_name(b).rsplit(" position ", 1)[1]
+        return f"{self.neuron_name(a)} tied with position {position}"
+
+    def kink_rows(self, pattern, maps):
+        """The constraints of ``pattern``'s region: rows ``G @ x + g >= 0`` and their kinks.
+
+        One row per ReLU slot (its pre-activation, signed by the slot's state) and, per
+        window, one per other position (the argmax's value minus that position's).
+
+        Returns
+        -------
+        (ndarray (r, d), ndarray (r,), ndarray of int (r,))
+            ``G``, ``g`` and the kink of every row.
+
+        Examples
+        --------
+        >>> net = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+        >>> pattern = np.array([True, False])
+        >>> G, g, kinks = net.kink_rows(pattern, net.affine_maps(pattern))
+        >>> G.tolist(), kinks.tolist()
+        ([[1.0], [1.0]], [0, 1])
+        """
+        pattern = np.asarray(pattern, dtype=bool)
+        units, windowed = self.slot_units(), self.window_slots()
+        relu = np.flatnonzero(~windowed)
+        sign = np.where(pattern[relu], 1.0, -1.0)
+        rows_G = [maps.pre_A[units[relu]] * sign[:, None]]
+        rows_g, kinks = [maps.pre_c[units[relu]] * sign], [relu]
+        pairs = self.window_pairs
+        if pairs.size:
+            lose = pattern[pairs[:, 0]] ^ pattern[pairs[:, 1]]
+            pairs, kept = pairs[lose], np.flatnonzero(lose) + self.num_hidden
+            valid = (units[pairs] >= 0).all(axis=1)
+            pairs, kept = pairs[valid], kept[valid]
+            win = np.where(pattern[pairs[:, 0]], pairs[:, 0], pairs[:, 1])
+            other = np.where(pattern[pairs[:, 0]], pairs[:, 1], pairs[:, 0])
+            u_A, u_c = self._unit_maps(pattern, maps)
+            rows_G.append(u_A[units[win]] - u_A[units[other]])
+            rows_g.append(u_c[units[win]] - u_c[units[other]])
+            kinks.append(kept)
+        return np.concatenate(rows_G), np.concatenate(rows_g), np.concatenate(kinks)
+
+    def cross(self, pattern, kink):
+        """The pattern across kink ``kink`` of ``pattern``'s region (its neighbour when no
+        other slot changes): a ReLU slot flips, a window's argmax moves to the tied position.
+        """
+        pattern = np.array(pattern, dtype=bool)
+        if kink < self.num_hidden:
+            pattern[kink] = not pattern[kink]
+        else:
+            a, b = self.window_pairs[kink - self.num_hidden]
+            pattern[a], pattern[b] = pattern[b], pattern[a]
+        return pattern
+
+    def _unit_maps(self, pattern, maps):
+        """Affine maps of every hidden ``u`` (pre-activation after its unit) under ``pattern``."""
+        active = np.ones(self.num_preactivations, dtype=bool)
+        units, windowed = self.slot_units(), self.window_slots()
+        active[units[~windowed]] = pattern[~windowed]
+        return maps.pre_A * active[:, None], maps.pre_c * active
 
     # -- evaluation ------------------------------------------------------------
     def forward(self, x):
         """Network output at points ``x`` of shape (n, d) (or (d,)); returns (n, m)."""
         h = self._as_points(x)
-        for w, b in zip(self._weights[:-1], self._biases[:-1]):
-            h = np.maximum(h @ w.T + b, 0.0)
+        for layer in self._layers[:-1]:
+            h = layer.output(h @ layer.weight.T + layer.bias)
         return h @ self._weights[-1].T + self._biases[-1]
 
     def preactivations(self, x):
-        """Hidden pre-activations at points ``x``: array (n, N), layer by layer."""
-        h = self._as_points(x)
-        parts = []
-        for w, b in zip(self._weights[:-1], self._biases[:-1]):
-            z = h @ w.T + b
-            parts.append(z)
-            h = np.maximum(z, 0.0)
-        if not parts:
-            return np.zeros((h.shape[0], 0))
-        return np.concatenate(parts, axis=1)
+        """Hidden pre-activations at points ``x``: array (n, Z), layer by layer."""
+        return self._hidden(x, lambda layer, z: z, self.num_preactivations)
 
     def activation_pattern(self, x):
-        """Boolean array (n, N): neuron j is active at x when its pre-activation is > 0."""
-        return self.preactivations(x) > 0.0
+        """Boolean array (n, N): the pattern slots at x (a ReLU slot is active when its
+        pre-activation is > 0; a window's slot is set at its argmax, lowest on ties)."""
+        return self._hidden(x, lambda layer, z: layer.slots(z), self.num_hidden, bool)
+
+    def _hidden(self, x, record, width, dtype=np.float64):
+        h = self._as_points(x)
+        parts = []
+        for layer in self._layers[:-1]:
+            z = h @ layer.weight.T + layer.bias
+            parts.append(record(layer, z))
+            h = layer.output(z)
+        return np.concatenate(parts, axis=1) if parts else np.zeros((h.shape[0], width), dtype)
 
     def layer_masks(self, pattern):
         """The 0/1 float masks of ``pattern`` per hidden layer, and ones for the output layer
         (one array per weight matrix: layer l computes ``mask_l * (W_l h + b_l)``).
+        ReLU networks only (:meth:`layer_sources` is the general form).
 
         Examples
         --------
@@ -175,10 +381,18 @@ class Network:
         >>> [m.tolist() for m in net.layer_masks([True, False])]
         [[1.0, 0.0], [1.0]]
         """
+        self.require_relu_mlp("layer_masks")
         pattern = np.asarray(pattern, dtype=bool)
         masks = [pattern[self._offsets[i]:self._offsets[i + 1]].astype(float)
                  for i in range(len(self._weights) - 1)]
         return masks + [np.ones(self.output_dim)]
+
+    def layer_sources(self, pattern):
+        """Per hidden layer, the pre-activation each output equals under ``pattern`` (-1:
+        zero); see :meth:`Layer.sources`. Layer ``l``'s output is ``z_l[sources[l]]``."""
+        pattern = np.asarray(pattern, dtype=bool)
+        return [layer.sources(pattern[self._offsets[i]:self._offsets[i + 1]])
+                for i, layer in enumerate(self._layers[:-1])]
 
     def affine_maps(self, pattern):
         """The affine maps computed under a fixed activation pattern.
@@ -190,7 +404,7 @@ class Network:
         Returns
         -------
         LocalAffineMaps
-            Pre-activation maps of every hidden neuron and the output map,
+            Pre-activation maps of every hidden unit and the output map,
             valid on the set of inputs whose activation pattern is ``pattern``.
         """
         pattern = np.asarray(pattern, dtype=bool)
@@ -201,22 +415,21 @@ class Network:
         d = self.input_dim
         A, c = np.eye(d), np.zeros(d)
         pre_A, pre_c = [], []
+        sources = self.layer_sources(pattern)
         for layer, (w, b) in enumerate(zip(self._weights, self._biases)):
             A, c = w @ A, w @ c + b
             if layer == len(self._weights) - 1:
                 break
             pre_A.append(A)
             pre_c.append(c)
-            mask = pattern[self._offsets[layer]:self._offsets[layer + 1]]
-            A = A * mask[:, None]
-            c = c * mask
+            A, c = _select(A, c, sources[layer])
         stack_A = np.concatenate(pre_A) if pre_A else np.zeros((0, d))
         stack_c = np.concatenate(pre_c) if pre_c else np.zeros(0)
         return LocalAffineMaps(stack_A, stack_c, A, c)
 
     def feature_map(self, pattern, layer=None):
         """``(A, c)`` with ``A @ x + c`` the outputs (``layer=None``) or hidden layer
-        ``layer``'s post-ReLU features, wherever the activation pattern is ``pattern``.
+        ``layer``'s outputs (its features), wherever the activation pattern is ``pattern``.
 
         >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
         >>> [a.tolist() for a in absolute.feature_map([False, True], layer=0)]
@@ -229,35 +442,67 @@ class Network:
             raise InvalidNetworkError(
                 f"layer must be a hidden layer index 0..{len(self.hidden_sizes) - 1}, "
                 f"got {layer}")
-        rows = slice(self._offsets[layer], self._offsets[layer + 1])
-        mask = np.asarray(pattern, dtype=bool)[rows]
-        return maps.pre_A[rows] * mask[:, None], maps.pre_c[rows] * mask
+        rows = slice(self._z_offsets[layer], self._z_offsets[layer + 1])
+        return _select(maps.pre_A[rows], maps.pre_c[rows], self.layer_sources(pattern)[layer])
 
     def zero_neurons(self, maps, zero_tol, lower, upper):
-        """Neurons whose pre-activation map is identically zero on a box.
+        """ReLU slots whose pre-activation map is identically zero on a box.
 
         Returns a boolean array (N,): True where the map in ``maps`` has
         magnitude at most ``zero_tol[j]`` everywhere on ``[lower, upper]``.
         Such a neuron gives the same network in both states; polyrelu calls it
-        inactive (active means pre-activation > 0).
+        inactive (active means pre-activation > 0). Window slots are never zero.
         """
-        half = (np.asarray(upper) - np.asarray(lower)) / 2
-        middle = (np.asarray(upper) + np.asarray(lower)) / 2
-        magnitude = np.abs(maps.pre_A) @ half + np.abs(maps.pre_A @ middle + maps.pre_c)
-        return magnitude <= zero_tol
+        units, windowed = self.slot_units(), self.window_slots()
+        zero = np.zeros(self.num_hidden, dtype=bool)
+        relu = np.flatnonzero(~windowed)
+        zero[relu] = _magnitude(maps.pre_A[units[relu]], maps.pre_c[units[relu]],
+                                lower, upper) <= zero_tol[relu]
+        return zero
 
     def canonical_pattern(self, pattern, zero_tol, lower, upper):
-        """Canonical form of a pattern (zero neurons made inactive) and its maps.
+        """Canonical form of a pattern and its maps: zero ReLU slots made inactive, and
+        each window's argmax moved to the lowest position whose value equals it
+        (within the slots' ``zero_tol``) on the box.
 
         Returns
         -------
         (ndarray of bool, LocalAffineMaps, ndarray of bool)
-            The canonical pattern, its affine maps, and the zero-neuron mask
+            The canonical pattern, its affine maps, and the zero-slot mask
             (see :meth:`zero_neurons`).
         """
         maps = self.affine_maps(pattern)
         zero = self.zero_neurons(maps, zero_tol, lower, upper)
-        return np.asarray(pattern, dtype=bool) & ~zero, maps, zero
+        canonical = np.asarray(pattern, dtype=bool) & ~zero
+        pairs = self.window_pairs
+        if pairs.size:
+            moved = self._lowest_ties(canonical, maps, zero_tol, lower, upper)
+            if moved is not None:
+                canonical = moved
+                maps = self.affine_maps(canonical)
+        return canonical, maps, zero
+
+    def _lowest_ties(self, pattern, maps, zero_tol, lower, upper):
+        """``pattern`` with every window's argmax at its lowest tied position; None if none moves."""
+        pairs, units = self.window_pairs, self.slot_units()
+        later = pattern[pairs[:, 1]] & (units[pairs] >= 0).all(axis=1)
+        if not later.any():
+            return None
+        pairs = pairs[later]
+        u_A, u_c = self._unit_maps(pattern, maps)
+        first, second = units[pairs[:, 0]], units[pairs[:, 1]]
+        tol = np.maximum(zero_tol[pairs[:, 0]], zero_tol[pairs[:, 1]])
+        tied = _magnitude(u_A[first] - u_A[second], u_c[first] - u_c[second],
+                          lower, upper) <= tol
+        if not tied.any():
+            return None
+        lowest = {}
+        for a, b in pairs[tied].tolist():  # b: the window's set position
+            lowest[b] = min(lowest.get(b, a), a)
+        moved = pattern.copy()
+        moved[list(lowest)] = False
+        moved[list(lowest.values())] = True
+        return moved
 
     def _as_points(self, x):
         x = np.asarray(x, dtype=np.float64)
@@ -271,10 +516,25 @@ class Network:
 
     def __repr__(self):
         sizes = [self.input_dim, *self.hidden_sizes, self.output_dim]
-        return f"Network({'-'.join(map(str, sizes))})"
+        kinds = "" if self._relu_mlp else f", {self.describe_units()}"
+        return f"Network({'-'.join(map(str, sizes))}{kinds})"
 
 
-def _check_layers(weights, biases):
+def _select(A, c, source):
+    """Rows ``source`` of the map ``(A, c)``, zero where ``source`` is -1."""
+    keep = source >= 0
+    index = np.maximum(source, 0)
+    return A[index] * keep[:, None], c[index] * keep
+
+
+def _magnitude(A, c, lower, upper):
+    """Largest ``|A x + c|`` per row over the box ``[lower, upper]``."""
+    half = (np.asarray(upper) - np.asarray(lower)) / 2
+    middle = (np.asarray(upper) + np.asarray(lower)) / 2
+    return np.abs(A) @ half + np.abs(A @ middle + c)
+
+
+def _check_layers(weights, biases, chained=True):
     if not weights:
         raise InvalidNetworkError("a network needs at least one layer")
     if len(weights) != len(biases):
@@ -290,7 +550,7 @@ def _check_layers(weights, biases):
             raise InvalidNetworkError(
                 f"layer {layer}: bias has shape {b.shape}, weight has {w.shape[0]} rows"
             )
-        if layer > 0 and w.shape[1] != weights[layer - 1].shape[0]:
+        if chained and layer > 0 and w.shape[1] != weights[layer - 1].shape[0]:
             raise InvalidNetworkError(
                 f"layer {layer}: weight of shape {w.shape} takes {w.shape[1]} inputs, "
                 f"but layer {layer - 1} has {weights[layer - 1].shape[0]} outputs"

@@ -1,0 +1,378 @@
+"""`GraphBuilder`: lower a graph of tensor operations to a :class:`Network` of layers.
+
+The ONNX and torch loaders walk their graphs and call the builder: linear operations
+(matrix products, convolutions, pooling averages, BatchNorm, additions, concatenations,
+every shape operation) compose affine maps; activations (ReLU, LeakyReLU/PReLU, Abs,
+HardTanh/Clip) and max pooling make *groups* of units. Every tensor is an affine
+expression over the network input and the groups' outputs. A group's *depth* is one more
+than the deepest group its input reads; the groups of depth ``l + 1`` form hidden layer
+``l``, and a value a later layer reads skips the layers in between as linear units (a
+residual branch). The kinks are those of the original units (see
+:mod:`polyrelu.network.layers`): nothing is approximated, and a degenerate unit
+(LeakyReLU with slope 1, Clip with ``min == max``) makes no kink.
+
+Examples
+--------
+A residual block ``y = x + relu(x)`` on two inputs:
+
+>>> import numpy as np
+>>> builder = GraphBuilder((2,))
+>>> x = builder.input
+>>> y = builder.add(x, builder.relu(x))
+>>> net = builder.network(y)
+>>> net.forward([[1.0, -2.0]]).tolist(), net.hidden_sizes
+([[2.0, -2.0]], (4,))
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import InvalidNetworkError, SizeLimitError
+from .layers import LINEAR, RELU, Layer
+from .model import MAX_PARAMETERS, Network
+
+__all__ = ["GraphBuilder", "Tensor"]
+
+
+@dataclass(frozen=True, eq=False)
+class Tensor:
+    """An affine expression ``sum_s terms[s] @ h_s + const`` over the network input
+    (source 0) and group outputs, with the tensor's shape (without a batch axis)."""
+
+    shape: tuple
+    terms: dict
+    const: np.ndarray
+
+    @property
+    def size(self):
+        """Number of entries."""
+        return int(self.const.size)
+
+    @property
+    def is_constant(self):
+        """True if the tensor depends on no input."""
+        return not self.terms
+
+
+@dataclass(eq=False)
+class _Group:
+    depth: int
+    terms: dict
+    const: np.ndarray
+    units: np.ndarray
+    keep: np.ndarray
+    name: str
+    windows: list = field(default_factory=list)  # (k,)-arrays of u indices
+    window_names: list = field(default_factory=list)
+
+    @property
+    def n_out(self):
+        return self.keep.size + len(self.windows)
+
+
+class GraphBuilder:
+    """Builds a :class:`Network` from tensor operations (see the module docstring).
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        The shape of one input (without a batch axis); the network's input is its
+        flattening (C order).
+    max_parameters : int
+        Largest dense weight matrix (entries) a layer may get; larger raises
+        :class:`SizeLimitError` before it is allocated.
+    """
+
+    def __init__(self, input_shape, *, max_parameters=MAX_PARAMETERS):
+        self.input_shape = tuple(int(n) for n in input_shape)
+        size = int(np.prod(self.input_shape, dtype=np.int64))
+        self.max_parameters = max_parameters
+        self._sizes = {0: size}
+        self._depths = {0: 0}
+        self._groups = {}
+        self.input = Tensor(self.input_shape, {0: sp.identity(size, format="csr")},
+                            np.zeros(size))
+
+    # -- linear operations -------------------------------------------------------
+    def constant(self, values):
+        """A tensor that depends on no input."""
+        values = np.asarray(values, dtype=np.float64)
+        return Tensor(values.shape, {}, values.reshape(-1).copy())
+
+    def linear(self, tensor, matrix, offset=None, shape=None):
+        """``matrix @ tensor + offset`` (``matrix`` of shape (n_out, tensor.size), dense or
+        scipy.sparse), reshaped to ``shape`` (default ``(n_out,)``)."""
+        matrix = sp.csr_matrix(matrix)
+        if matrix.shape[1] != tensor.size:
+            raise InvalidNetworkError(
+                f"a linear map of {matrix.shape[1]} inputs applied to {tensor.size} entries")
+        const = matrix @ tensor.const
+        if offset is not None:
+            const = const + np.broadcast_to(np.asarray(offset, np.float64).reshape(-1),
+                                            const.shape)
+        terms = {s: (matrix @ m).tocsr() for s, m in tensor.terms.items()}
+        return Tensor(tuple(shape) if shape is not None else (matrix.shape[0],), terms,
+                      np.asarray(const, dtype=np.float64))
+
+    def take(self, tensor, index, shape=None):
+        """Entries ``index`` of the flattened tensor (an int array; -1 gives 0), shaped
+        like ``index`` (or ``shape``): transposes, slices, gathers and pads."""
+        index = np.asarray(index, dtype=np.int64)
+        flat = index.reshape(-1)
+        rows = np.flatnonzero(flat >= 0)
+        matrix = sp.csr_matrix((np.ones(rows.size), (rows, flat[rows])),
+                               shape=(flat.size, tensor.size))
+        return self.linear(tensor, matrix, shape=index.shape if shape is None else shape)
+
+    def scale(self, tensor, factor, offset=0.0):
+        """Element-wise ``factor * tensor + offset`` (both broadcast to the tensor's shape)."""
+        factor = np.broadcast_to(np.asarray(factor, np.float64), tensor.shape).reshape(-1)
+        offset = np.broadcast_to(np.asarray(offset, np.float64), tensor.shape).reshape(-1)
+        return self.linear(tensor, sp.diags(factor), offset, tensor.shape)
+
+    def add(self, *tensors, shape=None):
+        """The sum of tensors of equal size (shape of the first, or ``shape``)."""
+        size = tensors[0].size
+        if any(t.size != size for t in tensors):
+            raise InvalidNetworkError(
+                f"adding tensors of sizes {[t.size for t in tensors]} (broadcast first)")
+        terms = {}
+        for t in tensors:
+            for s, m in t.terms.items():
+                m = self._widened(s, m)
+                terms[s] = (terms[s] + m).tocsr() if s in terms else m
+        return Tensor(tuple(shape or tensors[0].shape), terms,
+                      np.sum([t.const for t in tensors], axis=0))
+
+    def stack(self, tensors):
+        """The flattened tensors one after another, a 1-D tensor (for Concat: stack, then
+        :meth:`take`)."""
+        sources = {s for t in tensors for s in t.terms}
+        terms = {s: sp.vstack([self._widened(s, t.terms[s]) if s in t.terms
+                               else sp.csr_matrix((t.size, self._sizes[s])) for t in tensors],
+                              format="csr") for s in sources}
+        const = np.concatenate([t.const for t in tensors])
+        return Tensor((const.size,), terms, const)
+
+    # -- activations -------------------------------------------------------------
+    def relu(self, tensor, name="Relu"):
+        """``max(tensor, 0)``."""
+        return self._units(tensor, [(RELU, 1.0, 0.0)], name)
+
+    def leaky_relu(self, tensor, slope, name="LeakyRelu"):
+        """``slope * t`` below zero, ``t`` above (slope a scalar or broadcast per entry,
+        as PReLU); slope 1 makes no kink."""
+        slope = np.broadcast_to(np.asarray(slope, np.float64), tensor.shape).reshape(-1)
+        if np.all(slope == 1.0):
+            return tensor
+        # a t + (1 - a) relu(t): one ReLU and one linear unit per entry
+        return self._units(tensor, [(RELU, 1.0 - slope, 0.0), (LINEAR, slope, 0.0)], name)
+
+    def abs(self, tensor, name="Abs"):
+        """``|t| = 2 relu(t) - t``."""
+        return self._units(tensor, [(RELU, 2.0, 0.0), (LINEAR, -1.0, 0.0)], name)
+
+    def clip(self, tensor, low=None, high=None, name="Clip"):
+        """``min(max(t, low), high)`` (HardTanh); a missing bound is no bound. With
+        ``low == high`` the result is constant; with ``low > high`` it is ``high``
+        (the ONNX definition)."""
+        size = tensor.size
+        if low is None and high is None:
+            return tensor
+        low = None if low is None else np.broadcast_to(np.asarray(low, np.float64), (size,))
+        high = None if high is None else np.broadcast_to(np.asarray(high, np.float64), (size,))
+        if low is not None and high is not None and np.any(low >= high):
+            if not np.all(low >= high):
+                raise InvalidNetworkError(f"{name}: min >= max on some entries only")
+            return self.constant(np.reshape(high, tensor.shape))
+        pieces = []
+        if low is not None:  # low + relu(t - low)
+            pieces.append((RELU, 1.0, -low))
+        else:
+            pieces.append((LINEAR, 1.0, 0.0))
+        if high is not None:  # - relu(t - high)
+            pieces.append((RELU, -1.0, -high))
+        result = self._units(tensor, pieces, name)
+        return result if low is None else self.add(result, self.constant(
+            np.reshape(low, tensor.shape)))
+
+    def max_windows(self, tensor, windows, shape, name="MaxPool"):
+        """The maximum over each window (rows of indices into the flattened tensor, -1
+        padding), shaped ``shape``: MaxPool and Max."""
+        windows = np.asarray(windows, dtype=np.int64)
+        if windows.ndim != 2 or windows.shape[0] != int(np.prod(shape, dtype=np.int64)):
+            raise InvalidNetworkError(f"{name}: {windows.shape[0]} windows for shape {shape}")
+        if tensor.is_constant:
+            values = np.where(windows >= 0, tensor.const[np.maximum(windows, 0)], -np.inf)
+            return self.constant(values.max(axis=1).reshape(shape))
+        group, entries = self._fusable(tensor)
+        if group is None:
+            group = self._group(tensor, np.full(tensor.size, LINEAR, np.int8),
+                                np.zeros(0, np.int64), name)
+            entries = np.arange(tensor.size)
+        first = group.n_out
+        for row in windows:
+            group.windows.append(np.where(row >= 0, entries[np.maximum(row, 0)], -1))
+        group.window_names.append((len(group.windows) - len(windows), len(group.windows), name))
+        gid = self._id_of(group)
+        self._sizes[gid] = group.n_out
+        matrix = sp.csr_matrix((np.ones(len(windows)), (np.arange(len(windows)),
+                                np.arange(first, first + len(windows)))),
+                               shape=(len(windows), group.n_out))
+        return Tensor(tuple(shape), {gid: matrix}, np.zeros(len(windows)))
+
+    # -- the network -------------------------------------------------------------
+    def network(self, output, *, allow_extreme_numerics=False):
+        """The :class:`Network` computing the flattened ``output`` tensor."""
+        depth = max([self._depths[s] for s in output.terms], default=0)
+        by_depth = {}
+        for gid, group in self._groups.items():
+            by_depth.setdefault(group.depth, []).append(gid)
+        needed = self._needed(output, by_depth, depth)
+        layers, positions = [], {0: np.arange(self._sizes[0])}
+        for level in range(1, depth + 1):
+            layer, positions = self._layer(level, by_depth.get(level, []), needed[level],
+                                           positions)
+            layers.append(layer)
+        self._check_size(output.size, _width(positions), "output")
+        weight = np.zeros((output.size, _width(positions)))
+        self._fill(weight, output.terms, positions)
+        layers.append(Layer.affine(weight, output.const))
+        return Network.from_layers(layers, allow_extreme_numerics=allow_extreme_numerics)
+
+    # -- internals ---------------------------------------------------------------
+    def _units(self, tensor, pieces, name):
+        """A group with one unit per entry and piece; the result is the sum over pieces
+        of ``factor * unit(t + shift)``."""
+        if tensor.is_constant:
+            values = sum(np.asarray(f) * (np.maximum(tensor.const + s, 0.0) if kind == RELU
+                                          else tensor.const + s) for kind, f, s in pieces)
+            return self.constant(np.reshape(values, tensor.shape))
+        n = tensor.size
+        stacked = self.stack([self.linear(tensor, sp.identity(n), shift)
+                              for _, _, shift in pieces])
+        units = np.repeat(np.array([kind for kind, _, _ in pieces], np.int8), n)
+        group = self._group(stacked, units, np.arange(units.size), name)
+        gid = self._id_of(group)
+        factors = [np.broadcast_to(np.asarray(f, np.float64), (n,)) for _, f, _ in pieces]
+        matrix = sp.hstack([sp.diags(f) for f in factors], format="csr")
+        return Tensor(tensor.shape, {gid: matrix}, np.zeros(n))
+
+    def _group(self, tensor, units, keep, name):
+        depth = 1 + max(self._depths[s] for s in tensor.terms)
+        gid = len(self._groups) + 1
+        group = _Group(depth, dict(tensor.terms), tensor.const.copy(), units, keep, name)
+        self._groups[gid] = group
+        self._depths[gid] = depth
+        self._sizes[gid] = group.n_out
+        return group
+
+    def _id_of(self, group):
+        return next(gid for gid, g in self._groups.items() if g is group)
+
+    def _widened(self, source, matrix):
+        """``matrix`` (read from ``source``) with as many columns as the source has now:
+        a group gains outputs when max windows are fused into it."""
+        matrix = sp.csr_matrix(matrix)
+        size = self._sizes[source]
+        if matrix.shape[1] == size:
+            return matrix
+        return sp.csr_matrix((matrix.data, matrix.indices, matrix.indptr),
+                             shape=(matrix.shape[0], size))
+
+    def _fusable(self, tensor):
+        """(group, u indices) when ``tensor`` is exactly some kept units of one group,
+        so its max windows can read them in the same layer; else (None, None)."""
+        if len(tensor.terms) != 1 or np.any(tensor.const != 0):
+            return None, None
+        (gid, matrix), = tensor.terms.items()
+        if gid == 0:
+            return None, None
+        group = self._groups[gid]
+        matrix = matrix.tocsr()
+        if (np.diff(matrix.indptr) != 1).any() or np.any(matrix.data != 1.0) or \
+                matrix.indices.max(initial=-1) >= group.keep.size:
+            return None, None
+        return group, group.keep[matrix.indices]
+
+    def _needed(self, output, by_depth, depth):
+        """Per level (1..depth+1), the sorted (source, entry) pairs its rows read."""
+        needed = {level: set() for level in range(1, depth + 2)}
+        readers = [(depth + 1, output.terms)]
+        for level, gids in by_depth.items():
+            readers += [(level, self._groups[g].terms) for g in gids]
+        for level, terms in readers:
+            for s, m in terms.items():
+                columns = np.unique(sp.csc_matrix(m).nonzero()[1])
+                for between in range(self._depths[s] + 1, level):
+                    needed[between].update((s, int(e)) for e in columns)
+        return {level: sorted(pairs) for level, pairs in needed.items()}
+
+    def _layer(self, level, gids, needed, positions):
+        """Hidden layer ``level - 1``: its groups, then linear units carrying what later
+        layers read from earlier ones; returns the layer and the output positions."""
+        groups = [self._groups[g] for g in gids]
+        carried = [(s, e) for s, e in needed if self._depths[s] < level]
+        n_z = sum(g.units.size for g in groups) + len(carried)
+        width = _width(positions)
+        self._check_size(n_z, width, level - 1)
+        weight = np.zeros((n_z, width))
+        row = 0
+        for g in groups:
+            self._fill(weight[row:row + g.units.size], g.terms, positions)
+            row += g.units.size
+        weight[np.arange(row, n_z), [positions[s][e] for s, e in carried]] = 1.0
+        bias = np.concatenate([g.const for g in groups] + [np.zeros(len(carried))])
+        units, keep, windows, names, window_names = [], [], [], [], []
+        out = {gid: np.full(self._sizes[gid], -1, np.int64) for gid in gids}
+        out.update({s: np.full(self._sizes[s], -1, np.int64) for s, _ in carried})
+        offset = window_offset = 0
+        total_keep = sum(g.keep.size for g in groups) + len(carried)
+        for gid, g in zip(gids, groups):
+            out[gid][:g.keep.size] = len(keep) + np.arange(g.keep.size)
+            keep += (offset + g.keep).tolist()
+            out[gid][g.keep.size:] = total_keep + len(windows) + np.arange(len(g.windows))
+            windows += [np.where(row >= 0, row + offset, -1) for row in g.windows]
+            names.append((offset, offset + g.units.size, g.name))
+            window_names += [(window_offset + start, window_offset + stop, text)
+                             for start, stop, text in g.window_names]
+            window_offset = len(windows)
+            units.append(g.units)
+            offset += g.units.size
+        for s, e in carried:
+            out[s][e] = len(keep)
+            keep.append(offset)
+            offset += 1
+        if carried:
+            names.append((offset - len(carried), offset, "skip connection"))
+            units.append(np.full(len(carried), LINEAR, np.int8))
+        width = max((len(w) for w in windows), default=1)
+        padded = np.full((len(windows), width), -1, np.int64)
+        for i, row in enumerate(windows):
+            padded[i, :len(row)] = row
+        layer = Layer.build(weight, bias, units=np.concatenate(units), keep=keep,
+                            windows=padded, names=names, window_names=window_names)
+        return layer, out
+
+    def _fill(self, weight, terms, positions):
+        """Add an expression's coefficients to ``weight``, whose columns are the previous
+        layer's output positions."""
+        for s, m in terms.items():
+            coo = sp.coo_matrix(m)
+            columns = positions[s][coo.col]
+            if (columns < 0).any():
+                raise AssertionError("an expression reads a value its layer does not get")
+            np.add.at(weight, (coo.row, columns), coo.data)
+
+    def _check_size(self, rows, columns, layer):
+        if rows * columns > self.max_parameters:
+            raise SizeLimitError(
+                f"layer {layer} would need a {rows} x {columns} weight matrix, more than "
+                f"max_parameters={self.max_parameters:,} entries")
+
+
+def _width(positions):
+    """Width of a layer's output from its position arrays."""
+    return 1 + max((int(p.max(initial=-1)) for p in positions.values()), default=-1)
