@@ -230,11 +230,11 @@ class GraphBuilder:
         by_depth = {}
         for gid, group in self._groups.items():
             by_depth.setdefault(group.depth, []).append(gid)
-        needed = self._needed(output, by_depth, depth)
+        needed, read = self._needed(output, by_depth, depth)
         layers, positions = [], {0: np.arange(self._sizes[0])}
         for level in range(1, depth + 1):
             layer, positions = self._layer(level, by_depth.get(level, []), needed[level],
-                                           positions)
+                                           read, positions)
             layers.append(layer)
         self._check_size(output.size, _width(positions), "output")
         weight = np.zeros((output.size, _width(positions)))
@@ -298,19 +298,22 @@ class GraphBuilder:
         return group, group.keep[matrix.indices]
 
     def _needed(self, output, by_depth, depth):
-        """Per level (1..depth+1), the sorted (source, entry) pairs its rows read."""
+        """Per level (1..depth), the sorted (source, entry) pairs it carries for later
+        layers, and per source the mask of its entries anything reads."""
         needed = {level: set() for level in range(1, depth + 2)}
+        read = {s: np.zeros(size, bool) for s, size in self._sizes.items()}
         readers = [(depth + 1, output.terms)]
         for level, gids in by_depth.items():
             readers += [(level, self._groups[g].terms) for g in gids]
         for level, terms in readers:
             for s, m in terms.items():
                 columns = np.unique(sp.csc_matrix(m).nonzero()[1])
+                read[s][columns] = True
                 for between in range(self._depths[s] + 1, level):
                     needed[between].update((s, int(e)) for e in columns)
-        return {level: sorted(pairs) for level, pairs in needed.items()}
+        return {level: sorted(pairs) for level, pairs in needed.items()}, read
 
-    def _layer(self, level, gids, needed, positions):
+    def _layer(self, level, gids, needed, read, positions):
         """Hidden layer ``level - 1``: its groups, then linear units carrying what later
         layers read from earlier ones; returns the layer and the output positions."""
         groups = [self._groups[g] for g in gids]
@@ -329,10 +332,11 @@ class GraphBuilder:
         out = {gid: np.full(self._sizes[gid], -1, np.int64) for gid in gids}
         out.update({s: np.full(self._sizes[s], -1, np.int64) for s, _ in carried})
         offset = window_offset = 0
-        total_keep = sum(g.keep.size for g in groups) + len(carried)
-        for gid, g in zip(gids, groups):
-            out[gid][:g.keep.size] = len(keep) + np.arange(g.keep.size)
-            keep += (offset + g.keep).tolist()
+        used = {gid: np.flatnonzero(read[gid][:g.keep.size]) for gid, g in zip(gids, groups)}
+        total_keep = sum(u.size for u in used.values()) + len(carried)
+        for gid, g in zip(gids, groups):  # kept outputs nothing reads are dropped
+            out[gid][used[gid]] = len(keep) + np.arange(used[gid].size)
+            keep += (offset + g.keep[used[gid]]).tolist()
             out[gid][g.keep.size:] = total_keep + len(windows) + np.arange(len(g.windows))
             windows += [np.where(row >= 0, row + offset, -1) for row in g.windows]
             names.append((offset, offset + g.units.size, g.name))

@@ -260,6 +260,11 @@ class Network:
         window, position = divmod(local - relu.size, spec.windows.shape[1])
         return f"layer {layer}, {spec.window_name(window)} position {position}"
 
+    def preactivation_name(self, index):
+        """Human-readable name of a global pre-activation index, e.g. ``"layer 0, unit 3"``."""
+        layer = int(np.searchsorted(self._z_offsets, index, side="right") - 1)
+        return f"layer {layer}, {self._layers[layer].unit_name(int(index - self._z_offsets[layer]))}"
+
     # -- kinks -----------------------------------------------------------------
     @property
     def window_pairs(self):

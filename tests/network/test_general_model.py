@@ -6,20 +6,7 @@ import pytest
 
 from polyrelu.errors import UnsupportedNetworkError
 from polyrelu.network.lowering import GraphBuilder
-
-
-def mixed_network(seed=0, d=3):
-    """Dense, LeakyReLU, Clip, Abs, max windows after a ReLU and a residual addition."""
-    rng = np.random.default_rng(seed)
-    builder = GraphBuilder((d,))
-    x = builder.input
-    t = builder.linear(x, rng.normal(size=(6, d)), rng.normal(size=6) * 0.3)
-    pooled = builder.max_windows(builder.relu(t), [[0, 1, 2], [3, 4, 5]], (2,))
-    mixed = builder.stack([builder.leaky_relu(pooled, 0.2), builder.clip(t, -0.3, 0.4),
-                           builder.abs(builder.take(t, [0, 2]))])
-    s = builder.linear(mixed, rng.normal(size=(d, 10)), rng.normal(size=d) * 0.3)
-    y = builder.linear(builder.add(x, builder.relu(s)), rng.normal(size=(2, d)))
-    return builder.network(y)
+from tests.networks import mixed_network
 
 
 POINTS = np.random.default_rng(5).uniform(-1, 1, size=(400, 3))
