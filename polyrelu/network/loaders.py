@@ -31,10 +31,11 @@ from ..errors import (
     brief,
     clip,
 )
+from .arrays import network_arrays, network_from_arrays
 from .model import MAX_PARAMETERS, Network, from_affine_steps
 from .onnx_import import from_onnx
 
-__all__ = ["load_network", "from_npz", "from_skops", "from_torch", "from_torch_state",
+__all__ = ["load_network", "from_npz", "save_npz", "from_skops", "from_torch", "from_torch_state",
            "from_sklearn", "npy_headers", "MAX_PARAMETERS"]
 
 #: What can go wrong reading a damaged zip archive or .npy member.
@@ -123,7 +124,9 @@ def _from_pickle(path, suffix, trust, allow_extreme_numerics):
 
 
 def from_npz(path, *, max_parameters=MAX_PARAMETERS, allow_extreme_numerics=False):
-    """Network from an ``.npz`` file with keys ``W0, b0, W1, b1, ...`` (W is out x in).
+    """Network from an ``.npz`` file with keys ``W0, b0, W1, b1, ...`` (W is out x in), and
+    ``units{l}, keep{l}, windows{l}`` for layers that are not plain ReLU layers (see
+    :mod:`polyrelu.network.arrays`; :func:`save_npz` writes them).
 
     The arrays are read with ``allow_pickle=False``; every array's shape and dtype
     are read from its header and checked (numbers only, at most ``max_parameters``
@@ -143,18 +146,29 @@ def from_npz(path, *, max_parameters=MAX_PARAMETERS, allow_extreme_numerics=Fals
         raise
     except _ZIP_ERRORS as err:
         raise InvalidFileError(f"{path}: not a readable .npz archive ({brief(err)})") from err
-    count = sum(1 for key in shapes if key[:1] == "W" and key[1:].isdigit())
-    missing = [k for i in range(count) for k in (f"W{i}", f"b{i}") if k not in shapes]
-    if count == 0 or missing:
-        raise InvalidFileError(
-            f"{path}: expected keys W0, b0, W1, b1, ...; missing {(missing or ['W0', 'b0'])[:4]}")
     try:
         with np.load(path, allow_pickle=False) as data:
-            weights = [data[f"W{i}"] for i in range(count)]
-            biases = [data[f"b{i}"] for i in range(count)]
+            arrays = {key: data[key] for key in shapes}
     except _ZIP_ERRORS as err:
         raise InvalidFileError(f"{path}: damaged array data ({brief(err)})") from err
-    return Network(weights, biases, allow_extreme_numerics=allow_extreme_numerics)
+    return network_from_arrays(arrays, what=str(path),
+                               allow_extreme_numerics=allow_extreme_numerics)
+
+
+def save_npz(network, path):
+    """Write ``network`` to an ``.npz`` file that :func:`from_npz` reads back (any network:
+    plain ReLU layers as ``W0, b0, ...``, other layers with their units, kept entries and
+    windows).
+
+    >>> import tempfile, os
+    >>> from polyrelu import Network
+    >>> net = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
+    >>> save_npz(net, path)
+    >>> from_npz(path).forward([[3.0]]).tolist()
+    [[3.0]]
+    """
+    np.savez(path, **network_arrays(network))
 
 
 def npy_headers(archive, name, max_parameters):
