@@ -146,6 +146,7 @@ class Network:
         self._z_offsets = np.concatenate([[0], np.cumsum([layer.n_z for layer in hidden],
                                                          dtype=np.int64)])
         self._relu_mlp = all(layer.is_relu for layer in hidden)
+        self._slot_units, self._window_slots = self._slot_arrays()
         self._pairs = None
 
     # -- shape -----------------------------------------------------------------
@@ -234,20 +235,24 @@ class Network:
 
     def slot_units(self):
         """Array of shape (N,): the global pre-activation index of each slot's unit (for a
-        window position, the unit it reads; -1 for a padded position)."""
-        parts = []
+        window position, the unit it reads; -1 for a padded position). Read-only."""
+        return self._slot_units
+
+    def window_slots(self):
+        """Boolean array (N,): True for the slots of window positions. Read-only."""
+        return self._window_slots
+
+    def _slot_arrays(self):
+        units, windowed = [np.zeros(0, np.int64)], [np.zeros(0, bool)]
         for i, layer in enumerate(self._layers[:-1]):
             offset = self._z_offsets[i]
             windows = np.where(layer.windows >= 0, layer.windows + offset, -1)
-            parts += [layer.relu_units + offset, windows.reshape(-1)]
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-    def window_slots(self):
-        """Boolean array (N,): True for the slots of window positions."""
-        parts = []
-        for layer in self._layers[:-1]:
-            parts += [np.zeros(layer.relu_units.size, bool), np.ones(layer.windows.size, bool)]
-        return np.concatenate(parts) if parts else np.zeros(0, bool)
+            units += [layer.relu_units + offset, windows.reshape(-1)]
+            windowed += [np.zeros(layer.relu_units.size, bool), np.ones(layer.windows.size, bool)]
+        units, windowed = np.concatenate(units).astype(np.int64), np.concatenate(windowed)
+        units.setflags(write=False)
+        windowed.setflags(write=False)
+        return units, windowed
 
     def neuron_name(self, index):
         """Human-readable name of a global slot index, e.g. ``"layer 0, unit 3"``."""
