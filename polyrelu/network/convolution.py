@@ -167,6 +167,7 @@ def pool_windows(input_shape, kernel, stride=None, padding=0, dilation=1, ceil_m
     Returns
     -------
     windows : ndarray of int64, shape (prod(output_shape), prod(kernel))
+        In the kernel's order, with the -1 entries moved to the end of each row.
     output_shape : tuple of int
     """
     kernel = (int(kernel),) if np.ndim(kernel) == 0 else tuple(int(k) for k in kernel)
@@ -176,7 +177,7 @@ def pool_windows(input_shape, kernel, stride=None, padding=0, dilation=1, ceil_m
                                  _per_axis(kernel if stride is None else stride, nd, "stride"),
                                  pad_pairs(padding, nd), _per_axis(dilation, nd, "dilation"),
                                  ceil_mode)
-    return _over_leading(flat, leading, spatial), leading + out_spatial
+    return _compact(_over_leading(flat, leading, spatial)), leading + out_spatial
 
 
 def avg_pool_matrix(input_shape, kernel, stride=None, padding=0, ceil_mode=False,
@@ -236,7 +237,7 @@ def adaptive_windows(input_shape, output_size):
         coords = coords.reshape(shape)
         flat, inside = flat * n + coords, inside & (coords >= 0)
     flat = np.where(inside, flat, -1).reshape(int(np.prod(sizes, dtype=np.int64)), -1)
-    return _over_leading(flat, leading, spatial), leading + sizes
+    return _compact(_over_leading(flat, leading, spatial)), leading + sizes
 
 
 def window_matrix(windows, n_in, *, mean=True):
@@ -256,6 +257,12 @@ def _window_matrix(windows, weights, n_in):
     rows, positions = np.nonzero(windows >= 0)
     return sp.csr_matrix((weights[rows], (rows, windows[rows, positions])),
                          shape=(windows.shape[0], n_in))
+
+
+def _compact(windows):
+    """Each row's entries in their order, then its -1 padding."""
+    order = np.argsort(windows < 0, axis=1, kind="stable")
+    return np.take_along_axis(windows, order, axis=1)
 
 
 def _split_shape(input_shape, nd):
