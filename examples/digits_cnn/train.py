@@ -38,7 +38,7 @@ def data():
 
 def model():
     """The untrained CNN."""
-    import torch.nn as nn
+    from torch import nn
 
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 10))

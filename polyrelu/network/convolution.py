@@ -28,8 +28,14 @@ import scipy.sparse as sp
 
 from ..errors import InvalidNetworkError, SizeLimitError
 
-__all__ = ["conv_matrix", "pool_windows", "avg_pool_matrix", "adaptive_windows",
-           "window_matrix", "pad_pairs"]
+__all__ = [
+    "adaptive_windows",
+    "avg_pool_matrix",
+    "conv_matrix",
+    "pad_pairs",
+    "pool_windows",
+    "window_matrix",
+]
 
 
 def pad_pairs(padding, ndim):

@@ -35,13 +35,19 @@ from . import convolution as conv
 from .lowering import GraphBuilder, Tensor
 from .model import MAX_PARAMETERS
 
-__all__ = ["from_torch", "from_exported_program"]
+__all__ = ["from_exported_program", "from_torch"]
 
 #: Batch size of the index tensors shape operations run on (two, so that mixing samples
 #: shows; an exported program runs at the batch size it was exported with).
 _BATCH = 2
 
-#: Layers whose functions have no linear pieces.
+_SUPPORTED = ("Linear, Conv1d/2d, BatchNorm1d/2d (eval), ReLU, LeakyReLU, PReLU, Hardtanh, "
+              "ReLU6, Hardsigmoid, Softshrink, abs, clamp, MaxPool/AvgPool/AdaptiveAvgPool/"
+              "AdaptiveMaxPool 1d/2d, Flatten, Unflatten, Identity, Dropout (eval), "
+              "ZeroPad/ConstantPad 1d/2d, +, -, scaling, shape operations, cat, sum/mean, "
+              "amax; see polyrelu.network.torch_import")
+
+#: Layers and functions with no linear pieces.
 _NOT_PIECEWISE_LINEAR = {
     "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softmin", "GELU", "SiLU", "ELU", "SELU",
     "CELU", "Softplus", "Mish", "Hardswish", "Softsign", "Tanhshrink", "LogSigmoid", "GLU",
@@ -130,7 +136,7 @@ def _trace(module):
     """The fx GraphModule of ``module`` (a lone torch.nn layer is wrapped in a
     Sequential so that it stays one node)."""
     import torch
-    import torch.fx as fx
+    from torch import fx
 
     if not isinstance(module, torch.nn.Module):
         raise InvalidNetworkError(f"expected a torch.nn.Module, got {type(module).__name__}")
@@ -146,7 +152,7 @@ def _trace(module):
 
 def _infer_input_shape(graph_module):
     """``(in_features,)`` of the first Linear, reached through shape-keeping layers."""
-    import torch.nn as nn
+    from torch import nn
 
     passing = (nn.Flatten, nn.Identity, nn.Dropout, nn.ReLU, nn.LeakyReLU, nn.Hardtanh,
                nn.PReLU)
@@ -217,7 +223,7 @@ class _Walk:
     def _mutated(self, node):
         """The node an in-place operation overwrites (``relu_``, ``inplace=True``,
         ``+=``), so that later reads of it see the new value; else None."""
-        import torch.fx as fx
+        from torch import fx
 
         if not node.args or not isinstance(node.args[0], fx.Node):
             return None
@@ -271,7 +277,7 @@ class _Walk:
         return self._arg(node.args), self._arg(node.kwargs)
 
     def _arg(self, value):
-        import torch.fx as fx
+        from torch import fx
 
         return fx.node.map_aggregate(
             value, lambda v: self.values[v] if isinstance(v, fx.Node) else v)
@@ -286,7 +292,7 @@ class _Walk:
         elif bare in _DISCONTINUOUS:
             reason = f"{bare} is not continuous"
         else:
-            reason = "not supported (see polyrelu.network.torch_import for the supported set)"
+            reason = f"not supported (supported: {_SUPPORTED})"
         raise UnsupportedLayerError(f"torch {what} at node {self.node.name!r}: {reason}")
 
 
@@ -386,6 +392,11 @@ def _padded(ctx, x, pad, mode="constant", value=None):
 
     padding = F.pad(torch.zeros((1,) + x.shape, dtype=torch.float64), pad, value=1.0)[0]
     return ctx.builder.scale(result, 1.0, float(value) * padding.numpy())
+
+
+def _moving(function):
+    """A torch function that only moves entries, as a handler."""
+    return lambda ctx, *args, **kwargs: _index_op(ctx, function, *args, **kwargs)
 
 
 def _shape_method(name):
@@ -523,22 +534,27 @@ def _left_product(ctx, matrix, x):
     return ctx.builder.linear(x, operator_, shape=x.shape[:-2] + (matrix.shape[0], x.shape[-1]))
 
 
-def _reduce(ctx, x, dim, keepdim, mean):
-    """Sum or mean over sample axes as a sparse matrix."""
+def _reduction(ctx, x, dim, keepdim):
+    """Windows (one row per result entry) and result shape of a reduction over the
+    sample axes ``dim`` (batch-first numbering)."""
     ndim = len(x.shape) + 1
-    if dim is None or dim == () or dim == []:
-        ctx.refuse("reducing over the batch axis")
-    dims = sorted({d % ndim for d in ((dim,) if np.ndim(dim) == 0 else dim)})
-    if 0 in dims:
-        ctx.refuse("reducing over the batch axis")
+    dims = () if dim is None else (dim,) if np.ndim(dim) == 0 else tuple(dim)
+    dims = sorted({int(d) % ndim for d in dims})
+    if not dims or 0 in dims:
+        ctx.refuse("a reduction over the batch axis mixes samples; name the sample axes")
     axes = [d - 1 for d in dims]
     kept = [a for a in range(len(x.shape)) if a not in axes]
     index = np.arange(x.size).reshape(x.shape).transpose(kept + axes)
     windows = index.reshape(-1, int(np.prod([x.shape[a] for a in axes])))
-    matrix = conv.window_matrix(windows, x.size, mean=mean)
-    shape = tuple(1 if a in axes else n for a, n in enumerate(x.shape)) if keepdim \
-        else tuple(x.shape[a] for a in kept)
-    return ctx.builder.linear(x, matrix, shape=shape)
+    shape = (tuple(1 if a in axes else n for a, n in enumerate(x.shape)) if keepdim
+             else tuple(x.shape[a] for a in kept))
+    return windows, shape
+
+
+def _reduce(ctx, x, dim, keepdim, mean):
+    """Sum or mean over sample axes as a sparse matrix."""
+    windows, shape = _reduction(ctx, x, dim, keepdim)
+    return ctx.builder.linear(x, conv.window_matrix(windows, x.size, mean=mean), shape=shape)
 
 
 def _sum(ctx, x, dim=None, keepdim=False, *, dtype=None):
@@ -625,16 +641,7 @@ def _minimum(ctx, a, b):
 
 def _amax(ctx, x, dim=(), keepdim=False):
     """The maximum over sample axes: max windows."""
-    ndim = len(x.shape) + 1
-    dims = sorted({d % ndim for d in ((dim,) if np.ndim(dim) == 0 else dim)})
-    if not dims or 0 in dims:
-        ctx.refuse("a maximum over the batch axis")
-    axes = [d - 1 for d in dims]
-    kept = [a for a in range(len(x.shape)) if a not in axes]
-    index = np.arange(x.size).reshape(x.shape).transpose(kept + axes)
-    windows = index.reshape(-1, int(np.prod([x.shape[a] for a in axes])))
-    shape = tuple(1 if a in axes else n for a, n in enumerate(x.shape)) if keepdim \
-        else tuple(x.shape[a] for a in kept)
+    windows, shape = _reduction(ctx, _require(ctx, x), dim, keepdim)
     return ctx.builder.max_windows(x, windows, shape, ctx.name)
 
 
@@ -816,7 +823,7 @@ def _module_pad(ctx, m, x):
 
 
 def _module_table():
-    import torch.nn as nn
+    from torch import nn
 
     return {
         nn.Linear: _module_linear,
@@ -852,6 +859,7 @@ _SHAPE_METHODS = ("view", "reshape", "flatten", "permute", "transpose", "t", "sq
 _METHODS = {name: _shape_method(name) for name in _SHAPE_METHODS}
 _METHODS.update({
     "size": _size, "dim": lambda ctx, x: len(x.shape) + 1,
+    "numel": lambda ctx, x: ctx.batch * x.size,
     "float": _identity, "double": _identity, "to": _identity, "type_as": _identity,
     "add": _add, "add_": _add, "sub": _sub, "sub_": _sub, "mul": _mul, "mul_": _mul,
     "div": _div, "div_": _div, "neg": _neg, "__neg__": _neg, "matmul": _matmul,
@@ -911,7 +919,7 @@ def _aten_handler(target):
         return None
     name = target.overloadpacket.__name__
     if name in _ATEN_SHAPE:
-        return lambda ctx, *a, **k: _index_op(ctx, target, *a, **k)
+        return _moving(target)
     return _ATEN.get(name)
 
 
@@ -961,8 +969,7 @@ def _function_table():
                  "cat", "concat", "concatenate", "stack", "split", "chunk", "flip", "roll",
                  "narrow", "select", "movedim", "moveaxis", "swapaxes", "swapdims", "t",
                  "unbind", "unflatten", "clone", "detach"):
-        function = getattr(torch, name)
-        table[function] = (lambda f: lambda ctx, *a, **k: _index_op(ctx, f, *a, **k))(function)
+        table[getattr(torch, name)] = _moving(getattr(torch, name))
     _TORCH_FUNCTIONS.update(table)
     _ASSERTIONS.update({torch._assert, torch._check, torch._check_is_size,
                         torch.ops.aten._assert_scalar.default,

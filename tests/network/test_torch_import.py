@@ -12,8 +12,8 @@ from polyrelu.errors import InvalidNetworkError, UnsafeFileError, UnsupportedLay
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
 
-from polyrelu.network.loaders import from_torch_state, load_network  # noqa: E402
-from polyrelu.network.torch_import import from_torch  # noqa: E402
+from polyrelu.network.loaders import from_torch_state, load_network
+from polyrelu.network.torch_import import from_torch
 
 POINTS = 10_000
 
