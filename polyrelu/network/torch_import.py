@@ -256,6 +256,8 @@ class _Walk:
         if not _symbolic(args, kwargs):
             return node.target(*args, **kwargs)
         name = getattr(node.target, "__name__", str(node.target))
+        if hasattr(node.target, "overloadpacket"):  # an ATen operator
+            name = node.target.overloadpacket.__name__
         handler = _FUNCTIONS.get(node.target)
         if handler is None:
             handler = _function_table().get(node.target) or _aten_handler(node.target)
@@ -279,8 +281,14 @@ class _Walk:
     def _arg(self, value):
         from torch import fx
 
-        return fx.node.map_aggregate(
-            value, lambda v: self.values[v] if isinstance(v, fx.Node) else v)
+        def lookup(v):
+            if not isinstance(v, fx.Node):
+                return v
+            if isinstance(self.values[v], _NoIndices):
+                self._refuse(f"use of the pooling indices {v.name!r}", "indices")
+            return self.values[v]
+
+        return fx.node.map_aggregate(value, lookup)
 
     def _context(self, name):
         return _Context(self.builder, name, self.node.name, self.batch)
@@ -291,6 +299,8 @@ class _Walk:
             reason = f"{bare} is not piecewise linear"
         elif bare in _DISCONTINUOUS:
             reason = f"{bare} is not continuous"
+        elif bare == "indices":
+            reason = "the argmax indices of a pooling are not piecewise linear"
         else:
             reason = f"not supported (supported: {_SUPPORTED})"
         raise UnsupportedLayerError(f"torch {what} at node {self.node.name!r}: {reason}")
@@ -885,6 +895,21 @@ def _aten_convolution(ctx, x, weight, bias, stride, padding, dilation, transpose
     return _conv(ctx, x, weight, bias, stride, padding, dilation, groups)
 
 
+def _aten_with_indices(handler):
+    """An ATen pooling that returns (values, indices): the indices are refused when read."""
+    def pool(ctx, *args, **kwargs):
+        return handler(ctx, *args, **kwargs), _NoIndices()
+    return pool
+
+
+class _NoIndices:
+    """Stands for pooling indices, which are not piecewise linear."""
+
+
+def _aten_constant_pad(ctx, x, pad, value=0.0):
+    return _padded(ctx, x, pad, "constant", value)
+
+
 def _aten_addmm(ctx, bias, a, b, *, beta=1, alpha=1):
     product = _matmul(ctx, a, b if alpha == 1 else _numpy(b) * alpha)
     return _combine(ctx, product, bias, 1.0, float(beta))
@@ -901,6 +926,13 @@ _ATEN = {
     "max_pool1d": _max_pool(1), "max_pool2d": _max_pool(2),
     "avg_pool1d": _avg_pool(1), "avg_pool2d": _avg_pool(2),
     "adaptive_avg_pool1d": _adaptive(1, False), "adaptive_avg_pool2d": _adaptive(2, False),
+    "prelu": _prelu, "_prelu_kernel": _prelu, "relu6": _relu6, "hardsigmoid": _hardsigmoid,
+    "softshrink": _softshrink, "max": _max, "min": _min, "amin": _amin,
+    "max_pool2d_with_indices": _aten_with_indices(_max_pool(2)),
+    "max_pool1d_with_indices": _aten_with_indices(_max_pool(1)),
+    "adaptive_max_pool1d": _aten_with_indices(_adaptive(1, True)),
+    "adaptive_max_pool2d": _aten_with_indices(_adaptive(2, True)),
+    "pad": _padded, "constant_pad_nd": _aten_constant_pad,
     "dropout": _dropout, "add": _add, "add_": _add, "sub": _sub, "rsub": _rsub, "mul": _mul,
     "div": _div, "neg": _neg, "mean": _mean, "sum": _sum, "amax": _amax,
     "_to_copy": _identity, "to": _identity, "detach": _identity, "alias": _identity,
@@ -908,7 +940,7 @@ _ATEN = {
 _ATEN_SHAPE = {"view", "reshape", "_unsafe_view", "permute", "transpose", "t", "flatten",
                "unsqueeze", "squeeze", "cat", "stack", "slice", "select", "expand", "clone",
                "contiguous", "split", "split_with_sizes", "chunk", "unbind", "flip", "roll",
-               "narrow", "unflatten", "index_select", "movedim"}
+               "narrow", "unflatten", "index_select", "index", "movedim"}
 
 
 def _aten_handler(target):

@@ -301,6 +301,43 @@ def test_pt2_needs_trust(tmp_path):
                                model(x).detach().numpy(), atol=1e-12)
 
 
+EXPORTED = ["maxpool2d-pad-ceil", "avgpool2d-exclude-pad", "adaptive-max-2d",
+            "prelu-channels", "zero-pad", "batchnorm1d", "hardsigmoid"]
+EXPORTED_FUNCTIONAL = ["getitem", "cat-stack-split", "max-of-two", "amax", "matmul", "pad"]
+
+
+@pytest.mark.parametrize("name", EXPORTED + EXPORTED_FUNCTIONAL + ["residual"])
+def test_exported_programs_agree_with_torch(name):
+    from polyrelu.network.torch_import import from_exported_program
+
+    if name in LAYERS:
+        module, shape = LAYERS[name][0](), LAYERS[name][1]
+    else:
+        module, shape = ((_Residual(), (1, 4, 4)) if name == "residual"
+                         else (_Lambda(FUNCTIONAL[name]), (4,)))
+    module = module.double().eval()
+    example = torch.randn(1, *shape, dtype=torch.float64)
+    network = from_exported_program(torch.export.export(module, (example,)))
+    x = torch.randn(1000, *shape, dtype=torch.float64)
+    with torch.no_grad():
+        expected = module(x).reshape(1000, -1).numpy()
+    np.testing.assert_allclose(network.forward(x.reshape(1000, -1).numpy()), expected,
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_exported_pooling_indices_refused():
+    from polyrelu.network.torch_import import from_exported_program
+
+    class Indices(nn.Module):
+        def forward(self, x):
+            values, indices = F.max_pool1d(x, 2, return_indices=True)
+            return values + indices
+
+    program = torch.export.export(Indices(), (torch.randn(1, 1, 4),))
+    with pytest.raises(UnsupportedLayerError, match="indices"):
+        from_exported_program(program)
+
+
 def test_polyrelu_imports_without_torch():
     code = ("import sys; sys.modules['torch'] = None; import polyrelu, polyrelu.network; "
             "import polyrelu.network.torch_import")
