@@ -391,6 +391,7 @@ def _gathered(ctx, stacked, indices, total):
 
 def _padded(ctx, x, pad, mode="constant", value=None):
     """F.pad: constant padding with ``value`` (0 by default)."""
+    import torch
     import torch.nn.functional as F
 
     if mode != "constant":
@@ -398,8 +399,6 @@ def _padded(ctx, x, pad, mode="constant", value=None):
     result = _index_op(ctx, lambda t: F.pad(t, pad, value=-1), _require(ctx, x))
     if not value:
         return result
-    import torch
-
     padding = F.pad(torch.zeros((1,) + x.shape, dtype=torch.float64), pad, value=1.0)[0]
     return ctx.builder.scale(result, 1.0, float(value) * padding.numpy())
 
