@@ -82,19 +82,20 @@ def export_onnx(net, path):
 def check(net, path, images):
     """onnxruntime (float32, relative to the largest logit) and polyrelu (float64,
     absolute) against torch; returns the largest differences."""
+    import copy
+
     import onnxruntime
     import torch
 
     from polyrelu.network.torch_import import from_torch
 
+    net64 = copy.deepcopy(net).double()
     with torch.no_grad():
         expected = net(torch.from_numpy(images)).numpy()
-        expected64 = net.double()(torch.from_numpy(images).double()).numpy()
-    net.float()
+        expected64 = net64(torch.from_numpy(images).double()).numpy()
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     onnx_out = session.run(None, {"image": images})[0]
-    exact = from_torch(net.double(), (1, 8, 8)).forward(images.reshape(len(images), -1))
-    net.float()
+    exact = from_torch(net64, (1, 8, 8)).forward(images.reshape(len(images), -1))
     # float32 rounding: relative to the largest logit
     onnx_error = float(np.abs(onnx_out - expected).max() / np.abs(expected).max())
     exact_error = float(np.abs(exact - expected64).max())

@@ -300,13 +300,13 @@ def from_torch_state(architecture, path, input_shape=None, *, allow_extreme_nume
 
     The file is read with ``torch.load(path, weights_only=True)``, which refuses
     anything but tensors and plain containers (no code runs), then loaded into the
-    given module (its shapes are checked by ``load_state_dict``) and converted by
-    :func:`from_torch`.
+    given module (its shapes are checked by ``load_state_dict``), which is put in eval
+    mode and converted by :func:`from_torch`.
 
     Parameters
     ----------
     architecture : torch.nn.Module
-        The model, e.g. built by the code that trained it, in eval mode.
+        The model, e.g. built by the code that trained it.
     path : str or Path
         A file saved with ``torch.save(model.state_dict(), path)``.
     input_shape : tuple of int, optional
@@ -326,7 +326,8 @@ def from_torch_state(architecture, path, input_shape=None, *, allow_extreme_nume
             pickle.UnpicklingError) as err:
         raise InvalidFileError(f"{path}: not a state dict for this architecture "
                                f"({brief(err)})") from err
-    return from_torch(architecture, input_shape, allow_extreme_numerics=allow_extreme_numerics)
+    return from_torch(architecture.eval(), input_shape,
+                      allow_extreme_numerics=allow_extreme_numerics)
 
 
 def from_sklearn(model, *, allow_extreme_numerics=False):

@@ -272,11 +272,11 @@ def test_two_inputs_refused():
 
 
 def test_state_dict_into_a_cnn(tmp_path):
-    def architecture():
+    def architecture():  # in training mode, as constructed; from_torch_state calls eval()
         return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(),
-                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 3)).double().eval()
+                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 3)).double()
 
-    trained = architecture()
+    trained = architecture().eval()
     trained[1].running_mean.normal_()
     torch.save(trained.state_dict(), tmp_path / "cnn.pt")
     network = from_torch_state(architecture(), tmp_path / "cnn.pt", (1, 4, 4))
