@@ -297,6 +297,9 @@ class _Walk:
         bare = name.rstrip("_")
         if bare in _NOT_PIECEWISE_LINEAR:
             reason = f"{bare} is not piecewise linear"
+            if bare.lower() in ("softmax", "log_softmax", "logsoftmax"):
+                reason += ("; drop a final softmax and analyse the logits (their argmax is "
+                           "the class)")
         elif bare in _DISCONTINUOUS:
             reason = f"{bare} is not continuous"
         elif bare == "indices":

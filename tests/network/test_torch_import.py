@@ -236,6 +236,7 @@ def test_module_is_not_modified():
 @pytest.mark.parametrize("model,shape,message", [
     (nn.Sequential(nn.Linear(2, 2), nn.Sigmoid()), None, "Sigmoid is not piecewise linear"),
     (_Lambda(torch.tanh), (2,), "tanh is not piecewise linear"),
+    (nn.Sequential(nn.Linear(2, 2), nn.Softmax(1)), None, "drop a final softmax"),
     (_Lambda(lambda x: x.exp()), (2,), "exp is not piecewise linear"),
     (nn.Sequential(nn.Linear(2, 2), nn.Hardshrink()), None, "Hardshrink is not continuous"),
     (nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2)), None, "training mode.*eval"),
