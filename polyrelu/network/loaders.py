@@ -31,8 +31,9 @@ from ..errors import (
     clip,
 )
 from .arrays import network_arrays, network_from_arrays
-from .model import MAX_PARAMETERS, Network, from_affine_steps
+from .model import MAX_PARAMETERS, Network
 from .onnx_import import from_onnx
+from .torch_import import from_exported_program, from_torch
 
 __all__ = ["load_network", "from_npz", "save_npz", "from_skops", "from_torch", "from_torch_state",
            "from_sklearn", "MAX_PARAMETERS"]
@@ -45,6 +46,12 @@ _PICKLE_ROUTES = {
 }
 _PICKLE_ROUTES[".joblib"] = _PICKLE_ROUTES[".pkl"]
 _PICKLE_ROUTES[".pth"] = _PICKLE_ROUTES[".pt"]
+# torch.export.load unpickles too: sample inputs with torch.load(weights_only=False) when
+# weights_only=True fails, weights and constants the archive marks as pickled, opaque
+# constants with pickle.loads
+_PICKLE_ROUTES[".pt2"] = ("export the torch model to ONNX (torch.onnx.export) or save a "
+                          "state dict (torch.save(model.state_dict(), path)) and call "
+                          "from_torch_state(architecture, path)")
 
 
 def load_network(path, *, trust=False, max_parameters=MAX_PARAMETERS,
@@ -56,11 +63,12 @@ def load_network(path, *, trust=False, max_parameters=MAX_PARAMETERS,
     path : str or Path
         ``.npz`` (keys ``W0, b0, W1, b1, ...``, W of shape out x in), ``.onnx``, or
         ``.skops`` (a scikit-learn ``MLPClassifier``/``MLPRegressor`` saved with
-        skops); with ``trust=True`` also a pickled torch model (``.pt``/``.pth``) or
-        scikit-learn MLP (``.joblib``/``.pkl``).
+        skops); with ``trust=True`` also a pickled torch model (``.pt``/``.pth``), a
+        ``torch.export.save`` program (``.pt2``) or a scikit-learn MLP
+        (``.joblib``/``.pkl``).
     trust : bool, default False
-        Unpickle ``.pt``/``.pth``/``.joblib``/``.pkl`` files. Unpickling runs code
-        from the file: only for files you made or trust. A warning says so.
+        Unpickle ``.pt``/``.pth``/``.pt2``/``.joblib``/``.pkl`` files. Unpickling runs
+        code from the file: only for files you made or trust. A warning says so.
     max_parameters : int
         Largest number of parameters (array entries) the file may hold, and the
         largest matrix the ONNX import may build; see :data:`MAX_PARAMETERS`.
@@ -92,26 +100,39 @@ def load_network(path, *, trust=False, max_parameters=MAX_PARAMETERS,
         return _from_pickle(path, suffix, trust, allow_extreme_numerics)
     raise InvalidFileError(
         f"{path}: unknown network format {suffix!r} (expected .npz, .onnx or .skops; "
-        ".pt, .pth, .joblib or .pkl with trust=True)")
+        ".pt, .pth, .pt2, .joblib or .pkl with trust=True)")
 
 
 def _from_pickle(path, suffix, trust, allow_extreme_numerics):
     """A torch or scikit-learn model unpickled from ``path`` (only with ``trust``)."""
     if not trust:
         raise UnsafeFileError(
-            f"{path}: {suffix} files are pickles, and unpickling runs code from the file; "
-            f"refused. Instead, {_PICKLE_ROUTES[suffix]}; or, for a file you trust, pass "
-            "trust=True (--trust-pickle)")
+            f"{path}: {suffix} files are (or hold) pickles, and unpickling runs code from "
+            f"the file; refused. Instead, {_PICKLE_ROUTES[suffix]}; or, for a file you "
+            "trust, pass trust=True (--trust-pickle)")
     warnings.warn(f"unpickling {path}: this runs code from the file (trust=True)",
                   stacklevel=3)
-    if suffix in (".pt", ".pth"):
-        import torch
-
-        return from_torch(torch.load(path, weights_only=False),
-                          allow_extreme_numerics=allow_extreme_numerics)
+    if suffix in (".pt", ".pth", ".pt2"):
+        return _from_torch_file(path, suffix, allow_extreme_numerics)
     import joblib
 
     return from_sklearn(joblib.load(path), allow_extreme_numerics=allow_extreme_numerics)
+
+
+def _from_torch_file(path, suffix, allow_extreme_numerics):
+    """A trusted torch file: a pickled module, or an exported program (its input shape
+    from its example inputs)."""
+    import torch
+
+    try:
+        if suffix != ".pt2":
+            return from_torch(torch.load(path, weights_only=False),
+                              allow_extreme_numerics=allow_extreme_numerics)
+        program = torch.export.load(path)
+    except (RuntimeError, OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+            pickle.UnpicklingError) as err:
+        raise InvalidFileError(f"{path}: not a readable torch file ({brief(err)})") from err
+    return from_exported_program(program, allow_extreme_numerics=allow_extreme_numerics)
 
 
 def from_npz(path, *, max_parameters=MAX_PARAMETERS, allow_extreme_numerics=False):
@@ -222,49 +243,22 @@ def _skops_types(schema, path):
     return found
 
 
-def from_torch(model, *, allow_extreme_numerics=False):
-    """Network from a ``torch.nn.Sequential`` of Linear, ReLU, Flatten and Identity.
-
-    For a saved model, build the architecture and load its weights with
-    ``model.load_state_dict(torch.load(path, weights_only=True))`` first.
-    Raises :class:`UnsupportedLayerError` naming the first other module.
-    """
-    import torch.nn as nn
-
-    modules = list(model) if isinstance(model, nn.Sequential) else [model]
-    steps, input_dim = [], None
-    for index, module in enumerate(modules):
-        if isinstance(module, nn.Linear):
-            W = module.weight.detach().cpu().double().numpy()
-            b = (module.bias.detach().cpu().double().numpy() if module.bias is not None
-                 else np.zeros(W.shape[0]))
-            input_dim = input_dim or W.shape[1]
-            steps.append(("affine", W, b))
-        elif isinstance(module, nn.ReLU):
-            steps.append(("relu",))
-        elif not isinstance(module, (nn.Flatten, nn.Identity)):
-            raise UnsupportedLayerError(
-                f"torch module {index} ({type(module).__name__}) is not supported; "
-                "supported: Linear, ReLU, Flatten, Identity"
-            )
-    if input_dim is None:
-        raise InvalidNetworkError("the torch model has no Linear layer")
-    return from_affine_steps(steps, input_dim, allow_extreme_numerics=allow_extreme_numerics)
-
-
-def from_torch_state(architecture, path, *, allow_extreme_numerics=False):
+def from_torch_state(architecture, path, input_shape=None, *, allow_extreme_numerics=False):
     """Network from a torch state dict file loaded into ``architecture``, safely.
 
     The file is read with ``torch.load(path, weights_only=True)``, which refuses
     anything but tensors and plain containers (no code runs), then loaded into the
-    given ``nn.Sequential`` (its shapes are checked by ``load_state_dict``).
+    given module (its shapes are checked by ``load_state_dict``), which is put in eval
+    mode and converted by :func:`from_torch`.
 
     Parameters
     ----------
-    architecture : torch.nn.Sequential
-        The model's layers, e.g. built by the code that trained it.
+    architecture : torch.nn.Module
+        The model, e.g. built by the code that trained it.
     path : str or Path
         A file saved with ``torch.save(model.state_dict(), path)``.
+    input_shape : tuple of int, optional
+        One sample's shape, as for :func:`from_torch`.
 
     Raises
     ------
@@ -280,7 +274,8 @@ def from_torch_state(architecture, path, *, allow_extreme_numerics=False):
             pickle.UnpicklingError) as err:
         raise InvalidFileError(f"{path}: not a state dict for this architecture "
                                f"({brief(err)})") from err
-    return from_torch(architecture, allow_extreme_numerics=allow_extreme_numerics)
+    return from_torch(architecture.eval(), input_shape,
+                      allow_extreme_numerics=allow_extreme_numerics)
 
 
 def from_sklearn(model, *, allow_extreme_numerics=False):
