@@ -1,11 +1,6 @@
-<<<<<<< HEAD
 """The network model (layers of affine maps, ReLU and linear units, max windows; float64),
-its lowering from tensor graphs, and its loaders:
-``.npz`` arrays, ONNX, torch modules and scikit-learn MLPs."""
-=======
-"""The network model (layers of ReLU and linear units with max windows, float64) and its
-loaders: ``.npz`` arrays, ONNX, torch modules and exported programs, scikit-learn MLPs."""
->>>>>>> torch
+its lowering from tensor graphs, and its loaders: ``.npz`` arrays, ONNX, torch modules and
+exported programs, scikit-learn MLPs."""
 
 from .loaders import (
     from_npz,
@@ -20,10 +15,6 @@ from .model import LocalAffineMaps, Network, from_affine_steps
 from .onnx_import import from_onnx
 from .torch_import import from_exported_program
 
-<<<<<<< HEAD
-__all__ = ["Network", "LocalAffineMaps", "from_affine_steps", "load_network", "from_npz",
-           "save_npz", "from_onnx", "from_torch", "from_torch_state", "from_sklearn", "from_skops"]
-=======
 __all__ = [
     "LocalAffineMaps",
     "Network",
@@ -36,5 +27,5 @@ __all__ = [
     "from_torch",
     "from_torch_state",
     "load_network",
+    "save_npz",
 ]
->>>>>>> torch
