@@ -231,10 +231,11 @@ class GraphBuilder:
         for gid, group in self._groups.items():
             by_depth.setdefault(group.depth, []).append(gid)
         needed = self._needed(output, by_depth, depth)
+        read = self._read(output)
         layers, positions = [], {0: np.arange(self._sizes[0])}
         for level in range(1, depth + 1):
             layer, positions = self._layer(level, by_depth.get(level, []), needed[level],
-                                           positions)
+                                           positions, read)
             layers.append(layer)
         self._check_size(output.size, _width(positions), "output")
         weight = np.zeros((output.size, _width(positions)))
@@ -310,7 +311,23 @@ class GraphBuilder:
                     needed[between].update((s, int(e)) for e in columns)
         return {level: sorted(pairs) for level, pairs in needed.items()}
 
-    def _layer(self, level, gids, needed, positions):
+    def _read(self, output):
+        """Per source, a mask of the outputs some expression (a group's or the
+        output's) stores a coefficient for."""
+        read = {s: np.zeros(size, bool) for s, size in self._sizes.items()}
+        for terms in [output.terms] + [g.terms for g in self._groups.values()]:
+            for s, m in terms.items():
+                read[s][sp.csr_matrix(m).indices] = True
+        return read
+
+    def _kept(self, gid, group, read):
+        """Positions in ``group.keep`` the layer outputs: all of them, except that a
+        group with max windows (pooling) drops the units nothing reads."""
+        if not group.windows:
+            return np.arange(group.keep.size)
+        return np.flatnonzero(read[gid][:group.keep.size])
+
+    def _layer(self, level, gids, needed, positions, read):
         """Hidden layer ``level - 1``: its groups, then linear units carrying what later
         layers read from earlier ones; returns the layer and the output positions."""
         groups = [self._groups[g] for g in gids]
@@ -329,10 +346,11 @@ class GraphBuilder:
         out = {gid: np.full(self._sizes[gid], -1, np.int64) for gid in gids}
         out.update({s: np.full(self._sizes[s], -1, np.int64) for s, _ in carried})
         offset = window_offset = 0
-        total_keep = sum(g.keep.size for g in groups) + len(carried)
-        for gid, g in zip(gids, groups):
-            out[gid][:g.keep.size] = len(keep) + np.arange(g.keep.size)
-            keep += (offset + g.keep).tolist()
+        kept = [self._kept(gid, g, read) for gid, g in zip(gids, groups)]
+        total_keep = sum(k.size for k in kept) + len(carried)
+        for gid, g, kept_here in zip(gids, groups, kept):
+            out[gid][kept_here] = len(keep) + np.arange(kept_here.size)
+            keep += (offset + g.keep[kept_here]).tolist()
             out[gid][g.keep.size:] = total_keep + len(windows) + np.arange(len(g.windows))
             windows += [np.where(row >= 0, row + offset, -1) for row in g.windows]
             names.append((offset, offset + g.units.size, g.name))

@@ -236,7 +236,7 @@ def _window_index(in_shape, axes):
     index = np.arange(in_shape[0] * in_shape[1]).reshape(in_shape[:2] + (1,) * (2 * dims))
     valid = np.ones((1,) * (2 + 2 * dims), bool)
     for a, axis in enumerate(axes):
-        where = (None, None) + (None,) * a + (slice(None),) + (None,) * (dims - 1)
+        where = (None, None) + (None,) * a + (slice(None),) + (None,) * (dims - 1 - a)
         where += (None,) * a + (slice(None),) + (None,) * (dims - 1 - a)
         position = axis.positions()[where]
         index = index * axis.n_in + position
@@ -411,8 +411,8 @@ class _Importer:
 
     def _check_units(self, tensor, pieces):
         """Refuse an activation whose layer's weight matrix would be too large (at least
-        its units times the width of what it reads)."""
-        width = max((m.shape[1] for m in tensor.terms.values()), default=0)
+        its units times the number of values it reads)."""
+        width = sum(np.unique(sp.csr_matrix(m).indices).size for m in tensor.terms.values())
         rows = tensor.size * pieces
         if rows * width > self.budget.limit:
             raise SizeLimitError(
@@ -869,7 +869,6 @@ class _Importer:
         windows = _compact(windows)
         if (windows[:, 0] < 0).any():
             self._bad("a pooling window lies entirely in the padding")
-        self._check_units(self.tensor(args[0]), windows.shape[1])
         return self.builder.max_windows(self.tensor(args[0]), windows, out, name=self._desc())
 
     def _average_pool(self, args, attrs, global_pool=False):
@@ -940,7 +939,6 @@ class _Importer:
         if rows.shape[1] == 0:
             self._bad("reduces over an empty axis")
         x = self._scale(self.tensor(args[0]), sign)
-        self._check_units(x, rows.shape[1])
         return self._scale(self.builder.max_windows(x, rows, out, name=self._desc()), sign)
 
     def _op_ReduceSum(self, args, attrs):
@@ -1015,7 +1013,6 @@ class _Importer:
         stacked = self.builder.stack(items)
         size = _size(shape)
         windows = np.arange(size)[:, None] + size * np.arange(len(items))[None, :]
-        self._check_units(stacked, len(items))
         pooled = self.builder.max_windows(stacked, windows, shape, name=self._desc())
         return self._scale(pooled, sign)
 
