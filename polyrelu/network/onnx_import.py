@@ -616,6 +616,7 @@ class _Importer:
 
     # -- element-wise affine -----------------------------------------------------------
     def _broadcast_all(self, args):
+        args = [a if isinstance(a, Tensor) else np.asarray(a) for a in args]
         shape = np.broadcast_shapes(*[_shape(a) for a in args])
         self._entries(shape)
         return shape, [self._broadcast(a, shape) for a in args]
@@ -1006,8 +1007,10 @@ class _Importer:
         if not tensors:
             return bound
         if len(tensors) == 1:
-            low, high = (bound, None) if sign > 0 else (None, bound)
-            return tensors[0] if bound is None else self._clip(tensors[0], low, high)
+            if bound is None:
+                return tensors[0]
+            bound = bound.reshape(-1)
+            return self._clip(tensors[0], *((bound, None) if sign > 0 else (None, bound)))
         items = [self._scale(t, sign) for t in tensors] + (
             [self.tensor(bound * sign)] if constants else [])
         stacked = self.builder.stack(items)
