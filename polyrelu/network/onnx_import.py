@@ -583,9 +583,10 @@ class _Importer:
     def _op_Pad(self, args, attrs):
         shape = _shape(args[0])
         pads = self._ints(args[1], "pads") if len(args) > 1 else attrs.get("pads")
-        value = (float(self._constant(args[2], "constant_value").reshape(-1)[0])
-                 if len(args) > 2 and args[2] is not None and self._constant(args[2], "value").size
-                 else attrs.get("value", 0.0))
+        value = attrs.get("value", 0.0)
+        if len(args) > 2 and args[2] is not None:
+            given = self._constant(args[2], "constant_value").reshape(-1)
+            value = float(given[0]) if given.size else 0.0
         axes = self._axes_of(args, {}, 3) or list(range(len(shape)))
         mode = attrs.get("mode", "constant")
         if pads is None or len(pads) != 2 * len(axes):
@@ -752,6 +753,9 @@ class _Importer:
         pads = self._per_axis(attrs, "pads", 2 * dims, 0, 0)
         ceil = bool(attrs.get("ceil_mode", 0)) and pooling
         auto = attrs.get("auto_pad", "NOTSET")
+        if auto in ("SAME_UPPER", "SAME_LOWER") and max(dilations) > 1:
+            self._fail(f"auto_pad {auto} with dilations > 1 is not supported (onnxruntime "
+                       "and the ONNX definition pad it differently; give explicit pads)")
         axes = []
         for a, (n, k, s, d) in enumerate(zip(spatial, kernel, strides, dilations)):
             extent = (k - 1) * d + 1

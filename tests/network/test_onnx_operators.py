@@ -489,6 +489,8 @@ def _refusal(case, error=PolyreluError, match=None):
      "Div by a non-constant tensor"),
     (unary("Pad", (3, 4), [("p", _i64(0, 1, 1, 0, 1, 1))], mode="bogus"),
      UnsupportedLayerError, "mode 'bogus'"),
+    (unary("MaxPool", (1, 6), kernel_shape=[2], dilations=[2], auto_pad="SAME_UPPER"),
+     UnsupportedLayerError, "SAME_UPPER with dilations"),
     (Case([helper.make_node("Relu", ["x"], ["y"], domain="com.microsoft")], (3,)),
      UnsupportedLayerError, "domain"),
 ])
