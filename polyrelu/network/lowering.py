@@ -306,7 +306,7 @@ class GraphBuilder:
             readers += [(level, self._groups[g].terms) for g in gids]
         for level, terms in readers:
             for s, m in terms.items():
-                columns = np.unique(sp.csc_matrix(m).nonzero()[1])
+                columns = np.unique(sp.csr_matrix(m).indices)  # stored entries, as _fill
                 for between in range(self._depths[s] + 1, level):
                     needed[between].update((s, int(e)) for e in columns)
         return {level: sorted(pairs) for level, pairs in needed.items()}

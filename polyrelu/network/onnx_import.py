@@ -385,9 +385,10 @@ class _Importer:
 
     def _linear(self, value, matrix, offset, shape):
         """``matrix @ value + offset`` shaped ``shape``, the product's size bounded first."""
+        matrix = sp.csr_matrix(matrix)
         if not isinstance(value, Tensor):
             result = matrix @ np.asarray(value, np.float64).reshape(-1)
-            return (result + np.reshape(offset, -1)).reshape(shape)
+            return (result + (0.0 if offset is None else np.reshape(offset, -1))).reshape(shape)
         self._check_product(value, matrix)
         return self.builder.linear(value, matrix, offset, shape)
 
@@ -602,15 +603,16 @@ class _Importer:
 
     def _padded(self, index, widths, mode):
         """``np.pad`` of an index array (negative widths crop), -1 in constant padding."""
-        modes = {"constant": "constant", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}
-        if mode not in modes:
+        if mode not in ("constant", "reflect", "edge", "wrap"):
             self._fail(f"mode {clip(mode)!r} is not supported")
         grown = [(max(b, 0), max(e, 0)) for b, e in widths]
         self._entries([n + b + e for n, (b, e) in zip(index.shape, grown)])
+        room = {"reflect": 1, "wrap": 0}.get(mode)  # pads at most n - room entries
+        if room is not None and any(max(b, e) > n - room for n, (b, e) in
+                                    zip(index.shape, grown) if b or e):
+            self._bad(f"{mode} padding {clip(widths)} is wider than the axes allow")
         options = {"constant_values": -1} if mode == "constant" else {}
-        if mode == "reflect" and any(n < 2 and (b or e) for n, (b, e) in zip(index.shape, grown)):
-            self._bad("reflect padding needs at least two entries per padded axis")
-        padded = np.pad(index, grown, mode=modes[mode], **options) if index.size else index
+        padded = np.pad(index, grown, mode=mode, **options) if index.size else index
         crop = tuple(slice(-min(b, 0), n - (-min(e, 0)))
                      for n, (b, e) in zip(padded.shape, widths))
         return padded[crop]
