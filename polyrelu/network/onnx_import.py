@@ -1008,7 +1008,8 @@ class _Importer:
         for one tensor and constants, else max windows over the stacked inputs."""
         shape, args = self._broadcast_all(args)
         constants = [np.asarray(a, np.float64) * sign for a in args if not isinstance(a, Tensor)]
-        tensors = [a for a in args if isinstance(a, Tensor)]
+        # the same tensor twice (Max(x, x)) would make windows that always tie
+        tensors = list({id(a): a for a in args if isinstance(a, Tensor)}.values())
         bound = np.max(constants, axis=0) * sign if constants else None
         if not tensors:
             return bound

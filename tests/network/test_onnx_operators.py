@@ -297,6 +297,7 @@ CASES = {
                        inits={"c": R.normal(size=4)}),
     "min-broadcast": chain(SLICE_B + [node("Min", ["x", "b"])], inits=SLICE_INITS),
     "max-single": unary("Max"),
+    "max-same-tensor-twice": chain([node("Max", ["x", "x"])]),
     # affine, residual
     "add-residual": chain([node("Relu", ["x"], "r"), node("Add", ["x", "r"])]),
     "add-broadcast-constant": unary("Add", inputs=[("c", R.normal(size=4))]),
@@ -562,3 +563,7 @@ def test_huge_declared_conv_weight_is_refused_before_reading():
 ], ids=["conv-output", "relu-layer", "pad", "matmul"])
 def test_huge_implied_matrices_are_refused_before_allocating(case):
     _bounded_refusal(case)
+
+
+def test_max_of_a_tensor_with_itself_makes_no_kink():
+    assert from_onnx(chain([node("Max", ["x", "x"])]).model()).num_hidden == 0
