@@ -26,7 +26,6 @@ entries before it is allocated (the builder checks the dense layer matrices).
 """
 
 import dataclasses
-import math
 
 import numpy as np
 import scipy.sparse as sp

@@ -2,7 +2,7 @@
 
 Every case is a small float64 model built here. Where onnxruntime's CPU provider has no
 double kernel (Conv, ConvTranspose, AveragePool, GlobalAveragePool, GlobalMaxPool,
-HardSigmoid, Mean in onnxruntime 1.32), the case brings an independent float64 numpy
+HardSigmoid, Mean, Clip in its opset-6 form, in onnxruntime 1.32), the case brings an independent float64 numpy
 reference (direct loops over windows) and is also checked against onnxruntime on the
 float32 copy of the model, to float32 accuracy.
 """
@@ -15,13 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from polyrelu.errors import (InvalidNetworkError, PolyreluError,
-                             SizeLimitError, UnsupportedLayerError)
+from polyrelu.errors import (
+    InvalidNetworkError,
+    PolyreluError,
+    SizeLimitError,
+    UnsupportedLayerError,
+)
 from polyrelu.network.onnx_import import from_onnx
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
 N_POINTS = 10_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +67,7 @@ def _session(model):
     try:
         return ort.InferenceSession(model.SerializeToString(),
                                     providers=["CPUExecutionProvider"])
-    except Exception as err:  # noqa: BLE001 - onnxruntime's NotImplemented is not exported
+    except Exception as err:
         if "NOT_IMPLEMENTED" in str(err):
             return None
         raise
@@ -118,7 +122,7 @@ def np_conv_transpose(x, w, b=None, strides=None, pads=None, dilations=None, gro
     dims = w.ndim - 2
     strides, pads, dilations = _defaults(dims, strides, pads, dilations)
     extra = output_padding or [0] * dims
-    (c, mg), cg = w.shape[:2], w.shape[0] // group
+    mg, cg = w.shape[1], w.shape[0] // group
     extent = [(k - 1) * d + 1 for k, d in zip(w.shape[2:], dilations)]
     full = [(n - 1) * s + e + p for n, s, e, p in zip(x.shape[2:], strides, extent, extra)]
     y = np.zeros((x.shape[0], mg * group, *full))
@@ -409,6 +413,34 @@ def test_gemm_relu_chain_is_a_relu_mlp():
     check(case)
 
 
+def _residual_reference(x, t):
+    """Conv, BatchNorm, ReLU, Conv, + x, ReLU, global average, Gemm, in numpy."""
+    bn = t["s"] / np.sqrt(t["v"] + 1e-5)
+    h = np_conv(x, t["W1"], pads=[1, 1, 1, 1])
+    h = (h - t["m"][:, None, None]) * bn[:, None, None] + t["b"][:, None, None]
+    h = np_conv(np.maximum(h, 0), t["W2"], t["B2"], pads=[1, 1, 1, 1])
+    h = np.maximum(h + x, 0).mean(axis=(2, 3))
+    return h @ t["G"].T + t["g"]
+
+
+def test_residual_conv_block_agrees():
+    case = chain([node("Conv", ["x", "W1"], "c1", pads=[1, 1, 1, 1]),
+                  node("BatchNormalization", ["c1", "s", "b", "m", "v"], "n1"),
+                  node("Relu", ["n1"], "r1"),
+                  node("Conv", ["r1", "W2", "B2"], "c2", pads=[1, 1, 1, 1]),
+                  node("Add", ["c2", "x"], "sum"), node("Relu", ["sum"], "r2"),
+                  node("GlobalAveragePool", ["r2"], "avg"), node("Flatten", ["avg"], "f"),
+                  node("Gemm", ["f", "G", "g"], transB=1)], shape=(2, 5, 5),
+                 inits={"W1": R.normal(size=(2, 2, 3, 3)), "W2": R.normal(size=(2, 2, 3, 3)),
+                        "B2": R.normal(size=2), "s": R.normal(size=2), "b": R.normal(size=2),
+                        "m": R.normal(size=2), "v": R.uniform(0.5, 2, size=2),
+                        "G": R.normal(size=(3, 2)), "g": R.normal(size=3)},
+                 reference=_residual_reference)
+    assert check(case) == "float"  # onnxruntime has no double Conv
+    network = from_onnx(case.model())
+    assert len(network.layers) == 3  # two ReLU layers (the input skips the first), output
+
+
 # -- a small convolutional net, its load time ---------------------------------------------
 def _conv_net():
     import sys
@@ -500,13 +532,13 @@ def test_refusals_name_operator_node_and_reason(case, error, match):
 
 
 @pytest.mark.parametrize("attrs, match", [
-    (dict(strides=[0, 1]), "strides"),
-    (dict(pads=[1, 1]), "pads"),
-    (dict(dilations=[1]), "dilations"),
-    (dict(kernel_shape=[2, 2]), "does not fit"),
-    (dict(group=2), "does not fit"),
-    (dict(auto_pad="MIDDLE"), "auto_pad 'MIDDLE'"),
-    (dict(strides="fast"), "strides"),
+    ({"strides": [0, 1]}, "strides"),
+    ({"pads": [1, 1]}, "pads"),
+    ({"dilations": [1]}, "dilations"),
+    ({"kernel_shape": [2, 2]}, "does not fit"),
+    ({"group": 2}, "does not fit"),
+    ({"auto_pad": "MIDDLE"}, "auto_pad 'MIDDLE'"),
+    ({"strides": "fast"}, "strides"),
 ])
 def test_malformed_conv_attributes_are_one_line_errors(attrs, match):
     case = Case([node("Conv", ["x", "W"], **attrs)], (3, 4, 4), {"W": np.ones((2, 3, 3, 3))})
