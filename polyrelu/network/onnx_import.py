@@ -822,25 +822,29 @@ class _Importer:
         weight, group, bias = self._conv_weight(x, args, attrs, 0)
         if attrs.get("output_shape") is not None or attrs.get("auto_pad", "NOTSET") != "NOTSET":
             self._fail("output_shape and auto_pad are not supported (give pads)")
-        spatial, dims = _shape(x)[2:], len(_shape(x)) - 2
+        axes = self._transposed_axes(_shape(x)[2:], weight.shape[2:], attrs)
+        out = (_shape(x)[0], weight.shape[1] * group) + tuple(a.n_in for a in axes)
+        self._entries(out + (weight.shape[0] // group,) + weight.shape[2:])
+        matrix = _conv_matrix(out, weight, axes, group).T.tocsr()
+        return self._with_bias(x, matrix, bias, out)
+
+    def _transposed_axes(self, spatial, kernel, attrs):
+        """The :class:`_Axis` of the convolution from a ConvTranspose's output (length
+        ``(n - 1) * stride + output_padding + extent - pads``) back to its input."""
+        dims = len(spatial)
         strides = self._per_axis(attrs, "strides", dims, 1, 1)
         dilations = self._per_axis(attrs, "dilations", dims, 1, 1)
         pads = self._per_axis(attrs, "pads", 2 * dims, 0, 0)
         extra = self._per_axis(attrs, "output_padding", dims, 0, 0)
-        # the transpose of the convolution from the output back to the input
         axes = []
-        for a, (n, k, s, d, e) in enumerate(zip(spatial, weight.shape[2:], strides, dilations,
-                                                extra)):
+        for a, (n, k, s, d, e) in enumerate(zip(spatial, kernel, strides, dilations, extra)):
             begin, end = pads[a], pads[a + dims]
             n_out = (n - 1) * s + e + (k - 1) * d + 1 - begin - end
             if n_out < 1 or e >= max(s, d):
                 self._bad(f"output_padding {e} or pads {begin}, {end} give an empty or "
                           "invalid output axis")
             axes.append(_Axis(n_out, k, s, d, begin, end, n))
-        out = (_shape(x)[0], weight.shape[1] * group) + tuple(a.n_in for a in axes)
-        self._entries(out + (weight.shape[0] // group,) + weight.shape[2:])
-        matrix = _conv_matrix(out, weight, axes, group).T.tocsr()
-        return self._with_bias(x, matrix, bias, out)
+        return axes
 
     def _op_BatchNormalization(self, args, attrs):
         if attrs.get("training_mode", 0):
