@@ -232,11 +232,12 @@ class GraphBuilder:
         by_depth = {}
         for gid, group in self._groups.items():
             by_depth.setdefault(group.depth, []).append(gid)
-        needed, read = self._needed(output, by_depth, depth)
+        needed = self._needed(output, by_depth, depth)
+        read = self._read(output)
         layers, positions = [], {0: np.arange(self._sizes[0])}
         for level in range(1, depth + 1):
             layer, positions = self._layer(level, by_depth.get(level, []), needed[level],
-                                           read, positions)
+                                           positions, read)
             layers.append(layer)
         self._check_size(output.size, _width(positions), "output")
         weight = np.zeros((output.size, _width(positions)))
@@ -302,21 +303,35 @@ class GraphBuilder:
 
     def _needed(self, output, by_depth, depth):
         """Per level (1..depth), the sorted (source, entry) pairs it carries for later
-        layers, and per source the mask of its entries anything reads."""
+        layers."""
         needed = {level: set() for level in range(1, depth + 2)}
-        read = {s: np.zeros(size, bool) for s, size in self._sizes.items()}
         readers = [(depth + 1, output.terms)]
         for level, gids in by_depth.items():
             readers += [(level, self._groups[g].terms) for g in gids]
         for level, terms in readers:
             for s, m in terms.items():
-                columns = np.unique(sp.csc_matrix(m).nonzero()[1])
-                read[s][columns] = True
+                columns = np.unique(sp.csr_matrix(m).indices)  # stored entries, as _fill
                 for between in range(self._depths[s] + 1, level):
                     needed[between].update((s, int(e)) for e in columns)
-        return {level: sorted(pairs) for level, pairs in needed.items()}, read
+        return {level: sorted(pairs) for level, pairs in needed.items()}
 
-    def _layer(self, level, gids, needed, read, positions):
+    def _read(self, output):
+        """Per source, a mask of the outputs some expression (a group's or the
+        output's) stores a coefficient for."""
+        read = {s: np.zeros(size, bool) for s, size in self._sizes.items()}
+        for terms in [output.terms] + [g.terms for g in self._groups.values()]:
+            for s, m in terms.items():
+                read[s][sp.csr_matrix(m).indices] = True
+        return read
+
+    def _kept(self, gid, group, read):
+        """Positions in ``group.keep`` the layer outputs: all of them, except that a
+        group with max windows (pooling) drops the units nothing reads."""
+        if not group.windows:
+            return np.arange(group.keep.size)
+        return np.flatnonzero(read[gid][:group.keep.size])
+
+    def _layer(self, level, gids, needed, positions, read):
         """Hidden layer ``level - 1``: its groups, then linear units carrying what later
         layers read from earlier ones; returns the layer and the output positions."""
         groups = [self._groups[g] for g in gids]
@@ -335,11 +350,11 @@ class GraphBuilder:
         out = {gid: np.full(self._sizes[gid], -1, np.int64) for gid in gids}
         out.update({s: np.full(self._sizes[s], -1, np.int64) for s, _ in carried})
         offset = window_offset = 0
-        used = {gid: np.flatnonzero(read[gid][:g.keep.size]) for gid, g in zip(gids, groups)}
-        total_keep = sum(u.size for u in used.values()) + len(carried)
-        for gid, g in zip(gids, groups):  # kept outputs nothing reads are dropped
-            out[gid][used[gid]] = len(keep) + np.arange(used[gid].size)
-            keep += (offset + g.keep[used[gid]]).tolist()
+        kept = [self._kept(gid, g, read) for gid, g in zip(gids, groups)]
+        total_keep = sum(k.size for k in kept) + len(carried)
+        for gid, g, kept_here in zip(gids, groups, kept):
+            out[gid][kept_here] = len(keep) + np.arange(kept_here.size)
+            keep += (offset + g.keep[kept_here]).tolist()
             out[gid][g.keep.size:] = total_keep + len(windows) + np.arange(len(g.windows))
             windows += [np.where(row >= 0, row + offset, -1) for row in g.windows]
             names += [(offset + start, offset + stop, text) for start, stop, text in g.names]

@@ -1,20 +1,34 @@
-"""Load ONNX models of feed-forward ReLU networks into a :class:`Network`.
+"""Load ONNX models of piecewise-linear feed-forward networks into a :class:`Network`.
 
-The graph is interpreted symbolically: every tensor is either a constant or an
-affine function of the output of the last ReLU. Supported operators: Gemm,
-MatMul, Add, Sub, Mul, Div (by constants), Neg, Relu, Flatten, Reshape,
-Squeeze, Unsqueeze, Identity, Dropout, Constant. Anything else raises
-:class:`UnsupportedLayerError` naming the operator and node.
+The graph is interpreted node by node on a :class:`~polyrelu.network.lowering.GraphBuilder`:
+every value is either a constant (a numpy array, folded as ONNX would) or a builder tensor,
+an affine expression over the input and the outputs of earlier activations. Shapes are
+static; a symbolic dimension (the batch) counts as 1.
 
-The file is untrusted: external tensor data is not read, initializer and constant
-sizes are checked against ``max_parameters`` from their declared dims before they
-are converted, and so is every matrix the interpretation builds (an input of n
-values starts as an n x n identity) before it is allocated.
+Supported operators:
+
+* affine: Gemm, MatMul, Conv, ConvTranspose (explicit pads), BatchNormalization
+  (inference), AveragePool, GlobalAveragePool, Add, Sub, Sum, Mean, Mul and Div by
+  constants, Neg, ReduceSum, ReduceMean;
+* piecewise linear: Relu, LeakyRelu, PRelu, Abs, Clip, HardSigmoid, MaxPool,
+  GlobalMaxPool, Max, Min, ReduceMax, ReduceMin;
+* shapes: Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Slice, Gather (constant
+  indices), Pad (constant, reflect, edge, wrap), Concat, Split, Expand, Identity, Dropout,
+  Constant, Shape, Cast, ConstantOfShape.
+
+Anything else raises :class:`UnsupportedLayerError` naming the operator, the node and the
+reason. Kink names carry the node (``"Relu node 'relu_3', unit 5"``).
+
+The file is untrusted: external tensor data is not read, initializer and constant sizes are
+checked against ``max_parameters`` from their declared dims before they are converted, and
+every array or sparse matrix the interpretation builds is bounded by ``max_parameters``
+entries before it is allocated (the builder checks the dense layer matrices).
 """
 
-from dataclasses import dataclass
+import dataclasses
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import (
     InvalidFileError,
@@ -25,62 +39,60 @@ from ..errors import (
     brief,
     clip,
 )
-from .model import MAX_PARAMETERS, from_affine_steps
+from .lowering import GraphBuilder, Tensor
+from .model import MAX_PARAMETERS
 
 __all__ = ["from_onnx"]
 
+_NOT_PIECEWISE_LINEAR = {
+    "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Exp", "Log", "Sqrt", "Pow", "Elu", "Selu",
+    "Celu", "Gelu", "Softplus", "Softsign", "Erf", "HardSwish", "Mish", "Sin", "Cos", "Tan",
+    "Reciprocal", "LpNormalization", "LRN", "InstanceNormalization", "LayerNormalization",
+    "GroupNormalization", "ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceProd",
+    "ReduceSumSquare", "LpPool", "GlobalLpPool", "Einsum"}
+_DISCONTINUOUS = {"Floor", "Ceil", "Round", "Sign", "ThresholdedRelu", "Shrink", "ArgMax",
+                  "ArgMin", "Greater", "Less", "Equal", "Where", "Not", "And", "Or", "Mod"}
 
-@dataclass
-class _Affine:
-    """A tensor of shape ``shape`` equal to ``M @ h + v`` (C order) for the current base h."""
-
-    M: np.ndarray
-    v: np.ndarray
-    shape: tuple
-    base: int
+#: Outputs beyond the first that some operators have, refused when requested.
+_EXTRA_OUTPUTS = {"MaxPool": "the Indices output", "Dropout": "the mask output",
+                  "BatchNormalization": "the running statistics (training mode)"}
 
 
 def from_onnx(model_or_path, *, max_parameters=MAX_PARAMETERS, allow_extreme_numerics=False):
     """Network from an ONNX model (a path or an ``onnx.ModelProto``).
 
-    The model must have one non-constant input and one output, and compute a
-    chain of affine maps and ReLUs.
+    The model must have one non-constant input and one output and use only the operators
+    listed in the module docstring; a Gemm/MatMul + Relu chain gives a ReLU MLP
+    (:attr:`Network.is_relu_mlp`).
 
     Parameters
     ----------
     model_or_path : str, Path or onnx.ModelProto
     max_parameters : int
-        Limit on the entries of the initializers and constants in all, and on each
-        matrix the interpretation builds (see :data:`polyrelu.network.model.MAX_PARAMETERS`).
+        Limit on the entries of the initializers and constants in all, on every array and
+        sparse matrix the interpretation builds and on each layer's dense weight matrix
+        (see :data:`polyrelu.network.model.MAX_PARAMETERS`).
     allow_extreme_numerics : bool, default False
         Passed to :class:`polyrelu.Network`.
 
     Raises
     ------
     UnsupportedLayerError
-        For any operator outside the supported list, or a skip connection
-        across a ReLU; the message names the node.
+        For an operator or an attribute outside what is supported; the message names the
+        operator, the node and the reason.
     InvalidNetworkError
-        For a malformed graph (an undefined input, a cycle, a bad Reshape target).
+        For a malformed graph (an undefined input, a cycle, bad attributes or shapes).
     InvalidFileError
         If the file cannot be parsed as ONNX or stores tensors in external files.
     SizeLimitError
         If a tensor or a matrix to build exceeds ``max_parameters``.
     """
-    import onnx
     from onnx import numpy_helper
 
-    if isinstance(model_or_path, onnx.ModelProto):
-        model = model_or_path
-    else:
-        try:
-            model = onnx.load(str(model_or_path), load_external_data=False)
-        except Exception as err:  # onnx raises several unrelated types
-            raise InvalidFileError(f"{model_or_path}: cannot be read as ONNX "
-                                   f"({brief(err)})") from err
+    model = _read(model_or_path)
     graph = model.graph
-    budget = _Budget(max_parameters)
-    values = {t.name: budget.tensor(t, numpy_helper) for t in graph.initializer}
+    budget = _Budget(max_parameters, numpy_helper)
+    values = {t.name: budget.tensor(t) for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in values]
     if len(inputs) != 1 or len(graph.output) != 1:
         raise UnsupportedLayerError(
@@ -88,20 +100,30 @@ def from_onnx(model_or_path, *, max_parameters=MAX_PARAMETERS, allow_extreme_num
             f"{clip([i.name for i in inputs])} and outputs {clip([o.name for o in graph.output])}"
         )
     shape = _input_shape(inputs[0])
-    size = budget.matrix((int(np.prod(shape)),) * 2, f"the identity of the input {shape}")
-    values[inputs[0].name] = _Affine(np.eye(size), np.zeros(size), shape, 0)
-    interpreter = _Interpreter(values, budget)
+    budget.entries(shape, f"the input {clip(inputs[0].name)!r}")
+    builder = GraphBuilder(shape, max_parameters=max_parameters)
+    values[inputs[0].name] = builder.input
+    importer = _Importer(builder, values, budget)
     for node in graph.node:
-        interpreter.run(node, numpy_helper)
-    result = interpreter.values.get(graph.output[0].name)
+        importer.run(node)
+    result = values.get(graph.output[0].name)
     if result is None:
         raise InvalidNetworkError(f"the ONNX output {clip(graph.output[0].name)!r} is not "
                                   "computed by any node")
-    if not isinstance(result, _Affine) or result.base != interpreter.base:
-        raise UnsupportedLayerError("the ONNX output is not an affine function of the last ReLU")
-    interpreter.steps.append(("affine", result.M, result.v))
-    return from_affine_steps(interpreter.steps, size,
-                             allow_extreme_numerics=allow_extreme_numerics)
+    return builder.network(importer.tensor(result),
+                           allow_extreme_numerics=allow_extreme_numerics)
+
+
+def _read(model_or_path):
+    import onnx
+
+    if isinstance(model_or_path, onnx.ModelProto):
+        return model_or_path
+    try:
+        return onnx.load(str(model_or_path), load_external_data=False)
+    except Exception as err:  # onnx raises several unrelated types
+        raise InvalidFileError(f"{model_or_path}: cannot be read as ONNX "
+                               f"({brief(err)})") from err
 
 
 def _input_shape(value_info):
@@ -112,11 +134,12 @@ def _input_shape(value_info):
 class _Budget:
     """Checks sizes against ``max_parameters`` before anything of that size is made."""
 
-    def __init__(self, max_parameters):
-        self.limit, self.used = max_parameters, 0
+    def __init__(self, max_parameters, numpy_helper):
+        self.limit, self.used, self.numpy_helper = max_parameters, 0, numpy_helper
 
-    def tensor(self, tensor, numpy_helper):
-        """A file tensor (initializer or constant) as float64, counted on the budget."""
+    def tensor(self, tensor):
+        """A file tensor (initializer or constant), counted on the budget: float64 for
+        floating types, the file's integer or boolean type otherwise."""
         import onnx
 
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
@@ -131,238 +154,33 @@ class _Budget:
                                  f"{self.limit} entries (from their declared dims); pass a "
                                  "larger max_parameters (--max-parameters) to load the file")
         try:
-            return np.asarray(numpy_helper.to_array(tensor), dtype=np.float64)
+            array = np.asarray(self.numpy_helper.to_array(tensor))
         except Exception as err:  # onnx raises several unrelated types on damaged tensors
             raise InvalidFileError(f"tensor {clip(tensor.name)!r} cannot be read "
                                    f"({brief(err)})") from err
+        if array.dtype.kind in "fc":
+            return array.astype(np.float64)
+        if array.dtype.kind in "iub":
+            return array.astype(np.int64) if array.dtype.kind != "b" else array
+        raise UnsupportedLayerError(f"tensor {clip(tensor.name)!r} has type {array.dtype}, "
+                                    "not a number")
 
-    def matrix(self, shape, what):
-        """``shape[0]`` if an array of ``shape`` fits in ``max_parameters``; else an error."""
-        entries = int(np.prod(shape, dtype=object))
+    def entries(self, shape, what):
+        """The number of entries of ``shape`` if it fits in ``max_parameters``; else a
+        :class:`SizeLimitError` naming ``what``."""
+        entries = int(np.prod([int(s) for s in shape], dtype=object))
         if entries > self.limit:
-            raise SizeLimitError(f"{what} needs a matrix of shape {clip(shape)}, more than "
-                                 f"max_parameters = {self.limit} entries; pass a larger "
+            raise SizeLimitError(f"{what} needs {entries} entries (shape {clip(tuple(shape))}), "
+                                 f"more than max_parameters = {self.limit}; pass a larger "
                                  "max_parameters (--max-parameters) to load the file")
-        return int(shape[0]) if len(shape) else 1
+        return entries
 
 
 _MALFORMED = (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError, OverflowError,
               AttributeError, MemoryError)
 
 
-class _Interpreter:
-    def __init__(self, values, budget):
-        self.values = values
-        self.budget = budget
-        self.steps = []
-        self.base = 0
-
-    def run(self, node, numpy_helper):
-        self.node = node
-        handler = getattr(self, f"_op_{node.op_type}", None)
-        if handler is None:
-            raise UnsupportedLayerError(
-                f"ONNX operator {clip(node.op_type)} (node {self._name()!r}) is not "
-                "supported; supported: Gemm, MatMul, Add, Sub, Mul, Div, Neg, Relu, Flatten, "
-                "Reshape, Squeeze, Unsqueeze, Identity, Dropout, Constant"
-            )
-        for name in node.input:
-            if name and name not in self.values:
-                raise InvalidNetworkError(
-                    f"ONNX node {self._name()!r}: input {clip(name)!r} is not defined before "
-                    "it (an undefined name, a cycle, or nodes out of order)")
-        if len(node.output) == 0:
-            raise InvalidNetworkError(f"ONNX node {self._name()!r} has no output")
-        try:
-            attrs = {a.name: _attribute(a, numpy_helper, self.budget) for a in node.attribute}
-            args = [self.values[name] if name else None for name in node.input]
-            self.values[node.output[0]] = handler(args, attrs)
-        except PolyreluError:
-            raise
-        except _MALFORMED as err:
-            raise InvalidNetworkError(f"ONNX node {self._name()!r} ({clip(node.op_type)}) is "
-                                      f"malformed ({brief(err)})") from err
-
-    def _name(self):
-        return clip(self.node.name or (self.node.output[0] if self.node.output else "?"))
-
-    def _fail(self, why):
-        raise UnsupportedLayerError(f"ONNX node {self._name()!r} ({self.node.op_type}): {why}")
-
-    def _malformed(self, why):
-        raise InvalidNetworkError(f"ONNX node {self._name()!r} ({self.node.op_type}): {why}")
-
-    def _constant(self, function, *args):
-        """``function(*args)`` on constants, its result's size checked on the budget first."""
-        shapes = [np.shape(a) for a in args]
-        if function is np.matmul:
-            shape = np.broadcast_shapes(shapes[0][:-2], shapes[1][:-2]) + (
-                shapes[0][-2:-1] + shapes[1][-1:])
-        else:
-            shape = np.broadcast_shapes(*shapes)
-        self.budget.matrix(shape, f"ONNX node {self._name()!r}")
-        return function(*args)
-
-    def _current(self, value):
-        if value.base != self.base:
-            self._fail("uses a tensor from before the last ReLU (skip connection)")
-        return value
-
-    # -- structural ops ------------------------------------------------------
-    def _op_Constant(self, args, attrs):
-        if attrs.get("value") is None:
-            self._fail("only Constant nodes with a tensor 'value' are supported")
-        return np.asarray(attrs["value"], dtype=np.float64)
-
-    def _op_Identity(self, args, attrs):
-        return args[0]
-
-    _op_Dropout = _op_Identity
-
-    def _reshaped(self, value, shape):
-        if isinstance(value, _Affine):
-            return _Affine(value.M, value.v, tuple(int(s) for s in shape), value.base)
-        return value.reshape(shape)
-
-    def _op_Flatten(self, args, attrs):
-        shape = _shape(args[0])
-        axis = attrs.get("axis", 1) % (len(shape) + 1) if shape else 0
-        return self._reshaped(args[0], (int(np.prod(shape[:axis])), int(np.prod(shape[axis:]))))
-
-    def _op_Reshape(self, args, attrs):
-        if len(args) < 2 or isinstance(args[1], _Affine) or args[1] is None:
-            self._malformed("needs a constant target shape")
-        target = [int(s) for s in np.asarray(args[1]).ravel()]
-        shape = _shape(args[0])
-        if (any(s < -1 for s in target) or target.count(-1) > 1
-                or any(s == 0 and i >= len(shape) for i, s in enumerate(target))):
-            self._malformed(f"bad target shape {clip(target)} for a tensor of shape "
-                            f"{clip(shape)}")
-        target = [shape[i] if s == 0 else s for i, s in enumerate(target)]
-        if -1 in target:
-            known = int(np.prod([s for s in target if s != -1], dtype=object))
-            if known == 0:
-                self._malformed(f"bad target shape {clip(target)} for a tensor of shape "
-                            f"{clip(shape)}")
-            target[target.index(-1)] = int(np.prod(shape, dtype=object)) // known
-        if int(np.prod(target, dtype=object)) != int(np.prod(shape, dtype=object)):
-            self._malformed(f"cannot reshape {clip(shape)} to {clip(target)}")
-        return self._reshaped(args[0], target)
-
-    def _axes(self, args, attrs):
-        if len(args) > 1 and args[1] is not None:
-            return [int(a) for a in np.asarray(args[1]).ravel()]
-        return attrs.get("axes")
-
-    def _op_Squeeze(self, args, attrs):
-        shape = list(_shape(args[0]))
-        axes = self._axes(args, attrs)
-        if axes:
-            axes = [a % len(shape) for a in axes]
-        else:
-            axes = [i for i, size in enumerate(shape) if size == 1]
-        return self._reshaped(args[0], [s for i, s in enumerate(shape) if i not in axes])
-
-    def _op_Unsqueeze(self, args, attrs):
-        shape = list(_shape(args[0]))
-        for axis in sorted(a % (len(shape) + 1 + i) for i, a in enumerate(self._axes(args, attrs))):
-            shape.insert(axis, 1)
-        return self._reshaped(args[0], shape)
-
-    # -- affine ops ------------------------------------------------------------
-    def _op_MatMul(self, args, attrs):
-        x, w = args
-        if not isinstance(x, _Affine):
-            if isinstance(w, _Affine):
-                self._fail("constant @ tensor is not supported; only tensor @ constant")
-            return self._constant(np.matmul, x, w)
-        x = self._current(x)
-        if isinstance(w, _Affine) or w.ndim != 2 or not x.shape or x.shape[-1] != w.shape[0]:
-            self._fail(f"needs a 2-D constant with {x.shape[-1:]} rows, got {_shape(w)}")
-        rows = int(np.prod(x.shape[:-1]))
-        k, n = w.shape
-        self.budget.matrix((rows * n, x.M.shape[1]), f"ONNX node {self._name()!r}")
-        M = np.einsum("rkd,kn->rnd", x.M.reshape(rows, k, -1), w).reshape(rows * n, -1)
-        v = (x.v.reshape(rows, k) @ w).ravel()
-        return _Affine(M, v, x.shape[:-1] + (n,), x.base)
-
-    def _op_Gemm(self, args, attrs):
-        a, b = args[0], args[1]
-        if not isinstance(a, _Affine) or isinstance(b, _Affine):
-            self._fail("only Gemm(tensor, constant weight, constant bias) is supported")
-        if attrs.get("transA", 0):
-            self._fail("transA = 1 is not supported")
-        b = b.T if attrs.get("transB", 0) else b
-        out = self._op_MatMul([a, b * attrs.get("alpha", 1.0)], {})
-        if len(args) > 2 and args[2] is not None:
-            out = self._elementwise(out, args[2] * attrs.get("beta", 1.0), np.add)
-        return out
-
-    def _elementwise(self, x, c, op):
-        """``op(x, c)`` for an affine x and a constant c broadcast to x's shape."""
-        c = np.broadcast_to(np.asarray(c, dtype=np.float64), x.shape).ravel()
-        if op is np.add:
-            return _Affine(x.M, x.v + c, x.shape, x.base)
-        return _Affine(x.M * c[:, None], x.v * c, x.shape, x.base)
-
-    def _op_Add(self, args, attrs):
-        x, y = args
-        if isinstance(x, _Affine) and isinstance(y, _Affine):
-            x, y = self._current(x), self._current(y)
-            if x.shape != y.shape:
-                self._fail(f"adds tensors of shapes {x.shape} and {y.shape}")
-            return _Affine(x.M + y.M, x.v + y.v, x.shape, x.base)
-        if isinstance(y, _Affine):
-            x, y = y, x
-        if not isinstance(x, _Affine):
-            return self._constant(np.add, x, y)
-        return self._elementwise(self._current(x), y, np.add)
-
-    def _op_Neg(self, args, attrs):
-        x = args[0]
-        if not isinstance(x, _Affine):
-            return -x
-        return self._elementwise(self._current(x), -1.0, np.multiply)
-
-    def _op_Sub(self, args, attrs):
-        x, y = args
-        return self._op_Add([x, self._op_Neg([y], {})], {})
-
-    def _op_Mul(self, args, attrs):
-        x, y = args
-        if isinstance(x, _Affine) and isinstance(y, _Affine):
-            self._fail("multiplies two input-dependent tensors (not piecewise linear)")
-        if isinstance(y, _Affine):
-            x, y = y, x
-        if not isinstance(x, _Affine):
-            return self._constant(np.multiply, x, y)
-        return self._elementwise(self._current(x), y, np.multiply)
-
-    def _op_Div(self, args, attrs):
-        x, y = args
-        if isinstance(y, _Affine):
-            self._fail("divides by an input-dependent tensor (not piecewise linear)")
-        if np.any(np.asarray(y) == 0):
-            self._fail("divides by zero")
-        return self._op_Mul([x, 1.0 / np.asarray(y)], {})
-
-    def _op_Relu(self, args, attrs):
-        x = args[0]
-        if not isinstance(x, _Affine):
-            return np.maximum(x, 0.0)
-        x = self._current(x)
-        self.steps.append(("affine", x.M, x.v))
-        self.steps.append(("relu",))
-        self.base += 1
-        size = self.budget.matrix((x.v.size,) * 2, f"the identity after ReLU {self._name()!r}")
-        return _Affine(np.eye(size), np.zeros(size), x.shape, self.base)
-
-
-def _shape(value):
-    return value.shape if isinstance(value, (_Affine, np.ndarray)) else np.shape(value)
-
-
-def _attribute(attribute, numpy_helper, budget):
+def _attribute(attribute, budget):
     import onnx
 
     kind = attribute.type
@@ -375,8 +193,850 @@ def _attribute(attribute, numpy_helper, budget):
     if kind == onnx.AttributeProto.FLOATS:
         return list(attribute.floats)
     if kind == onnx.AttributeProto.TENSOR:
-        return budget.tensor(attribute.t, numpy_helper)
+        return budget.tensor(attribute.t)
     if kind == onnx.AttributeProto.STRING:
         return attribute.s.decode(errors="replace")
     return None
 
+
+def _shape(value):
+    return tuple(value.shape)
+
+
+def _size(shape):
+    return int(np.prod(shape, dtype=np.int64))
+
+
+# -- convolution and pooling geometry ------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Axis:
+    """One spatial axis of a sliding window: input length, kernel taps, stride, dilation,
+    padding at the start, output length. Tap ``k`` of output ``o`` reads input position
+    ``o * stride + k * dilation - begin``."""
+
+    n_in: int
+    kernel: int
+    stride: int
+    dilation: int
+    begin: int
+    end: int
+    n_out: int
+
+    def positions(self):
+        """(n_out, kernel) input positions of the taps (outside 0..n_in-1: padding)."""
+        return (np.arange(self.n_out)[:, None] * self.stride
+                + np.arange(self.kernel)[None, :] * self.dilation - self.begin)
+
+
+def _window_index(in_shape, axes):
+    """Flat input index (N, C, *out, *kernel) of every tap of every window of a tensor of
+    shape ``in_shape`` = (N, C, *spatial); -1 where the tap reads padding."""
+    dims = len(axes)
+    index = np.arange(in_shape[0] * in_shape[1]).reshape(in_shape[:2] + (1,) * (2 * dims))
+    valid = np.ones((1,) * (2 + 2 * dims), bool)
+    for a, axis in enumerate(axes):
+        where = (None, None) + (None,) * a + (slice(None),) + (None,) * (dims - 1 - a)
+        where += (None,) * a + (slice(None),) + (None,) * (dims - 1 - a)
+        position = axis.positions()[where]
+        index = index * axis.n_in + position
+        valid = valid & (position >= 0) & (position < axis.n_in)
+    return np.where(valid, index, -1)
+
+
+def _conv_matrix(in_shape, weight, axes, group):
+    """Sparse matrix of a grouped convolution reading a tensor of shape ``in_shape``
+    (N, C, *spatial) with ``weight`` (M, C / group, *kernel): rows (N, M, *out)."""
+    n, (m, per_group), dims = in_shape[0], weight.shape[:2], len(axes)
+    out = tuple(a.n_out for a in axes)
+    channel = (np.arange(m) // (m // group))[:, None] * per_group + np.arange(per_group)
+    columns = _window_index(in_shape, axes)[:, channel]  # (N, M, Cg, *out, *kernel)
+    rows = np.arange(n * m * _size(out)).reshape((n, m, 1) + out + (1,) * dims)
+    values = weight.reshape((1, m, per_group) + (1,) * dims + weight.shape[2:])
+    rows, values = (np.broadcast_to(a, columns.shape) for a in (rows, values))
+    keep = (columns >= 0) & (values != 0)
+    return sp.csr_matrix((values[keep], (rows[keep], columns[keep])),
+                         shape=(n * m * _size(out), _size(in_shape)))
+
+
+def _compact(windows):
+    """Window rows with their -1 entries moved to the end and all-padding columns dropped."""
+    order = np.argsort(windows < 0, axis=1, kind="stable")
+    windows = np.take_along_axis(windows, order, axis=1)
+    width = max(int((windows >= 0).sum(axis=1).max(initial=1)), 1)
+    return windows[:, :width]
+
+
+class _Importer:
+    """Runs the nodes of a graph on a :class:`GraphBuilder`."""
+
+    def __init__(self, builder, values, budget):
+        self.builder = builder
+        self.values = values
+        self.budget = budget
+        self.node = None
+
+    # -- running nodes -----------------------------------------------------------------
+    def run(self, node):
+        """Interpret one node, storing its outputs in ``values``."""
+        self.node = node
+        op = node.op_type
+        handler = getattr(self, f"_op_{op}", None)
+        if node.domain not in ("", "ai.onnx") or handler is None:
+            raise UnsupportedLayerError(
+                f"ONNX operator {clip(op)} (node {self._name()!r}) is not supported: "
+                f"{_why_unsupported(op, node.domain)}")
+        for name in node.input:
+            if name and name not in self.values:
+                raise InvalidNetworkError(
+                    f"ONNX node {self._name()!r}: input {clip(name)!r} is not defined before "
+                    "it (an undefined name, a cycle, or nodes out of order)")
+        if len(node.output) == 0:
+            raise InvalidNetworkError(f"ONNX node {self._name()!r} has no output")
+        try:
+            attrs = {a.name: _attribute(a, self.budget) for a in node.attribute}
+            args = [self.values[name] if name else None for name in node.input]
+            outputs = handler(args, attrs)
+            self._store(outputs if isinstance(outputs, tuple) else (outputs,))
+        except PolyreluError:
+            raise
+        except _MALFORMED as err:
+            raise InvalidNetworkError(f"ONNX {self._desc()} is malformed "
+                                      f"({brief(err)})") from err
+
+    def _store(self, outputs):
+        names = list(self.node.output)
+        extra = [name for name in names[len(outputs):] if name]
+        if extra:
+            what = _EXTRA_OUTPUTS.get(self.node.op_type, f"output {clip(extra[0])!r}")
+            self._fail(f"{what} is not supported")
+        for name, value in zip(names, outputs):
+            if name:
+                self.values[name] = self._normal(value)
+
+    def _name(self):
+        return clip(self.node.name or (self.node.output[0] if self.node.output else "?"))
+
+    def _desc(self):
+        """``"Relu node 'relu_3'"``: the provenance given to the builder and to errors."""
+        return f"{clip(self.node.op_type, 40)} node {self._name()!r}"
+
+    def _fail(self, why):
+        raise UnsupportedLayerError(f"ONNX {self._desc()}: {why}")
+
+    def _bad(self, why):
+        raise InvalidNetworkError(f"ONNX {self._desc()}: {why}")
+
+    # -- values ------------------------------------------------------------------------
+    @staticmethod
+    def _normal(value):
+        """Constants as numpy arrays, input-dependent values as builder tensors."""
+        if isinstance(value, Tensor):
+            return value.const.reshape(value.shape) if value.is_constant else value
+        return np.asarray(value)
+
+    def tensor(self, value):
+        """``value`` as a builder tensor (constants lifted, as float64)."""
+        if isinstance(value, Tensor):
+            return value
+        return self.builder.constant(np.asarray(value, dtype=np.float64))
+
+    def _constant(self, value, what):
+        if value is None or isinstance(value, Tensor):
+            self._fail(f"{what} must be a constant")
+        return np.asarray(value)
+
+    def _ints(self, value, what):
+        return [int(v) for v in self._constant(value, what).reshape(-1)]
+
+    def _entries(self, shape):
+        return self.budget.entries(shape, f"ONNX {self._desc()}")
+
+    def _index(self, shape):
+        """``arange`` of a tensor of ``shape`` (its size checked first)."""
+        shape = tuple(int(s) for s in shape)
+        if any(s < 0 for s in shape):
+            self._bad(f"negative dimension in shape {clip(shape)}")
+        self._entries(shape)
+        return np.arange(_size(shape)).reshape(shape)
+
+    def _take(self, value, index):
+        """Entries ``index`` (-1: zero) of the flattened value: every shape operation."""
+        if isinstance(value, Tensor):
+            self._check_product(value, index.reshape(-1))
+            return self.builder.take(value, index)
+        flat = value.reshape(-1)
+        if flat.size == 0:
+            return np.zeros(index.shape, value.dtype)
+        return np.where(index >= 0, flat[np.maximum(index, 0)], 0).astype(value.dtype)
+
+    def _reshaped(self, value, shape):
+        shape = tuple(int(s) for s in shape)
+        if _size(shape) != _size(_shape(value)):
+            self._bad(f"cannot reshape {clip(_shape(value))} to {clip(shape)}")
+        if isinstance(value, Tensor):
+            return dataclasses.replace(value, shape=shape)
+        return value.reshape(shape)
+
+    def _broadcast(self, value, shape):
+        if _shape(value) == tuple(shape):
+            return value
+        return self._take(value, np.broadcast_to(self._index(_shape(value)), shape))
+
+    def _linear(self, value, matrix, offset, shape):
+        """``matrix @ value + offset`` shaped ``shape``, the product's size bounded first."""
+        matrix = sp.csr_matrix(matrix)
+        if not isinstance(value, Tensor):
+            result = matrix @ np.asarray(value, np.float64).reshape(-1)
+            return (result + (0.0 if offset is None else np.reshape(offset, -1))).reshape(shape)
+        self._check_product(value, matrix)
+        return self.builder.linear(value, matrix, offset, shape)
+
+    def _check_product(self, tensor, matrix):
+        """Bound the nonzeros of the coefficients of ``matrix @ tensor`` (``matrix``
+        sparse, or a 1-D array of selected entries, -1 for none) before forming them."""
+        total = 0
+        for m in tensor.terms.values():
+            per_row = np.diff(m.tocsr().indptr)
+            if isinstance(matrix, np.ndarray):
+                total += int(per_row[matrix[matrix >= 0]].sum())
+            else:
+                pattern = sp.csr_matrix((np.ones(matrix.nnz), matrix.indices, matrix.indptr),
+                                        shape=matrix.shape)
+                total += int(np.minimum(pattern @ per_row, m.shape[1]).sum())
+        if total > self.budget.limit:
+            raise SizeLimitError(
+                f"ONNX {self._desc()}: its affine map would have up to {total} nonzero "
+                f"coefficients, more than max_parameters = {self.budget.limit}; pass a "
+                "larger max_parameters (--max-parameters) to load the file")
+
+    def _check_units(self, tensor, pieces):
+        """Refuse an activation whose layer's weight matrix would be too large (at least
+        its units times the number of values it reads)."""
+        width = sum(np.unique(sp.csr_matrix(m).indices).size for m in tensor.terms.values())
+        rows = tensor.size * pieces
+        if rows * width > self.budget.limit:
+            raise SizeLimitError(
+                f"ONNX {self._desc()}: its layer would need a {rows} x {width} (at "
+                f"least) weight matrix, more than max_parameters = {self.budget.limit}; "
+                "pass a larger max_parameters (--max-parameters) to load the file")
+
+    # -- constants and plumbing --------------------------------------------------------
+    def _op_Constant(self, args, attrs):
+        if attrs.get("value") is None:
+            self._fail("only Constant nodes with a tensor 'value' are supported")
+        return attrs["value"]
+
+    def _op_Identity(self, args, attrs):
+        return args[0]
+
+    def _op_Dropout(self, args, attrs):
+        if len(args) > 2 and args[2] is not None and np.any(self._constant(args[2], "training")):
+            self._fail("training_mode = true is not supported")
+        return args[0]
+
+    def _op_Shape(self, args, attrs):
+        shape = _shape(args[0])
+        start, end = attrs.get("start", 0), attrs.get("end", len(shape))
+        return np.array(shape[slice(start, end)], dtype=np.int64)
+
+    def _op_Cast(self, args, attrs):
+        from onnx import helper
+
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(attrs.get("to", 1)))
+        if isinstance(args[0], Tensor):
+            if dtype.kind != "f":
+                self._fail(f"casting an input-dependent tensor to {dtype} is not supported")
+            return args[0]
+        return args[0].astype(np.float64 if dtype.kind in "fc" else dtype)
+
+    def _op_ConstantOfShape(self, args, attrs):
+        shape = self._ints(args[0], "the shape")
+        value = attrs.get("value", np.zeros(1))
+        self._entries(shape)
+        return np.full(shape, np.asarray(value).reshape(-1)[0])
+
+    # -- shapes ------------------------------------------------------------------------
+    def _axis(self, axis, rank, extra=0):
+        """``axis`` in 0..rank-1+extra (negative counts from the end)."""
+        axis = int(axis)
+        if not -(rank + extra) <= axis < rank + extra:
+            self._bad(f"axis {axis} is out of range for rank {rank}")
+        return axis % (rank + extra)
+
+    def _op_Flatten(self, args, attrs):
+        shape = _shape(args[0])
+        axis = self._axis(attrs.get("axis", 1), len(shape), 1)
+        return self._reshaped(args[0], (_size(shape[:axis]), _size(shape[axis:])))
+
+    def _op_Reshape(self, args, attrs):
+        if len(args) < 2 or args[1] is None or isinstance(args[1], Tensor):
+            self._bad("needs a constant target shape")
+        target = self._ints(args[1], "the target shape")
+        shape = _shape(args[0])
+        zero_copies = not attrs.get("allowzero", 0)
+        if (any(s < -1 for s in target) or target.count(-1) > 1
+                or (zero_copies and any(s == 0 and i >= len(shape) for i, s in enumerate(target)))):
+            self._bad(f"bad target shape {clip(target)} for a tensor of shape {clip(shape)}")
+        if zero_copies:
+            target = [shape[i] if s == 0 else s for i, s in enumerate(target)]
+        if -1 in target:
+            known = int(np.prod([s for s in target if s != -1], dtype=object))
+            if known == 0:
+                self._bad(f"bad target shape {clip(target)} for a tensor of shape {clip(shape)}")
+            target[target.index(-1)] = _size(shape) // known
+        return self._reshaped(args[0], target)
+
+    def _axes_of(self, args, attrs, position=1):
+        """The ``axes`` input (newer opsets) or attribute (older ones), or None."""
+        if len(args) > position and args[position] is not None:
+            return self._ints(args[position], "axes")
+        return attrs.get("axes")
+
+    def _op_Squeeze(self, args, attrs):
+        shape = _shape(args[0])
+        axes = self._axes_of(args, attrs)
+        if axes:
+            axes = {self._axis(a, len(shape)) for a in axes}
+            if any(shape[a] != 1 for a in axes):
+                self._bad(f"cannot squeeze axes {clip(sorted(axes))} of shape {clip(shape)}")
+        else:
+            axes = {i for i, size in enumerate(shape) if size == 1}
+        return self._reshaped(args[0], [s for i, s in enumerate(shape) if i not in axes])
+
+    def _op_Unsqueeze(self, args, attrs):
+        shape = list(_shape(args[0]))
+        axes = self._axes_of(args, attrs)
+        if not axes:
+            self._bad("needs axes")
+        rank = len(shape) + len(axes)
+        axes = sorted({self._axis(a, rank) for a in axes})
+        if len(axes) != rank - len(shape):
+            self._bad("repeats an axis")
+        for axis in axes:
+            shape.insert(axis, 1)
+        return self._reshaped(args[0], shape)
+
+    def _op_Transpose(self, args, attrs):
+        shape = _shape(args[0])
+        perm = attrs.get("perm", list(range(len(shape)))[::-1])
+        if sorted(perm) != list(range(len(shape))):
+            self._bad(f"perm {clip(perm)} is not a permutation of the {len(shape)} axes")
+        return self._take(args[0], self._index(shape).transpose(perm))
+
+    def _op_Slice(self, args, attrs):
+        shape = _shape(args[0])
+        if len(args) > 1:  # opset 10+: inputs starts, ends, axes, steps
+            starts, ends = (self._ints(a, name) for a, name in zip(args[1:3], ("starts", "ends")))
+            axes = self._axes_of(args, {}, 3)
+            steps = self._ints(args[4], "steps") if len(args) > 4 and args[4] is not None else None
+        else:
+            starts, ends, axes, steps = (attrs.get(k) for k in ("starts", "ends", "axes", "steps"))
+        axes = list(range(len(starts))) if axes is None else axes
+        steps = [1] * len(starts) if steps is None else steps
+        if not len(starts) == len(ends) == len(axes) == len(steps) or 0 in steps:
+            self._bad("starts, ends, axes and steps must have one nonzero entry per axis")
+        where = [slice(None)] * len(shape)
+        for start, end, axis, step in zip(starts, ends, axes, steps):
+            where[self._axis(axis, len(shape))] = slice(start, end, step)
+        return self._take(args[0], self._index(shape)[tuple(where)])
+
+    def _op_Gather(self, args, attrs):
+        shape = _shape(args[0])
+        indices = self._constant(args[1], "the indices")
+        if indices.dtype.kind not in "iu":
+            self._bad("indices must be integers")
+        axis = self._axis(attrs.get("axis", 0), len(shape))
+        if indices.size and not (-shape[axis] <= indices.min() and indices.max() < shape[axis]):
+            self._bad(f"indices out of range for axis {axis} of length {shape[axis]}")
+        self._entries(shape[:axis] + indices.shape + shape[axis + 1:])
+        return self._take(args[0], np.take(self._index(shape), indices, axis=axis))
+
+    def _op_Concat(self, args, attrs):
+        shapes = [_shape(a) for a in args]
+        axis = self._axis(attrs.get("axis", 0), len(shapes[0]))
+        if all(not isinstance(a, Tensor) for a in args):
+            return np.concatenate(args, axis=axis)
+        offsets = np.cumsum([0] + [_size(s) for s in shapes])
+        index = np.concatenate([start + self._index(s) for start, s in zip(offsets, shapes)],
+                               axis=axis)
+        stacked = self.builder.stack([self.tensor(a) for a in args])
+        return self._take(stacked, index)
+
+    def _op_Split(self, args, attrs):
+        shape = _shape(args[0])
+        axis = self._axis(attrs.get("axis", 0), len(shape))
+        parts = (self._ints(args[1], "split") if len(args) > 1 and args[1] is not None
+                 else attrs.get("split"))
+        if parts is None:
+            count = attrs.get("num_outputs", len(self.node.output))
+            parts = [-(-shape[axis] // count)] * count
+            parts[-1] = shape[axis] - sum(parts[:-1])
+        if sum(parts) != shape[axis] or min(parts) < 0:
+            self._bad(f"split {clip(parts)} does not add up to {shape[axis]}")
+        pieces = np.split(self._index(shape), np.cumsum(parts)[:-1], axis=axis)
+        return tuple(self._take(args[0], piece) for piece in pieces)
+
+    def _op_Expand(self, args, attrs):
+        target = np.broadcast_shapes(_shape(args[0]), tuple(self._ints(args[1], "the shape")))
+        return self._broadcast(args[0], target)
+
+    def _op_Pad(self, args, attrs):
+        shape = _shape(args[0])
+        pads = self._ints(args[1], "pads") if len(args) > 1 else attrs.get("pads")
+        value = attrs.get("value", 0.0)
+        if len(args) > 2 and args[2] is not None:
+            given = self._constant(args[2], "constant_value").reshape(-1)
+            value = float(given[0]) if given.size else 0.0
+        axes = self._axes_of(args, {}, 3) or list(range(len(shape)))
+        mode = attrs.get("mode", "constant")
+        if pads is None or len(pads) != 2 * len(axes):
+            self._bad(f"pads must have two entries per axis, got {clip(pads)}")
+        widths = [(0, 0)] * len(shape)
+        for i, axis in enumerate(axes):
+            widths[self._axis(axis, len(shape))] = (pads[i], pads[i + len(axes)])
+        index = self._padded(self._index(shape), widths, mode)
+        result = self._take(args[0], index)
+        if mode == "constant" and value != 0.0:
+            return self._add(result, np.where(index < 0, value, 0.0))
+        return result
+
+    def _padded(self, index, widths, mode):
+        """``np.pad`` of an index array (negative widths crop), -1 in constant padding."""
+        if mode not in ("constant", "reflect", "edge", "wrap"):
+            self._fail(f"mode {clip(mode)!r} is not supported")
+        grown = [(max(b, 0), max(e, 0)) for b, e in widths]
+        self._entries([n + b + e for n, (b, e) in zip(index.shape, grown)])
+        room = {"reflect": 1, "wrap": 0}.get(mode)  # pads at most n - room entries
+        if room is not None and any(max(b, e) > n - room for n, (b, e) in
+                                    zip(index.shape, grown) if b or e):
+            self._bad(f"{mode} padding {clip(widths)} is wider than the axes allow")
+        options = {"constant_values": -1} if mode == "constant" else {}
+        padded = np.pad(index, grown, mode=mode, **options) if index.size else index
+        crop = tuple(slice(-min(b, 0), n - (-min(e, 0)))
+                     for n, (b, e) in zip(padded.shape, widths))
+        return padded[crop]
+
+    # -- element-wise affine -----------------------------------------------------------
+    def _broadcast_all(self, args):
+        args = [a if isinstance(a, Tensor) else np.asarray(a) for a in args]
+        shape = np.broadcast_shapes(*[_shape(a) for a in args])
+        self._entries(shape)
+        return shape, [self._broadcast(a, shape) for a in args]
+
+    def _add(self, *args):
+        shape, args = self._broadcast_all(args)
+        constants = [a for a in args if not isinstance(a, Tensor)]
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        offset = sum(constants, np.zeros(shape)).reshape(-1) if constants else 0.0
+        if not tensors:
+            return np.sum(constants, axis=0)
+        total = self.builder.add(*tensors) if len(tensors) > 1 else tensors[0]
+        return dataclasses.replace(total, shape=shape, const=total.const + offset)
+
+    def _scale(self, value, factor):
+        if not isinstance(value, Tensor):
+            return value * factor
+        self._entries(np.broadcast_shapes(_shape(value), np.shape(factor)))
+        return self.builder.scale(value, factor)
+
+    def _op_Add(self, args, attrs):
+        return self._add(*args[:2])
+
+    def _op_Sum(self, args, attrs):
+        return self._add(*args)
+
+    def _op_Mean(self, args, attrs):
+        return self._scale(self._add(*args), 1.0 / len(args))
+
+    def _op_Neg(self, args, attrs):
+        return self._scale(args[0], -1.0)
+
+    def _op_Sub(self, args, attrs):
+        return self._add(args[0], self._scale(args[1], -1.0))
+
+    def _op_Mul(self, args, attrs):
+        x, y = args
+        if isinstance(x, Tensor) and isinstance(y, Tensor):
+            self._fail("Mul of two non-constant tensors is not piecewise linear")
+        if isinstance(y, Tensor):
+            x, y = y, x
+        if not isinstance(x, Tensor):
+            self._entries(np.broadcast_shapes(x.shape, y.shape))
+            return x * y
+        shape = np.broadcast_shapes(_shape(x), y.shape)
+        self._entries(shape)
+        factor = np.broadcast_to(np.asarray(y, np.float64), shape)
+        return self._scale(self._broadcast(x, shape), factor)
+
+    def _op_Div(self, args, attrs):
+        x, y = args
+        if isinstance(y, Tensor):
+            self._fail("Div by a non-constant tensor is not piecewise linear")
+        if not isinstance(x, Tensor):
+            self._entries(np.broadcast_shapes(x.shape, y.shape))
+            if x.dtype.kind in "iu" and y.dtype.kind in "iu":
+                return np.trunc(x / y).astype(np.int64)
+            return x / y
+        if np.any(y == 0):
+            self._fail("divides by zero")
+        return self._op_Mul([x, 1.0 / np.asarray(y, np.float64)], {})
+
+    # -- matrix products ---------------------------------------------------------------
+    def _op_MatMul(self, args, attrs):
+        a, b = args
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            self._fail("MatMul of two non-constant tensors is not piecewise linear")
+        if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+            self._entries(np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+                          + a.shape[-2:-1] + b.shape[-1:])
+            return np.matmul(a, b)
+        if isinstance(a, Tensor):
+            return self._right_product(a, np.asarray(b, np.float64))
+        return self._left_product(np.asarray(a, np.float64), b)
+
+    def _right_product(self, x, weight):
+        """``x @ weight`` for a constant 1-D or 2-D ``weight``."""
+        shape = _shape(x)
+        if weight.ndim not in (1, 2) or not shape or shape[-1] != weight.shape[0]:
+            self._fail(f"needs a 1-D or 2-D constant with {shape[-1:]} rows, got "
+                       f"{clip(weight.shape)}")
+        rows = _size(shape[:-1])
+        columns = weight.reshape(weight.shape[0], -1)
+        self._entries((rows, columns.size))
+        matrix = sp.kron(sp.identity(rows), sp.csr_matrix(columns.T), format="csr")
+        return self._linear(x, matrix, None, shape[:-1] + weight.shape[1:])
+
+    def _left_product(self, weight, x):
+        """``weight @ x`` for a constant 1-D or 2-D ``weight``."""
+        shape = _shape(x)
+        vector = len(shape) == 1
+        shape = shape + (1,) if vector else shape
+        if weight.ndim not in (1, 2) or weight.shape[-1] != shape[-2]:
+            self._fail(f"needs a 1-D or 2-D constant with {shape[-2]} columns, got "
+                       f"{clip(weight.shape)}")
+        rows = weight.reshape(-1, weight.shape[-1])
+        batch, n = _size(shape[:-2]), shape[-1]
+        self._entries((batch, rows.size, n))
+        matrix = sp.kron(sp.identity(batch), sp.kron(sp.csr_matrix(rows), sp.identity(n)),
+                         format="csr")
+        out = shape[:-2] + weight.shape[:-1] + (() if vector else (n,))
+        return self._linear(x, matrix, None, out)
+
+    def _op_Gemm(self, args, attrs):
+        a, b = args[0], args[1]
+        if len(_shape(a)) != 2 or len(_shape(b)) != 2:
+            self._bad(f"needs 2-D operands, got shapes {clip(_shape(a))} and {clip(_shape(b))}")
+        if attrs.get("transA", 0):
+            a = self._op_Transpose([a], {})
+        if attrs.get("transB", 0):
+            b = self._op_Transpose([b], {})
+        alpha = attrs.get("alpha", 1.0)
+        if isinstance(b, Tensor):
+            a = self._scale(a, alpha)
+        else:
+            b = self._scale(b, alpha)
+        out = self._op_MatMul([a, b], {})
+        if len(args) > 2 and args[2] is not None:
+            out = self._add(out, self._scale(args[2], attrs.get("beta", 1.0)))
+        return out
+
+    # -- convolution, normalisation, pooling -------------------------------------------
+    def _spatial(self, x, kernel, attrs, *, pooling=False):
+        """The :class:`_Axis` of every spatial axis of ``x`` (N, C, *spatial) for a window
+        of ``kernel`` taps and the node's strides, dilations, pads, auto_pad, ceil_mode."""
+        shape = _shape(x)
+        spatial, dims = shape[2:], len(shape) - 2
+        if dims < 1 or len(kernel) != dims:
+            self._bad(f"needs an (N, C, ...) input and a kernel per spatial axis, got shapes "
+                      f"{clip(shape)} and {clip(list(kernel))}")
+        strides = self._per_axis(attrs, "strides", dims, 1, 1)
+        dilations = self._per_axis(attrs, "dilations", dims, 1, 1)
+        pads = self._per_axis(attrs, "pads", 2 * dims, 0, 0)
+        ceil = bool(attrs.get("ceil_mode", 0)) and pooling
+        auto = attrs.get("auto_pad", "NOTSET")
+        if auto in ("SAME_UPPER", "SAME_LOWER") and max(dilations) > 1:
+            self._fail(f"auto_pad {auto} with dilations > 1 is not supported (onnxruntime "
+                       "and the ONNX definition pad it differently; give explicit pads)")
+        axes = []
+        for a, (n, k, s, d) in enumerate(zip(spatial, kernel, strides, dilations)):
+            extent = (k - 1) * d + 1
+            begin, end = self._auto_pads(auto, n, extent, s, pads[a], pads[a + dims])
+            span = n + begin + end - extent
+            if k < 1 or span < 0:
+                self._bad(f"a kernel of {k} taps (dilation {d}) does not fit an axis of "
+                          f"{n} entries with pads {begin}, {end}")
+            out = (-(-span // s) if ceil else span // s) + 1
+            if ceil and (out - 1) * s >= n + begin:
+                out -= 1
+            axes.append(_Axis(n, k, s, d, begin, end, out))
+        return axes
+
+    def _per_axis(self, attrs, name, count, default, minimum):
+        values = attrs.get(name, [default] * count)
+        if not isinstance(values, list) or len(values) != count or min(values) < minimum:
+            self._bad(f"{name} must be {count} integers >= {minimum}, got {clip(values)}")
+        return values
+
+    def _auto_pads(self, auto, n, extent, stride, begin, end):
+        if auto == "NOTSET":
+            return begin, end
+        if auto == "VALID":
+            return 0, 0
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            total = max((-(-n // stride) - 1) * stride + extent - n, 0)
+            small = total // 2
+            return (small, total - small) if auto == "SAME_UPPER" else (total - small, small)
+        self._bad(f"auto_pad {clip(auto)!r} is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
+
+    def _conv_weight(self, x, args, attrs, channels_axis):
+        shape = _shape(x)
+        weight = self._constant(args[1], "the weight").astype(np.float64)
+        group = attrs.get("group", 1)
+        kernel = attrs.get("kernel_shape", list(weight.shape[2:]))
+        if (weight.ndim != len(shape) or list(weight.shape[2:]) != list(kernel) or group < 1
+                or shape[1] != weight.shape[channels_axis] * (group if channels_axis else 1)
+                or weight.shape[0] % group):
+            self._bad(f"weight of shape {clip(weight.shape)} (group {group}, kernel_shape "
+                      f"{clip(kernel)}) does not fit an input of shape {clip(shape)}")
+        bias = (self._constant(args[2], "the bias").astype(np.float64)
+                if len(args) > 2 and args[2] is not None else None)
+        return weight, group, bias
+
+    def _with_bias(self, x, matrix, bias, out_shape):
+        offset = None
+        if bias is not None:
+            channels = (1, out_shape[1]) + (1,) * (len(out_shape) - 2)
+            offset = np.broadcast_to(bias.reshape(channels), out_shape)
+        return self._linear(x, matrix, offset, out_shape)
+
+    def _op_Conv(self, args, attrs):
+        x = args[0]
+        weight, group, bias = self._conv_weight(x, args, attrs, 1)
+        axes = self._spatial(x, weight.shape[2:], attrs)
+        out = (_shape(x)[0], weight.shape[0]) + tuple(a.n_out for a in axes)
+        self._entries(out + weight.shape[1:])
+        return self._with_bias(x, _conv_matrix(_shape(x), weight, axes, group), bias, out)
+
+    def _op_ConvTranspose(self, args, attrs):
+        x = args[0]
+        weight, group, bias = self._conv_weight(x, args, attrs, 0)
+        if attrs.get("output_shape") is not None or attrs.get("auto_pad", "NOTSET") != "NOTSET":
+            self._fail("output_shape and auto_pad are not supported (give pads)")
+        axes = self._transposed_axes(_shape(x)[2:], weight.shape[2:], attrs)
+        out = (_shape(x)[0], weight.shape[1] * group) + tuple(a.n_in for a in axes)
+        self._entries(out + (weight.shape[0] // group,) + weight.shape[2:])
+        matrix = _conv_matrix(out, weight, axes, group).T.tocsr()
+        return self._with_bias(x, matrix, bias, out)
+
+    def _transposed_axes(self, spatial, kernel, attrs):
+        """The :class:`_Axis` of the convolution from a ConvTranspose's output (length
+        ``(n - 1) * stride + output_padding + extent - pads``) back to its input."""
+        dims = len(spatial)
+        strides = self._per_axis(attrs, "strides", dims, 1, 1)
+        dilations = self._per_axis(attrs, "dilations", dims, 1, 1)
+        pads = self._per_axis(attrs, "pads", 2 * dims, 0, 0)
+        extra = self._per_axis(attrs, "output_padding", dims, 0, 0)
+        axes = []
+        for a, (n, k, s, d, e) in enumerate(zip(spatial, kernel, strides, dilations, extra)):
+            begin, end = pads[a], pads[a + dims]
+            n_out = (n - 1) * s + e + (k - 1) * d + 1 - begin - end
+            if n_out < 1 or e >= max(s, d):
+                self._bad(f"output_padding {e} or pads {begin}, {end} give an empty or "
+                          "invalid output axis")
+            axes.append(_Axis(n_out, k, s, d, begin, end, n))
+        return axes
+
+    def _op_BatchNormalization(self, args, attrs):
+        if attrs.get("training_mode", 0):
+            self._fail("training_mode = 1 is not supported (only the inference form)")
+        x = args[0]
+        scale, shift, mean, var = (self._constant(a, name).astype(np.float64) for a, name in
+                                   zip(args[1:5], ("scale", "B", "mean", "var")))
+        shape = _shape(x)
+        factor = scale / np.sqrt(var + attrs.get("epsilon", 1e-5))
+        offset = shift - mean * factor
+        per_channel = (shape[1],) + (1,) * (len(shape) - 2) if factor.ndim == 1 else factor.shape
+        factor, offset = (np.broadcast_to(v.reshape(per_channel), shape) for v in (factor, offset))
+        return self._add(self._scale(x, factor), offset)
+
+    def _windows(self, x, attrs, *, global_pool=False):
+        """(windows, out shape, axes) of a pooling node: flat input indices, -1 padding."""
+        shape = _shape(x)
+        if global_pool:
+            kernel, attrs = shape[2:], {}
+        else:
+            kernel = attrs.get("kernel_shape")
+            if kernel is None:
+                self._bad("needs kernel_shape")
+        axes = self._spatial(x, kernel, attrs, pooling=True)
+        out = shape[:2] + tuple(a.n_out for a in axes)
+        self._entries(out + tuple(kernel))
+        windows = _window_index(shape, axes).reshape(_size(out), -1)
+        return windows, out, axes
+
+    def _max_pool(self, args, attrs, global_pool=False):
+        windows, out, _ = self._windows(args[0], attrs, global_pool=global_pool)
+        windows = _compact(windows)
+        if (windows[:, 0] < 0).any():
+            self._bad("a pooling window lies entirely in the padding")
+        return self.builder.max_windows(self.tensor(args[0]), windows, out, name=self._desc())
+
+    def _average_pool(self, args, attrs, global_pool=False):
+        windows, out, axes = self._windows(args[0], attrs, global_pool=global_pool)
+        if attrs.get("count_include_pad", 0):
+            counts = np.ones(1)
+            for axis in axes:
+                position = axis.positions()
+                inside = (position >= -axis.begin) & (position < axis.n_in + axis.end)
+                counts = np.multiply.outer(counts, inside.sum(axis=1))
+            counts = np.broadcast_to(counts.reshape((1, 1) + out[2:]), out).reshape(-1)
+        else:
+            counts = (windows >= 0).sum(axis=1)
+        if (counts == 0).any():
+            self._bad("a pooling window lies entirely in the padding")
+        rows = np.broadcast_to(np.arange(windows.shape[0])[:, None], windows.shape)
+        keep = windows >= 0
+        values = np.broadcast_to((1.0 / counts)[:, None], windows.shape)
+        matrix = sp.csr_matrix((values[keep], (rows[keep], windows[keep])),
+                               shape=(windows.shape[0], _size(_shape(args[0]))))
+        return self._linear(args[0], matrix, None, out)
+
+    def _op_MaxPool(self, args, attrs):
+        return self._max_pool(args, attrs)
+
+    def _op_GlobalMaxPool(self, args, attrs):
+        return self._max_pool(args, attrs, global_pool=True)
+
+    def _op_AveragePool(self, args, attrs):
+        return self._average_pool(args, attrs)
+
+    def _op_GlobalAveragePool(self, args, attrs):
+        return self._average_pool(args, attrs, global_pool=True)
+
+    # -- reductions --------------------------------------------------------------------
+    def _reduced(self, args, attrs):
+        """(rows of flat indices to reduce, out shape) of a Reduce* node."""
+        shape = _shape(args[0])
+        axes = self._axes_of(args, attrs)
+        if axes is None or not axes:
+            if attrs.get("noop_with_empty_axes", 0):
+                return None, shape
+            axes = list(range(len(shape)))
+        axes = sorted({self._axis(a, len(shape)) for a in axes})
+        others = [a for a in range(len(shape)) if a not in axes]
+        index = self._index(shape).transpose(others + axes)
+        rows = index.reshape(_size([shape[a] for a in others]), -1)
+        keep = attrs.get("keepdims", 1)
+        out = tuple(1 if a in axes else n for a, n in enumerate(shape)) if keep else \
+            tuple(shape[a] for a in others)
+        return rows, out
+
+    def _reduce_linear(self, args, attrs, mean):
+        rows, out = self._reduced(args, attrs)
+        if rows is None:
+            return args[0]
+        value = 1.0 / rows.shape[1] if mean else 1.0
+        indices = rows.reshape(-1)
+        matrix = sp.csr_matrix((np.full(indices.size, value), indices,
+                                np.arange(0, indices.size + 1, max(rows.shape[1], 1))),
+                               shape=(rows.shape[0], _size(_shape(args[0]))))
+        return self._linear(args[0], matrix, None, out)
+
+    def _reduce_max(self, args, attrs, sign):
+        rows, out = self._reduced(args, attrs)
+        if rows is None:
+            return args[0]
+        if rows.shape[1] == 0:
+            self._bad("reduces over an empty axis")
+        x = self._scale(self.tensor(args[0]), sign)
+        return self._scale(self.builder.max_windows(x, rows, out, name=self._desc()), sign)
+
+    def _op_ReduceSum(self, args, attrs):
+        return self._reduce_linear(args, attrs, mean=False)
+
+    def _op_ReduceMean(self, args, attrs):
+        return self._reduce_linear(args, attrs, mean=True)
+
+    def _op_ReduceMax(self, args, attrs):
+        return self._reduce_max(args, attrs, 1.0)
+
+    def _op_ReduceMin(self, args, attrs):
+        return self._reduce_max(args, attrs, -1.0)
+
+    # -- element-wise piecewise linear -------------------------------------------------
+    def _activation(self, value, pieces, method, *args):
+        x = self.tensor(value)
+        self._check_units(x, pieces)
+        return method(x, *args, name=self._desc())
+
+    def _op_Relu(self, args, attrs):
+        return self._activation(args[0], 1, self.builder.relu)
+
+    def _op_LeakyRelu(self, args, attrs):
+        return self._activation(args[0], 2, self.builder.leaky_relu, attrs.get("alpha", 0.01))
+
+    def _op_PRelu(self, args, attrs):
+        slope = self._constant(args[1], "the slope").astype(np.float64)
+        slope = np.broadcast_to(slope, _shape(args[0]))
+        return self._activation(args[0], 2, self.builder.leaky_relu, slope)
+
+    def _op_Abs(self, args, attrs):
+        return self._activation(args[0], 2, self.builder.abs)
+
+    def _op_Clip(self, args, attrs):
+        bounds = [attrs.get("min"), attrs.get("max")]
+        for i in (0, 1):
+            if len(args) > i + 1 and args[i + 1] is not None:
+                bounds[i] = float(self._constant(args[i + 1], ("min", "max")[i]).reshape(-1)[0])
+        low, high = (None if b is None or not abs(b) < np.finfo(np.float32).max else b
+                     for b in bounds)
+        return self._clip(args[0], low, high)
+
+    def _clip(self, value, low, high):
+        pieces = (low is not None) + (high is not None)
+        return self._activation(value, max(pieces, 1), self.builder.clip, low, high)
+
+    def _op_HardSigmoid(self, args, attrs):
+        x = self._add(self._scale(args[0], attrs.get("alpha", 0.2)), attrs.get("beta", 0.5))
+        return self._clip(x, 0.0, 1.0)
+
+    def _op_Max(self, args, attrs):
+        return self._extreme(args, 1.0)
+
+    def _op_Min(self, args, attrs):
+        return self._extreme(args, -1.0)
+
+    def _extreme(self, args, sign):
+        """Element-wise maximum (``sign`` 1) or minimum (-1) of broadcast inputs: a clip
+        for one tensor and constants, else max windows over the stacked inputs."""
+        shape, args = self._broadcast_all(args)
+        constants = [np.asarray(a, np.float64) * sign for a in args if not isinstance(a, Tensor)]
+        # the same tensor twice (Max(x, x)) would make windows that always tie
+        tensors = list({id(a): a for a in args if isinstance(a, Tensor)}.values())
+        bound = np.max(constants, axis=0) * sign if constants else None
+        if not tensors:
+            return bound
+        if len(tensors) == 1:
+            if bound is None:
+                return tensors[0]
+            bound = bound.reshape(-1)
+            return self._clip(tensors[0], *((bound, None) if sign > 0 else (None, bound)))
+        items = [self._scale(t, sign) for t in tensors] + (
+            [self.tensor(bound * sign)] if constants else [])
+        stacked = self.builder.stack(items)
+        size = _size(shape)
+        windows = np.arange(size)[:, None] + size * np.arange(len(items))[None, :]
+        pooled = self.builder.max_windows(stacked, windows, shape, name=self._desc())
+        return self._scale(pooled, sign)
+
+
+def _why_unsupported(op, domain):
+    if domain not in ("", "ai.onnx"):
+        return f"operators of domain {clip(domain)!r} are not supported"
+    if op in _NOT_PIECEWISE_LINEAR:
+        return f"{op} is not piecewise linear"
+    if op in _DISCONTINUOUS:
+        return f"{op} is not continuous piecewise linear"
+    if op in ("LSTM", "GRU", "RNN", "Loop", "Scan", "If"):
+        return f"{op} is control flow or recurrent, not a feed-forward layer"
+    return "not one of the supported operators (see polyrelu.network.onnx_import)"
