@@ -68,7 +68,7 @@ def test_through_points_from_npy_files_and_from_text_agree(tmp_path, capsys):
     (["--box", "-1", "1"], "--box slices the input plane of a 2-input network"),
     (["--through", "1,2,3", "0,0,0", "1,1,1"], "has 3 values but the network has 4 inputs"),
     (["--through", "0,0,0,0", "1,1,1,1", "2,2,2,2"], "collinear"),
-    (["--through", "0,0,0,0", "1,0,0,0", "nope.npy"], "cannot read point file"),
+    (["--through", "0,0,0,0", "1,0,0,0", "nope.npy"], "not a readable point (.npy) file"),
     (["--plane", "0,0,0,0", "1,0,0,0", "0,1,0,0", "--tbox", "0", "x"], "--tbox HI must be"),
     (["--plane", "0,0,0,0", "1,0,0,0", "0,1,0,0", "-o", "pic.jpg"], "must end in .png or .svg"),
     (["--plane", "0,0,0,0", "1,0,0,0", "0,1,0,0", "-o", "p.png", "--color", "neuron"],
