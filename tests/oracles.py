@@ -282,10 +282,15 @@ def planar_cells(network, box_lo, box_hi, min_area=1e-12):
     from shapely.geometry import Polygon, box
 
     def clip(polygon, a, c):  # {x in polygon : a . x + c >= 0}
-        big = 1e6 * (1 + np.abs(np.r_[box_lo, box_hi]).max())
-        half = _halfplane(a, c, big)
-        return polygon.intersection(half) if half is not None else (
-            polygon if c >= 0 else Polygon())
+        if polygon.is_empty:
+            return polygon
+        corners = np.array(polygon.exterior.coords)
+        values = corners @ a + c
+        if values.min() >= 0:
+            return polygon
+        if values.max() <= 0:
+            return Polygon()
+        return polygon.intersection(_halfplane(a, c, corners))
 
     cells = [(box(box_lo[0], box_lo[1], box_hi[0], box_hi[1]), [], np.eye(2), np.zeros(2))]
     for layer in network.layers[:-1]:
@@ -338,17 +343,16 @@ def planar_cells(network, box_lo, box_hi, min_area=1e-12):
     return [(poly, np.array(bits, dtype=bool)) for poly, bits, _, _ in cells]
 
 
-def _halfplane(a, c, big):
-    """The polygon {x : a . x + c >= 0} within a square of half-width ``big``; None if a = 0."""
-    from shapely.geometry import box
+def _halfplane(a, c, corners):
+    """A polygon equal to {x : a . x + c >= 0} near ``corners`` (a polygon the line
+    crosses): a rectangle on the line's positive side, around the corners' foot point."""
+    from shapely.geometry import Polygon
 
     norm = np.linalg.norm(a)
-    if norm == 0:
-        return None
     n = a / norm
-    point = -c / norm * n  # on the line
+    middle = corners.mean(axis=0)
+    foot = middle - (middle @ a + c) / norm * n  # on the line
+    big = 4.0 * (1.0 + np.ptp(corners, axis=0).max())
     tangent = np.array([-n[1], n[0]])
-    corners = [point + big * tangent, point + big * tangent + 2 * big * n,
-               point - big * tangent + 2 * big * n, point - big * tangent]
-    from shapely.geometry import Polygon
-    return Polygon(corners).intersection(box(-big, -big, big, big))
+    return Polygon([foot + big * tangent, foot + big * tangent + 2 * big * n,
+                    foot - big * tangent + 2 * big * n, foot - big * tangent])

@@ -22,7 +22,7 @@ def test_general_brute_force_equals_relu_brute_force_on_relu_networks():
 
 
 def test_planar_cells_equal_brute_force_and_tile_the_box():
-    for seed in range(2):
+    for seed in range(6):  # seed 2 has lines far outside some cells
         net = residual_pool_network(seed)
         cells = planar_cells(net, *BOX)
         keys = [np.packbits(p).tobytes() for _, p in cells]

@@ -163,7 +163,7 @@ class Layer:
             return relu
         position = self.argmax(self.activate(z))
         onehot = position[:, :, None] == np.arange(self.windows.shape[1])
-        return np.concatenate([relu, onehot.reshape(z.shape[0], -1)], axis=1)
+        return np.concatenate([relu, onehot.reshape(z.shape[0], self.windows.size)], axis=1)
 
     def sources(self, slots):
         """Where each output comes from under pattern slots ``slots`` (num_slots,):
