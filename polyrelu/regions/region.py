@@ -315,6 +315,7 @@ def same_network(first, second):
 
 
 _LAYOUT = ("units", "keep", "windows")
+_LAYER_KEYS = ("W", "b") + _LAYOUT
 
 
 def regions_to_arrays(regions, d, m):
@@ -390,11 +391,13 @@ def _zero_tol(data, meta, network, domain):
 
 def _network_from_arrays(data, meta, expected):
     layers = meta.get("layers")
-    keys = ("W", "b", "units", "keep", "windows") if meta["version"] >= 3 else ("W", "b")
-    found = sorted(k for k in data if k.rstrip("0123456789") in keys and k[-1:].isdigit())
+    keys = _LAYER_KEYS if meta["version"] >= 3 else _LAYER_KEYS[:2]  # version 2: W, b
+    found = sorted(k for k in data if k.rstrip("0123456789") in _LAYER_KEYS
+                   and k[-1:].isdigit())
     if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1 \
             or found != sorted(f"{key}{i}" for key in keys for i in range(layers)):
-        raise InvalidFileError("the network's layers are missing or inconsistent")
+        raise InvalidFileError(f"the network's layers are missing or inconsistent (a version "
+                               f"{meta['version']} file has arrays {', '.join(keys)} per layer)")
     if meta["version"] >= 3:
         network = Network.from_layers([_layer_from_arrays(data, i, meta) for i in range(layers)])
     else:
@@ -413,7 +416,7 @@ def _network_from_arrays(data, meta, expected):
 
 def _layer_from_arrays(data, index, meta):
     """Layer ``index`` of a version-3 file, its arrays checked (dtypes, codes)."""
-    arrays = {key: data[f"{key}{index}"] for key in ("W", "b", "units", "keep", "windows")}
+    arrays = {key: data[f"{key}{index}"] for key in _LAYER_KEYS}
     if any(arrays[key].dtype.kind != "f" for key in ("W", "b")) or any(
             arrays[key].dtype.kind != "i" for key in _LAYOUT):
         raise InvalidFileError(f"layer {index}: weights must be floats, units, kept entries "

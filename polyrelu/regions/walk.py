@@ -324,11 +324,25 @@ class Walk:
             raise NumericalAmbiguityError("a pattern's constant constraint is violated")
         keep = ~constant
         A, b, kinks = A[keep] / norms[keep, None], b[keep] / norms[keep], kinks[keep]
+        if self.kinks.pair_units.size:
+            A, b, kinks = self._first_of_coincident(A, b, kinks)
         on_domain_face = self._on_domain_face(A, b)
         A = np.vstack([A[~on_domain_face], self.domain.A])
         b = np.concatenate([b[~on_domain_face], self.domain.b])
         sources = np.concatenate([kinks[~on_domain_face], -1 - np.arange(len(self.domain.b))])
         return A, b, sources
+
+    def _first_of_coincident(self, A, b, kinks):
+        """The rows without repeats: of rows on one hyperplane (to 1e-9 of the domain's
+        scale), the one of the lowest kink. A window tie whose other position is a zero
+        ReLU unit lies on a ReLU unit's hyperplane; the ReLU kink (lower id) is the one the
+        pattern changes at, so facets and edges are tagged with it on both sides."""
+        rounded = np.round(np.column_stack([A, b / max(1.0, self.domain.diameter)]) * 1e9)
+        _, first = np.unique(rounded, axis=0, return_index=True)
+        if first.size == len(b):
+            return A, b, kinks
+        first = np.sort(first)  # the rows come in increasing kink order
+        return A[first], b[first], kinks[first]
 
     def _on_domain_face(self, A, b):
         """Rows that coincide with a face of the domain (the face is kept, it has no neighbour)."""
