@@ -314,10 +314,8 @@ class Walk:
     def _constraints(self, pattern, maps):
         """Rows ``A x <= b`` (unit norm) of the pattern's region, with their sources (the
         kink of each row, ``-1 - f`` for domain face ``f``)."""
-        G, g, kinks = self.network.kink_rows(pattern, maps)
-        column = self.kinks.column[kinks]
-        keep = column >= 0
-        A, b, kinks, tol = -G[keep], g[keep], kinks[keep], self.kinks.tol[column[keep]]
+        A, b, kinks = self.kinks.rows(pattern, maps)
+        tol = self.kinks.tol[self.kinks.column[kinks]]
         norms = np.linalg.norm(A, axis=1)
         constant = norms * self.domain.diameter <= tol
         if np.any(b[constant] < -tol[constant]):
@@ -338,10 +336,12 @@ class Walk:
         ReLU unit lies on a ReLU unit's hyperplane; the ReLU kink (lower id) is the one the
         pattern changes at, so facets and edges are tagged with it on both sides."""
         rounded = np.round(np.column_stack([A, b / max(1.0, self.domain.diameter)]) * 1e9)
-        _, first = np.unique(rounded, axis=0, return_index=True)
-        if first.size == len(b):
+        order = np.lexsort(rounded.T[::-1])  # stable: equal rows keep their (kink) order
+        ordered = rounded[order]
+        repeat = np.all(ordered[1:] == ordered[:-1], axis=1)
+        if not repeat.any():
             return A, b, kinks
-        first = np.sort(first)  # the rows come in increasing kink order
+        first = np.sort(order[np.concatenate([[True], ~repeat])])
         return A[first], b[first], kinks[first]
 
     def _on_domain_face(self, A, b):
@@ -485,6 +485,19 @@ class KinkSet:
         slots = [layer.slots(part) for layer, part in zip(layers, np.split(z, self.z_splits, 1))]
         raw = np.concatenate(slots, axis=1) if slots else np.zeros((len(z), 0), dtype=bool)
         return np.concatenate(values, axis=1), raw
+
+    def rows(self, pattern, maps):
+        """Rows ``A x <= b`` of ``pattern``'s region (``maps`` its affine maps) for these
+        kinks, in increasing kink order, and their kinks: those of
+        :meth:`polyrelu.Network.kink_rows` (for a ReLU network, built directly: the same
+        rows, without the slot bookkeeping)."""
+        if self.network.is_relu_mlp:
+            sign = np.where(pattern[self.ids], 1.0, -1.0)
+            return (-sign[:, None] * maps.pre_A[self.ids], sign * maps.pre_c[self.ids],
+                    self.ids)
+        G, g, kinks = self.network.kink_rows(pattern, maps)
+        keep = self.column[kinks] >= 0
+        return -G[keep], g[keep], kinks[keep]
 
     def gradients(self, pattern, maps):
         """Gradients (K, d) of the kink values on ``pattern``'s region (``maps`` its affine
