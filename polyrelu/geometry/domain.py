@@ -105,6 +105,24 @@ class Domain:
         return domain if allow_extreme_numerics else domain._resolvable()
 
     @classmethod
+    def ball(cls, center, radius, *, allow_extreme_numerics=False):
+        """The l_inf ball ``|x - center|_inf <= radius``: the box ``center -+ radius``.
+
+        >>> Domain.ball([1.0, 2.0], 0.5).lower.tolist()
+        [0.5, 1.5]
+        >>> Domain.ball([1.0], -1)
+        Traceback (most recent call last):
+        ...
+        polyrelu.errors.InvalidDomainError: the ball's radius must be a positive number, got -1.0
+        """
+        center = _finite_vector(center, "centre")
+        radius = float(radius)
+        if not (np.isfinite(radius) and radius > 0):
+            raise InvalidDomainError(f"the ball's radius must be a positive number, got {radius}")
+        return cls.box(center - radius, center + radius,
+                       allow_extreme_numerics=allow_extreme_numerics)
+
+    @classmethod
     def polytope(cls, A, b, *, solver=None, allow_extreme_numerics=False):
         """The polytope ``{x : A x <= b}``; checked bounded and full-dimensional with LPs.
 
