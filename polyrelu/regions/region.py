@@ -16,9 +16,11 @@ Facets and graph edges are tagged with the *kink* that makes them (see
 ``-1 - f``. For a ReLU network the kinks are the hidden neurons.
 
 File format (:meth:`RegionComplex.save`, version 3): one ``.npz`` of numeric arrays and
-one JSON string ``meta``. The network is stored as its layers (``W{l}``, ``b{l}``,
-``units{l}``, ``keep{l}``, ``windows{l}``), so any network round-trips; version-2 files
-(ReLU networks, weights and biases only, ``edge_neurons``) are still read.
+one JSON string ``meta``. The network is stored as its layers in the layout of
+:mod:`polyrelu.network.arrays` (``W{l}``, ``b{l}``, and ``units{l}``, ``keep{l}``,
+``windows{l}`` for layers that are not plain ReLU layers; their names in ``meta``), so
+any network round-trips; the edges' kinks are ``edge_kinks``. Version-2 files (ReLU
+networks, weights and biases only, ``edge_neurons``) are still read.
 """
 
 import dataclasses
@@ -35,7 +37,7 @@ from ..geometry.domain import Domain
 from ..geometry.interval import neuron_status
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope
-from ..network.layers import Layer
+from ..network.arrays import network_arrays, network_from_arrays
 from ..network.model import Network, network_fingerprint
 from ..options import Options
 from .validation import (
@@ -46,7 +48,7 @@ from .validation import (
     read_meta,
 )
 
-__all__ = ["Region", "RegionComplex", "pattern_key", "same_network", "network_to_arrays"]
+__all__ = ["Region", "RegionComplex", "pattern_key"]
 
 FILE_FORMAT = "polyrelu-region-complex"
 FILE_VERSION = 3
@@ -159,15 +161,15 @@ class RegionComplex:
 
     def check_matches(self, network, domain=None):
         """Raise unless the complex was computed on ``network`` (same fingerprint: shapes
-        and weight bytes; same units, kept entries and windows) and, if given, on ``domain`` (same rows).
+        and weight bytes, units, kept entries and windows) and, if given, on ``domain`` (same rows).
 
         Raises
         ------
         InvalidNetworkError, InvalidDomainError
         """
-        if not same_network(network, self.network):
+        if network_fingerprint(network) != network_fingerprint(self.network):
             raise InvalidNetworkError("the region complex holds the regions of another "
-                                      "network (fingerprints or layer layouts differ)")
+                                      "network (fingerprints differ)")
         if domain is not None and not (
                 np.array_equal(domain.A, self.domain.A) and np.array_equal(domain.b, self.domain.b)):
             raise InvalidDomainError("the region complex was computed over another domain")
@@ -275,7 +277,7 @@ def _to_arrays(complex_):
                      dtype=np.int64)
     arrays = {
         **regions_to_arrays(complex_.regions, net.input_dim, net.output_dim),
-        **network_to_arrays(net),
+        **network_arrays(net),
         "edges": edges,
         "edge_kinks": kinks,
         "zero_tol": complex_.zero_tol,
@@ -295,27 +297,7 @@ def _to_arrays(complex_):
     return arrays
 
 
-def network_to_arrays(network):
-    """The network's layers as plain arrays: ``W{l}``, ``b{l}``, ``units{l}``, ``keep{l}``
-    and ``windows{l}`` for layer ``l`` (see :class:`polyrelu.network.layers.Layer`)."""
-    arrays = {}
-    for l, layer in enumerate(network.layers):
-        arrays.update({f"W{l}": layer.weight, f"b{l}": layer.bias, f"units{l}": layer.units,
-                       f"keep{l}": layer.keep, f"windows{l}": layer.windows})
-    return arrays
-
-
-def same_network(first, second):
-    """Whether two networks are the same: equal fingerprints (shapes, values) and, layer by
-    layer, the same units, kept entries and windows."""
-    return network_fingerprint(first) == network_fingerprint(second) and len(
-        first.layers) == len(second.layers) and all(
-        np.array_equal(getattr(a, key), getattr(b, key))
-        for a, b in zip(first.layers, second.layers) for key in _LAYOUT)
-
-
 _LAYOUT = ("units", "keep", "windows")
-_LAYER_KEYS = ("W", "b") + _LAYOUT
 
 
 def regions_to_arrays(regions, d, m):
@@ -390,56 +372,51 @@ def _zero_tol(data, meta, network, domain):
 
 
 def _network_from_arrays(data, meta, expected):
-    layers = meta.get("layers")
-    keys = _LAYER_KEYS if meta["version"] >= 3 else _LAYER_KEYS[:2]  # version 2: W, b
-    found = sorted(k for k in data if k.rstrip("0123456789") in _LAYER_KEYS
-                   and k[-1:].isdigit())
-    if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1 \
-            or found != sorted(f"{key}{i}" for key in keys for i in range(layers)):
-        raise InvalidFileError(f"the network's layers are missing or inconsistent (a version "
-                               f"{meta['version']} file has arrays {', '.join(keys)} per layer)")
-    if meta["version"] >= 3:
-        network = Network.from_layers([_layer_from_arrays(data, i, meta) for i in range(layers)])
-    else:
-        network = Network([data[f"W{i}"] for i in range(layers)],
-                          [data[f"b{i}"] for i in range(layers)])
+    """The file's network, checked: its layers (version 2: weights and biases only), its
+    fingerprint, the caller's network if given, the metadata's layer and slot counts."""
+    layout = [k for k in data if k.rstrip("0123456789") in _LAYOUT and k[-1:].isdigit()]
+    if meta["version"] < 3 and layout:
+        raise InvalidFileError(f"the network's layers are inconsistent (a version 2 file "
+                               f"has arrays W, b per layer, not {sorted(layout)[0]})")
+    if any(not np.isin(data[k], (0, 1)).all() for k in layout if k.startswith("units")):
+        raise InvalidFileError("a unit code is neither 0 (linear) nor 1 (ReLU)")
+    network = _named(network_from_arrays(data, what="the network's layers"), meta)
+    if meta.get("layers") != len(network.layers):
+        raise InvalidFileError("the network's layers are missing or inconsistent")
     fingerprint = network_fingerprint(network)
     if meta.get("network_sha256") != fingerprint:
         raise InvalidFileError("the network's fingerprint does not match its weights")
-    if expected is not None and not same_network(expected, network):
+    if expected is not None and network_fingerprint(expected) != fingerprint:
         raise InvalidFileError("the file holds the regions of another network than the given "
-                               "one (fingerprints or layer layouts differ)")
+                               "one (fingerprints differ)")
     if meta.get("num_hidden") != network.num_hidden:
         raise InvalidFileError("the metadata's neuron count is not the network's")
     return network
 
 
-def _layer_from_arrays(data, index, meta):
-    """Layer ``index`` of a version-3 file, its arrays checked (dtypes, codes)."""
-    arrays = {key: data[f"{key}{index}"] for key in _LAYER_KEYS}
-    if any(arrays[key].dtype.kind != "f" for key in ("W", "b")) or any(
-            arrays[key].dtype.kind != "i" for key in _LAYOUT):
-        raise InvalidFileError(f"layer {index}: weights must be floats, units, kept entries "
-                               "and windows integers")
-    if not np.isin(arrays["units"], (0, 1)).all():
-        raise InvalidFileError(f"layer {index}: a unit code is neither 0 (linear) nor 1 (ReLU)")
-    names, window_names = _layer_names(meta, index)
-    return Layer.build(arrays["W"], arrays["b"], units=arrays["units"], keep=arrays["keep"],
-                       windows=arrays["windows"], names=names, window_names=window_names)
+def _named(network, meta):
+    """``network`` with the provenance names of its layers from the metadata (version 3),
+    for kink names; malformed names are refused."""
+    if meta["version"] < 3:
+        return network
+    entries = meta.get("layer_names")
+    if not isinstance(entries, list) or len(entries) != len(network.layers):
+        raise InvalidFileError("the layers' names in the metadata are missing or malformed")
+    layers = [dataclasses.replace(layer, names=names, window_names=window_names)
+              for layer, (names, window_names) in zip(network.layers, map(_names_of, entries))]
+    return Network.from_layers(layers)
 
 
-def _layer_names(meta, index):
-    """The provenance names of layer ``index`` (lists of ``[start, stop, text]``), checked."""
-    try:
-        entry = meta["layer_names"][index]
-        parts = tuple(tuple((int(start), int(stop), str(text)) for start, stop, text in part)
-                      for part in entry)
-        if len(parts) != 2 or not all(isinstance(t, str) for part in entry for *_, t in part):
-            raise ValueError("two lists of names expected")
-        return parts
-    except (KeyError, IndexError, TypeError, ValueError) as err:
-        raise InvalidFileError(f"layer {index}: its names in the metadata are malformed "
-                               f"({err})") from err
+def _names_of(entry):
+    """Two tuples of ``(start, stop, text)`` from the JSON lists of one layer's names."""
+    parts = entry if isinstance(entry, list) and len(entry) == 2 else None
+    if parts is None or not all(isinstance(part, list) for part in parts) or not all(
+            isinstance(n, list) and len(n) == 3 and isinstance(n[2], str) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in n[:2])
+            for part in parts for n in part):
+        raise InvalidFileError("the layers' names in the metadata are malformed (two lists "
+                               "of [start, stop, text] per layer)")
+    return tuple(tuple(tuple(n) for n in part) for part in parts)
 
 
 def _domain_from_arrays(data, meta, dim):

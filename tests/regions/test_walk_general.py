@@ -17,7 +17,9 @@ from oracles import (assert_same_complex, general_brute_force, general_forward, 
 from polyrelu import (Domain, InvalidFileError, InvalidNetworkError, Network, Options,
                       RegionComplex, UnsupportedNetworkError, enumerate_regions)
 from polyrelu.network.layers import Layer
+from polyrelu.network.arrays import network_from_arrays
 from polyrelu.network.lowering import GraphBuilder
+from polyrelu.network.model import network_fingerprint
 from polyrelu.regions.crosscheck import compare_complexes, cross_check
 from polyrelu.regions.validation import content_hash
 
@@ -320,14 +322,24 @@ def _window_kink(arrays):
 @pytest.mark.parametrize("edit, message", [
     (_flip_unit, "zero tolerances|pattern is not|neuron count|affine map"),
     (_move_window, "zero tolerances|pattern is not|affine map|facet row"),
-    (_bad_code, "unit code"), (_drop_keep, "layers are missing"),
+    (_bad_code, "unit code"), (_drop_keep, "only some of units, keep and windows"),
     (_window_kink, "names no kink"),
 ])
 def test_a_forged_general_file_is_refused(general, tmp_path, edit, message):
+    """Edited (content hash not updated), rehashed, and rehashed with the network's
+    fingerprint recomputed too: each refused, the last by re-deriving the regions."""
     arrays = _arrays(general[1])
     edit(arrays)
+    forged = {}
+    try:
+        forged["network_sha256"] = network_fingerprint(network_from_arrays(arrays))
+        if forged["network_sha256"] != network_fingerprint(general[0].network):
+            with pytest.raises(InvalidFileError, match="fingerprint"):
+                RegionComplex.load(_rewrite(arrays, tmp_path / "rehashed.npz"))
+    except InvalidFileError:
+        pass  # the layers themselves do not load
     with pytest.raises(InvalidFileError, match=message):
-        RegionComplex.load(_rewrite(arrays, tmp_path / "forged.npz"))
+        RegionComplex.load(_rewrite(arrays, tmp_path / "forged.npz", **forged))
     with pytest.raises(InvalidFileError, match="content hash"):  # not rehashed
         np.savez(tmp_path / "edited.npz", **arrays)
         RegionComplex.load(tmp_path / "edited.npz")
@@ -338,21 +350,22 @@ def test_version_labels_are_never_misread(general, tmp_path):
     with pytest.raises(InvalidFileError, match="format version 99, this polyrelu reads "
                                                "versions 2 and 3"):
         RegionComplex.load(_rewrite(arrays, tmp_path / "v99.npz", version=99))
-    with pytest.raises(InvalidFileError, match="version 2 file has arrays W, b per layer"):
+    with pytest.raises(InvalidFileError, match="version 2 file has arrays W, b per layer, "
+                                               "not keep0"):
         RegionComplex.load(_rewrite(arrays, tmp_path / "v2.npz", version=2))
     old = _arrays(DATA / "relu_complex_v2.npz")
-    with pytest.raises(InvalidFileError, match="version 3 file has arrays W, b, units"):
+    with pytest.raises(InvalidFileError, match="names in the metadata"):
         RegionComplex.load(_rewrite(old, tmp_path / "v3.npz", version=3))
 
 
 def test_a_version_2_file_of_the_new_writer_loads(tmp_path):
-    """A ReLU complex written as version 3, turned into the version-2 layout by hand."""
+    """A ReLU complex written as version 3 (a ReLU network's layers are its weights and
+    biases, as in version 2), turned into the version-2 layout by hand."""
     weights, biases = random_network((2, 5, 3, 1), np.random.default_rng(8))
     complex_ = _walk(Network(weights, biases))
     complex_.save(tmp_path / "v3.npz")
     arrays = _arrays(tmp_path / "v3.npz")
-    for key in [k for k in arrays if k.rstrip("0123456789") in ("units", "keep", "windows")]:
-        del arrays[key]
+    assert not [k for k in arrays if k.rstrip("0123456789") in ("units", "keep", "windows")]
     arrays["edge_neurons"] = arrays.pop("edge_kinks")
     loaded = RegionComplex.load(_rewrite(arrays, tmp_path / "v2.npz", version=2))
     assert_same_complex(complex_, loaded)
