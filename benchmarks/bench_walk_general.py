@@ -6,7 +6,9 @@ The general network has every kind of kink on a plane: dense, ReLU, max pooling 
 windows of three, LeakyReLU, Clip and a residual addition of the input (as
 tests.networks.residual_pool_network, wider). The ReLU network (2-32-24-1) is sized to a
 region count of the same scale (~500-2000 each). Prints, per network, its regions, the
-best of ``R`` walks' seconds per region and LPs per region, then the ratio general / ReLU.
+best of ``R`` walks' CPU seconds per region (process time: the machine may be shared) and
+LPs per region, then the ratio general / ReLU. Run it from the repository root with
+``PYTHONPATH=.`` to time this checkout rather than an installed polyrelu.
 """
 
 import argparse
@@ -46,15 +48,19 @@ def relu_network(seed, sizes=(2, 32, 24, 1)):
     return Network(weights, biases)
 
 
-def measure(network, repeats):
-    """(regions, best seconds per region, LPs per region) over ``repeats`` walks."""
-    best, complex_ = float("inf"), None
+def measure(networks, repeats):
+    """Per network: (regions, best CPU seconds per region, LPs per region) over ``repeats``
+    walks, the networks taking turns (so a change in the machine's load hits both)."""
+    best = {name: float("inf") for name in networks}
+    found = {}
     for _ in range(repeats):
-        start = time.perf_counter()
-        complex_ = enumerate_regions(network, BOX)
-        best = min(best, time.perf_counter() - start)
-    n = len(complex_)
-    return n, best / n, complex_.stats["lps"] / n
+        for name, network in networks.items():
+            start = time.process_time()
+            complex_ = enumerate_regions(network, BOX)
+            best[name] = min(best[name], time.process_time() - start)
+            found[name] = complex_
+    return {name: (len(c), best[name] / len(c), c.stats["lps"] / len(c))
+            for name, c in found.items()}
 
 
 def main():
@@ -62,14 +68,12 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    rows = {}
-    for name, network in (("relu", relu_network(args.seed)),
-                          ("general", general_network(args.seed))):
-        regions, per_region, lps = measure(network, args.repeats)
-        rows[name] = per_region
-        print(f"{name:8s} {network!r}: {regions} regions, {1e3 * per_region:.3f} ms/region, "
-              f"{lps:.2f} LPs/region")
-    print(f"ratio general / relu: {rows['general'] / rows['relu']:.2f}")
+    networks = {"relu": relu_network(args.seed), "general": general_network(args.seed)}
+    results = measure(networks, args.repeats)
+    for name, (regions, per_region, lps) in results.items():
+        print(f"{name:8s} {networks[name]!r}: {regions} regions, {1e3 * per_region:.3f} ms "
+              f"CPU/region, {lps:.2f} LPs/region")
+    print(f"ratio general / relu: {results['general'][1] / results['relu'][1]:.2f}")
 
 
 if __name__ == "__main__":

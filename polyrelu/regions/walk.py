@@ -384,7 +384,7 @@ class Walk:
         pre-activation's, a window pair the difference of its two values), and the
         point must stay in the domain.
         """
-        values_start, _ = self.kinks.evaluate(starts)
+        values_start = self.kinks.values(self.network.preactivations(starts))
         near = np.maximum(near, 1e-3 * self.kinks.tol)  # at least the rounding error
         free_to_flip = np.abs(values_start) <= near
         free_to_flip[np.arange(len(starts)), self.kinks.column[kinks]] = True
@@ -393,13 +393,15 @@ class Walk:
         patterns = np.zeros((len(starts), self.network.num_hidden), dtype=bool)
         for _ in range(_MAX_HALVINGS):
             trial = starts[pending] + step[pending, None] * normals[pending]
-            values, raw = self.kinks.evaluate(trial)
+            z = self.network.preactivations(trial)
+            values = self.kinks.values(z)
             kept = (np.sign(values) == np.sign(values_start[pending])) & (
                 np.abs(values) > near)
             good = np.all(kept | free_to_flip[pending], axis=1) & self.domain.contains(
                 trial, tol=-self.min_radius)
-            ends[pending[good]] = trial[good]
-            patterns[pending[good]] = raw[good]
+            if good.any():  # (Layer.slots refuses zero points)
+                ends[pending[good]] = trial[good]
+                patterns[pending[good]] = self.kinks.patterns(z[good])
             pending = pending[~good]
             if pending.size == 0:
                 return ends, patterns
@@ -420,12 +422,12 @@ class Walk:
             nudge = rng.normal(size=center.size)
             nudge *= 0.5 ** attempt * 0.1 * self.domain.radius / np.linalg.norm(nudge)
             point = center + nudge if attempt else center
-            values, raw = self.kinks.evaluate(point[None])
+            z = self.network.preactivations(point)
             pattern, maps, _ = self.network.canonical_pattern(
-                raw[0], self.zero_tol, self.domain.lower, self.domain.upper)
+                self.kinks.patterns(z)[0], self.zero_tol, self.domain.lower, self.domain.upper)
             slope = np.linalg.norm(self.kinks.gradients(pattern, maps), axis=1)
             constant = slope * self.domain.diameter <= self.kinks.tol
-            if np.all((np.abs(values[0]) > self.kinks.tol) | constant):
+            if np.all((np.abs(self.kinks.values(z)[0]) > self.kinks.tol) | constant):
                 return point
         raise NumericalAmbiguityError("no start point off the hyperplanes was found")
 
@@ -471,20 +473,23 @@ class KinkSet:
             [layer.units for layer in network.layers[:-1]] or [np.zeros(0)]) == 1
         self.z_splits = np.cumsum([layer.n_z for layer in network.layers[:-2]], dtype=np.int64)
 
-    def evaluate(self, points):
-        """Kink values (n, K) at points (n, d) and the points' raw patterns (n, N), by one
-        forward pass."""
-        z = self.network.preactivations(points)
+    def values(self, z):
+        """Kink values (n, K) from the hidden pre-activations ``z`` (n, Z) of n points
+        (:meth:`polyrelu.Network.preactivations`)."""
+        relu = z[:, self.relu_units]
+        if not self.pair_units.size:
+            return relu
+        u = np.where(self.is_relu_unit, np.maximum(z, 0.0), z)
+        return np.concatenate([relu, u[:, self.pair_units[:, 0]] - u[:, self.pair_units[:, 1]]],
+                              axis=1)
+
+    def patterns(self, z):
+        """Raw activation patterns (n, N) from the hidden pre-activations ``z`` (n, Z)."""
         if self.network.is_relu_mlp:
-            return z[:, self.relu_units], z > 0
-        values = [z[:, self.relu_units]]
-        if self.pair_units.size:
-            u = np.where(self.is_relu_unit, np.maximum(z, 0.0), z)
-            values.append(u[:, self.pair_units[:, 0]] - u[:, self.pair_units[:, 1]])
+            return z > 0
         layers = self.network.layers[:-1]
         slots = [layer.slots(part) for layer, part in zip(layers, np.split(z, self.z_splits, 1))]
-        raw = np.concatenate(slots, axis=1) if slots else np.zeros((len(z), 0), dtype=bool)
-        return np.concatenate(values, axis=1), raw
+        return np.concatenate(slots, axis=1) if slots else np.zeros((len(z), 0), dtype=bool)
 
     def rows(self, pattern, maps):
         """Rows ``A x <= b`` of ``pattern``'s region (``maps`` its affine maps) for these
