@@ -121,7 +121,7 @@ def random_network(sizes, rng, bias_scale=0.3):
 def edge_keys(complex_):
     """A complex's edges as (pair of packed patterns, neuron), independent of region ids."""
     return {(frozenset((complex_[u].key, complex_[v].key)), n)
-            for u, v, n in complex_.graph.edges(data="neuron")}
+            for u, v, n in complex_.graph.edges(data="kink")}
 
 
 def assert_same_complex(first, second):

@@ -104,7 +104,7 @@ class PlanarSlice:
         ``pieces[i].id == i``.
     graph : networkx.Graph
         Nodes are piece ids; an edge joins two pieces sharing an edge of
-        positive length, with attribute ``neuron`` (whose line holds it).
+        positive length, with attribute ``kink`` (the neuron whose line holds it).
     stats : dict
         ``seconds``, ``thin_pieces``, ``thin_area``, ``min_radius``.
     zero_tol : ndarray, shape (N,)
@@ -467,7 +467,7 @@ def _adjacency(pieces, min_radius):
         shared = (off_line <= tolerance) & (overlap > 2 * min_radius) & \
             (ids[:, None] < ids[None, :])
         for a, b in np.argwhere(shared):
-            graph.add_edge(int(ids[a]), int(ids[b]), neuron=neuron)
+            graph.add_edge(int(ids[a]), int(ids[b]), kink=neuron)
     return graph
 
 

@@ -1,4 +1,8 @@
-"""Cross-check the graph walk against the layer-wise splitting enumerator."""
+"""Cross-check the graph walk against the layer-wise splitting enumerator.
+
+:func:`compare_complexes` compares any two complexes of one network and domain region by
+region (patterns, facets, radii, affine maps), whatever the network's units and windows.
+"""
 
 from dataclasses import dataclass, field
 
@@ -38,8 +42,17 @@ def cross_check(network, domain, *, options=None, walked=None, progress=False):
     """Run both enumerators (or reuse ``walked``) and compare them region by region.
 
     Returns a :class:`CrossCheckReport`; ``first`` is the graph walk, ``second``
-    the splitting enumerator.
+    the splitting enumerator. :func:`compare_complexes` works on any network; the
+    splitting enumerator reads Linear + ReLU networks only for now.
+
+    Raises
+    ------
+    UnsupportedNetworkError
+        If ``network`` is not a Linear + ReLU network (until the splitting enumerator
+        handles linear units and max windows).
     """
+    # issue 16: drop this line once enumerate_by_splitting follows Network.kink_rows
+    network.require_relu_mlp("the splitting enumerator (cross_check)")
     walked = walked or enumerate_regions(network, domain, options=options, progress=progress)
     split = enumerate_by_splitting(network, domain, progress=progress)
     return compare_complexes(walked, split)

@@ -1,12 +1,26 @@
 """`Region` and `RegionComplex`: the exact result of an enumeration.
 
-A *region* is a full-dimensional activation region: the closure of the set of
-domain points whose activation pattern (neuron j active when its
-pre-activation is > 0) is one fixed pattern, kept only if its Chebyshev radius
-exceeds the tolerance of :class:`polyrelu.Options`. The network is affine on
-it. Several adjacent regions may carry the same affine map; merging them gives
-the *maximal affine pieces*, the other common definition of "linear region"
-(:meth:`RegionComplex.affine_pieces`).
+A *region* is a full-dimensional activation region: the closure of a maximal set of
+domain points on which every kinked unit stays on one linear piece (a ReLU unit
+active, pre-activation > 0, or inactive; a LeakyReLU, PReLU or Abs unit on one side of
+its kink; a Clip unit below, between or above its two kinks) and every max window keeps
+its argmax (the lowest position on ties). Such a set has one activation pattern
+(see :class:`polyrelu.Network`); it is kept only if its Chebyshev radius exceeds the
+tolerance of :class:`polyrelu.Options`. The network is affine on it. Several adjacent
+regions may carry the same affine map; merging them gives the *maximal affine pieces*,
+the other common definition of "linear region" (:meth:`RegionComplex.affine_pieces`).
+
+Facets and graph edges are tagged with the *kink* that makes them (see
+:meth:`polyrelu.Network.kink_name`): a ReLU slot ``k < num_hidden`` or the tie
+``num_hidden + p`` of the window positions ``window_pairs[p]``; domain faces are
+``-1 - f``. For a ReLU network the kinks are the hidden neurons.
+
+File format (:meth:`RegionComplex.save`, version 3): one ``.npz`` of numeric arrays and
+one JSON string ``meta``. The network is stored as its layers in the layout of
+:mod:`polyrelu.network.arrays` (``W{l}``, ``b{l}``, and ``units{l}``, ``keep{l}``,
+``windows{l}`` for layers that are not plain ReLU layers; their names in ``meta``), so
+any network round-trips; the edges' kinks are ``edge_kinks``. Version-2 files (ReLU
+networks, weights and biases only, ``edge_neurons``) are still read.
 """
 
 import dataclasses
@@ -23,6 +37,7 @@ from ..geometry.domain import Domain
 from ..geometry.interval import neuron_status
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope
+from ..network.arrays import network_arrays, network_from_arrays
 from ..network.model import Network, network_fingerprint
 from ..options import Options
 from .validation import (
@@ -36,7 +51,9 @@ from .validation import (
 __all__ = ["Region", "RegionComplex", "pattern_key"]
 
 FILE_FORMAT = "polyrelu-region-complex"
-FILE_VERSION = 2
+FILE_VERSION = 3
+#: Older versions :meth:`RegionComplex.load` still reads: 2 (ReLU networks only).
+READ_VERSIONS = (2, FILE_VERSION)
 
 
 def pattern_key(pattern):
@@ -53,11 +70,14 @@ class Region:
     id : int
         Index in its :class:`RegionComplex` (and node of its graph).
     pattern_bits : ndarray of uint8
-        The activation pattern, packed (``numpy.packbits``) over the N hidden neurons.
+        The activation pattern, packed (``numpy.packbits``) over the network's N pattern
+        slots (one per ReLU unit, one per window position; the hidden neurons of a ReLU
+        network).
     num_hidden : int
     polytope : HPolytope
         Minimal H-representation: only facets, unit-norm rows, each tagged with
-        the neuron (``>= 0``) or domain face (``-1 - f``) that creates it.
+        the kink (``>= 0``, see :meth:`polyrelu.Network.kink_name`) or domain face
+        (``-1 - f``) that creates it.
     interior_point : ndarray, shape (d,)
         The Chebyshev centre.
     radius : float
@@ -109,14 +129,16 @@ class RegionComplex:
         ``regions[i].id == i``.
     graph : networkx.Graph
         Nodes are region ids; an edge joins two regions that share a facet of
-        positive (d-1)-volume, with attribute ``neuron`` (the global index of
-        the hidden neuron whose hyperplane holds that facet).
+        positive (d-1)-volume, with attribute ``kink`` (the kink whose hyperplane holds
+        that facet: a ReLU slot, or ``num_hidden + p`` for the tie of window pair ``p``;
+        for a ReLU network the global index of the hidden neuron).
     stats : dict
         How the result was obtained: ``lps`` (LPs solved), ``seconds``,
         ``thin_regions`` (patterns seen but below the radius tolerance), ...
     zero_tol : ndarray, shape (N,)
-        Per-neuron magnitude below which a pre-activation map counts as
-        identically zero (such neurons are canonically inactive).
+        Per-slot magnitude below which a pre-activation map counts as
+        identically zero (such ReLU slots are canonically inactive; window values this
+        close tie, the lowest position wins).
     """
 
     def __init__(self, network, domain, regions, graph, stats, zero_tol):
@@ -139,7 +161,7 @@ class RegionComplex:
 
     def check_matches(self, network, domain=None):
         """Raise unless the complex was computed on ``network`` (same fingerprint: shapes
-        and weight bytes) and, if given, on ``domain`` (same rows).
+        and weight bytes, units, kept entries and windows) and, if given, on ``domain`` (same rows).
 
         Raises
         ------
@@ -251,27 +273,31 @@ def _same_map(r, s, rtol):
 def _to_arrays(complex_):
     net, dom = complex_.network, complex_.domain
     edges = np.array(list(complex_.graph.edges), dtype=np.int64).reshape(-1, 2)
-    neurons = np.array([complex_.graph.edges[e]["neuron"] for e in map(tuple, edges)],
-                       dtype=np.int64)
+    kinks = np.array([complex_.graph.edges[e]["kink"] for e in map(tuple, edges)],
+                     dtype=np.int64)
     arrays = {
         **regions_to_arrays(complex_.regions, net.input_dim, net.output_dim),
+        **network_arrays(net),
         "edges": edges,
-        "edge_neurons": neurons,
+        "edge_kinks": kinks,
         "zero_tol": complex_.zero_tol,
         "domain_A": dom.A, "domain_b": dom.b,
         "domain_lower": dom.lower, "domain_upper": dom.upper,
         "domain_center": dom.center, "domain_radius": np.array(dom.radius),
     }
-    for layer, (w, b) in enumerate(zip(net.weights, net.biases)):
-        arrays[f"W{layer}"], arrays[f"b{layer}"] = w, b
     arrays["meta"] = np.array(json.dumps({
         "format": FILE_FORMAT, "version": FILE_VERSION, "polyrelu_version": polyrelu_version(),
-        "num_hidden": net.num_hidden, "layers": len(net.weights), "domain_kind": dom.kind,
+        "num_hidden": net.num_hidden, "layers": len(net.layers), "domain_kind": dom.kind,
+        "layer_names": [[list(map(list, layer.names)), list(map(list, layer.window_names))]
+                        for layer in net.layers],
         "options": complex_.stats.get("options") or dataclasses.asdict(Options()),
         "stats": complex_.stats,
         "network_sha256": network_fingerprint(net), "content_sha256": content_hash(arrays),
     }))
     return arrays
+
+
+_LAYOUT = ("units", "keep", "windows")
 
 
 def regions_to_arrays(regions, d, m):
@@ -312,7 +338,7 @@ def _stack(parts, empty_shape):
 
 
 def _from_arrays(data, expected_network):
-    meta = read_meta(data, FILE_FORMAT, FILE_VERSION)
+    meta = read_meta(data, FILE_FORMAT, READ_VERSIONS)
     network = _network_from_arrays(data, meta, expected_network)
     domain = _domain_from_arrays(data, meta, network.input_dim)
     d, m, num_hidden = network.input_dim, network.output_dim, network.num_hidden
@@ -320,7 +346,8 @@ def _from_arrays(data, expected_network):
     zero_tol = _zero_tol(data, meta, network, domain)
     regions = regions_from_arrays(data, num_hidden)
     check_regions(regions, network, domain, zero_tol)
-    graph = _graph_from_arrays(data, regions)
+    graph = _graph_from_arrays(data, regions, "edge_kinks" if meta["version"] >= 3
+                               else "edge_neurons")
     stats = meta.get("stats")
     if not isinstance(stats, dict):
         raise InvalidFileError("the metadata holds no stats")
@@ -345,12 +372,17 @@ def _zero_tol(data, meta, network, domain):
 
 
 def _network_from_arrays(data, meta, expected):
-    layers = meta.get("layers")
-    names = sorted(k for k in data if k[:1] in "Wb" and k[1:].isdigit())
-    if not isinstance(layers, int) or layers < 1 \
-            or names != sorted([f"W{i}" for i in range(layers)] + [f"b{i}" for i in range(layers)]):
+    """The file's network, checked: its layers (version 2: weights and biases only), its
+    fingerprint, the caller's network if given, the metadata's layer and slot counts."""
+    layout = [k for k in data if k.rstrip("0123456789") in _LAYOUT and k[-1:].isdigit()]
+    if meta["version"] < 3 and layout:
+        raise InvalidFileError(f"the network's layers are inconsistent (a version 2 file "
+                               f"has arrays W, b per layer, not {sorted(layout)[0]})")
+    if any(not np.isin(data[k], (0, 1)).all() for k in layout if k.startswith("units")):
+        raise InvalidFileError("a unit code is neither 0 (linear) nor 1 (ReLU)")
+    network = _named(network_from_arrays(data, what="the network's layers"), meta)
+    if meta.get("layers") != len(network.layers):
         raise InvalidFileError("the network's layers are missing or inconsistent")
-    network = Network([data[f"W{i}"] for i in range(layers)], [data[f"b{i}"] for i in range(layers)])
     fingerprint = network_fingerprint(network)
     if meta.get("network_sha256") != fingerprint:
         raise InvalidFileError("the network's fingerprint does not match its weights")
@@ -360,6 +392,31 @@ def _network_from_arrays(data, meta, expected):
     if meta.get("num_hidden") != network.num_hidden:
         raise InvalidFileError("the metadata's neuron count is not the network's")
     return network
+
+
+def _named(network, meta):
+    """``network`` with the provenance names of its layers from the metadata (version 3),
+    for kink names; malformed names are refused."""
+    if meta["version"] < 3:
+        return network
+    entries = meta.get("layer_names")
+    if not isinstance(entries, list) or len(entries) != len(network.layers):
+        raise InvalidFileError("the layers' names in the metadata are missing or malformed")
+    layers = [dataclasses.replace(layer, names=names, window_names=window_names)
+              for layer, (names, window_names) in zip(network.layers, map(_names_of, entries))]
+    return Network.from_layers(layers)
+
+
+def _names_of(entry):
+    """Two tuples of ``(start, stop, text)`` from the JSON lists of one layer's names."""
+    parts = entry if isinstance(entry, list) and len(entry) == 2 else None
+    if parts is None or not all(isinstance(part, list) for part in parts) or not all(
+            isinstance(n, list) and len(n) == 3 and isinstance(n[2], str) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in n[:2])
+            for part in parts for n in part):
+        raise InvalidFileError("the layers' names in the metadata are malformed (two lists "
+                               "of [start, stop, text] per layer)")
+    return tuple(tuple(tuple(n) for n in part) for part in parts)
 
 
 def _domain_from_arrays(data, meta, dim):
@@ -380,14 +437,15 @@ def _domain_from_arrays(data, meta, dim):
                   kind=str(meta.get("domain_kind")))
 
 
-def _graph_from_arrays(data, regions):
+def _graph_from_arrays(data, regions, kinks_key):
     """The adjacency graph, checked: edges between distinct existing regions, each once,
-    each tagged with a neuron across which the two regions are adjacent (see
-    :func:`_shared_facet`: one LP per edge)."""
-    edges, neurons = data.get("edges"), data.get("edge_neurons")
-    if edges is None or neurons is None or edges.dtype.kind != "i" \
-            or neurons.dtype.kind != "i" or edges.ndim != 2 or edges.shape[1:] != (2,) \
-            or neurons.shape != (len(edges),):
+    each tagged with a kink across which the two regions are adjacent (see
+    :func:`_shared_facet`: one LP per edge). ``kinks_key`` names the edges' kink array
+    (``edge_neurons`` in version 2: for ReLU networks the kinks are the neurons)."""
+    edges, kinks = data.get("edges"), data.get(kinks_key)
+    if edges is None or kinks is None or edges.dtype.kind != "i" \
+            or kinks.dtype.kind != "i" or edges.ndim != 2 or edges.shape[1:] != (2,) \
+            or kinks.shape != (len(edges),):
         raise InvalidFileError("the edge arrays are missing or malformed")
     if len(edges) and (edges.min() < 0 or edges.max() >= len(regions)
                        or np.any(edges[:, 0] == edges[:, 1])):
@@ -395,25 +453,24 @@ def _graph_from_arrays(data, regions):
     graph = nx.Graph()
     graph.add_nodes_from(range(len(regions)))
     solver = LPSolver()
-    for (u, v), neuron in zip(edges.tolist(), neurons.tolist()):
+    for (u, v), kink in zip(edges.tolist(), kinks.tolist()):
         if graph.has_edge(u, v):
             raise InvalidFileError(f"edge {u}-{v} is listed twice")
-        if not _shared_facet(regions[u], regions[v], neuron, solver):
-            raise InvalidFileError(f"edge {u}-{v}: the regions share no facet on neuron "
-                                   f"{neuron}")
-        graph.add_edge(u, v, neuron=neuron)
+        if not _shared_facet(regions[u], regions[v], kink, solver):
+            raise InvalidFileError(f"edge {u}-{v}: the regions share no facet on kink {kink}")
+        graph.add_edge(u, v, kink=kink)
     return graph
 
 
-def _shared_facet(r, s, neuron, solver):
-    """Whether regions r and s are adjacent across ``neuron``: a facet of r tagged
-    ``neuron`` is a facet of s seen from the other side (the same hyperplane; s may tag
-    it with a coincident neuron), and the two facets overlap in a (d-1)-dimensional set
+def _shared_facet(r, s, kink, solver):
+    """Whether regions r and s are adjacent across ``kink``: a facet of r tagged
+    ``kink`` is a facet of s seen from the other side (the same hyperplane; s may tag
+    it with a coincident kink), and the two facets overlap in a (d-1)-dimensional set
     (one LP: the largest slack of both regions' other facets on that hyperplane must be
     positive; regions touching in a lower-dimensional set are not adjacent)."""
     P, Q = r.polytope, s.polytope
     scale = 1e-8 * (1.0 + max(np.abs(P.b).max(initial=0), np.abs(Q.b).max(initial=0)))
-    for i in np.flatnonzero(P.sources == neuron):
+    for i in np.flatnonzero(P.sources == kink):
         for k in np.flatnonzero(Q.sources >= 0):
             if np.abs(P.A[i] + Q.A[k]).max() <= 1e-8 and abs(P.b[i] + Q.b[k]) <= scale:
                 A = np.vstack([np.delete(P.A, i, 0), np.delete(Q.A, k, 0)])

@@ -62,7 +62,8 @@ def read_meta(arrays, expected_format, version):
     arrays : dict of str to ndarray
         All arrays of the file; ``arrays["meta"]`` is a 0-d string array of JSON.
     expected_format : str
-    version : int
+    version : int or tuple of int
+        The version the file must have (or one of them).
 
     Returns
     -------
@@ -84,10 +85,13 @@ def read_meta(arrays, expected_format, version):
         raise InvalidFileError(f"the metadata is not valid JSON ({err.msg})") from err
     if not isinstance(meta, dict) or meta.get("format") != expected_format:
         raise InvalidFileError(f"not a {name} file (format tag missing)")
-    if meta.get("version") != version:
+    versions = version if isinstance(version, tuple) else (version,)
+    found = meta.get("version")
+    if not isinstance(found, int) or isinstance(found, bool) or found not in versions:
+        readable = " and ".join(map(str, versions))
         raise InvalidFileError(
-            f"format version {meta.get('version')!r}, this polyrelu reads version {version} "
-            "(files without a content hash are refused: compute it again)")
+            f"format version {found!r}, this polyrelu reads version{'s' * (len(versions) > 1)} "
+            f"{readable} (files without a content hash are refused: compute it again)")
     if meta.get("content_sha256") != content_hash(arrays):
         raise InvalidFileError("content hash mismatch: the file was edited or corrupted")
     return meta
@@ -115,7 +119,7 @@ def _shape(array, key, shape):
 
 def check_region_arrays(data, d, m, num_hidden, faces):
     """Check the arrays written by :func:`polyrelu.regions.region.regions_to_arrays`:
-    dtypes, shapes, offsets, facet sources in range, positive radii."""
+    dtypes, shapes, offsets, facet sources not below the domain's faces, positive radii."""
     ids = _array(data, "ids", _INT, 1)
     n = len(ids)
     _shape(_array(data, "patterns", _BYTE, 2), "patterns", (n, (num_hidden + 7) // 8))
@@ -127,8 +131,8 @@ def check_region_arrays(data, d, m, num_hidden, faces):
     _shape(_array(data, "facet_A", _FLOAT, 2), "facet_A", (rows, d))
     sources = _array(data, "facet_sources", _INT, 1)
     _shape(sources, "facet_sources", (rows,))
-    if np.any((sources >= num_hidden) | (sources < -faces)):
-        raise InvalidFileError("a facet source names no neuron and no domain face")
+    if np.any(sources < -faces):  # kinks past the network's: see check_regions
+        raise InvalidFileError("a facet source names no kink and no domain face")
     _shape(_array(data, "interior_points", _FLOAT, 2), "interior_points", (n, d))
     radii = _array(data, "radii", _FLOAT, 1)
     _shape(radii, "radii", (n,))
@@ -141,11 +145,12 @@ def check_region_arrays(data, d, m, num_hidden, faces):
 def check_regions(regions, network, domain, zero_tol, first_id=0):
     """Re-derive every region from the network and compare with the stored one.
 
-    Checks: ids run from ``first_id``; patterns are distinct, their padding bits zero,
-    and equal to the canonical pattern of a forward pass at the region's interior point;
-    the affine map is the pattern's; every facet row is the unit-norm row of its source
-    (the neuron's pre-activation under the pattern, or the domain face); the Chebyshev
-    ball lies inside the facets and the domain.
+    Checks: ids run from ``first_id``; facet sources name kinks of the network (or domain
+    faces); patterns are distinct, their padding bits zero, and equal to the canonical
+    pattern of a forward pass at the region's interior point; the affine map is the
+    pattern's; every facet row is the unit-norm row of its source (the kink's row of
+    :meth:`polyrelu.Network.kink_rows` under the pattern, or the domain face); the
+    Chebyshev ball lies inside the facets and the domain.
 
     Parameters
     ----------
@@ -169,6 +174,9 @@ def check_regions(regions, network, domain, zero_tol, first_id=0):
         raise InvalidFileError("two regions have the same activation pattern")
     if not regions:
         return
+    kinks = network.num_hidden + len(network.window_pairs)
+    if any(np.any(r.polytope.sources >= kinks) for r in regions):
+        raise InvalidFileError("a facet source names no kink and no domain face")
     centres = np.array([r.interior_point for r in regions])
     raw = network.activation_pattern(centres)
     for region, pattern in zip(regions, raw):
@@ -186,32 +194,37 @@ def _check_region(region, raw, network, domain, zero_tol):
     if not (_close(region.W_eff, maps.W_eff, _RTOL * scale)
             and _close(region.b_eff, maps.b_eff, _RTOL * scale)):
         raise InvalidFileError(f"region {region.id}: its affine map is not the network's")
-    _check_facets(region, canonical, maps, domain)
+    _check_facets(region, canonical, maps, network, domain)
 
 
 def _close(a, b, tol):
     return a.shape == b.shape and np.abs(a - b).max(initial=0) <= tol
 
 
-def _check_facets(region, pattern, maps, domain):
+def _check_facets(region, pattern, maps, network, domain):
     polytope = region.polytope
     sources = polytope.sources
     A, b = np.empty_like(polytope.A), np.empty_like(polytope.b)
-    neurons = sources >= 0
-    sign = np.where(pattern[sources[neurons]], 1.0, -1.0)
-    rows, offsets = -sign[:, None] * maps.pre_A[sources[neurons]], sign * maps.pre_c[
-        sources[neurons]]
+    tagged = sources >= 0
+    G, g, kinks = network.kink_rows(pattern, maps)
+    row_of = np.full(network.num_hidden + len(network.window_pairs), -1)
+    row_of[kinks] = np.arange(len(kinks))
+    index = row_of[sources[tagged]]
+    if np.any(index < 0):
+        raise InvalidFileError(f"region {region.id}: a facet lies on a kink that does not "
+                               "bound its region")
+    rows, offsets = -G[index], g[index]
     norms = np.linalg.norm(rows, axis=1)
     if np.any(norms == 0):
-        raise InvalidFileError(f"region {region.id}: a facet lies on a neuron that is "
+        raise InvalidFileError(f"region {region.id}: a facet lies on a kink that is "
                                "constant on it")
-    A[neurons], b[neurons] = rows / norms[:, None], offsets / norms
-    faces = -1 - sources[~neurons]
-    A[~neurons], b[~neurons] = domain.A[faces], domain.b[faces]
+    A[tagged], b[tagged] = rows / norms[:, None], offsets / norms
+    faces = -1 - sources[~tagged]
+    A[~tagged], b[~tagged] = domain.A[faces], domain.b[faces]
     scale = 1.0 + np.abs(b).max(initial=0)
     if not (_close(polytope.A, A, _RTOL) and _close(polytope.b, b, _RTOL * scale)):
         raise InvalidFileError(f"region {region.id}: a facet row is not the row of its "
-                               "neuron or domain face")
+                               "kink or domain face")
     slack = min(np.min(b - A @ region.interior_point),
                 np.min(domain.b - domain.A @ region.interior_point))
     if slack < region.radius * (1 - 1e-6) - _RTOL * scale:

@@ -1,13 +1,16 @@
 """`enumerate_regions`: exact region enumeration by walking the adjacency graph.
 
 The walk starts in the region of the domain's centre. For each region it builds
-the constraints of its activation pattern, keeps the facets, and crosses every
-facet that lies on a neuron's hyperplane: the pattern of a point just across a
-facet's relative-interior point is the neighbour's pattern (deeper neurons may
+the constraints of its activation pattern (one row per kink that can bound a
+region on the domain: a ReLU unit's sign, a tie of two window positions that can
+both win; see :meth:`polyrelu.Network.kink_rows`), keeps the facets, and crosses
+every facet that lies on a kink: the pattern of a point just across a facet's
+relative-interior point is the neighbour's pattern (deeper units and windows may
 change too; the pattern comes from a forward pass, so bent hyperplanes and
-coincident neurons are handled alike). Each pattern is visited once. The walk
-is complete because the regions' adjacency graph of a convex domain is
-connected, and across the relative interior of a facet lies exactly one region.
+coincident kinks are handled alike). The step across is verified: no other kink
+may change sign on the way. Each pattern is visited once. The walk is complete
+because the regions' adjacency graph of a convex domain is connected, and across
+the relative interior of a facet lies exactly one region.
 """
 
 import dataclasses
@@ -103,13 +106,15 @@ class Walk:
         self.deadline = deadline or Deadline(None)
         self.solver = LPSolver(options)
         status = neuron_status(network, domain, options)
-        self.zero_tol, self.free = status.zero_tol, status.unstable
+        self.zero_tol = status.zero_tol
+        self.kinks = KinkSet(network, status)
         self.min_radius = options.min_radius_rel * domain.diameter
         self.use_qhull = options.use_qhull(domain.dim)
         self.canonical = {}  # raw pattern key -> canonical key, for patterns seen
         self.stats = {"options": dataclasses.asdict(options), "thin_regions": 0, "recentred": 0,
                       "step_halvings": 0,
-                      "stable_neurons": int(network.num_hidden - self.free.size)}
+                      "stable_neurons": int(network.num_hidden - status.unstable.size),
+                      "kinks": int(self.kinks.ids.size)}
 
     # -- the walk --------------------------------------------------------------
     def run(self, progress, checkpoint=None, executor=None, jobs=1):
@@ -221,14 +226,14 @@ class Walk:
         """Record a built region and queue the unseen neighbours across its facets."""
         self.ids[region.key] = region.id
         self.regions.append(region)
-        for neuron, point, raw in crossings:
+        for kink, point, raw in crossings:
             neighbour = self._neighbour_key(point, raw)
             if neighbour == region.key:
                 raise NumericalAmbiguityError(
-                    f"crossing the facet of neuron {self.network.neuron_name(neuron)} "
+                    f"crossing the facet of kink {self.network.kink_name(kink)} "
                     f"of region {region.id} did not change the pattern"
                 )
-            self.crossings.append((region.id, neighbour, neuron))
+            self.crossings.append((region.id, neighbour, kink))
 
     def _discover(self, point, raw):
         """(canonical key, packed canonical pattern, seed) of the region at ``point``.
@@ -257,14 +262,14 @@ class Walk:
         graph = nx.Graph()
         graph.add_nodes_from(range(len(self.regions)))
         one_sided = 0
-        for source, target_key, neuron in self.crossings:
+        for source, target_key, kink in self.crossings:
             target = self.ids[target_key]
             if target is None:
                 continue
             if graph.has_edge(source, target):
                 graph.edges[source, target]["seen"] += 1
             else:
-                graph.add_edge(source, target, neuron=int(neuron), seen=1)
+                graph.add_edge(source, target, kink=int(kink), seen=1)
         for _, _, data in graph.edges(data=True):
             one_sided += data.pop("seen") == 1
         self.stats["one_sided_edges"] = one_sided
@@ -307,22 +312,37 @@ class Walk:
                                       solver=self.solver, use_qhull=self.use_qhull)
 
     def _constraints(self, pattern, maps):
-        """Rows ``A x <= b`` (unit norm) of the pattern's region, with their sources."""
-        free = self.free
-        sign = np.where(pattern[free], 1.0, -1.0)
-        A = -sign[:, None] * maps.pre_A[free]
-        b = sign * maps.pre_c[free]
+        """Rows ``A x <= b`` (unit norm) of the pattern's region, with their sources (the
+        kink of each row, ``-1 - f`` for domain face ``f``)."""
+        A, b, kinks = self.kinks.rows(pattern, maps)
+        tol = self.kinks.tol[self.kinks.column[kinks]]
         norms = np.linalg.norm(A, axis=1)
-        constant = norms * self.domain.diameter <= self.zero_tol[free]
-        if np.any(b[constant] < -self.zero_tol[free][constant]):
+        constant = norms * self.domain.diameter <= tol
+        if np.any(b[constant] < -tol[constant]):
             raise NumericalAmbiguityError("a pattern's constant constraint is violated")
         keep = ~constant
-        A, b, free = A[keep] / norms[keep, None], b[keep] / norms[keep], free[keep]
+        A, b, kinks = A[keep] / norms[keep, None], b[keep] / norms[keep], kinks[keep]
+        if self.kinks.pair_units.size:
+            A, b, kinks = self._first_of_coincident(A, b, kinks)
         on_domain_face = self._on_domain_face(A, b)
         A = np.vstack([A[~on_domain_face], self.domain.A])
         b = np.concatenate([b[~on_domain_face], self.domain.b])
-        sources = np.concatenate([free[~on_domain_face], -1 - np.arange(len(self.domain.b))])
+        sources = np.concatenate([kinks[~on_domain_face], -1 - np.arange(len(self.domain.b))])
         return A, b, sources
+
+    def _first_of_coincident(self, A, b, kinks):
+        """The rows without repeats: of rows on one hyperplane (to 1e-9 of the domain's
+        scale), the one of the lowest kink. A window tie whose other position is a zero
+        ReLU unit lies on a ReLU unit's hyperplane; the ReLU kink (lower id) is the one the
+        pattern changes at, so facets and edges are tagged with it on both sides."""
+        rounded = np.round(np.column_stack([A, b / max(1.0, self.domain.diameter)]) * 1e9)
+        order = np.lexsort(rounded.T[::-1])  # stable: equal rows keep their (kink) order
+        ordered = rounded[order]
+        repeat = np.all(ordered[1:] == ordered[:-1], axis=1)
+        if not repeat.any():
+            return A, b, kinks
+        first = np.sort(order[np.concatenate([[True], ~repeat])])
+        return A[first], b[first], kinks[first]
 
     def _on_domain_face(self, A, b):
         """Rows that coincide with a face of the domain (the face is kept, it has no neighbour)."""
@@ -332,14 +352,15 @@ class Walk:
 
     # -- crossing facets -------------------------------------------------------
     def _crossings(self, region, facet_points, maps):
-        """List of (neuron, point just across, its raw pattern) for the region's neuron facets."""
-        near = self.min_radius * np.linalg.norm(maps.pre_A, axis=1)
+        """List of (kink, point just across, its raw pattern) for the region's kink facets."""
+        near = self.min_radius * np.linalg.norm(
+            self.kinks.gradients(region.pattern, maps), axis=1)
         return list(self._crossing_points(region, facet_points, near))
 
     def _crossing_points(self, region, facet_points, near):
-        """(neuron, point just across, its pattern) for every facet of the region on a neuron.
+        """(kink, point just across, its pattern) for every facet of the region on a kink.
 
-        ``near[j]`` is the magnitude of neuron j's pre-activation at distance
+        ``near[c]`` is the magnitude of the value of kink ``kinks.ids[c]`` at distance
         ``min_radius`` from its hyperplane on this region.
         """
         polytope = region.polytope
@@ -350,34 +371,37 @@ class Walk:
         inside = polytope.slack(starts)
         inside[np.arange(len(rows)), rows] = np.inf
         step = 0.5 * np.minimum(inside.min(axis=1, initial=np.inf), region.radius)
-        neurons = polytope.sources[rows]
-        ends, patterns = self._verified_steps(starts, normals, step, neurons, near)
-        return zip(neurons.tolist(), ends, patterns)
+        kinks = polytope.sources[rows]
+        ends, patterns = self._verified_steps(starts, normals, step, kinks, near)
+        return zip(kinks.tolist(), ends, patterns)
 
-    def _verified_steps(self, starts, normals, step, neurons, near):
-        """Points ``start + step * normal`` that cross no other hyperplane, and their patterns.
+    def _verified_steps(self, starts, normals, step, kinks, near):
+        """Points ``start + step * normal`` that cross no other kink, and their patterns.
 
-        Neurons whose hyperplane passes within the radius tolerance of the start
-        point (the facet's own neuron and any neuron coincident with it) may change
-        sign; every other neuron must keep its sign and stay clear of zero, and
-        the point must stay in the domain.
+        Kinks whose hyperplane passes within the radius tolerance of the start point
+        (the facet's own kink and any kink coincident with it) may change sign; every
+        other kink must keep its sign and stay clear of zero (a ReLU unit its
+        pre-activation's, a window pair the difference of its two values), and the
+        point must stay in the domain.
         """
-        z_start = self.network.preactivations(starts)
-        near = np.maximum(near, 1e-3 * self.zero_tol)  # at least the rounding error of z
-        free_to_flip = np.abs(z_start) <= near
-        free_to_flip[np.arange(len(starts)), neurons] = True
+        values_start = self.kinks.values(self.network.preactivations(starts))
+        near = np.maximum(near, 1e-3 * self.kinks.tol)  # at least the rounding error
+        free_to_flip = np.abs(values_start) <= near
+        free_to_flip[np.arange(len(starts)), self.kinks.column[kinks]] = True
         pending = np.arange(len(starts))
         ends = starts.copy()
-        patterns = np.zeros(z_start.shape, dtype=bool)
+        patterns = np.zeros((len(starts), self.network.num_hidden), dtype=bool)
         for _ in range(_MAX_HALVINGS):
             trial = starts[pending] + step[pending, None] * normals[pending]
-            z_end = self.network.preactivations(trial)
-            kept = (np.sign(z_end) == np.sign(z_start[pending])) & (
-                np.abs(z_end) > near)
+            z = self.network.preactivations(trial)
+            values = self.kinks.values(z)
+            kept = (np.sign(values) == np.sign(values_start[pending])) & (
+                np.abs(values) > near)
             good = np.all(kept | free_to_flip[pending], axis=1) & self.domain.contains(
                 trial, tol=-self.min_radius)
-            ends[pending[good]] = trial[good]
-            patterns[pending[good]] = z_end[good] > 0
+            if good.any():  # (Layer.slots refuses zero points)
+                ends[pending[good]] = trial[good]
+                patterns[pending[good]] = self.kinks.patterns(z[good])
             pending = pending[~good]
             if pending.size == 0:
                 return ends, patterns
@@ -385,25 +409,111 @@ class Walk:
             step[pending] /= 2
         raise NumericalAmbiguityError(
             f"cannot step across a facet at {starts[pending[0]].tolist()} without touching "
-            "another hyperplane; the arrangement is degenerate at the tolerance "
+            "another kink; the arrangement is degenerate at the tolerance "
             "(try a larger Options.zero_rel)"
         )
 
     def _start_point(self):
-        """The domain's Chebyshev centre, nudged off every hyperplane."""
+        """The domain's Chebyshev centre, nudged off every kink (except kinks constant on
+        its region)."""
         rng = np.random.default_rng(self.options.seed)
         center = self.domain.center
         for attempt in range(_MAX_HALVINGS):
             nudge = rng.normal(size=center.size)
             nudge *= 0.5 ** attempt * 0.1 * self.domain.radius / np.linalg.norm(nudge)
             point = center + nudge if attempt else center
-            raw = self.network.activation_pattern(point)[0]
-            _, maps, zero = self.network.canonical_pattern(
-                raw, self.zero_tol, self.domain.lower, self.domain.upper)
-            z = maps.pre_A @ point + maps.pre_c
-            if np.all((np.abs(z) > self.zero_tol) | zero):
+            z = self.network.preactivations(point)
+            pattern, maps, _ = self.network.canonical_pattern(
+                self.kinks.patterns(z)[0], self.zero_tol, self.domain.lower, self.domain.upper)
+            slope = np.linalg.norm(self.kinks.gradients(pattern, maps), axis=1)
+            constant = slope * self.domain.diameter <= self.kinks.tol
+            if np.all((np.abs(self.kinks.values(z)[0]) > self.kinks.tol) | constant):
                 return point
         raise NumericalAmbiguityError("no start point off the hyperplanes was found")
+
+
+class KinkSet:
+    """The kinks that can bound a region over a domain, and their values at points.
+
+    These are the unstable ReLU slots and the ties of two window positions that can both
+    win (from :func:`polyrelu.geometry.interval.neuron_status`); every other kink keeps
+    its side on the whole domain. A kink's *value* is a ReLU unit's pre-activation, or
+    for window positions ``(a, b)`` the difference ``u_a - u_b`` of their unit values
+    (``a`` wins on ties); the pattern changes only where a value changes sign.
+
+    Attributes
+    ----------
+    ids : ndarray of int, shape (K,)
+        The kink ids (ReLU slots, then ``num_hidden + p`` for window pair ``p``).
+    column : ndarray of int, shape (num_hidden + P,)
+        Position of every kink id in ``ids``, -1 for the others.
+    tol : ndarray, shape (K,)
+        Magnitude below which a kink's value counts as zero.
+    """
+
+    def __init__(self, network, status):
+        self.network = network
+        n, pairs = network.num_hidden, network.window_pairs
+        units, windowed = network.slot_units(), network.window_slots()
+        unstable = np.zeros(n, dtype=bool)
+        unstable[status.unstable] = True
+        relu = np.flatnonzero(unstable & ~windowed)
+        both = unstable[pairs].all(axis=1) if len(pairs) else np.zeros(0, dtype=bool)
+        self.ids = np.concatenate([relu, n + np.flatnonzero(both)]).astype(np.int64)
+        self.column = np.full(n + len(pairs), -1, dtype=np.int64)
+        self.column[self.ids] = np.arange(self.ids.size)
+        self.relu_units = units[relu]
+        self.pair_units = units[pairs[both]].reshape(-1, 2)
+        zero_tol = status.zero_tol
+        self.tol = np.concatenate([zero_tol[relu], zero_tol[pairs[both]].max(axis=1, initial=0.0)
+                                   if both.any() else np.zeros(0)])
+        self.relu_slots = np.flatnonzero(~windowed)
+        self.relu_slot_units = units[self.relu_slots]
+        self.is_relu_unit = np.concatenate(
+            [layer.units for layer in network.layers[:-1]] or [np.zeros(0)]) == 1
+        self.z_splits = np.cumsum([layer.n_z for layer in network.layers[:-2]], dtype=np.int64)
+
+    def values(self, z):
+        """Kink values (n, K) from the hidden pre-activations ``z`` (n, Z) of n points
+        (:meth:`polyrelu.Network.preactivations`)."""
+        relu = z[:, self.relu_units]
+        if not self.pair_units.size:
+            return relu
+        u = np.where(self.is_relu_unit, np.maximum(z, 0.0), z)
+        return np.concatenate([relu, u[:, self.pair_units[:, 0]] - u[:, self.pair_units[:, 1]]],
+                              axis=1)
+
+    def patterns(self, z):
+        """Raw activation patterns (n, N) from the hidden pre-activations ``z`` (n, Z)."""
+        if self.network.is_relu_mlp:
+            return z > 0
+        layers = self.network.layers[:-1]
+        slots = [layer.slots(part) for layer, part in zip(layers, np.split(z, self.z_splits, 1))]
+        return np.concatenate(slots, axis=1) if slots else np.zeros((len(z), 0), dtype=bool)
+
+    def rows(self, pattern, maps):
+        """Rows ``A x <= b`` of ``pattern``'s region (``maps`` its affine maps) for these
+        kinks, in increasing kink order, and their kinks: those of
+        :meth:`polyrelu.Network.kink_rows` (for a ReLU network, built directly: the same
+        rows, without the slot bookkeeping)."""
+        if self.network.is_relu_mlp:
+            sign = np.where(pattern[self.ids], 1.0, -1.0)
+            return (-sign[:, None] * maps.pre_A[self.ids], sign * maps.pre_c[self.ids],
+                    self.ids)
+        G, g, kinks = self.network.kink_rows(pattern, maps)
+        keep = self.column[kinks] >= 0
+        return -G[keep], g[keep], kinks[keep]
+
+    def gradients(self, pattern, maps):
+        """Gradients (K, d) of the kink values on ``pattern``'s region (``maps`` its affine
+        maps)."""
+        relu = maps.pre_A[self.relu_units]
+        if not self.pair_units.size:
+            return relu
+        active = np.ones(len(maps.pre_A), dtype=bool)
+        active[self.relu_slot_units] = np.asarray(pattern, dtype=bool)[self.relu_slots]
+        u_A = maps.pre_A * active[:, None]
+        return np.vstack([relu, u_A[self.pair_units[:, 0]] - u_A[self.pair_units[:, 1]]])
 
 
 _WORKER_WALKS = {}

@@ -30,9 +30,9 @@ def assert_same_as_engine(plane, complex_):
         np.testing.assert_allclose(piece.W_eff, region.W_eff, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(piece.b_eff, region.b_eff, rtol=1e-9, atol=1e-12)
     walked = {(frozenset((complex_[u].key, complex_[v].key)), n)
-              for u, v, n in complex_.graph.edges(data="neuron")}
+              for u, v, n in complex_.graph.edges(data="kink")}
     sliced = {(frozenset((pattern_key(plane[u].pattern), pattern_key(plane[v].pattern))), n)
-              for u, v, n in plane.graph.edges(data="neuron")}
+              for u, v, n in plane.graph.edges(data="kink")}
     assert sliced == walked
 
 

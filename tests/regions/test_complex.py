@@ -26,7 +26,7 @@ def test_save_and_load_round_trip(complex_, tmp_path):
         np.testing.assert_array_equal(a.polytope.sources, b.polytope.sources)
         np.testing.assert_array_equal(a.W_eff, b.W_eff)
         assert a.radius == b.radius
-    assert sorted(loaded.graph.edges(data="neuron")) == sorted(complex_.graph.edges(data="neuron"))
+    assert sorted(loaded.graph.edges(data="kink")) == sorted(complex_.graph.edges(data="kink"))
     points = complex_.domain.sample(200, 0)
     np.testing.assert_array_equal(loaded.locate(points), complex_.locate(points))
     np.testing.assert_allclose(loaded.network.forward(points), complex_.network.forward(points))

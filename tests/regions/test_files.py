@@ -65,7 +65,7 @@ def rewrite(arrays, path, rehash=True):
 def test_round_trip_keeps_the_provenance(saved):
     complex_, path = saved
     meta = json.loads(str(arrays_of(path)["meta"]))
-    assert meta["version"] == 2 and meta["polyrelu_version"] and meta["options"]["zero_rel"] == 1e-10
+    assert meta["version"] == 3 and meta["polyrelu_version"] and meta["options"]["zero_rel"] == 1e-10
     assert len(meta["network_sha256"]) == 64 and len(meta["content_sha256"]) == 64
     assert_same_complex(complex_, RegionComplex.load(path, network=complex_.network))
 
@@ -90,8 +90,8 @@ def _edge(a):
     a["edges"][0, 1] = a["edges"][0, 0]
 
 
-def _edge_neuron(a):
-    a["edge_neurons"][0] = (a["edge_neurons"][0] + 1) % 32
+def _edge_kink(a):
+    a["edge_kinks"][0] = (a["edge_kinks"][0] + 1) % 32
 
 
 def _point(a):
@@ -109,7 +109,7 @@ def _dtype(a):
 @pytest.mark.parametrize("edit, message", [
     (_edit_map, "affine map"), (_duplicate, "same activation pattern|pattern is not"),
     (_facet, "facet row"), (_radius, "Chebyshev ball"), (_edge, "distinct regions"),
-    (_edge_neuron, "share no facet"), (_point, "pattern is not|same activation"),
+    (_edge_kink, "share no facet"), (_point, "pattern is not|same activation"),
     (_domain, "domain"), (_dtype, "dtype"),
 ])
 @pytest.mark.parametrize("rehash", [False, True])
@@ -169,7 +169,7 @@ def test_truncated_or_foreign_files_are_refused(saved, tmp_path, cut):
 
 
 _KEYS = ["patterns", "facet_A", "facet_b", "facet_sources", "interior_points", "radii",
-         "W_eff", "b_eff", "edges", "edge_neurons", "ids", "facet_offsets", "zero_tol",
+         "W_eff", "b_eff", "edges", "edge_kinks", "ids", "facet_offsets", "zero_tol",
          "domain_A", "domain_b", "domain_lower", "W0", "b1", "meta"]
 
 

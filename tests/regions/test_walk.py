@@ -111,14 +111,14 @@ def test_edges_are_exactly_the_shared_facets(sizes, seed):
                 continue
             share = shared_facet_radius(complex_[u], complex_[v]) > 1e-7
             assert share == graph.has_edge(u, v), (u, v)
-    for u, v, neuron in graph.edges(data="neuron"):
+    for u, v, neuron in graph.edges(data="kink"):
         assert complex_[u].pattern[neuron] != complex_[v].pattern[neuron]
 
 
 def test_edge_neuron_is_the_facet_between_regions():
     weights, biases = random_network((2, 5, 5, 1), np.random.default_rng(5))
     complex_ = _walk(weights, biases, -np.ones(2), np.ones(2))
-    for u, v, neuron in complex_.graph.edges(data="neuron"):
+    for u, v, neuron in complex_.graph.edges(data="kink"):
         assert neuron in complex_[u].polytope.sources
         assert neuron in complex_[v].polytope.sources
 
