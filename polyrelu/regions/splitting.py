@@ -299,6 +299,7 @@ class Splitter:
         self.bounds = np.cumsum((0,) + network.slot_sizes)
         self.first_cut = len(domain.b) if domain.kind == "box" else 0
         self._window_kinks = {}
+        self.twins = [_twins(layer) for layer in network.layers[:-1]]
 
     def root(self):
         """The whole domain as a batch of one piece (no neuron decided yet)."""
@@ -346,7 +347,7 @@ class Splitter:
         pre_A = spec.weight @ map_A
         pre_c = map_c @ spec.weight.T + spec.bias
         relu = slice(None) if spec.is_relu else spec.relu_units
-        self._split_relu(pieces, pre_A[:, relu], pre_c[:, relu], start)
+        self._split_relu(pieces, pre_A[:, relu], pre_c[:, relu], start, self.twins[layer])
         active = pieces.state == _ACTIVE
         if self.track:
             pieces.pattern[:, start:start + active.shape[1]] = active
@@ -357,13 +358,18 @@ class Splitter:
         unit_c[:, relu] *= active
         return self._split_windows(pieces, spec, unit_A, unit_c, start + active.shape[1])
 
-    def _split_relu(self, pieces, pre_A, pre_c, start):
+    def _split_relu(self, pieces, pre_A, pre_c, start, twins):
         """Decide and cut the ReLU units (pre-activations ``pre_A[maps[p]] x +
-        pre_c[maps[p]]``) of the layer whose first slot is ``start``; sets ``state``."""
+        pre_c[maps[p]]``) of the layer whose first slot is ``start``; sets ``state``. A
+        unit with a twin (an earlier copy, see :func:`_twins`) takes its state."""
         n = pre_A.shape[1]
         pieces.state = self.settle(slice(start, start + n), pre_A, pre_c, pieces.low, pieces.high)
         pieces.maps = np.arange(pieces.count)
+        pieces.state[:, twins >= 0] = _ACTIVE  # for now: they copy their first unit's state
         for i in range(n):
+            if twins[i] >= 0:
+                pieces.state[:, i] = pieces.state[:, twins[i]]
+                continue
             self._decide_open(pieces, pre_A, pre_c, start, i, i + 1 if i else n)
             crossing = np.flatnonzero(pieces.state[:, i] == _CROSSING)
             if len(crossing):
@@ -694,6 +700,16 @@ class Splitter:
         pieces.rows[where] = rows + 1
         pieces.low[where], pieces.high[where] = contract(pieces.low[where], pieces.high[where],
                                                          row, rhs)
+
+
+def _twins(layer):
+    """Per ReLU unit of ``layer``, the first earlier ReLU unit with the same weights and
+    bias (its pre-activation, hence its state, everywhere), or -1: a LeakyReLU, Abs or
+    Clip of a tensor that also has a ReLU lowers to such copies."""
+    rows = np.column_stack([layer.weight, layer.bias])[layer.relu_units]
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    twins = first[inverse.ravel()]
+    return np.where(twins < np.arange(len(rows)), twins, -1)
 
 
 def _add_witnesses(pieces, where, added):
