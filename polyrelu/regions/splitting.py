@@ -18,7 +18,18 @@ neuron over the batch:
    (it is cut off).
 
 Every pending neuron is decided on the whole piece before the piece is cut, so a
-neuron that misses it is decided once. A final piece counts as a region when a
+neuron that misses it is decided once. A ReLU unit with the same weights as an earlier
+one of its layer takes its state.
+
+General networks (:mod:`polyrelu.network.layers`): a layer's pre-activation maps on a
+piece come from the previous layer's outputs (its kept units and window winners); its
+ReLU units are decided and cut as above, its linear units carried as they are. Then each
+max window in turn: the positions beaten on a piece's box (by more than the tolerance,
+or tied with a lower position: the canonical lowest argmax) cannot win there; when
+several can, the piece becomes one child per position that wins on a part of it wider
+than the radius tolerance (a witness beating every other candidate, else the part's
+Chebyshev LP; one-cut bounds rule positions out), its rows that position's value
+``>=`` each other live candidate's (kink: their tie). Each region is one leaf. A final piece counts as a region when a
 witness (or their mean) lies deeper inside it than the radius tolerance, otherwise by
 its Chebyshev-ball LP (``exact=True``: always by the LP, for the exact ball).
 
@@ -166,7 +177,7 @@ def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False
 @dataclass
 class Leaf:
     """A region found by splitting: ``{x : A x <= b}`` (unit rows; ``sources`` names each
-    row: domain face ``-1 - k`` or neuron j) with its activation ``pattern``, and a ball
+    row: domain face ``-1 - k`` or kink j, see :meth:`polyrelu.Network.kink_rows`) with its activation ``pattern``, and a ball
     of radius ``radius`` around ``center`` inside it."""
 
     A: np.ndarray
