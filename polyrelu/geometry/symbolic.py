@@ -1,11 +1,13 @@
-"""Sound linear bounds on a ReLU network over a box (back-substitution, CROWN style).
+"""Sound linear bounds on a network over a box (back-substitution, CROWN style).
 
 Every hidden pre-activation and any linear functional ``C f(x)`` of the outputs is
 bounded over a box by substituting the layers backwards down to the input:
-a neuron with bounds ``l < 0 < u`` is replaced by the linear relaxation
+a ReLU unit with bounds ``l < 0 < u`` is replaced by the linear relaxation
 ``alpha z <= relu(z) <= u (z - l) / (u - l)`` (``alpha`` = 1 when ``u >= -l``, else
-0), stable neurons by ``z`` or ``0``. The bound of each layer uses the bounds of
-the layers before it. The result is never tighter than the truth and, on boxes
+0), stable ReLU units by ``z`` or ``0``, linear units by ``z``. A max window is bounded
+below by its entry of largest lower bound (itself relaxed) and above by that entry when
+the window's winner is fixed by the bounds, else by the largest upper bound of its
+entries (a constant). The bound of each layer uses the bounds of the layers before it. The result is never tighter than the truth and, on boxes
 where few neurons are unstable, much tighter than interval arithmetic.
 
 Rounding. The float64 computation carries its own error bound: the same
@@ -20,6 +22,8 @@ with the given float64 weights.
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..network.layers import LINEAR
 
 __all__ = ["LinearBounds", "linear_bounds", "linear_bounds_batch"]
 
@@ -93,7 +97,7 @@ def linear_bounds_batch(network, lower, upper, C=None):
     upper = np.asarray(upper, dtype=np.float64)
     center, radius = (upper + lower) / 2, (upper - lower) / 2
     weights, biases = network.weights, network.biases
-    slack = 4.0 * (len(weights) + 2) * (max(w.shape[1] for w in weights) + 2) * _EPS
+    slack = 4.0 * (len(weights) + 2) * (_width(network) + 2) * _EPS
     relaxations, pre_lower, pre_upper = [], [], []
     for k in range(len(weights) - 1):
         both = np.vstack([weights[k], -weights[k]])
@@ -103,12 +107,56 @@ def linear_bounds_batch(network, lower, upper, C=None):
         lo, hi = low[:, :n], -low[:, n:]
         pre_lower.append(lo)
         pre_upper.append(hi)
-        relaxations.append(_relaxation(lo, hi))
+        layer = network.layers[k]
+        relaxations.append(_relaxation(lo, hi) if layer.is_relu
+                           else _layer_relaxation(layer, lo, hi))
     C = np.zeros((0, network.output_dim)) if C is None else np.asarray(C, dtype=np.float64)
     low, coefficients, offsets = _back_substitute(C @ weights[-1], C @ biases[-1], relaxations,
                                                   weights, biases, center, radius, slack)
     return [LinearBounds([lo[i] for lo in pre_lower], [hi[i] for hi in pre_upper], low[i],
                          coefficients[i], offsets[i]) for i in range(len(lower))]
+
+
+def _width(network):
+    """The longest dot product of the back-substitution: the widest layer input (of a ReLU
+    network; a general network's relaxations also sum over layer outputs)."""
+    if network.is_relu_mlp:
+        return max(w.shape[1] for w in network.weights)
+    return max(max(w.shape) for w in network.weights)
+
+
+def _layer_relaxation(layer, lo, hi):
+    """``(L, l, U, v)`` with ``L z + l <= h <= U z + v`` for a general layer's outputs
+    ``h`` over pre-activation bounds ``[lo, hi]`` (batched: L and U of shape
+    (B, n_out, n_z)). Kept units: their relaxation; windows: see the module docstring."""
+    lower_slope, upper_slope, intercept = _relaxation(lo, hi)
+    linear = layer.units == LINEAR
+    lower_slope = np.where(linear, 1.0, lower_slope)
+    upper_slope = np.where(linear, 1.0, upper_slope)
+    intercept = np.where(linear, 0.0, intercept)
+    u_lo = np.where(linear, lo, np.maximum(lo, 0.0))
+    u_hi = np.where(linear, hi, np.maximum(hi, 0.0))
+    batch, n_z = lo.shape
+    L, U = np.zeros((2, batch, layer.n_out, n_z))
+    l_, v = np.zeros((2, batch, layer.n_out))
+    kept = np.arange(layer.keep.size)
+    L[:, kept, layer.keep] = lower_slope[:, layer.keep]
+    U[:, kept, layer.keep] = upper_slope[:, layer.keep]
+    v[:, kept] = intercept[:, layer.keep]
+    n, k = layer.windows.shape
+    if n:
+        valid, index = layer.windows >= 0, np.maximum(layer.windows, 0)
+        w_lo = np.where(valid, u_lo[:, index], -np.inf)
+        w_hi = np.where(valid, u_hi[:, index], -np.inf)
+        best = np.argmax(w_lo, axis=2)  # (B, n): the entry of largest lower bound
+        entry = index[np.arange(n), best]
+        others = np.where(best[..., None] == np.arange(k), -np.inf, w_hi).max(axis=2)
+        fixed = w_lo.max(axis=2) >= others
+        rows, b = layer.keep.size + np.arange(n), np.arange(batch)[:, None]
+        L[b, rows, entry] = lower_slope[b, entry]
+        U[b, rows, entry] = np.where(fixed, upper_slope[b, entry], 0.0)
+        v[:, rows] = np.where(fixed, intercept[b, entry], w_hi.max(axis=2))
+    return L, l_, U, v
 
 
 def _relaxation(lo, hi):
@@ -132,18 +180,35 @@ def _back_substitute(coef, const, relaxations, weights, biases, center, radius, 
     const = np.broadcast_to(const, (batch,) + const.shape)
     magnitude, const_magnitude = np.abs(coef), np.abs(const)
     for k in range(len(relaxations) - 1, -1, -1):
-        lower_slope, upper_slope, intercept = relaxations[k]
-        negative = np.minimum(coef, 0.0)
-        shift = np.einsum("bkn,bn->bk", negative, intercept)
-        const = const + shift
-        const_magnitude = const_magnitude - shift
-        coef = coef * np.where(coef < 0, upper_slope[:, None, :], lower_slope[:, None, :])
-        magnitude = magnitude * np.maximum(lower_slope, upper_slope)[:, None, :]
+        if len(relaxations[k]) == 4:
+            coef, const, magnitude, const_magnitude = _through_layer(
+                relaxations[k], coef, const, magnitude, const_magnitude)
+        else:
+            lower_slope, upper_slope, intercept = relaxations[k]
+            negative = np.minimum(coef, 0.0)
+            shift = np.einsum("bkn,bn->bk", negative, intercept)
+            const = const + shift
+            const_magnitude = const_magnitude - shift
+            coef = coef * np.where(coef < 0, upper_slope[:, None, :], lower_slope[:, None, :])
+            magnitude = magnitude * np.maximum(lower_slope, upper_slope)[:, None, :]
         const = const + coef @ biases[k]
         const_magnitude = const_magnitude + magnitude @ np.abs(biases[k])
         coef, magnitude = coef @ weights[k], magnitude @ np.abs(weights[k])
-    offsets = const + np.einsum("bkd,bd->bk", coef, center)
-    bound = offsets - np.einsum("bkd,bd->bk", np.abs(coef), radius)
+    bound = const + np.einsum("bkd,bd->bk", coef, center) \
+        - np.einsum("bkd,bd->bk", np.abs(coef), radius)
     error = slack * (const_magnitude
                      + np.einsum("bkd,bd->bk", magnitude, np.abs(center) + radius))
-    return bound - error, coef, offsets - error
+    return bound - error, coef, const - error
+
+
+def _through_layer(relaxation, coef, const, magnitude, const_magnitude):
+    """A lower bound ``coef @ h + const`` rewritten over the layer's pre-activations by the
+    relaxation ``(L, l, U, v)`` of :func:`_layer_relaxation`, with the magnitudes."""
+    L, l_, U, v = relaxation
+    positive, negative = np.maximum(coef, 0.0), np.minimum(coef, 0.0)
+    const = const + np.einsum("bkn,bn->bk", positive, l_) + np.einsum("bkn,bn->bk", negative, v)
+    const_magnitude = const_magnitude + np.einsum("bkn,bn->bk", magnitude,
+                                                  np.maximum(np.abs(l_), np.abs(v)))
+    coef = positive @ L + negative @ U
+    magnitude = magnitude @ np.maximum(np.abs(L), np.abs(U))
+    return coef, const, magnitude, const_magnitude

@@ -18,7 +18,18 @@ neuron over the batch:
    (it is cut off).
 
 Every pending neuron is decided on the whole piece before the piece is cut, so a
-neuron that misses it is decided once. A final piece counts as a region when a
+neuron that misses it is decided once. A ReLU unit with the same weights as an earlier
+one of its layer takes its state.
+
+General networks (:mod:`polyrelu.network.layers`): a layer's pre-activation maps on a
+piece come from the previous layer's outputs (its kept units and window winners); its
+ReLU units are decided and cut as above, its linear units carried as they are. Then each
+max window in turn: the positions beaten on a piece's box (by more than the tolerance,
+or tied with a lower position: the canonical lowest argmax) cannot win there; when
+several can, the piece becomes one child per position that wins on a part of it wider
+than the radius tolerance (a witness beating every other candidate, else the part's
+Chebyshev LP; one-cut bounds rule positions out), its rows that position's value
+``>=`` each other live candidate's (kink: their tie). Each region is one leaf. A final piece counts as a region when a
 witness (or their mean) lies deeper inside it than the radius tolerance, otherwise by
 its Chebyshev-ball LP (``exact=True``: always by the LP, for the exact ball).
 
@@ -166,7 +177,7 @@ def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False
 @dataclass
 class Leaf:
     """A region found by splitting: ``{x : A x <= b}`` (unit rows; ``sources`` names each
-    row: domain face ``-1 - k`` or neuron j) with its activation ``pattern``, and a ball
+    row: domain face ``-1 - k`` or kink j, see :meth:`polyrelu.Network.kink_rows`) with its activation ``pattern``, and a ball
     of radius ``radius`` around ``center`` inside it."""
 
     A: np.ndarray
@@ -296,8 +307,10 @@ class Splitter:
         self.unstable[self.status.unstable] = True
         self.diameter = domain.diameter
         self.min_radius = options.min_radius_rel * self.diameter
-        self.bounds = np.cumsum((0,) + network.hidden_sizes)
+        self.bounds = np.cumsum((0,) + network.slot_sizes)
         self.first_cut = len(domain.b) if domain.kind == "box" else 0
+        self._window_kinks = {}
+        self.twins = [_twins(layer) for layer in network.layers[:-1]]
 
     def root(self):
         """The whole domain as a batch of one piece (no neuron decided yet)."""
@@ -331,20 +344,44 @@ class Splitter:
         return points
 
     def split_layer(self, pieces, map_A, map_c, layer):
-        """The batch cut by every neuron of hidden layer ``layer`` (``map_A[p] x +
+        """The batch cut by every kink of hidden layer ``layer`` (``map_A[p] x +
         map_c[p]`` is the layer's input on piece p), with the next layer's input maps.
 
-        Every neuron is first decided on the whole pieces; then the pieces are cut by
-        their crossing neurons in order, and after each cut the later crossing neurons
-        are decided again on the two sides (they may miss one of them)."""
-        start, stop = self.bounds[layer], self.bounds[layer + 1]
-        weights, bias = self.network.weights[layer], self.network.biases[layer]
+        Every ReLU unit is first decided on the whole pieces; then the pieces are cut by
+        their crossing units in order, and after each cut the later crossing units are
+        decided again on the two sides (they may miss one of them). Then each max window
+        in turn (:meth:`_split_window`): a piece on which its argmax is not fixed becomes
+        one piece per position that wins on part of it."""
+        spec = self.network.layers[layer]
+        start = self.bounds[layer]
         pieces.low, pieces.high = tighten(pieces.low, pieces.high, pieces.A, pieces.b)
-        pre_A, pre_c = weights @ map_A, map_c @ weights.T + bias
-        pieces.state = self.settle(slice(start, stop), pre_A, pre_c, pieces.low, pieces.high)
+        pre_A = spec.weight @ map_A
+        pre_c = map_c @ spec.weight.T + spec.bias
+        relu = slice(None) if spec.is_relu else spec.relu_units
+        self._split_relu(pieces, pre_A[:, relu], pre_c[:, relu], start, self.twins[layer])
+        active = pieces.state == _ACTIVE
+        if self.track:
+            pieces.pattern[:, start:start + active.shape[1]] = active
+        if spec.is_relu:
+            return pieces, pre_A[pieces.maps] * active[..., None], pre_c[pieces.maps] * active
+        unit_A, unit_c = pre_A[pieces.maps], pre_c[pieces.maps]
+        unit_A[:, relu] *= active[..., None]
+        unit_c[:, relu] *= active
+        return self._split_windows(pieces, spec, unit_A, unit_c, start + active.shape[1])
+
+    def _split_relu(self, pieces, pre_A, pre_c, start, twins):
+        """Decide and cut the ReLU units (pre-activations ``pre_A[maps[p]] x +
+        pre_c[maps[p]]``) of the layer whose first slot is ``start``; sets ``state``. A
+        unit with a twin (an earlier copy, see :func:`_twins`) takes its state."""
+        n = pre_A.shape[1]
+        pieces.state = self.settle(slice(start, start + n), pre_A, pre_c, pieces.low, pieces.high)
         pieces.maps = np.arange(pieces.count)
-        for i in range(stop - start):
-            self._decide_open(pieces, pre_A, pre_c, start, i, i + 1 if i else stop - start)
+        pieces.state[:, twins >= 0] = _ACTIVE  # for now: they copy their first unit's state
+        for i in range(n):
+            if twins[i] >= 0:
+                pieces.state[:, i] = pieces.state[:, twins[i]]
+                continue
+            self._decide_open(pieces, pre_A, pre_c, start, i, i + 1 if i else n)
             crossing = np.flatnonzero(pieces.state[:, i] == _CROSSING)
             if len(crossing):
                 sides = self._cut(pieces, crossing, pre_A[pieces.maps[crossing], i],
@@ -352,10 +389,143 @@ class Splitter:
                 later = pieces.state[sides, i + 1:]
                 pieces.state[sides, i + 1:] = np.where(later == _CROSSING, _UNDECIDED, later)
         _keep_fewer_witnesses(pieces)
-        active = pieces.state == _ACTIVE
+
+    def _split_windows(self, pieces, spec, unit_A, unit_c, slot):
+        """Split the pieces by each max window of layer ``spec`` in turn (unit values
+        ``unit_A[maps[p]] x + unit_c[maps[p]]``; the windows' slots start at ``slot``).
+        Returns the next layer's input maps: the kept units, then each window's winner."""
+        n, k = spec.windows.shape
+        pieces.maps = np.arange(pieces.count)
+        first = pieces.state.shape[1]
+        pieces.state = np.concatenate([pieces.state, np.zeros((pieces.count, n), int)], 1)
+        for w in range(n):
+            self._split_window(pieces, spec.windows[w], unit_A, unit_c, first + w, slot + w * k)
+        _keep_fewer_witnesses(pieces)
+        winners = pieces.state[:, first:]
         if self.track:
-            pieces.pattern[:, start:stop] = active
-        return pieces, pre_A[pieces.maps] * active[..., None], pre_c[pieces.maps] * active
+            onehot = winners[..., None] == np.arange(k)
+            pieces.pattern[:, slot:slot + n * k] = onehot.reshape(pieces.count, -1)
+        entries = np.concatenate([np.broadcast_to(spec.keep, (pieces.count, spec.keep.size)),
+                                  spec.windows[np.arange(n), winners]], axis=1)
+        maps = pieces.maps[:, None]
+        return pieces, unit_A[maps, entries], unit_c[maps, entries]
+
+    def _split_window(self, pieces, window, unit_A, unit_c, column, slot):
+        """Split the pieces by one max window (unit indices ``window``, -1 padding; its
+        slots start at ``slot``): the winner goes into ``state[:, column]``. A position
+        beaten on a piece's box (by more than the tolerance, or tied with a lower one)
+        cannot win there; where several can, each becomes a child (:meth:`_window_children`)."""
+        entries = np.maximum(window, 0)
+        diff_A = unit_A[pieces.maps][:, entries]
+        diff_c = unit_c[pieces.maps][:, entries]
+        diff_A = diff_A[:, :, None] - diff_A[:, None, :]  # [p, q]: u_p - u_q
+        diff_c = diff_c[:, :, None] - diff_c[:, None, :]
+        tol = self.status.zero_tol[slot:slot + len(window)]
+        tol = np.maximum(tol[:, None], tol[None, :])
+        half, middle = (pieces.high - pieces.low) / 2, (pieces.high + pieces.low) / 2
+        size = np.einsum("pabd,pd->pab", np.abs(diff_A), half)
+        centre = np.einsum("pabd,pd->pab", diff_A, middle) + diff_c
+        lower = np.triu(np.ones((len(window),) * 2, dtype=bool), 1)
+        beats = (centre - size > tol) | ((size + np.abs(centre) <= tol) & lower)
+        valid = window >= 0
+        candidates = valid & ~(beats & valid[:, None]).any(1)
+        candidates[~candidates.any(1)] = valid  # a cycle of near-ties: let the LPs decide
+        fixed = self.status.always_active[slot:slot + len(window)]
+        if fixed.any():
+            candidates[:] = fixed
+        pieces.state[:, column] = np.argmax(candidates, 1)
+        open_ = np.flatnonzero(candidates.sum(1) > 1)
+        if len(open_):
+            self._window_children(pieces, open_, candidates[open_], diff_A[open_],
+                                  diff_c[open_], tol, column, slot)
+
+    def _window_children(self, pieces, index, candidates, diff_A, diff_c, tol, column, slot):
+        """Replace each piece ``index[i]`` by one child per position that wins on a part of
+        it wider than the radius tolerance (rows: its value >= each other candidate's);
+        the parts no child keeps (thinner, or empty) are cut off."""
+        wide, live, centres = self._window_sides(pieces, index, candidates, diff_A, diff_c, tol)
+        owner, position = np.nonzero(wide)
+        first = np.r_[True, owner[1:] != owner[:-1]]
+        target = np.empty(len(owner), dtype=int)
+        target[first] = index[owner[first]]
+        target[~first] = pieces.append_copies(index[owner[~first]])
+        inside = pieces.valid[target].copy()
+        values = pieces.points[target] @ diff_A[owner, position].transpose(0, 2, 1) \
+            + diff_c[owner, position][:, None, :]  # (children, witnesses, q)
+        kinks = self._pair_kinks(slot, candidates.shape[1])
+        for q in range(candidates.shape[1]):
+            rows = np.flatnonzero(live[owner, q] & (position != q))
+            if len(rows):
+                a, c = diff_A[owner[rows], position[rows], q], diff_c[owner[rows], position[rows], q]
+                self._append_rows(pieces, target[rows], -a, c, kinks[position[rows], q])
+                inside[rows] &= values[rows, :, q] >= 0
+        pieces.valid[target] = inside
+        pieces.state[target, column] = position
+        from_lp = [k for k in range(len(owner)) if (owner[k], position[k]) in centres]
+        _add_witnesses(pieces, target[from_lp],
+                       [[centres[owner[k], position[k]]] for k in from_lp])
+        _deepest_first(pieces, target)
+        drop = index[~wide.any(1)]
+        if len(drop):
+            keep = np.ones(pieces.count, dtype=bool)
+            keep[drop] = False
+            pieces.keep(keep)
+
+    def _window_sides(self, pieces, index, candidates, diff_A, diff_c, tol):
+        """Which candidate positions win on a part of pieces ``index`` wider than the radius
+        tolerance (``wide``), on any part at all (``live``: also thin ones), and the
+        Chebyshev centres found for the wide ones (a dict by (i, position)). A witness
+        where a position beats every other candidate by more than the tolerance proves its
+        part; one-cut bounds that one other candidate beats it everywhere rule it out;
+        the rest is decided by the part's Chebyshev-ball LP."""
+        points, valid = pieces.points[index], pieces.valid[index]
+        values = np.einsum("iwd,ipqd->iwpq", points, diff_A) + diff_c[:, None]
+        others = candidates[:, None, :] & ~np.eye(candidates.shape[1], dtype=bool)
+        margin = np.where(others[:, None], values - tol, _INF).min(3)
+        wide = candidates & (valid[..., None] & (margin > 0)).any(1)
+        live = wide.copy()
+        for i, p in zip(*np.nonzero(candidates & ~wide)):
+            live[i, p] = not self._beaten(pieces, index[i], diff_A[i, p], diff_c[i, p],
+                                          others[i, p], tol[p])
+        centres = {}
+        for i, p in zip(*np.nonzero(live & ~wide)):
+            centre, radius = self._part_ball(pieces, index[i], diff_A[i, p, others[i, p]],
+                                             diff_c[i, p, others[i, p]])
+            live[i, p] = radius > 0
+            if radius > self.min_radius:
+                wide[i, p], centres[i, p] = True, centre
+        return wide, live, centres
+
+    def _beaten(self, pieces, p, a, c, others, tol):
+        """True if one of the rows ``a[q] x + c[q]`` (``others``) is below ``-tol`` on all
+        of piece ``p`` by a one-cut bound (:func:`cut_bound`)."""
+        cuts = pieces.A[p, self.first_cut:pieces.rows[p]]
+        beta = pieces.b[p, self.first_cut:pieces.rows[p]]
+        bound = cut_bound(a[others], pieces.low[p], pieces.high[p], cuts, beta) + c[others]
+        return bool((bound < -tol[others]).any())
+
+    def _part_ball(self, pieces, p, a, c):
+        """Chebyshev centre and radius of piece ``p`` (its box and the cuts the box does not
+        imply) intersected with ``a x + c >= 0`` (rows of nonzero ``a``)."""
+        rows = pieces.rows[p]
+        cuts, beta = needed_cuts(pieces.A[p, self.first_cut:rows],
+                                 pieces.b[p, self.first_cut:rows], pieces.low[p], pieces.high[p])
+        norm = np.sqrt((a * a).sum(1))
+        return self._side_ball(pieces.low[p], pieces.high[p], cuts, beta, -a / norm[:, None],
+                               c / norm)
+
+    def _pair_kinks(self, slot, k):
+        """(k, k) kinks of the ties between the positions of the window whose first slot is
+        ``slot`` (symmetric; the diagonal is unused)."""
+        kinks = self._window_kinks.get(slot)
+        if kinks is None:
+            pairs = self.network.window_pairs
+            offset = int(np.flatnonzero(pairs[:, 0] == slot)[0]) if k > 1 else 0
+            kinks = np.zeros((k, k), dtype=int)
+            first, second = np.triu_indices(k, 1)
+            kinks[first, second] = self.network.num_hidden + offset + np.arange(len(first))
+            kinks = self._window_kinks[slot] = kinks + kinks.T
+        return kinks
 
     def _decide_open(self, pieces, pre_A, pre_c, start, first, stop):
         """Decide the neurons ``first, ..., stop - 1`` of the layer starting at neuron
@@ -475,14 +645,15 @@ class Splitter:
 
     def _side_ball(self, low, high, cuts, beta, row, rhs):
         """Centre and signed radius of the Chebyshev ball of the box ``[low, high]``
-        intersected with the unit rows ``cuts x <= beta`` and ``row x <= rhs`` (a negative
-        radius, or -inf if the LP fails: that side is empty)."""
-        d = len(row)
-        A = np.ones((2 * d + len(cuts) + 1, d + 1))  # unit rows (A_i, 1): A_i x + r <= b_i
+        intersected with the unit rows ``cuts x <= beta`` and ``row x <= rhs`` (one row or
+        several; a negative radius, or -inf if the LP fails: that side is empty)."""
+        row, rhs = np.atleast_2d(row), np.atleast_1d(rhs)
+        d = row.shape[1]
+        A = np.ones((2 * d + len(cuts) + len(row), d + 1))  # unit rows (A_i, 1): A_i x + r <= b_i
         A[:, :d] = np.vstack([np.eye(d), -np.eye(d), cuts, row])
         cost = np.zeros(d + 1)
         cost[d] = 1.0
-        result = self.solver.maximize_warm(cost, A, np.concatenate([high, -low, beta, [rhs]]))
+        result = self.solver.maximize_warm(cost, A, np.concatenate([high, -low, beta, rhs]))
         if result.status != "optimal":
             return None, -_INF
         return result.x[:d], result.x[d]
@@ -514,19 +685,7 @@ class Splitter:
         """Cut the pieces ``where`` down to their side ``sign (a x + c) >= 0`` (neuron j,
         ``i`` within its layer, which takes ``state`` there): the row, its source, the
         contracted box and the witnesses on that side (the deepest first)."""
-        depth = int(pieces.rows[where].max()) + 1
-        if depth > pieces.b.shape[1]:  # room for a few more rows, not one at a time
-            for name, fill in (("A", 0.0), ("b", _INF)) + ((("sources", 0),) if self.track else ()):
-                pieces.widen(name, depth + 3, fill)
-        norm = np.sqrt((a * a).sum(1))
-        row, rhs = -sign * a / norm[:, None], sign * c / norm
-        rows = pieces.rows[where]
-        pieces.A[where, rows], pieces.b[where, rows] = row, rhs
-        if self.track:
-            pieces.sources[where, rows] = j
-        pieces.rows[where] = rows + 1
-        pieces.low[where], pieces.high[where] = contract(pieces.low[where], pieces.high[where],
-                                                         row, rhs)
+        self._append_rows(pieces, where, -sign * a, sign * c, j)
         points, valid = pieces.points[where], pieces.valid[where]
         values = (points @ a[..., None])[..., 0] + c[:, None]
         on_side = valid & (sign * values > 0)
@@ -535,6 +694,33 @@ class Splitter:
         on_side[:, 0] = True
         pieces.valid[where] = on_side
         pieces.state[where, i] = state
+
+    def _append_rows(self, pieces, where, row, rhs, source):
+        """Add the row ``row[k] x <= rhs[k]`` (scaled to a unit row; kink ``source``) to
+        piece ``where[k]`` (distinct pieces) and contract its box."""
+        depth = int(pieces.rows[where].max()) + 1
+        if depth > pieces.b.shape[1]:  # room for a few more rows, not one at a time
+            for name, fill in (("A", 0.0), ("b", _INF)) + ((("sources", 0),) if self.track else ()):
+                pieces.widen(name, depth + 3, fill)
+        norm = np.sqrt((row * row).sum(1))
+        row, rhs = row / norm[:, None], rhs / norm
+        rows = pieces.rows[where]
+        pieces.A[where, rows], pieces.b[where, rows] = row, rhs
+        if self.track:
+            pieces.sources[where, rows] = source
+        pieces.rows[where] = rows + 1
+        pieces.low[where], pieces.high[where] = contract(pieces.low[where], pieces.high[where],
+                                                         row, rhs)
+
+
+def _twins(layer):
+    """Per ReLU unit of ``layer``, the first earlier ReLU unit with the same weights and
+    bias (its pre-activation, hence its state, everywhere), or -1: a LeakyReLU, Abs or
+    Clip of a tensor that also has a ReLU lowers to such copies."""
+    rows = np.column_stack([layer.weight, layer.bias])[layer.relu_units]
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    twins = first[inverse.ravel()]
+    return np.where(twins < np.arange(len(rows)), twins, -1)
 
 
 def _add_witnesses(pieces, where, added):
@@ -555,6 +741,16 @@ def _add_witnesses(pieces, where, added):
         if extra:
             columns = np.flatnonzero(slots)[:len(extra)]
             pieces.points[row, columns], pieces.valid[row, columns] = extra, True
+
+
+def _deepest_first(pieces, where):
+    """Make witness 0 of the pieces ``where`` a valid one (their first valid witness) where
+    it is not."""
+    where = where[~pieces.valid[where, 0]]
+    column = np.argmax(pieces.valid[where], 1)
+    for name in ("points", "valid"):
+        array = getattr(pieces, name)
+        array[where, 0], array[where, column] = array[where, column], array[where, 0]
 
 
 def _keep_fewer_witnesses(pieces):
