@@ -172,15 +172,9 @@ def _write_atomically(path, data):
 
 
 def _fingerprint(network, domain, options):
-    """SHA-256 of the network, the domain and the options. A general network's layers also
-    add their unit kinds, kept entries and windows, which network_fingerprint leaves out
-    (a ReLU network's fingerprint is unchanged, so its checkpoints still resume)."""
+    """SHA-256 of the network (its fingerprint covers unit kinds, kept entries and
+    windows), the domain and the options."""
     digest = hashlib.sha256(network_fingerprint(network).encode())
-    if not network.is_relu_mlp:
-        for layer in network.layers:
-            for array in (layer.units, layer.keep, layer.windows):
-                digest.update(repr(array.shape).encode())
-                digest.update(np.ascontiguousarray(array, dtype="<i8").tobytes())
     for array in (domain.A, domain.b):
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr(options).encode())

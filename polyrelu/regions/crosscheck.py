@@ -42,17 +42,9 @@ def cross_check(network, domain, *, options=None, walked=None, progress=False):
     """Run both enumerators (or reuse ``walked``) and compare them region by region.
 
     Returns a :class:`CrossCheckReport`; ``first`` is the graph walk, ``second``
-    the splitting enumerator. :func:`compare_complexes` works on any network; the
-    splitting enumerator reads Linear + ReLU networks only for now.
-
-    Raises
-    ------
-    UnsupportedNetworkError
-        If ``network`` is not a Linear + ReLU network (until the splitting enumerator
-        handles linear units and max windows).
+    the splitting enumerator. Both work on every network of the model (ReLU and linear
+    units, max windows).
     """
-    # issue 16: drop this line once enumerate_by_splitting follows Network.kink_rows
-    network.require_relu_mlp("the splitting enumerator (cross_check)")
     walked = walked or enumerate_regions(network, domain, options=options, progress=progress)
     split = enumerate_by_splitting(network, domain, progress=progress)
     return compare_complexes(walked, split)

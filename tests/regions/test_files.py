@@ -14,11 +14,18 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from networks import degenerate_networks
 from oracles import assert_same_complex, random_network
-from polyrelu import (Domain, InvalidFileError, Network, PolyreluError, RegionComplex,
-                      TimeLimitError, enumerate_regions)
+
+from polyrelu import (
+    Domain,
+    InvalidFileError,
+    Network,
+    PolyreluError,
+    RegionComplex,
+    TimeLimitError,
+    enumerate_regions,
+)
 from polyrelu.analysis.lipschitz import lipschitz
 from polyrelu.deadline import hard_limit
 from polyrelu.regions.validation import content_hash
@@ -229,8 +236,8 @@ def checkpointed(tmp_path_factory):
     weights, biases = random_network((2, 10, 8, 1), np.random.default_rng(72))
     network, domain = Network(weights, biases), Domain.box(-np.ones(2), np.ones(2))
     directory = tmp_path_factory.mktemp("ckpt") / "c"
-    from polyrelu.regions.checkpoint import Checkpoint
     from polyrelu.options import Options
+    from polyrelu.regions.checkpoint import Checkpoint
 
     checkpoint = Checkpoint(directory, network, domain, Options(), flush_regions=15)
     reference = enumerate_regions(network, domain, checkpoint=checkpoint)

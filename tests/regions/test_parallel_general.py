@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from networks import residual_pool_network
+
 from polyrelu import Domain, Network
 from polyrelu.errors import InvalidFileError
 from polyrelu.network.layers import Layer

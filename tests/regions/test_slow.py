@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-
+from networks import degenerate_networks
 from oracles import brute_force_regions, random_network
+
 from polyrelu import Domain, Network, enumerate_regions
 from polyrelu.regions.crosscheck import cross_check
-from networks import degenerate_networks
 
 pytestmark = pytest.mark.slow
 
