@@ -152,16 +152,17 @@ def _rebuild(arrays, path):
     first = np.concatenate([[0], np.cumsum(counts)])
     offsets = _checked_offsets(arrays["multiplier_offsets"], int(first[-1]),
                                len(arrays["multipliers"]), "multiplier_offsets", path)
-    pieces = []
+    pieces, shared = [], {}  # equal paths as one tuple (the checker checks each once)
     for i, kind in enumerate(arrays["kind"]):
         _expect(0 <= kind < len(_KINDS), path, f"piece {i} has unknown kind {kind}")
         steps = arrays["path_steps"][path_offsets[i]:path_offsets[i + 1]]
+        steps = shared.setdefault(steps.tobytes(), tuple((int(a), int(b)) for a, b in steps))
         lams = tuple(arrays["multipliers"][offsets[j]:offsets[j + 1]].copy()
                      for j in range(first[i], first[i + 1]))
         hint = (arrays["hint_rows"][hints[i]:hints[i + 1]].astype(np.int64),
                 arrays["hint_weights"][hints[i]:hints[i + 1]].astype(np.float64))
         pieces.append(_piece(_KINDS[kind], int(arrays["case"][i]),
-                             tuple((int(a), int(b)) for a, b in steps),
+                             steps,
                              int(arrays["layer"][i]), arrays["patterns"][i], lams, hint))
     return Certificate(arrays["fingerprint"], pieces, FORMAT_VERSION)
 

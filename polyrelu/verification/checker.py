@@ -68,14 +68,15 @@ def check_certificate(network, prop, certificate, *, options=None):
         ``boxes`` and the piece counts.
     """
     _check_header(network, certificate)
+    shape, checked_paths = _Shape(network), {}
     for piece in certificate.pieces:
         try:
-            _check_piece(network, prop, piece)
+            _check_piece(shape, prop, piece, checked_paths)
         except (TypeError, ValueError, AttributeError, IndexError) as err:
             if isinstance(err, CertificateError):
                 raise
             raise CertificateError(f"a malformed piece ({type(err).__name__})") from None
-    hints = _hint_table(network, prop, certificate)
+    hints = _hint_table(shape, prop, certificate)
     solver = _LazySolver(options or Options())
     stars = _StarChecks()
     by_box = {}
@@ -96,6 +97,15 @@ def check_certificate(network, prop, certificate, *, options=None):
     return {"boxes": len(by_box), **certificate.counts()}
 
 
+class _Shape:
+    """The sizes of a network, read once (the network's own properties recompute them)."""
+
+    def __init__(self, network):
+        self.input_dim, self.num_hidden = network.input_dim, network.num_hidden
+        self.hidden_sizes = tuple(int(n) for n in network.hidden_sizes)
+        self.offsets = np.cumsum((0,) + self.hidden_sizes)
+
+
 def _check_header(network, certificate):
     version = getattr(certificate, "version", None)
     if version != FORMAT_VERSION:
@@ -107,7 +117,7 @@ def _check_header(network, certificate):
 
 # ------------------------------------------------------------------ shapes of pieces
 
-def _check_piece(network, prop, piece):
+def _check_piece(network, prop, piece, checked_paths=None):
     """Types, ranges and sizes of one piece, before anything is computed from it."""
     if type(piece) not in (BoundPiece, StarPiece, RegionPiece):
         raise CertificateError(f"unknown piece kind {type(piece).__name__}")
@@ -115,7 +125,7 @@ def _check_piece(network, prop, piece):
         raise CertificateError(f"piece for case {piece.case!r}: the property has "
                                f"{len(prop.cases)} input boxes")
     case = prop.cases[piece.case]
-    _check_path(piece.path, network.input_dim)
+    _check_path(piece.path, network.input_dim, checked_paths)
     if not isinstance(piece, BoundPiece):
         _check_pattern(network, piece)
     if isinstance(piece, StarPiece):
@@ -135,13 +145,20 @@ def _check_piece(network, prop, piece):
                                    "non-negative float64 numbers, not all zero")
 
 
-def _check_path(path, dim):
+def _check_path(path, dim, checked=None):
+    """A split path: at most _MAX_PATH steps ``(input, side)`` of ints in range. With
+    ``checked`` (a dict), a path object already checked (by identity: the pieces of one
+    sub-box share theirs) is not checked again; the dict keeps the objects alive."""
+    if checked is not None and id(path) in checked:
+        return
     if len(path) > _MAX_PATH:
         raise CertificateError(f"a split path has {len(path)} steps (at most {_MAX_PATH})")
     for step in path:
         if len(step) != 2 or not all(isinstance(v, (int, np.integer)) for v in step) \
                 or not 0 <= step[0] < dim or step[1] not in (0, 1):
             raise CertificateError(f"bad split step {step!r} (expected (input < {dim}, 0 or 1))")
+    if checked is not None and type(path) is tuple:
+        checked[id(path)] = path
 
 
 def _hint_table(network, prop, certificate):
@@ -190,7 +207,7 @@ def _check_hint(network, case, piece):
     weights >= 0."""
     d = int(np.sum(case.upper > case.lower))
     rows, weights = piece.box_rows, piece.box_weights
-    count = 2 * d + int(np.sum(network.hidden_sizes[:piece.layer]))
+    count = 2 * d + int(sum(network.hidden_sizes[:piece.layer]))
     if not (isinstance(rows, np.ndarray) and isinstance(weights, np.ndarray)
             and rows.dtype.kind == "i" and rows.ndim == 2 and rows.shape[1] == 2
             and weights.dtype == np.float64 and weights.shape == (len(rows),)
@@ -212,7 +229,7 @@ def _check_pattern(network, piece):
         if not isinstance(piece.layer, (int, np.integer)) or not 0 <= piece.layer < layers:
             raise CertificateError(f"star piece or hint at layer {piece.layer!r} (the network has "
                                    f"{layers} hidden layers)")
-        used = int(np.sum(network.hidden_sizes[:piece.layer]))
+        used = int(sum(network.hidden_sizes[:piece.layer]))
     if bits[used:].any():
         raise CertificateError("a pattern sets bits beyond the neurons it fixes")
 
@@ -311,6 +328,13 @@ def _refutation_flaw(lower, case, multipliers):
     magnitude = np.maximum(np.abs(lower[k_all:k_all + m]), np.abs(lower[k_all + m:]))
     for k, (lam, unsafe) in enumerate(zip(multipliers, case.unsafe)):
         error = dot_error(np.abs(lam), np.abs(unsafe.C), len(lam)) @ magnitude * (1 + 1e-12)
+        if np.isfinite(lower[k]) and np.isfinite(error):
+            # float first: lower - error rounded down against lam . d_up rounded up
+            d_up = _rounded_up(unsafe)
+            top = float(np.dot(lam, d_up))
+            top = float(widened(top, dot_error(np.abs(lam), np.abs(d_up), len(lam))))
+            if np.isfinite(top) and float(narrowed(lower[k], error)) > top:
+                continue
         rhs = sum((Fraction(float(v)) * d for v, d in zip(lam, unsafe.d_exact) if v),
                   Fraction(0))
         finite = np.isfinite(lower[k]) and np.isfinite(error)
@@ -319,6 +343,23 @@ def _refutation_flaw(lower, case, multipliers):
             return (f"bounds do not refute unsafe set {k} "
                     f"({float(lower[k]):.6g} <= {float(rhs):.6g})")
     return None
+
+
+_ROUNDED_UP = {}  # id(unsafe set) -> (the set, its d rounded up)
+
+
+def _rounded_up(unsafe):
+    """``d`` of an unsafe set with every entry raised to a float ``>= d_exact``."""
+    entry = _ROUNDED_UP.get(id(unsafe))
+    if entry is None or entry[0] is not unsafe:
+        if len(_ROUNDED_UP) > 256:
+            _ROUNDED_UP.clear()
+        d_up = np.array(unsafe.d, dtype=np.float64)
+        for i, exact in enumerate(unsafe.d_exact):
+            while np.isfinite(d_up[i]) and Fraction(float(d_up[i])) < exact:
+                d_up[i] = np.nextafter(d_up[i], np.inf)
+        entry = _ROUNDED_UP[id(unsafe)] = (unsafe, d_up)
+    return entry[1]
 
 
 class _StarChecks:
@@ -401,12 +442,13 @@ class _ExactBox:
         self.lower, self.upper = lower[self.free], upper[self.free]
         self.fixed = lower[~self.free]
         self.reach = np.maximum(np.abs(self.lower), np.abs(self.upper))
-        self.offsets = np.cumsum((0,) + network.hidden_sizes)
+        self.offsets = np.cumsum((0,) + tuple(network.hidden_sizes))
+        self.layers, self.num_hidden = len(self.offsets) - 1, int(self.offsets[-1])
         self.bits = {}
 
     def check(self, pieces):
         """Rebuild the splitting tree of ``pieces`` (depth first) and check every leaf."""
-        n, d = self.network.num_hidden, len(self.lower)
+        n, d = self.num_hidden, len(self.lower)
         for piece in pieces:
             self.bits[id(piece)] = np.unpackbits(piece.pattern, count=n).astype(bool)
         root = _Node(list(pieces), 0, [first_layer(self.network, self.free, self.fixed)],
@@ -419,7 +461,7 @@ class _ExactBox:
     def _visit(self, node):
         """Check a leaf, or return the node's children (one node: itself, a layer later)."""
         start, stop = self.offsets[node.layer], self.offsets[node.layer + 1] \
-            if node.layer < len(self.network.hidden_sizes) else self.offsets[-1]
+            if node.layer < self.layers else self.offsets[-1]
         if not node.decided[start:stop].any():
             if self._leaf(node):
                 return []
@@ -437,7 +479,7 @@ class _ExactBox:
     def _leaf(self, node):
         """At the start of a layer: a star piece of this layer, or (after the last layer)
         a region, must be the node's only piece; returns whether the node is a leaf."""
-        layers = len(self.network.hidden_sizes)
+        layers = self.layers
         here = [p for p in node.pieces if isinstance(p, StarPiece) and p.layer == node.layer]
         if node.layer == layers or here:
             if len(node.pieces) != 1:
@@ -468,9 +510,16 @@ class _ExactBox:
         (the maps' rounding error between them)."""
         rows = np.asarray(rows, dtype=int)
         sign = np.where(np.asarray(active, dtype=bool), -1.0, 1.0)
-        slack = maps.slack(self.reach)[rows]
+        slack = self._slack(maps)[rows]
         value = -sign * maps.c[rows]
         return (sign[:, None] * maps.A[rows], widened(value, slack), narrowed(value, slack))
+
+    def _slack(self, maps):
+        """``maps.slack`` on the sub-box, computed once per map."""
+        cached = getattr(maps, "box_slack", None)
+        if cached is None:
+            cached = maps.box_slack = maps.slack(self.reach)
+        return cached
 
     def _prove_stable(self, node, neurons, active):
         """Every neuron in ``neurons`` keeps the sign ``active`` on the whole node: interval
@@ -520,7 +569,7 @@ class _ExactBox:
     def _key(self, layer, prefix):
         """The hint table's key of the node at the start of ``layer`` with pattern
         ``prefix`` (the bits of the earlier layers)."""
-        bits = np.zeros(self.network.num_hidden, dtype=bool)
+        bits = np.zeros(self.num_hidden, dtype=bool)
         bits[:len(prefix)] = prefix
         return (layer, bytes(np.packbits(bits)))
 
@@ -610,7 +659,7 @@ class _ExactBox:
     def _neuron_rows(self, node, layers=None):
         """Outer sign rows of every neuron of the first ``layers`` hidden layers (default:
         all), in neuron order."""
-        layers = len(self.network.hidden_sizes) if layers is None else layers
+        layers = self.layers if layers is None else layers
         parts = [self._sign_rows(maps, np.arange(len(maps.c)),
                                  node.pattern[self.offsets[layer]:self.offsets[layer + 1]])
                  for layer, maps in enumerate(node.maps[:layers])]
