@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from polyrelu import Network
+from polyrelu.network.lowering import GraphBuilder
 
 
 def tent_network(k):
@@ -44,3 +45,32 @@ def degenerate_networks(draw):
         weights.append(W)
         biases.append(b)
     return Network(weights, biases)
+
+
+def mixed_network(seed=0, d=3):
+    """Dense, LeakyReLU, Clip, Abs, max windows after a ReLU and a residual addition."""
+    rng = np.random.default_rng(seed)
+    builder = GraphBuilder((d,))
+    x = builder.input
+    t = builder.linear(x, rng.normal(size=(6, d)), rng.normal(size=6) * 0.3)
+    pooled = builder.max_windows(builder.relu(t), [[0, 1, 2], [3, 4, 5]], (2,))
+    mixed = builder.stack([builder.leaky_relu(pooled, 0.2), builder.clip(t, -0.3, 0.4),
+                           builder.abs(builder.take(t, [0, 2]))])
+    s = builder.linear(mixed, rng.normal(size=(d, 10)), rng.normal(size=d) * 0.3)
+    y = builder.linear(builder.add(x, builder.relu(s)), rng.normal(size=(2, d)))
+    return builder.network(y)
+
+
+def residual_pool_network(seed=0, width=6):
+    """Two inputs: dense, ReLU, max windows of three, LeakyReLU and Clip units, and a
+    residual addition of the input: every kind of kink on a plane."""
+    rng = np.random.default_rng(seed)
+    builder = GraphBuilder((2,))
+    x = builder.input
+    t = builder.linear(x, rng.normal(size=(width, 2)), rng.normal(size=width) * 0.5)
+    pooled = builder.max_windows(builder.relu(t), np.arange(width).reshape(-1, 3),
+                                 (width // 3,))
+    s = builder.linear(builder.stack([pooled, builder.leaky_relu(t, 0.1)]),
+                       rng.normal(size=(2, width // 3 + width)), rng.normal(size=2) * 0.3)
+    y = builder.add(x, builder.clip(s, -0.5, 0.5))
+    return builder.network(builder.linear(y, rng.normal(size=(1, 2))))

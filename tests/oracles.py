@@ -131,3 +131,224 @@ def assert_same_complex(first, second):
     report = compare_complexes(first, second)
     assert report.agree, report
     assert edge_keys(first) == edge_keys(second)
+
+
+# -- general networks (ReLU and linear units, max windows): plain loops over the layers ----
+
+def general_forward(network, x):
+    """(output, pattern) at one point by loops over ``network.layers``: a ReLU slot per
+    ReLU unit (> 0), a one-hot argmax (lowest on ties) per window."""
+    h, bits = np.asarray(x, float), []
+    for layer in network.layers[:-1]:
+        z = layer.weight @ h + layer.bias
+        u = z.copy()
+        for i, unit in enumerate(layer.units):
+            if unit == 1:
+                bits.append(z[i] > 0)
+                u[i] = max(z[i], 0.0)
+        out = [u[i] for i in layer.keep]
+        for window in layer.windows:
+            values = [u[i] for i in window if i >= 0]
+            best = int(np.argmax(values))
+            bits.extend(position == best for position in range(len(window)))
+            out.append(values[best])
+        h = np.array(out)
+    return network.layers[-1].weight @ h + network.layers[-1].bias, np.array(bits, dtype=bool)
+
+
+def general_rows(network, pattern):
+    """Rows ``(A, b)``, ``A x <= b``, of a pattern's region by loops (no box), and the
+    number of slots each layer uses; pre-activation maps built entry by entry."""
+    d = network.input_dim
+    A, c = np.eye(d), np.zeros(d)
+    rows, rhs, k = [], [], 0
+    for layer in network.layers[:-1]:
+        zA, zc = layer.weight @ A, layer.weight @ c + layer.bias
+        uA, uc = zA.copy(), zc.copy()
+        for i, unit in enumerate(layer.units):
+            if unit == 1:
+                sign = 1.0 if pattern[k] else -1.0
+                rows.append(-sign * zA[i])
+                rhs.append(sign * zc[i])
+                if not pattern[k]:
+                    uA[i], uc[i] = 0.0, 0.0
+                k += 1
+        outA, outc = [uA[i] for i in layer.keep], [uc[i] for i in layer.keep]
+        for window in layer.windows:
+            chosen = [p for p in range(len(window)) if pattern[k + p]]
+            best = window[chosen[0]]
+            for entry in window:
+                if entry >= 0 and entry != best:  # u_entry <= u_best
+                    rows.append(uA[entry] - uA[best])
+                    rhs.append(uc[best] - uc[entry])
+            outA.append(uA[best])
+            outc.append(uc[best])
+            k += len(window)
+        A, c = np.array(outA).reshape(-1, d), np.array(outc)
+    return rows, rhs
+
+
+def general_brute_force(network, box_lo, box_hi, min_radius):
+    """All full-dimensional regions of a general network: depth-first over the slots'
+    choices (each ReLU on or off, each window's argmax), pruned by a Chebyshev LP.
+
+    A pattern counts when its region has Chebyshev radius > ``min_radius`` and the
+    forward pass at the centre has that very pattern. Returns a dict: packed pattern
+    bytes -> (centre, radius).
+    """
+    d = network.input_dim
+    box_rows = list(np.eye(d)) + list(-np.eye(d))
+    box_rhs = list(box_hi) + list(-np.asarray(box_lo))
+    choices = []  # per choice group: list of (start, bits)
+    k = 0
+    for layer in network.layers[:-1]:
+        for unit in layer.units:
+            if unit == 1:
+                choices.append([(k, [False]), (k, [True])])
+                k += 1
+        for window in layer.windows:
+            n = len(window)
+            valid = [p for p in range(n) if window[p] >= 0]
+            choices.append([(k, [p == q for q in range(n)]) for p in valid])
+            k += n
+    found = {}
+
+    def feasible(pattern, upto):
+        rows, rhs = general_rows_prefix(network, pattern, upto)
+        A = np.array(rows + box_rows)
+        b = np.array(rhs + box_rhs)
+        keep = np.linalg.norm(A, axis=1) > 1e-14
+        if np.any(b[~keep] < -1e-12):
+            return None, -1.0
+        return chebyshev(A[keep], b[keep])
+
+    def visit(group, pattern):
+        if group == len(choices):
+            center, radius = feasible(pattern, len(pattern))
+            if radius > min_radius and np.array_equal(general_forward(network, center)[1],
+                                                      pattern):
+                found[np.packbits(pattern).tobytes()] = (center, radius)
+            return
+        for start, bits in choices[group]:
+            pattern[start:start + len(bits)] = bits
+            if feasible(pattern, start + len(bits))[1] > min_radius:
+                visit(group + 1, pattern)
+        pattern[choices[group][0][0]:] = False
+
+    visit(0, np.zeros(k, dtype=bool))
+    return found
+
+
+def general_rows_prefix(network, pattern, upto):
+    """:func:`general_rows` restricted to the rows of slots ``< upto`` (the later slots
+    do not change them)."""
+    full = pattern.copy()
+    full[upto:] = False
+    # later windows need one set position to build their maps: set their first one
+    k = 0
+    for layer in network.layers[:-1]:
+        k += int(np.count_nonzero(layer.units == 1))
+        for window in layer.windows:
+            if k >= upto:
+                full[k] = True
+            k += len(window)
+    rows, rhs = general_rows(network, full)
+    count = _rows_before(network, upto)
+    return rows[:count], rhs[:count]
+
+
+def _rows_before(network, upto):
+    """Number of rows :func:`general_rows` emits for the slots ``< upto``."""
+    count, k = 0, 0
+    for layer in network.layers[:-1]:
+        for unit in layer.units:
+            if unit == 1:
+                if k >= upto:
+                    return count
+                count += 1
+                k += 1
+        for window in layer.windows:
+            if k >= upto:
+                return count
+            count += int(np.count_nonzero(window >= 0)) - 1
+            k += len(window)
+    return count
+
+
+def planar_cells(network, box_lo, box_hi, min_area=1e-12):
+    """The regions of a 2-input general network, without LPs: the box polygon clipped
+    (shapely) along each ReLU unit's kink line and into each window's argmax cells
+    (pairwise half-planes), layer by layer. Returns a list of (polygon, pattern)."""
+    from shapely.geometry import Polygon, box
+
+    def clip(polygon, a, c):  # {x in polygon : a . x + c >= 0}
+        big = 1e6 * (1 + np.abs(np.r_[box_lo, box_hi]).max())
+        half = _halfplane(a, c, big)
+        return polygon.intersection(half) if half is not None else (
+            polygon if c >= 0 else Polygon())
+
+    cells = [(box(box_lo[0], box_lo[1], box_hi[0], box_hi[1]), [], np.eye(2), np.zeros(2))]
+    for layer in network.layers[:-1]:
+        new = []
+        for polygon, bits, A, c in cells:
+            zA, zc = layer.weight @ A, layer.weight @ c + layer.bias
+            pieces = [(polygon, list(bits), zA.copy(), zc.copy())]
+            for i, unit in enumerate(layer.units):
+                if unit != 1:
+                    continue
+                split = []
+                for poly, b, uA, uc in pieces:
+                    for on in (False, True):
+                        sign = 1.0 if on else -1.0
+                        part = clip(poly, sign * zA[i], sign * zc[i])
+                        if part.area > min_area:
+                            vA, vc = uA.copy(), uc.copy()
+                            if not on:
+                                vA[i], vc[i] = 0.0, 0.0
+                            split.append((part, b + [on], vA, vc))
+                pieces = split
+            for window in layer.windows:
+                split = []
+                for poly, b, uA, uc in pieces:
+                    for p, best in enumerate(window):
+                        if best < 0:
+                            continue
+                        part = poly
+                        for q, other in enumerate(window):
+                            if other >= 0 and other != best:
+                                strict = 1e-15 if q < p else 0.0  # ties: the lowest wins
+                                part = clip(part, uA[best] - uA[other],
+                                            uc[best] - uc[other] - strict)
+                        if part.area > min_area:
+                            split.append((part, b + [p == q for q in range(len(window))],
+                                          uA, uc))
+                pieces = split
+            for poly, b, uA, uc in pieces:
+                bits_l = b
+                outA = [uA[i] for i in layer.keep]
+                outc = [uc[i] for i in layer.keep]
+                k = len(bits_l) - layer.windows.size
+                for w, window in enumerate(layer.windows):
+                    onehot = bits_l[k + w * len(window):k + (w + 1) * len(window)]
+                    best = window[onehot.index(True)]
+                    outA.append(uA[best])
+                    outc.append(uc[best])
+                new.append((poly, bits_l, np.array(outA).reshape(-1, 2), np.array(outc)))
+        cells = new
+    return [(poly, np.array(bits, dtype=bool)) for poly, bits, _, _ in cells]
+
+
+def _halfplane(a, c, big):
+    """The polygon {x : a . x + c >= 0} within a square of half-width ``big``; None if a = 0."""
+    from shapely.geometry import box
+
+    norm = np.linalg.norm(a)
+    if norm == 0:
+        return None
+    n = a / norm
+    point = -c / norm * n  # on the line
+    tangent = np.array([-n[1], n[0]])
+    corners = [point + big * tangent, point + big * tangent + 2 * big * n,
+               point - big * tangent + 2 * big * n, point - big * tangent]
+    from shapely.geometry import Polygon
+    return Polygon(corners).intersection(box(-big, -big, big, big))

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from ..arrayfiles import read_npy, read_npz
 from ..errors import PolyreluError
 from ..geometry.domain import Domain
 from ..network.loaders import load_network
@@ -100,20 +101,49 @@ def _add_domain_arguments(parser):
                             "or a comma-separated list")
     group.add_argument("--vnnlib", metavar="FILE",
                        help="take the input box from a VNN-LIB property file")
+    group.add_argument("--center", metavar="X",
+                       help="the l_inf ball of --radius R around the point X (comma-separated "
+                            "numbers or a .npy file)")
+    group.add_argument("--polytope", metavar="FILE",
+                       help="the polytope {x : A x <= b} of the arrays A and b in an .npz file")
+    parser.add_argument("--radius", type=float, metavar="R",
+                        help="the radius of the --center ball")
 
 
 def domain_from_args(args, dim):
-    """The :class:`Domain` given by ``--box`` or ``--vnnlib`` for a network with ``dim`` inputs."""
+    """The :class:`Domain` given by ``--box``, ``--vnnlib``, ``--center``/``--radius`` or
+    ``--polytope`` for a network with ``dim`` inputs."""
+    allow = _allow_extreme(args)
+    if (args.radius is not None) != (args.center is not None):
+        raise PolyreluError("--center and --radius go together (an l_inf ball)")
+    if args.center is not None:
+        return Domain.ball(parse_point(args.center, dim), args.radius,
+                           allow_extreme_numerics=allow)
+    if args.polytope:
+        A, b = _polytope_arrays(args.polytope, dim)
+        return Domain.polytope(A, b, allow_extreme_numerics=allow)
     if args.vnnlib:
         lower, upper = input_box(args.vnnlib)
     else:
         lower, upper = (parse_bound(text, dim, name, "--box")
                         for text, name in zip(args.box, ("LO", "HI")))
-        with np.errstate(over="ignore"):
-            if not np.isfinite(np.sum((upper - lower) ** 2)):
-                raise PolyreluError("--box is too large for float64 arithmetic (its squared "
-                                    "diameter overflows); rescale the inputs")
-    return Domain.box(lower, upper, allow_extreme_numerics=_allow_extreme(args))
+    with np.errstate(over="ignore"):
+        if not np.isfinite(np.sum((upper - lower) ** 2)):
+            raise PolyreluError("the box is too large for float64 arithmetic (its squared "
+                                "diameter overflows); rescale the inputs")
+    return Domain.box(lower, upper, allow_extreme_numerics=allow)
+
+
+def _polytope_arrays(path, dim):
+    """``(A, b)`` from an .npz file: headers checked before loading, no pickles."""
+    arrays = read_npz(path, "polytope (.npz with A and b)", max_entries=MAX_PARAMETERS)
+    if "A" not in arrays or "b" not in arrays:
+        raise PolyreluError(f"--polytope {path}: the file needs arrays A and b")
+    A, b = arrays["A"], arrays["b"]
+    if A.ndim != 2 or A.shape[1] != dim or b.shape != (A.shape[0],):
+        raise PolyreluError(f"--polytope {path}: A must be (k, {dim}) and b (k,), got "
+                            f"{A.shape} and {b.shape}")
+    return A, b
 
 
 def parse_bound(text, dim, name, option="--box"):
@@ -135,12 +165,10 @@ def parse_bound(text, dim, name, option="--box"):
 
 
 def parse_point(text, dim):
-    """A point of input space from comma-separated numbers or a .npy file of ``dim`` numbers."""
+    """A point of input space from comma-separated numbers or a .npy file of ``dim`` numbers
+    (its header is checked before anything is loaded; no pickles)."""
     if text.endswith(".npy"):
-        try:
-            values = np.load(text, allow_pickle=False).astype(np.float64).ravel()
-        except (OSError, ValueError) as err:
-            raise PolyreluError(f"cannot read point file {text!r}: {err}") from err
+        values = read_npy(text, "point (.npy)", max_entries=dim).astype(np.float64).ravel()
     else:
         try:
             values = np.array([float(part) for part in text.split(",")])
@@ -150,6 +178,8 @@ def parse_point(text, dim):
     if values.size != dim:
         raise PolyreluError(f"point {text!r} has {values.size} values but the network has "
                             f"{dim} inputs")
+    if not np.all(np.isfinite(values)):
+        raise PolyreluError(f"point {text!r} has a non-finite value")
     return values
 
 

@@ -18,6 +18,7 @@ import sys
 import zipfile
 
 from ..deadline import Deadline, hard_limit
+from ..threads import blas_threads
 from ..errors import InvalidFileError, PolyreluError, TimeLimitError
 from . import (
     check_certificate,
@@ -30,7 +31,7 @@ from . import (
     verify,
     verify_instances,
 )
-from .arguments import Parser, print_results
+from .arguments import Parser, positive_int, print_results
 from .outputs import WRITE_ERROR
 
 __all__ = ["main", "entry"]
@@ -55,7 +56,7 @@ def main(argv=None):
     args.deadline = Deadline(timeout)
     try:
         with hard_limit(None if timeout is None else timeout + HARD_STOP_AFTER,
-                        kill_children=True):
+                        kill_children=True), blas_threads(args.blas_threads):
             results = args.command(args)
     except TimeLimitError as err:
         return _partial(err, args.json)
@@ -83,7 +84,12 @@ def entry():
     limit the process exits at once (``os._exit``, once the output is flushed): every
     result is printed and every checkpoint chunk written by then, and killed worker
     processes must not hold the exit up."""
-    status = main()
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (``polyrelu ... | head``): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     if status == 3:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -114,7 +120,11 @@ def _partial(err, as_json):
 
 def parser():
     """The argument parser of every command."""
-    top = Parser(prog="polyrelu", description="Exact polyhedral geometry of ReLU networks.")
+    top = Parser(prog="polyrelu",
+                 description="Exact polyhedral geometry of piecewise-linear networks.")
+    top.add_argument("--blas-threads", type=positive_int, default=1, metavar="N",
+                     help="threads of the BLAS library (default 1: polyrelu's matrices are "
+                          "small, and more threads only contend; --jobs sets the parallelism)")
     commands = top.add_subparsers(required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(commands)

@@ -4,7 +4,7 @@ the checks that a network and a domain are within what float64 resolves."""
 import numpy as np
 
 from ..errors import InvalidDomainError, NumericalRangeError
-from .interval import interval_bounds
+from .interval import interval_bounds, output_bounds
 from .lp import LPSolver
 from .polytope import HPolytope
 
@@ -103,6 +103,24 @@ class Domain:
         domain = cls(A, b, lower=lower, upper=upper, center=lower + half,
                      radius=float(half.min()), kind="box")
         return domain if allow_extreme_numerics else domain._resolvable()
+
+    @classmethod
+    def ball(cls, center, radius, *, allow_extreme_numerics=False):
+        """The l_inf ball ``|x - center|_inf <= radius``: the box ``center -+ radius``.
+
+        >>> Domain.ball([1.0, 2.0], 0.5).lower.tolist()
+        [0.5, 1.5]
+        >>> Domain.ball([1.0], -1)
+        Traceback (most recent call last):
+        ...
+        polyrelu.errors.InvalidDomainError: the ball's radius must be a positive number, got -1.0
+        """
+        center = _finite_vector(center, "centre")
+        radius = float(radius)
+        if not (np.isfinite(radius) and radius > 0):
+            raise InvalidDomainError(f"the ball's radius must be a positive number, got {radius}")
+        return cls.box(center - radius, center + radius,
+                       allow_extreme_numerics=allow_extreme_numerics)
 
     @classmethod
     def polytope(cls, A, b, *, solver=None, allow_extreme_numerics=False):
@@ -272,7 +290,7 @@ def check_numerics(network, domain):
     if narrow.size:
         j = int(narrow[np.argmin(span[narrow])])
         raise NumericalRangeError(
-            f"neuron {network.neuron_name(j)} varies by {span[j]:.3g} on the domain, "
+            f"neuron {network.preactivation_name(j)} varies by {span[j]:.3g} on the domain, "
             f"more than {MAX_RANGE_RATIO:.0e} times less than the widest neuron range "
             f"{widest:.3g}: float64 LPs do not resolve it next to the others; rescale "
             "the layers, or pass allow_extreme_numerics=True (--allow-extreme-numerics) "
@@ -281,15 +299,7 @@ def check_numerics(network, domain):
 
 def _output_bounds(network, domain):
     """Interval bounds of the outputs (a pair of arrays) over the domain's box."""
-    lo, hi = np.asarray(domain.lower), np.asarray(domain.upper)
-    if network.hidden_sizes:
-        low, high = interval_bounds(network, lo, hi)
-        last = len(low) - network.hidden_sizes[-1]
-        lo, hi = np.maximum(low[last:], 0.0), np.maximum(high[last:], 0.0)
-    w, b = network.weights[-1], network.biases[-1]
-    with np.errstate(all="ignore"):
-        mid, spread = w @ ((hi + lo) / 2) + b, np.abs(w) @ ((hi - lo) / 2)
-    return mid - spread, mid + spread
+    return output_bounds(network, domain.lower, domain.upper)
 
 
 _REJECTION_ROUNDS = 20

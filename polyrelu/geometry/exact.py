@@ -10,7 +10,8 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["to_fractions", "exact_layers", "exact_affine_maps", "solve_exact"]
+__all__ = ["to_fractions", "exact_layers", "exact_pattern", "exact_affine_maps",
+           "solve_exact"]
 
 _ZERO = Fraction(0)
 
@@ -34,12 +35,36 @@ def exact_layers(network, x):
     [['1/2', '-1/2'], ['3/4']]
     """
     values, layers = to_fractions(x), []
-    for w, b in zip(network.weights, network.biases):
+    for layer in network.layers:
         z = [sum((c * v for c, v in zip(row, values) if c), bias)
-             for row, bias in zip(_rows(w), to_fractions(b))]
+             for row, bias in zip(_rows(layer.weight), to_fractions(layer.bias))]
         layers.append(z)
-        values = [max(v, _ZERO) for v in z]
+        values = _exact_output(layer, z)
     return layers
+
+
+def exact_pattern(network, x):
+    """The pattern slots (a list of bools) at the rational point ``x``, exactly: a ReLU
+    slot is active when its pre-activation is > 0, a window's argmax is the lowest
+    position of the maximum.
+
+    >>> from polyrelu import Network
+    >>> net = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> exact_pattern(net, [0.0]), exact_pattern(net, [1.0])
+    ([False, False], [True, False])
+    """
+    values, slots = to_fractions(x), []
+    for layer in network.layers[:-1]:
+        z = [sum((c * v for c, v in zip(row, values) if c), bias)
+             for row, bias in zip(_rows(layer.weight), to_fractions(layer.bias))]
+        slots += [z[i] > 0 for i in layer.relu_units]
+        u = _exact_units(layer, z)
+        for window in layer.windows:
+            entries = [u[i] for i in window if i >= 0]
+            best = entries.index(max(entries))
+            slots += [p == best for p in range(len(window))]
+        values = _exact_output(layer, z)
+    return slots
 
 
 def exact_affine_maps(network, pattern):
@@ -47,22 +72,32 @@ def exact_affine_maps(network, pattern):
 
     Returns ``(hidden, output)``: ``hidden`` is a list of ``(a, c)`` (a list of
     Fractions and a Fraction) with pre-activation ``z_j(x) = a . x + c`` for every
-    hidden neuron, ``output`` the same for every output.
+    hidden pre-activation, ``output`` the same for every output.
     """
     d = network.input_dim
     maps = [([Fraction(int(i == j)) for j in range(d)], _ZERO) for i in range(d)]
-    bounds = np.cumsum((0,) + network.hidden_sizes)
+    sources = network.layer_sources(pattern)
     hidden = []
-    for layer, (w, b) in enumerate(zip(network.weights, network.biases)):
+    for index, layer in enumerate(network.layers):
         z = [([sum((c * m[0][k] for c, m in zip(row, maps) if c), _ZERO) for k in range(d)],
               sum((c * m[1] for c, m in zip(row, maps) if c), bias))
-             for row, bias in zip(_rows(w), to_fractions(b))]
-        if layer == len(network.hidden_sizes):
+             for row, bias in zip(_rows(layer.weight), to_fractions(layer.bias))]
+        if index == len(network.layers) - 1:
             return hidden, z
         hidden.extend(z)
-        mask = pattern[bounds[layer]:bounds[layer + 1]]
-        maps = [m if on else ([_ZERO] * d, _ZERO) for m, on in zip(z, mask)]
+        maps = [z[s] if s >= 0 else ([_ZERO] * d, _ZERO) for s in sources[index]]
     raise AssertionError("unreachable: a network has an output layer")
+
+
+def _exact_units(layer, z):
+    return [max(v, _ZERO) if unit == 1 else v for v, unit in zip(z, layer.units)]
+
+
+def _exact_output(layer, z):
+    """A layer's output from its exact pre-activations: kept units, then window maxima."""
+    u = _exact_units(layer, z)
+    return [u[i] for i in layer.keep] + [max(u[i] for i in window if i >= 0)
+                                          for window in layer.windows]
 
 
 def solve_exact(matrix, rhs):

@@ -16,34 +16,26 @@ import json
 import pickle
 import warnings
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ..arrayfiles import npy_headers, read_npz
 from ..errors import (
     InvalidFileError,
     InvalidNetworkError,
     PolyreluError,
-    SizeLimitError,
     UnsafeFileError,
     UnsupportedLayerError,
     brief,
     clip,
 )
+from .arrays import network_arrays, network_from_arrays
 from .model import MAX_PARAMETERS, Network, from_affine_steps
 from .onnx_import import from_onnx
 
-__all__ = ["load_network", "from_npz", "from_skops", "from_torch", "from_torch_state",
-           "from_sklearn", "npy_headers", "MAX_PARAMETERS"]
-
-#: What can go wrong reading a damaged zip archive or .npy member.
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
-               ValueError, KeyError, IndexError, TypeError, OverflowError, RuntimeError,
-               NotImplementedError, MemoryError, SyntaxError, UnicodeDecodeError)
-
-_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
-                   (2, 0): np.lib.format.read_array_header_2_0}
+__all__ = ["load_network", "from_npz", "save_npz", "from_skops", "from_torch", "from_torch_state",
+           "from_sklearn", "MAX_PARAMETERS"]
 
 _PICKLE_ROUTES = {
     ".pkl": "save a scikit-learn MLP with skops (skops.io.dump(model, 'net.skops')) or "
@@ -123,7 +115,9 @@ def _from_pickle(path, suffix, trust, allow_extreme_numerics):
 
 
 def from_npz(path, *, max_parameters=MAX_PARAMETERS, allow_extreme_numerics=False):
-    """Network from an ``.npz`` file with keys ``W0, b0, W1, b1, ...`` (W is out x in).
+    """Network from an ``.npz`` file with keys ``W0, b0, W1, b1, ...`` (W is out x in), and
+    ``units{l}, keep{l}, windows{l}`` for layers that are not plain ReLU layers (see
+    :mod:`polyrelu.network.arrays`; :func:`save_npz` writes them).
 
     The arrays are read with ``allow_pickle=False``; every array's shape and dtype
     are read from its header and checked (numbers only, at most ``max_parameters``
@@ -136,71 +130,25 @@ def from_npz(path, *, max_parameters=MAX_PARAMETERS, allow_extreme_numerics=Fals
     SizeLimitError
         If its arrays hold more than ``max_parameters`` entries.
     """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            shapes = npy_headers(archive, path, max_parameters)
-    except PolyreluError:
-        raise
-    except _ZIP_ERRORS as err:
-        raise InvalidFileError(f"{path}: not a readable .npz archive ({brief(err)})") from err
-    count = sum(1 for key in shapes if key[:1] == "W" and key[1:].isdigit())
-    missing = [k for i in range(count) for k in (f"W{i}", f"b{i}") if k not in shapes]
-    if count == 0 or missing:
-        raise InvalidFileError(
-            f"{path}: expected keys W0, b0, W1, b1, ...; missing {(missing or ['W0', 'b0'])[:4]}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            weights = [data[f"W{i}"] for i in range(count)]
-            biases = [data[f"b{i}"] for i in range(count)]
-    except _ZIP_ERRORS as err:
-        raise InvalidFileError(f"{path}: damaged array data ({brief(err)})") from err
-    return Network(weights, biases, allow_extreme_numerics=allow_extreme_numerics)
+    arrays = read_npz(path, "network (.npz)", max_entries=max_parameters)
+    return network_from_arrays(arrays, what=str(path),
+                               allow_extreme_numerics=allow_extreme_numerics)
 
 
-def npy_headers(archive, name, max_parameters):
-    """Shapes of the ``.npy`` members of an open zip archive, from their headers only.
+def save_npz(network, path):
+    """Write ``network`` to an ``.npz`` file that :func:`from_npz` reads back (any network:
+    plain ReLU layers as ``W0, b0, ...``, other layers with their units, kept entries and
+    windows).
 
-    Parameters
-    ----------
-    archive : zipfile.ZipFile
-    name : str or Path
-        The file's name, for messages.
-    max_parameters : int
-        Limit on the total number of entries of all members.
-
-    Returns
-    -------
-    dict
-        Member name without ``.npy`` to its shape (a tuple).
-
-    Raises
-    ------
-    InvalidFileError
-        If a member's dtype is not a plain number type (bool, integer or float).
-    SizeLimitError
-        If the members hold more than ``max_parameters`` entries in all.
+    >>> import tempfile, os
+    >>> from polyrelu import Network
+    >>> net = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
+    >>> save_npz(net, path)
+    >>> from_npz(path).forward([[3.0]]).tolist()
+    [[3.0]]
     """
-    shapes, total = {}, 0
-    for info in archive.infolist():
-        if not info.filename.endswith(".npy"):
-            continue
-        with archive.open(info) as member:
-            version = np.lib.format.read_magic(member)
-            if version not in _HEADER_READERS:
-                raise InvalidFileError(f"{name}: array {clip(info.filename)!r} has .npy "
-                                       f"format version {version}, expected 1.0 or 2.0")
-            shape, _, dtype = _HEADER_READERS[version](member)
-        if dtype.kind not in "biuf" or dtype.hasobject:
-            raise InvalidFileError(f"{name}: array {clip(info.filename)!r} has dtype {dtype}, "
-                                   "expected numbers")
-        total += int(np.prod(shape, dtype=object))
-        if total > max_parameters:
-            raise SizeLimitError(
-                f"{name}: the arrays hold more than max_parameters = {max_parameters} "
-                "entries (counted from their headers); pass a larger max_parameters "
-                "(--max-parameters) to load it")
-        shapes[info.filename[:-4]] = tuple(shape)
-    return shapes
+    np.savez(path, **network_arrays(network))
 
 
 def from_skops(path, *, max_parameters=MAX_PARAMETERS, allow_extreme_numerics=False):

@@ -63,7 +63,7 @@ class _Group:
     const: np.ndarray
     units: np.ndarray
     keep: np.ndarray
-    name: str
+    names: list  # (start, stop, text) over the group's units
     windows: list = field(default_factory=list)  # (k,)-arrays of u indices
     window_names: list = field(default_factory=list)
 
@@ -159,7 +159,7 @@ class GraphBuilder:
     # -- activations -------------------------------------------------------------
     def relu(self, tensor, name="Relu"):
         """``max(tensor, 0)``."""
-        return self._units(tensor, [(RELU, 1.0, 0.0)], name)
+        return self._units(tensor, [(RELU, 1.0, 0.0, name)])
 
     def leaky_relu(self, tensor, slope, name="LeakyRelu"):
         """``slope * t`` below zero, ``t`` above (slope a scalar or broadcast per entry,
@@ -168,11 +168,13 @@ class GraphBuilder:
         if np.all(slope == 1.0):
             return tensor
         # a t + (1 - a) relu(t): one ReLU and one linear unit per entry
-        return self._units(tensor, [(RELU, 1.0 - slope, 0.0), (LINEAR, slope, 0.0)], name)
+        return self._units(tensor, [(RELU, 1.0 - slope, 0.0, name),
+                                    (LINEAR, slope, 0.0, f"{name} (linear part)")])
 
     def abs(self, tensor, name="Abs"):
         """``|t| = 2 relu(t) - t``."""
-        return self._units(tensor, [(RELU, 2.0, 0.0), (LINEAR, -1.0, 0.0)], name)
+        return self._units(tensor, [(RELU, 2.0, 0.0, name),
+                                    (LINEAR, -1.0, 0.0, f"{name} (linear part)")])
 
     def clip(self, tensor, low=None, high=None, name="Clip"):
         """``min(max(t, low), high)`` (HardTanh); a missing bound is no bound. With
@@ -189,12 +191,12 @@ class GraphBuilder:
             return self.constant(np.reshape(high, tensor.shape))
         pieces = []
         if low is not None:  # low + relu(t - low)
-            pieces.append((RELU, 1.0, -low))
+            pieces.append((RELU, 1.0, -low, f"{name} (kink at min)"))
         else:
-            pieces.append((LINEAR, 1.0, 0.0))
+            pieces.append((LINEAR, 1.0, 0.0, f"{name} (linear part)"))
         if high is not None:  # - relu(t - high)
-            pieces.append((RELU, -1.0, -high))
-        result = self._units(tensor, pieces, name)
+            pieces.append((RELU, -1.0, -high, f"{name} (kink at max)"))
+        result = self._units(tensor, pieces)
         return result if low is None else self.add(result, self.constant(
             np.reshape(low, tensor.shape)))
 
@@ -210,7 +212,7 @@ class GraphBuilder:
         group, entries = self._fusable(tensor)
         if group is None:
             group = self._group(tensor, np.full(tensor.size, LINEAR, np.int8),
-                                np.zeros(0, np.int64), name)
+                                np.zeros(0, np.int64), [(0, tensor.size, f"{name} input")])
             entries = np.arange(tensor.size)
         first = group.n_out
         for row in windows:
@@ -230,11 +232,11 @@ class GraphBuilder:
         by_depth = {}
         for gid, group in self._groups.items():
             by_depth.setdefault(group.depth, []).append(gid)
-        needed = self._needed(output, by_depth, depth)
+        needed, read = self._needed(output, by_depth, depth)
         layers, positions = [], {0: np.arange(self._sizes[0])}
         for level in range(1, depth + 1):
             layer, positions = self._layer(level, by_depth.get(level, []), needed[level],
-                                           positions)
+                                           read, positions)
             layers.append(layer)
         self._check_size(output.size, _width(positions), "output")
         weight = np.zeros((output.size, _width(positions)))
@@ -243,27 +245,28 @@ class GraphBuilder:
         return Network.from_layers(layers, allow_extreme_numerics=allow_extreme_numerics)
 
     # -- internals ---------------------------------------------------------------
-    def _units(self, tensor, pieces, name):
-        """A group with one unit per entry and piece; the result is the sum over pieces
-        of ``factor * unit(t + shift)``."""
+    def _units(self, tensor, pieces):
+        """A group with one unit per entry and piece ``(kind, factor, shift, name)``; the
+        result is the sum over pieces of ``factor * unit(t + shift)``."""
         if tensor.is_constant:
             values = sum(np.asarray(f) * (np.maximum(tensor.const + s, 0.0) if kind == RELU
-                                          else tensor.const + s) for kind, f, s in pieces)
+                                          else tensor.const + s) for kind, f, s, _ in pieces)
             return self.constant(np.reshape(values, tensor.shape))
         n = tensor.size
         stacked = self.stack([self.linear(tensor, sp.identity(n), shift)
-                              for _, _, shift in pieces])
-        units = np.repeat(np.array([kind for kind, _, _ in pieces], np.int8), n)
-        group = self._group(stacked, units, np.arange(units.size), name)
+                              for _, _, shift, _ in pieces])
+        units = np.repeat(np.array([kind for kind, _, _, _ in pieces], np.int8), n)
+        names = [(i * n, (i + 1) * n, piece[3]) for i, piece in enumerate(pieces)]
+        group = self._group(stacked, units, np.arange(units.size), names)
         gid = self._id_of(group)
-        factors = [np.broadcast_to(np.asarray(f, np.float64), (n,)) for _, f, _ in pieces]
+        factors = [np.broadcast_to(np.asarray(f, np.float64), (n,)) for _, f, _, _ in pieces]
         matrix = sp.hstack([sp.diags(f) for f in factors], format="csr")
         return Tensor(tensor.shape, {gid: matrix}, np.zeros(n))
 
-    def _group(self, tensor, units, keep, name):
+    def _group(self, tensor, units, keep, names):
         depth = 1 + max(self._depths[s] for s in tensor.terms)
         gid = len(self._groups) + 1
-        group = _Group(depth, dict(tensor.terms), tensor.const.copy(), units, keep, name)
+        group = _Group(depth, dict(tensor.terms), tensor.const.copy(), units, keep, names)
         self._groups[gid] = group
         self._depths[gid] = depth
         self._sizes[gid] = group.n_out
@@ -298,19 +301,22 @@ class GraphBuilder:
         return group, group.keep[matrix.indices]
 
     def _needed(self, output, by_depth, depth):
-        """Per level (1..depth+1), the sorted (source, entry) pairs its rows read."""
+        """Per level (1..depth), the sorted (source, entry) pairs it carries for later
+        layers, and per source the mask of its entries anything reads."""
         needed = {level: set() for level in range(1, depth + 2)}
+        read = {s: np.zeros(size, bool) for s, size in self._sizes.items()}
         readers = [(depth + 1, output.terms)]
         for level, gids in by_depth.items():
             readers += [(level, self._groups[g].terms) for g in gids]
         for level, terms in readers:
             for s, m in terms.items():
                 columns = np.unique(sp.csc_matrix(m).nonzero()[1])
+                read[s][columns] = True
                 for between in range(self._depths[s] + 1, level):
                     needed[between].update((s, int(e)) for e in columns)
-        return {level: sorted(pairs) for level, pairs in needed.items()}
+        return {level: sorted(pairs) for level, pairs in needed.items()}, read
 
-    def _layer(self, level, gids, needed, positions):
+    def _layer(self, level, gids, needed, read, positions):
         """Hidden layer ``level - 1``: its groups, then linear units carrying what later
         layers read from earlier ones; returns the layer and the output positions."""
         groups = [self._groups[g] for g in gids]
@@ -329,13 +335,14 @@ class GraphBuilder:
         out = {gid: np.full(self._sizes[gid], -1, np.int64) for gid in gids}
         out.update({s: np.full(self._sizes[s], -1, np.int64) for s, _ in carried})
         offset = window_offset = 0
-        total_keep = sum(g.keep.size for g in groups) + len(carried)
-        for gid, g in zip(gids, groups):
-            out[gid][:g.keep.size] = len(keep) + np.arange(g.keep.size)
-            keep += (offset + g.keep).tolist()
+        used = {gid: np.flatnonzero(read[gid][:g.keep.size]) for gid, g in zip(gids, groups)}
+        total_keep = sum(u.size for u in used.values()) + len(carried)
+        for gid, g in zip(gids, groups):  # kept outputs nothing reads are dropped
+            out[gid][used[gid]] = len(keep) + np.arange(used[gid].size)
+            keep += (offset + g.keep[used[gid]]).tolist()
             out[gid][g.keep.size:] = total_keep + len(windows) + np.arange(len(g.windows))
             windows += [np.where(row >= 0, row + offset, -1) for row in g.windows]
-            names.append((offset, offset + g.units.size, g.name))
+            names += [(offset + start, offset + stop, text) for start, stop, text in g.names]
             window_names += [(window_offset + start, window_offset + stop, text)
                              for start, stop, text in g.window_names]
             window_offset = len(windows)

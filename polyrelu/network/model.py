@@ -141,11 +141,12 @@ class Network:
         self._weights = tuple(weights)
         self._biases = tuple(biases)
         hidden = layers[:-1]
-        self._offsets = np.concatenate([[0], np.cumsum([l.num_slots for l in hidden],
+        self._offsets = np.concatenate([[0], np.cumsum([layer.num_slots for layer in hidden],
                                                        dtype=np.int64)])
-        self._z_offsets = np.concatenate([[0], np.cumsum([l.n_z for l in hidden],
+        self._z_offsets = np.concatenate([[0], np.cumsum([layer.n_z for layer in hidden],
                                                          dtype=np.int64)])
         self._relu_mlp = all(layer.is_relu for layer in hidden)
+        self._slot_units, self._window_slots = self._slot_arrays()
         self._pairs = None
 
     # -- shape -----------------------------------------------------------------
@@ -234,20 +235,24 @@ class Network:
 
     def slot_units(self):
         """Array of shape (N,): the global pre-activation index of each slot's unit (for a
-        window position, the unit it reads; -1 for a padded position)."""
-        parts = []
-        for l, layer in enumerate(self._layers[:-1]):
-            offset = self._z_offsets[l]
-            windows = np.where(layer.windows >= 0, layer.windows + offset, -1)
-            parts += [layer.relu_units + offset, windows.reshape(-1)]
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        window position, the unit it reads; -1 for a padded position). Read-only."""
+        return self._slot_units
 
     def window_slots(self):
-        """Boolean array (N,): True for the slots of window positions."""
-        parts = []
-        for layer in self._layers[:-1]:
-            parts += [np.zeros(layer.relu_units.size, bool), np.ones(layer.windows.size, bool)]
-        return np.concatenate(parts) if parts else np.zeros(0, bool)
+        """Boolean array (N,): True for the slots of window positions. Read-only."""
+        return self._window_slots
+
+    def _slot_arrays(self):
+        units, windowed = [np.zeros(0, np.int64)], [np.zeros(0, bool)]
+        for i, layer in enumerate(self._layers[:-1]):
+            offset = self._z_offsets[i]
+            windows = np.where(layer.windows >= 0, layer.windows + offset, -1)
+            units += [layer.relu_units + offset, windows.reshape(-1)]
+            windowed += [np.zeros(layer.relu_units.size, bool), np.ones(layer.windows.size, bool)]
+        units, windowed = np.concatenate(units).astype(np.int64), np.concatenate(windowed)
+        units.setflags(write=False)
+        windowed.setflags(write=False)
+        return units, windowed
 
     def neuron_name(self, index):
         """Human-readable name of a global slot index, e.g. ``"layer 0, unit 3"``."""
@@ -260,6 +265,12 @@ class Network:
         window, position = divmod(local - relu.size, spec.windows.shape[1])
         return f"layer {layer}, {spec.window_name(window)} position {position}"
 
+    def preactivation_name(self, index):
+        """Human-readable name of a global pre-activation index, e.g. ``"layer 0, unit 3"``."""
+        layer = int(np.searchsorted(self._z_offsets, index, side="right") - 1)
+        local = int(index - self._z_offsets[layer])
+        return f"layer {layer}, {self._layers[layer].unit_name(local)}"
+
     # -- kinks -----------------------------------------------------------------
     @property
     def window_pairs(self):
@@ -267,12 +278,12 @@ class Network:
         kink ``num_hidden + p`` is their tie."""
         if self._pairs is None:
             parts = [np.zeros((0, 2), np.int64)]
-            for l, layer in enumerate(self._layers[:-1]):
+            for i, layer in enumerate(self._layers[:-1]):
                 n, k = layer.windows.shape
                 if not n:
                     continue
                 first, second = np.triu_indices(k, 1)
-                base = self._offsets[l] + layer.relu_units.size + k * np.arange(n)[:, None]
+                base = self._offsets[i] + layer.relu_units.size + k * np.arange(n)[:, None]
                 parts.append(np.stack([(base + first).ravel(), (base + second).ravel()], 1))
             self._pairs = np.concatenate(parts)
             self._pairs.setflags(write=False)
@@ -483,7 +494,7 @@ class Network:
         return canonical, maps, zero
 
     def _lowest_ties(self, pattern, maps, zero_tol, lower, upper):
-        """``pattern`` with every window's argmax at its lowest tied position; None if none moves."""
+        """``pattern`` with each window's argmax at its lowest tied position (None: no move)."""
         pairs, units = self.window_pairs, self.slot_units()
         later = pattern[pairs[:, 1]] & (units[pairs] >= 0).all(axis=1)
         if not later.any():
@@ -606,8 +617,9 @@ def from_affine_steps(steps, input_dim, *, allow_extreme_numerics=False):
 def network_fingerprint(network):
     """SHA-256 of the whole network: a format tag, then per layer a header (index, kind,
     activation, shapes, dtype) and the little-endian float64 bytes of its weights and
-    biases: shapes, layer kinds and every value. Ties certificates, saved complexes and
-    checkpoints to one network.
+    biases, and for layers that are not plain ReLU (or the final affine) layers their unit
+    codes, kept entries and windows: shapes, layer kinds and every value. Ties
+    certificates, saved complexes and checkpoints to one network.
 
     Examples
     --------
@@ -618,12 +630,21 @@ def network_fingerprint(network):
     (True, False)
     """
     digest = hashlib.sha256(b"polyrelu-network-fingerprint/2\n")
-    last = len(network.weights) - 1
-    for i, (w, b) in enumerate(zip(network.weights, network.biases)):
-        header = {"layer": i, "kind": "affine", "activation": "identity" if i == last else "relu",
-                  "weight_shape": list(np.shape(w)), "bias_shape": list(np.shape(b)),
+    last = len(network.layers) - 1
+    for i, layer in enumerate(network.layers):
+        plain = layer.is_affine if i == last else layer.is_relu
+        header = {"layer": i, "kind": "affine",
+                  "activation": ("identity" if i == last else "relu") if plain else "units",
+                  "weight_shape": list(layer.weight.shape), "bias_shape": list(layer.bias.shape),
                   "dtype": "<f8"}
+        if not plain:  # ReLU/linear codes, kept entries and windows (a header field older
+            # fingerprints lack, so a ReLU network's fingerprint is unchanged)
+            header.update(units_shape=list(layer.units.shape), keep_shape=list(layer.keep.shape),
+                          windows_shape=list(layer.windows.shape), index_dtype="<i8")
         digest.update(json.dumps(header, sort_keys=True).encode() + b"\n")
-        for array in (w, b):
+        for array in (layer.weight, layer.bias):
             digest.update(np.ascontiguousarray(array, dtype="<f8").tobytes())
+        if not plain:
+            for array in (layer.units, layer.keep, layer.windows):
+                digest.update(np.ascontiguousarray(array, dtype="<i8").tobytes())
     return digest.hexdigest()

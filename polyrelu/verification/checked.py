@@ -28,7 +28,14 @@ def verify(network, prop, **options):
         The search's result; a "holds" whose certificate the checker rejects becomes
         "unknown" (no certificate; ``stats["certificate_rejected"]`` says why), an
         accepted one carries ``stats["certificate"] = "checked"``.
+
+    Raises
+    ------
+    UnsupportedNetworkError
+        For a network that is not Linear + ReLU (max windows, linear units): the search
+        and the checker do not handle those yet.
     """
+    network.require_relu_mlp("verification (its search and certificate checker)")
     result = search.verify(network, prop, **options)
     if result.status != "holds":
         return result

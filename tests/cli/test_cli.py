@@ -107,3 +107,25 @@ def test_count_only_in_worker_processes_equals_the_walk(net_file, capsys):
     walked = json.loads(capsys.readouterr().out)["regions"]
     assert main(["regions", str(net_file), *box, "--count-only", "--jobs", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["regions"] == walked
+
+
+def test_a_closed_pipe_is_not_an_error(net_file):
+    """``polyrelu ... | head -1``: the reader leaves early; no traceback, exit 0."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from polyrelu.cli.main import entry; entry()",
+               "regions", str(net_file), "--box", "-1", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # nobody reads the output
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and b"Traceback" not in err, err
+
+
+def test_blas_threads_option(net_file, capsys):
+    assert main(["--blas-threads", "2", "regions", str(net_file), "--box", "-1", "1",
+                 "--json"]) == 0
+    two = json.loads(capsys.readouterr().out)["regions"]
+    assert main(["regions", str(net_file), "--box", "-1", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["regions"] == two
+    assert main(["--blas-threads", "0", "regions", str(net_file), "--box", "-1", "1"]) == 2

@@ -6,21 +6,7 @@ import pytest
 
 from polyrelu.errors import UnsupportedNetworkError
 from polyrelu.network.lowering import GraphBuilder
-
-
-def mixed_network(seed=0, d=3):
-    """Dense, LeakyReLU, Clip, Abs, max windows after a ReLU and a residual addition."""
-    rng = np.random.default_rng(seed)
-    builder = GraphBuilder((d,))
-    x = builder.input
-    t = builder.linear(x, rng.normal(size=(6, d)), rng.normal(size=6) * 0.3)
-    pooled = builder.max_windows(builder.relu(t), [[0, 1, 2], [3, 4, 5]], (2,))
-    mixed = builder.stack([builder.leaky_relu(pooled, 0.2), builder.clip(t, -0.3, 0.4),
-                           builder.abs(builder.take(t, [0, 2]))])
-    s = builder.linear(mixed, rng.normal(size=(d, 10)), rng.normal(size=d) * 0.3)
-    y = builder.linear(builder.add(x, builder.relu(s)), rng.normal(size=(2, d)))
-    return builder.network(y)
-
+from tests.networks import mixed_network
 
 POINTS = np.random.default_rng(5).uniform(-1, 1, size=(400, 3))
 
@@ -80,3 +66,23 @@ def test_ties_of_identical_window_entries_take_the_lowest_position():
 def test_relu_only_tools_refuse_general_networks():
     with pytest.raises(UnsupportedNetworkError, match="max windows"):
         mixed_network().layer_masks(np.zeros(mixed_network().num_hidden, bool))
+
+
+def test_npz_round_trip_and_fingerprint_cover_the_layer_structure(tmp_path):
+    from polyrelu.network.loaders import from_npz, save_npz
+    from polyrelu.network.model import Network, network_fingerprint
+
+    net = mixed_network(2)
+    save_npz(net, tmp_path / "net.npz")
+    back = from_npz(tmp_path / "net.npz")
+    assert network_fingerprint(back) == network_fingerprint(net)
+    np.testing.assert_array_equal(back.forward(POINTS), net.forward(POINTS))
+    # the same weights with one unit's code changed: another network, another fingerprint
+    layers = list(net.layers)
+    first = layers[0]
+    codes = first.units.copy()
+    codes[0] = 1 - codes[0]
+    changed = type(first).build(first.weight, first.bias, units=codes, keep=first.keep,
+                                windows=first.windows)
+    assert network_fingerprint(Network.from_layers([changed] + layers[1:])) != \
+        network_fingerprint(net)
