@@ -21,15 +21,18 @@ CPU times are the steadier measure and ``ratio`` is ``check_cpu / search_cpu``.
 import argparse
 import csv
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from polyrelu import PolyreluError
-from polyrelu.network.loaders import load_network
-from polyrelu.threads import blas_threads
-from polyrelu.verification.checker import check_certificate
-from polyrelu.verification.search import verify
-from polyrelu.verification.vnnlib import read_vnnlib
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's polyrelu
+
+from polyrelu import PolyreluError  # noqa: E402
+from polyrelu.network.loaders import load_network  # noqa: E402
+from polyrelu.threads import blas_threads  # noqa: E402
+from polyrelu.verification.checker import check_certificate  # noqa: E402
+from polyrelu.verification.search import verify  # noqa: E402
+from polyrelu.verification.vnnlib import read_vnnlib  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ACASXU = ROOT.parent / "shared" / "data" / "acasxu"
