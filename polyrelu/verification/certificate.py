@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import PolyreluError, SolverError
 from ..network.model import Network, network_fingerprint
 
-__all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "CertificateError",
+__all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "BoxHint", "CertificateError",
            "FORMAT_NAME", "FORMAT_VERSION", "piece_counts", "network_fingerprint",
            "box_from_path", "free_inputs", "tail_network", "rigorous_bounding_box",
            "star_box_hint",
@@ -84,13 +84,33 @@ class StarPiece:
     box_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
+@dataclass(frozen=True)
+class BoxHint:
+    """A hint, not a piece: proposed multipliers for the bounding box of a node of an
+    exactly decided sub-box's splitting tree (the set of :class:`StarPiece` with these
+    ``case``, ``path``, ``layer`` and ``pattern``, but not closed there: its pieces lie
+    deeper). ``box_rows`` and ``box_weights`` as in :class:`StarPiece`. The checker may
+    use the box they prove for its stability proofs at that node (and must evaluate it,
+    restricted to rows it has derived itself); a wrong hint only makes the checker do
+    its own LPs."""
+
+    case: int
+    path: tuple
+    layer: int
+    pattern: np.ndarray
+    box_rows: np.ndarray
+    box_weights: np.ndarray
+
+
 @dataclass
 class Certificate:
-    """Evidence that a property holds: pieces covering every input box."""
+    """Evidence that a property holds: pieces covering every input box (and optional
+    :class:`BoxHint` s, which prove nothing and only save the checker LPs)."""
 
     fingerprint: str
     pieces: list = field(default_factory=list)
     version: int = FORMAT_VERSION
+    hints: list = field(default_factory=list)
 
     def counts(self):
         """Number of bound-closed boxes, bound-closed partial pieces and Farkas-closed

@@ -17,6 +17,7 @@ from .certificate import (
     FORMAT_NAME,
     FORMAT_VERSION,
     BoundPiece,
+    BoxHint,
     Certificate,
     RegionPiece,
     StarPiece,
@@ -69,7 +70,27 @@ def save_certificate(certificate, path):
         multiplier_offsets=_offsets(multipliers),
         multipliers=_concat(multipliers, (0,), np.float64),
         hint_offsets=_offsets(hint_rows), hint_rows=_concat(hint_rows, (0, 2), np.int64),
-        hint_weights=_concat(hint_weights, (0,), np.float64))
+        hint_weights=_concat(hint_weights, (0,), np.float64),
+        **_box_hint_arrays(getattr(certificate, "hints", None) or [], width))
+
+
+def _box_hint_arrays(hints, width):
+    """The optional ``box_hint_*`` arrays of a certificate's :class:`BoxHint` s."""
+    paths = [np.array(h.path, dtype=np.int64).reshape(-1, 2) for h in hints]
+    width = max([width] + [len(h.pattern) for h in hints])
+    patterns = np.zeros((len(hints), width), dtype=np.uint8)
+    for i, hint in enumerate(hints):
+        patterns[i, :len(hint.pattern)] = hint.pattern
+    rows = [np.asarray(h.box_rows, dtype=np.int64).reshape(-1, 2) for h in hints]
+    return dict(
+        box_hint_case=np.array([h.case for h in hints], dtype=np.int64),
+        box_hint_layer=np.array([h.layer for h in hints], dtype=np.int64),
+        box_hint_path_offsets=_offsets(paths),
+        box_hint_path_steps=_concat(paths, (0, 2), np.int64),
+        box_hint_patterns=patterns, box_hint_offsets=_offsets(rows),
+        box_hint_rows=_concat(rows, (0, 2), np.int64),
+        box_hint_weights=_concat([np.asarray(h.box_weights, dtype=np.float64) for h in hints],
+                                 (0,), np.float64))
 
 
 def load_certificate(path):
@@ -99,6 +120,11 @@ _SCHEMA = {  # name: (dtype kind, number of dimensions)
     "multiplier_offsets": ("i", 1), "multipliers": ("f", 1), "hint_offsets": ("i", 1),
     "hint_rows": ("i", 2), "hint_weights": ("f", 1),
 }
+_BOX_HINTS = {  # optional (files without them have no BoxHints): name: (kind, ndim)
+    "box_hint_case": ("i", 1), "box_hint_layer": ("i", 1), "box_hint_path_offsets": ("i", 1),
+    "box_hint_path_steps": ("i", 2), "box_hint_patterns": ("u", 2),
+    "box_hint_offsets": ("i", 1), "box_hint_rows": ("i", 2), "box_hint_weights": ("f", 1),
+}
 
 
 def _read_arrays(data, path):
@@ -117,6 +143,16 @@ def _read_arrays(data, path):
     for key, (kind, ndim) in _SCHEMA.items():
         if key not in data.files:
             raise InvalidFileError(f"{path}: certificate has no '{key}' array")
+        array = data[key]
+        if array.dtype.kind != kind or array.ndim != ndim or array.size > _MAX_ENTRIES:
+            raise InvalidFileError(f"{path}: certificate array '{key}' has type {array.dtype} "
+                                   f"and shape {array.shape}")
+        arrays[key] = array
+    present = [key for key in _BOX_HINTS if key in data.files]
+    if present and len(present) != len(_BOX_HINTS):
+        raise InvalidFileError(f"{path}: certificate has some 'box_hint_*' arrays but not all")
+    for key in present:
+        kind, ndim = _BOX_HINTS[key]
         array = data[key]
         if array.dtype.kind != kind or array.ndim != ndim or array.size > _MAX_ENTRIES:
             raise InvalidFileError(f"{path}: certificate array '{key}' has type {array.dtype} "
@@ -152,18 +188,47 @@ def _rebuild(arrays, path):
     first = np.concatenate([[0], np.cumsum(counts)])
     offsets = _checked_offsets(arrays["multiplier_offsets"], int(first[-1]),
                                len(arrays["multipliers"]), "multiplier_offsets", path)
-    pieces = []
+    pieces, shared = [], {}  # equal paths as one tuple (the checker checks each once)
     for i, kind in enumerate(arrays["kind"]):
         _expect(0 <= kind < len(_KINDS), path, f"piece {i} has unknown kind {kind}")
         steps = arrays["path_steps"][path_offsets[i]:path_offsets[i + 1]]
+        steps = shared.setdefault(steps.tobytes(), tuple((int(a), int(b)) for a, b in steps))
         lams = tuple(arrays["multipliers"][offsets[j]:offsets[j + 1]].copy()
                      for j in range(first[i], first[i + 1]))
         hint = (arrays["hint_rows"][hints[i]:hints[i + 1]].astype(np.int64),
                 arrays["hint_weights"][hints[i]:hints[i + 1]].astype(np.float64))
         pieces.append(_piece(_KINDS[kind], int(arrays["case"][i]),
-                             tuple((int(a), int(b)) for a, b in steps),
+                             steps,
                              int(arrays["layer"][i]), arrays["patterns"][i], lams, hint))
-    return Certificate(arrays["fingerprint"], pieces, FORMAT_VERSION)
+    return Certificate(arrays["fingerprint"], pieces, FORMAT_VERSION,
+                       _rebuild_box_hints(arrays, path, shared))
+
+
+def _rebuild_box_hints(arrays, path, shared):
+    """The BoxHints of the optional ``box_hint_*`` arrays (offsets checked first)."""
+    if "box_hint_case" not in arrays:
+        return []
+    n = len(arrays["box_hint_case"])
+    _expect(len(arrays["box_hint_layer"]) == n and len(arrays["box_hint_patterns"]) == n,
+            path, "the 'box_hint_*' arrays differ in length")
+    for key in ("box_hint_path_steps", "box_hint_rows"):
+        _expect(arrays[key].shape[1:] == (2,), path, f"'{key}' must have 2 columns")
+    _expect(len(arrays["box_hint_weights"]) == len(arrays["box_hint_rows"]), path,
+            "'box_hint_weights' and 'box_hint_rows' differ in length")
+    paths = _checked_offsets(arrays["box_hint_path_offsets"], n,
+                             len(arrays["box_hint_path_steps"]), "box_hint_path_offsets", path)
+    rows = _checked_offsets(arrays["box_hint_offsets"], n, len(arrays["box_hint_rows"]),
+                            "box_hint_offsets", path)
+    hints = []
+    for i in range(n):
+        steps = arrays["box_hint_path_steps"][paths[i]:paths[i + 1]]
+        steps = shared.setdefault(steps.tobytes(), tuple((int(a), int(b)) for a, b in steps))
+        pattern = np.ascontiguousarray(arrays["box_hint_patterns"][i], dtype=np.uint8)
+        hints.append(BoxHint(int(arrays["box_hint_case"][i]), steps,
+                             int(arrays["box_hint_layer"][i]), pattern,
+                             arrays["box_hint_rows"][rows[i]:rows[i + 1]].astype(np.int64),
+                             arrays["box_hint_weights"][rows[i]:rows[i + 1]].astype(np.float64)))
+    return hints
 
 
 def _piece(kind, case, path, layer, pattern, multipliers, hint):

@@ -17,11 +17,11 @@ import numpy as np
 
 from ..geometry.lp import LPSolver
 from ..geometry.symbolic import linear_bounds, linear_bounds_batch
-from ..network.model import Network
 from ..options import Options
 from .certificate import (
     FORMAT_VERSION,
     BoundPiece,
+    BoxHint,
     CertificateError,
     RegionPiece,
     StarPiece,
@@ -39,6 +39,7 @@ from .rigorous import (
     narrowed,
     next_layer,
     one_cut_bounds,
+    tail_bounds_batch,
     upper_over_box,
     upward,
     widened,
@@ -67,14 +68,17 @@ def check_certificate(network, prop, certificate, *, options=None):
         ``boxes`` and the piece counts.
     """
     _check_header(network, certificate)
+    shape, checked_paths = _Shape(network), {}
     for piece in certificate.pieces:
         try:
-            _check_piece(network, prop, piece)
+            _check_piece(shape, prop, piece, checked_paths)
         except (TypeError, ValueError, AttributeError, IndexError) as err:
             if isinstance(err, CertificateError):
                 raise
             raise CertificateError(f"a malformed piece ({type(err).__name__})") from None
+    hints = _hint_table(shape, prop, certificate)
     solver = _LazySolver(options or Options())
+    stars = _StarChecks()
     by_box = {}
     for piece in certificate.pieces:
         path = tuple((int(dim), int(side)) for dim, side in piece.path)
@@ -87,8 +91,19 @@ def check_certificate(network, prop, certificate, *, options=None):
         closed = _refuted_at_once(network, case, bounded, by_box, index)
         for path in paths:
             if path not in closed:
-                _check_box(network, case, index, path, by_box[(index, path)], solver)
+                _check_box(network, case, index, path, by_box[(index, path)], solver, stars,
+                           hints.get((index, path), {}))
+    stars.run()
     return {"boxes": len(by_box), **certificate.counts()}
+
+
+class _Shape:
+    """The sizes of a network, read once (the network's own properties recompute them)."""
+
+    def __init__(self, network):
+        self.input_dim, self.num_hidden = network.input_dim, network.num_hidden
+        self.hidden_sizes = tuple(int(n) for n in network.hidden_sizes)
+        self.offsets = np.cumsum((0,) + self.hidden_sizes)
 
 
 def _check_header(network, certificate):
@@ -102,7 +117,7 @@ def _check_header(network, certificate):
 
 # ------------------------------------------------------------------ shapes of pieces
 
-def _check_piece(network, prop, piece):
+def _check_piece(network, prop, piece, checked_paths=None):
     """Types, ranges and sizes of one piece, before anything is computed from it."""
     if type(piece) not in (BoundPiece, StarPiece, RegionPiece):
         raise CertificateError(f"unknown piece kind {type(piece).__name__}")
@@ -110,7 +125,7 @@ def _check_piece(network, prop, piece):
         raise CertificateError(f"piece for case {piece.case!r}: the property has "
                                f"{len(prop.cases)} input boxes")
     case = prop.cases[piece.case]
-    _check_path(piece.path, network.input_dim)
+    _check_path(piece.path, network.input_dim, checked_paths)
     if not isinstance(piece, BoundPiece):
         _check_pattern(network, piece)
     if isinstance(piece, StarPiece):
@@ -130,20 +145,69 @@ def _check_piece(network, prop, piece):
                                    "non-negative float64 numbers, not all zero")
 
 
-def _check_path(path, dim):
+def _check_path(path, dim, checked=None):
+    """A split path: at most _MAX_PATH steps ``(input, side)`` of ints in range. With
+    ``checked`` (a dict), a path object already checked (by identity: the pieces of one
+    sub-box share theirs) is not checked again; the dict keeps the objects alive."""
+    if checked is not None and id(path) in checked:
+        return
     if len(path) > _MAX_PATH:
         raise CertificateError(f"a split path has {len(path)} steps (at most {_MAX_PATH})")
     for step in path:
         if len(step) != 2 or not all(isinstance(v, (int, np.integer)) for v in step) \
                 or not 0 <= step[0] < dim or step[1] not in (0, 1):
             raise CertificateError(f"bad split step {step!r} (expected (input < {dim}, 0 or 1))")
+    if checked is not None and type(path) is tuple:
+        checked[id(path)] = path
+
+
+def _hint_table(network, prop, certificate):
+    """``{(case, path): {(layer, pattern bytes): (box_rows, box_weights)}}`` of the
+    bounding-box hints of the star pieces and of the certificate's :class:`BoxHint` s
+    (shapes and ranges checked; their values are only ever evaluated, never trusted:
+    the first hint of a node is used, a later duplicate ignored)."""
+    table = {}
+    extra = getattr(certificate, "hints", None) or []
+    if not isinstance(extra, (list, tuple)):
+        raise CertificateError("the certificate's hints must be a list")
+    for hint in list(certificate.pieces) + list(extra):
+        if isinstance(hint, StarPiece):
+            pass  # shapes checked with the pieces
+        elif type(hint) is BoxHint:
+            try:
+                _check_box_hint(network, prop, hint)
+            except (TypeError, ValueError, AttributeError, IndexError) as err:
+                if isinstance(err, CertificateError):
+                    raise
+                raise CertificateError(f"a malformed hint ({type(err).__name__})") from None
+        else:
+            continue
+        if not len(hint.box_weights):
+            continue
+        path = tuple((int(dim), int(side)) for dim, side in hint.path)
+        node = (int(hint.layer), bytes(hint.pattern))
+        table.setdefault((int(hint.case), path), {}).setdefault(
+            node, (hint.box_rows, hint.box_weights))
+    return table
+
+
+def _check_box_hint(network, prop, hint):
+    """A :class:`BoxHint`: case, path, layer and pattern as for a star piece, its
+    directions and rows in range, weights >= 0 and finite."""
+    if not isinstance(hint.case, (int, np.integer)) or not 0 <= hint.case < len(prop.cases):
+        raise CertificateError(f"a hint for case {hint.case!r}: the property has "
+                               f"{len(prop.cases)} input boxes")
+    _check_path(hint.path, network.input_dim)
+    _check_pattern(network, hint)
+    _check_hint(network, prop.cases[hint.case], hint)
 
 
 def _check_hint(network, case, piece):
-    """A star piece's bounding-box hint: directions and rows in range, weights >= 0."""
+    """A star piece's (or a BoxHint's) bounding-box hint: directions and rows in range,
+    weights >= 0."""
     d = int(np.sum(case.upper > case.lower))
     rows, weights = piece.box_rows, piece.box_weights
-    count = 2 * d + int(np.sum(network.hidden_sizes[:piece.layer]))
+    count = 2 * d + int(sum(network.hidden_sizes[:piece.layer]))
     if not (isinstance(rows, np.ndarray) and isinstance(weights, np.ndarray)
             and rows.dtype.kind == "i" and rows.ndim == 2 and rows.shape[1] == 2
             and weights.dtype == np.float64 and weights.shape == (len(rows),)
@@ -160,12 +224,12 @@ def _check_pattern(network, piece):
         raise CertificateError(f"a pattern must be {(n + 7) // 8} packed bytes (uint8)")
     bits = np.unpackbits(pattern)
     used = n
-    if isinstance(piece, StarPiece):
+    if isinstance(piece, (StarPiece, BoxHint)):
         layers = len(network.hidden_sizes)
         if not isinstance(piece.layer, (int, np.integer)) or not 0 <= piece.layer < layers:
-            raise CertificateError(f"star piece at layer {piece.layer!r} (the network has "
+            raise CertificateError(f"star piece or hint at layer {piece.layer!r} (the network has "
                                    f"{layers} hidden layers)")
-        used = int(np.sum(network.hidden_sizes[:piece.layer]))
+        used = int(sum(network.hidden_sizes[:piece.layer]))
     if bits[used:].any():
         raise CertificateError("a pattern sets bits beyond the neurons it fixes")
 
@@ -197,7 +261,7 @@ def _check_tiling(paths, case):
             stack.append((prefix + ((dim, side),), below))
 
 
-def _check_box(network, case, index, path, pieces, solver):
+def _check_box(network, case, index, path, pieces, solver, stars, hints):
     lower, upper = box_from_path(case, path)
     where = f"case {index}, box {list(path)}"
     if any(isinstance(piece, BoundPiece) for piece in pieces):
@@ -205,7 +269,7 @@ def _check_box(network, case, index, path, pieces, solver):
             raise CertificateError(f"{where}: closed by bounds and by other pieces at once")
         _check_refutation(network, lower, upper, case, pieces[0].multipliers, where)
         return
-    _ExactBox(network, case, lower, upper, solver, where).check(pieces)
+    _ExactBox(network, case, lower, upper, solver, where, stars, hints).check(pieces)
 
 
 def _refuted_at_once(network, case, paths, by_box, index):
@@ -242,19 +306,106 @@ def _check_refutation(network, lower, upper, case, multipliers, where):
     """Sound bounds of ``network`` over the box refute each unsafe set with its multipliers:
     ``lam . C f(x) > lam . d`` on the whole box, compared exactly (Fractions), with the
     rounding of ``lam @ C`` bounded by ``|f|``'s own sound bounds."""
-    m = network.output_dim
+    rows = _refutation_rows(case, multipliers, network.output_dim)
+    bounds = linear_bounds(network, lower, upper, rows)
+    flaw = _refutation_flaw(bounds.lower, case, multipliers)
+    if flaw is not None:
+        raise CertificateError(f"{where}: {flaw}")
+
+
+def _refutation_rows(case, multipliers, m):
+    """The rows bounded for a refutation: ``lam_k @ C_k`` per unsafe set, then ``+-I``
+    (sound bounds of ``|f|``, for the rounding of ``lam_k @ C_k``)."""
     rows = [np.asarray(lam) @ unsafe.C for lam, unsafe in zip(multipliers, case.unsafe)]
-    bounds = linear_bounds(network, lower, upper, np.vstack(rows + [np.eye(m), -np.eye(m)]))
-    k_all = len(rows)
-    magnitude = np.maximum(np.abs(bounds.lower[k_all:k_all + m]), np.abs(bounds.lower[k_all + m:]))
+    return np.vstack(rows + [np.eye(m), -np.eye(m)])
+
+
+def _refutation_flaw(lower, case, multipliers):
+    """None if the sound lower bounds ``lower`` of :func:`_refutation_rows` refute every
+    unsafe set (exact comparison), else the reason."""
+    k_all = len(multipliers)
+    m = (len(lower) - k_all) // 2
+    magnitude = np.maximum(np.abs(lower[k_all:k_all + m]), np.abs(lower[k_all + m:]))
     for k, (lam, unsafe) in enumerate(zip(multipliers, case.unsafe)):
         error = dot_error(np.abs(lam), np.abs(unsafe.C), len(lam)) @ magnitude * (1 + 1e-12)
-        rhs = sum((Fraction(float(v)) * d for v, d in zip(lam, unsafe.d_exact)), Fraction(0))
-        finite = np.isfinite(bounds.lower[k]) and np.isfinite(error)
-        low = Fraction(float(bounds.lower[k])) - Fraction(float(error)) if finite else None
+        if np.isfinite(lower[k]) and np.isfinite(error):
+            # float first: lower - error rounded down against lam . d_up rounded up
+            d_up = _rounded_up(unsafe)
+            top = float(np.dot(lam, d_up))
+            top = float(widened(top, dot_error(np.abs(lam), np.abs(d_up), len(lam))))
+            if np.isfinite(top) and float(narrowed(lower[k], error)) > top:
+                continue
+        rhs = sum((Fraction(float(v)) * d for v, d in zip(lam, unsafe.d_exact) if v),
+                  Fraction(0))
+        finite = np.isfinite(lower[k]) and np.isfinite(error)
+        low = Fraction(float(lower[k])) - Fraction(float(error)) if finite else None
         if not (finite and low > rhs):
-            raise CertificateError(f"{where}: bounds do not refute unsafe set {k} "
-                                   f"({float(bounds.lower[k]):.6g} <= {float(rhs):.6g})")
+            return (f"bounds do not refute unsafe set {k} "
+                    f"({float(lower[k]):.6g} <= {float(rhs):.6g})")
+    return None
+
+
+_ROUNDED_UP = {}  # id(unsafe set) -> (the set, its d rounded up)
+
+
+def _rounded_up(unsafe):
+    """``d`` of an unsafe set with every entry raised to a float ``>= d_exact``."""
+    entry = _ROUNDED_UP.get(id(unsafe))
+    if entry is None or entry[0] is not unsafe:
+        if len(_ROUNDED_UP) > 256:
+            _ROUNDED_UP.clear()
+        d_up = np.array(unsafe.d, dtype=np.float64)
+        for i, exact in enumerate(unsafe.d_exact):
+            while np.isfinite(d_up[i]) and Fraction(float(d_up[i])) < exact:
+                d_up[i] = np.nextafter(d_up[i], np.inf)
+        entry = _ROUNDED_UP[id(unsafe)] = (unsafe, d_up)
+    return entry[1]
+
+
+class _StarChecks:
+    """Star-piece refutations, collected while the splitting trees are checked and then
+    bounded in batches (one vectorised computation per case, layer and batch): every
+    tail is bounded over its piece's box exactly as :func:`_refute_star` would one at a
+    time. A refutation that fails over a hinted box is retried over the checker's own LP
+    box (:meth:`_ExactBox.refute_star_again`) before the certificate is rejected."""
+
+    BATCH = 512
+
+    def __init__(self):
+        self.groups = {}
+
+    def add(self, exact, node, piece, box, hinted):
+        key = (id(exact.case), id(exact.network), node.layer)
+        self.groups.setdefault(key, []).append((exact, node, piece, box, hinted))
+
+    def run(self):
+        while self.groups:
+            groups, self.groups = self.groups, {}
+            for items in groups.values():
+                for start in range(0, len(items), self.BATCH):
+                    self._run(items[start:start + self.BATCH])
+
+    def _run(self, items):
+        exact, node = items[0][0], items[0][1]
+        layer, network = node.layer, exact.network
+        A = np.array([node.maps[-1].A for _, node, _, _, _ in items])
+        c = np.array([node.maps[-1].c for _, node, _, _, _ in items])
+        low = np.array([box[0] for _, _, _, box, _ in items])
+        high = np.array([box[1] for _, _, _, box, _ in items])
+        eps = np.array([node.maps[-1].slack(np.maximum(np.abs(lo), np.abs(hi)))
+                        for (_, node, _, _, _), lo, hi in zip(items, low, high)])
+        C = np.array([_refutation_rows(exact.case, piece.multipliers, network.output_dim)
+                      for _, _, piece, _, _ in items])
+        bounds = tail_bounds_batch(A, c, eps, network.weights[layer + 1:],
+                                   network.biases[layer + 1:], low, high, C)
+        for (exact, node, piece, _, hinted), lower in zip(items, bounds):
+            flaw = _refutation_flaw(lower, exact.case, piece.multipliers)
+            if flaw is None:
+                continue
+            if hinted:
+                exact.refute_star_again(node, piece)
+            else:
+                raise CertificateError(f"{exact.where}, star piece at layer {layer}: {flaw}")
 
 
 # ------------------------------------------------------------------ exactly decided boxes
@@ -275,24 +426,29 @@ class _Node:
     h: np.ndarray
     box: tuple
     tight: bool = False
+    hinted: int = -1  # the box was intersected with the box of the hint of the node at
+    # the start of layer ``hinted``
+    whole: bool = False  # ... evaluated with all the hint's rows
     lp: LPRows = None  # the LP form of the node's rows, made when first needed
 
 
 class _ExactBox:
     """The coverage and closure checks of the pieces of one exactly decided sub-box."""
 
-    def __init__(self, network, case, lower, upper, solver, where):
+    def __init__(self, network, case, lower, upper, solver, where, stars, hints):
         self.network, self.case, self.solver, self.where = network, case, solver, where
+        self.stars, self.hints = stars, hints
         self.free = case.upper > case.lower
         self.lower, self.upper = lower[self.free], upper[self.free]
         self.fixed = lower[~self.free]
         self.reach = np.maximum(np.abs(self.lower), np.abs(self.upper))
-        self.offsets = np.cumsum((0,) + network.hidden_sizes)
+        self.offsets = np.cumsum((0,) + tuple(network.hidden_sizes))
+        self.layers, self.num_hidden = len(self.offsets) - 1, int(self.offsets[-1])
         self.bits = {}
 
     def check(self, pieces):
         """Rebuild the splitting tree of ``pieces`` (depth first) and check every leaf."""
-        n, d = self.network.num_hidden, len(self.lower)
+        n, d = self.num_hidden, len(self.lower)
         for piece in pieces:
             self.bits[id(piece)] = np.unpackbits(piece.pattern, count=n).astype(bool)
         root = _Node(list(pieces), 0, [first_layer(self.network, self.free, self.fixed)],
@@ -305,7 +461,7 @@ class _ExactBox:
     def _visit(self, node):
         """Check a leaf, or return the node's children (one node: itself, a layer later)."""
         start, stop = self.offsets[node.layer], self.offsets[node.layer + 1] \
-            if node.layer < len(self.network.hidden_sizes) else self.offsets[-1]
+            if node.layer < self.layers else self.offsets[-1]
         if not node.decided[start:stop].any():
             if self._leaf(node):
                 return []
@@ -323,7 +479,7 @@ class _ExactBox:
     def _leaf(self, node):
         """At the start of a layer: a star piece of this layer, or (after the last layer)
         a region, must be the node's only piece; returns whether the node is a leaf."""
-        layers = len(self.network.hidden_sizes)
+        layers = self.layers
         here = [p for p in node.pieces if isinstance(p, StarPiece) and p.layer == node.layer]
         if node.layer == layers or here:
             if len(node.pieces) != 1:
@@ -354,9 +510,16 @@ class _ExactBox:
         (the maps' rounding error between them)."""
         rows = np.asarray(rows, dtype=int)
         sign = np.where(np.asarray(active, dtype=bool), -1.0, 1.0)
-        slack = maps.slack(self.reach)[rows]
+        slack = self._slack(maps)[rows]
         value = -sign * maps.c[rows]
         return (sign[:, None] * maps.A[rows], widened(value, slack), narrowed(value, slack))
+
+    def _slack(self, maps):
+        """``maps.slack`` on the sub-box, computed once per map."""
+        cached = getattr(maps, "box_slack", None)
+        if cached is None:
+            cached = maps.box_slack = maps.slack(self.reach)
+        return cached
 
     def _prove_stable(self, node, neurons, active):
         """Every neuron in ``neurons`` keeps the sign ``active`` on the whole node: interval
@@ -365,8 +528,11 @@ class _ExactBox:
         start = self.offsets[node.layer]
         G, outer, inner = self._sign_rows(node.maps[-1], neurons - start, active)
         # the other side {s z_j > 0} has no point in the node if max_node G_j x <= inner_j
+        if node.hinted != node.layer + 1:
+            self._apply_hint(node, neurons, active)
         pending = upper_over_box(G, *node.box) > inner
-        if pending.sum() > 2 * len(self.lower) and not node.tight:
+        if pending.sum() > 2 * len(self.lower) and not node.tight \
+                and node.hinted != node.layer + 1:
             self._tighten(node)
             pending &= upper_over_box(G, *node.box) > inner
         if self._empty(node):
@@ -388,6 +554,25 @@ class _ExactBox:
         node.G, node.h = np.vstack([node.G, G]), np.concatenate([node.h, outer])
         node.lp = None
 
+    def _apply_hint(self, node, neurons, active):
+        """Intersect the node's box with the box of the hint for the node it becomes once
+        ``neurons`` are decided as ``active`` (the hint's rows of undecided neurons left
+        out: only rows the node already has are used)."""
+        stop = self.offsets[node.layer + 1]
+        pattern = node.pattern[:stop].copy()
+        pattern[neurons] = active
+        hint = self.hints.get(self._key(node.layer + 1, pattern))
+        if hint is not None:
+            *box, node.whole = self._hint_box(node, *hint)
+            node.box, node.hinted = tuple(box), node.layer + 1
+
+    def _key(self, layer, prefix):
+        """The hint table's key of the node at the start of ``layer`` with pattern
+        ``prefix`` (the bits of the earlier layers)."""
+        bits = np.zeros(self.num_hidden, dtype=bool)
+        bits[:len(prefix)] = prefix
+        return (layer, bytes(np.packbits(bits)))
+
     def _tighten(self, node):
         """Replace the node's box by its rigorous LP bounding box."""
         node.box, node.tight = lp_box(self.solver, node.G, node.h, *node.box), True
@@ -402,49 +587,56 @@ class _ExactBox:
         start, stop = self.offsets[node.layer], self.offsets[node.layer + 1]
         maps = next_layer(self.network, node.layer, node.maps[-1], node.pattern[start:stop])
         return _Node(node.pieces, node.layer + 1, node.maps + [maps], node.pattern,
-                     node.decided, node.G, node.h, node.box, node.tight)
+                     node.decided, node.G, node.h, node.box, node.tight, node.hinted,
+                     node.whole)
 
     def _check_star(self, node, piece):
         """The remaining layers' sound bounds over the piece's bounding box refute every
         unsafe set (the box from the piece's hint, evaluated rigorously; if that is not
-        enough, from the checker's own LPs)."""
+        enough, from the checker's own LPs). The bounds are computed later, in batches
+        (:class:`_StarChecks`)."""
         if len(piece.box_weights) and not node.tight:
-            box = self._hinted_box(node, piece)
-            try:
-                return self._refute_star(node, piece, box)
-            except CertificateError:
-                pass
+            # the box of this piece's hint with all its rows, if the parent applied it
+            box = node.box if node.hinted == node.layer and node.whole else \
+                self._hint_box(node, piece.box_rows, piece.box_weights)[:2]
+            self.stars.add(self, node, piece, box, True)
+        else:
+            self.refute_star_again(node, piece)
+
+    def refute_star_again(self, node, piece):
+        """Queue the piece's refutation over the node's LP box (no more retries)."""
         if not node.tight:
             self._tighten(node)
         if not self._empty(node):
-            self._refute_star(node, piece, node.box)
+            self.stars.add(self, node, piece, node.box, False)
 
-    def _hinted_box(self, node, piece):
-        """The node's box intersected with the box the piece's multipliers prove."""
+    def _hint_box(self, node, rows, weights):
+        """The node's box intersected with the box that hint multipliers prove: weight
+        ``weights[i]`` on the unit-normalised row ``rows[i, 1]`` (sub-box faces, then
+        neuron sign rows, rebuilt here from the node's pattern) bounding direction
+        ``rows[i, 0]``; entries on neurons the node has not decided are left out.
+        Returns ``(low, high, whether every entry was used)``."""
         d = len(self.lower)
-        G_n, h_n = self._neuron_rows(node, node.layer)
-        G = np.vstack([np.eye(d), -np.eye(d), G_n])
-        h = np.concatenate([self.upper, -self.lower, h_n])
+        neuron = rows[:, 1] - 2 * d
+        usable = (weights > 0) & ((neuron < 0) | node.decided[np.maximum(neuron, 0)])
+        whole = bool(usable.all())
+        rows, weights, neuron = rows[usable], weights[usable], neuron[usable]
+        used = np.unique(neuron[neuron >= 0])
+        parts_G, parts_h = [np.eye(d), -np.eye(d)], [self.upper, -self.lower]
+        layer_of = np.searchsorted(self.offsets, used, side="right") - 1
+        for layer in np.unique(layer_of):
+            js = used[layer_of == layer]
+            G, outer, _ = self._sign_rows(node.maps[layer], js - self.offsets[layer],
+                                          node.pattern[js])
+            parts_G.append(G)
+            parts_h.append(outer)
+        G, h = np.vstack(parts_G), np.concatenate(parts_h)
+        column = np.where(neuron < 0, rows[:, 1], 2 * d + np.searchsorted(used, neuron))
         norms = np.linalg.norm(G, axis=1)
         Y = np.zeros((2 * d, len(h)))
-        directions, rows = piece.box_rows[:, 0], piece.box_rows[:, 1]
-        np.add.at(Y, (directions, rows), piece.box_weights / np.where(norms > 0, norms, 1.0)[rows])
+        np.add.at(Y, (rows[:, 0], column), weights / np.where(norms > 0, norms, 1.0)[column])
         low, high = box_from_multipliers(Y, G, h, self.lower, self.upper)
-        return np.maximum(low, node.box[0]), np.minimum(high, node.box[1])
-
-    def _refute_star(self, node, piece, box):
-        """Sound bounds of the layers from the piece's layer on, over ``box``; the error of
-        the composed maps enters as extra inputs ``delta`` in ``[-eps, eps]``."""
-        low, high = box
-        maps = node.maps[-1]
-        eps = maps.slack(np.maximum(np.abs(low), np.abs(high)))
-        n = len(maps.c)
-        layer = node.layer
-        tail = Network([np.hstack([maps.A, np.eye(n)]), *self.network.weights[layer + 1:]],
-                       [maps.c, *self.network.biases[layer + 1:]])
-        _check_refutation(tail, np.concatenate([low, -eps]), np.concatenate([high, eps]),
-                          self.case, piece.multipliers, f"{self.where}, star piece at layer "
-                          f"{layer}")
+        return np.maximum(low, node.box[0]), np.minimum(high, node.box[1]), whole
 
     def _check_region(self, node, piece):
         """Farkas multipliers on the region's rows (box, neurons in order, unsafe rows)
@@ -467,7 +659,7 @@ class _ExactBox:
     def _neuron_rows(self, node, layers=None):
         """Outer sign rows of every neuron of the first ``layers`` hidden layers (default:
         all), in neuron order."""
-        layers = len(self.network.hidden_sizes) if layers is None else layers
+        layers = self.layers if layers is None else layers
         parts = [self._sign_rows(maps, np.arange(len(maps.c)),
                                  node.pattern[self.offsets[layer]:self.offsets[layer + 1]])
                  for layer, maps in enumerate(node.maps[:layers])]

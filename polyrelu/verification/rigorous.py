@@ -20,7 +20,8 @@ from ..errors import SolverError
 
 __all__ = ["dot_error", "AffineMaps", "first_layer", "next_layer", "upper_over_box",
            "LPRows", "lp_proves_at_most", "at_most", "dual_bounds", "exact_dual_bound", "widened",
-           "narrowed", "empty_by_multipliers", "box_from_multipliers", "lp_box", "one_cut_bounds", "upward"]
+           "narrowed", "empty_by_multipliers", "box_from_multipliers", "lp_box", "one_cut_bounds", "upward",
+           "tail_bounds_batch"]
 
 _U = np.finfo(np.float64).eps / 2
 _TINY = np.finfo(np.float64).smallest_subnormal
@@ -244,3 +245,91 @@ def widened(value, slack):
 def narrowed(value, slack):
     """``value - slack`` rounded down past the rounding of the difference (``slack >= 0``)."""
     return value - np.where(slack > 0, slack + 4 * _U * (np.abs(value) + slack) + _TINY, 0.0)
+
+
+def tail_bounds_batch(A, c, eps, weights, biases, lower, upper, C):
+    """Sound lower bounds of ``C_b g_b(x, delta)`` for a batch of *tail networks*: item
+    ``b``'s first layer is ``z = A_b x + c_b + delta`` on the box ``[lower_b, upper_b]``
+    with ``delta in [-eps_b, eps_b]`` (the rounding error of composed maps), followed by
+    the shared layers ``weights`` / ``biases`` (ReLU between layers, the last one affine).
+
+    The same back-substitution as :func:`polyrelu.geometry.symbolic.linear_bounds`
+    (CROWN-style relaxations, intermediate bounds layer by layer, the result widened by
+    ``4 (depth + 2) (width + 2) eps`` times the magnitude of every term, which bounds the
+    rounding of the float64 computation to first order), with a per-item first layer,
+    so that many tails are bounded in one vectorised computation; equal, up to the
+    order of summation, to ``linear_bounds`` of the network
+    ``[[A_b, I], *weights], [c_b, *biases]`` over the box ``(x, delta)``.
+
+    Shapes: ``A`` (B, n, d), ``c`` and ``eps`` (B, n), ``lower`` and ``upper`` (B, d),
+    ``C`` (B, k, m) (one set of output rows per item). Returns (B, k).
+    """
+    B, n, d = A.shape
+    first = np.concatenate([A, np.broadcast_to(np.eye(n), (B, n, n))], axis=2)
+    Ws, bs = [first, *weights], [c, *biases]
+    Ws_back = [("tail", A), *weights]  # the same layers for back-substitution
+    center = np.concatenate([(upper + lower) / 2, np.zeros((B, n))], axis=1)
+    radius = np.concatenate([(upper - lower) / 2, eps], axis=1)
+    width = max([d + n] + [w.shape[1] for w in weights])
+    slack = 4.0 * (len(Ws) + 2) * (width + 2) * np.finfo(np.float64).eps
+    relaxations = []
+    for k in range(len(Ws) - 1):
+        W, b = Ws[k], bs[k]
+        both = np.concatenate([W, -W], axis=-2)
+        both_b = np.concatenate([b, -b], axis=-1)
+        low = _tail_substitute(np.broadcast_to(both, (B,) + both.shape[-2:]),
+                               np.broadcast_to(both_b, (B,) + both_b.shape[-1:]),
+                               relaxations, Ws_back, bs, center, radius, slack)
+        size = W.shape[-2]
+        relaxations.append(_relaxation(low[:, :size], -low[:, size:]))
+    coef = _product(C, Ws[-1])
+    const = C @ bs[-1]
+    return _tail_substitute(coef, const, relaxations, Ws_back, bs, center, radius, slack)
+
+
+def _relaxation(lo, hi):
+    """Per neuron: lower slope, upper slope and upper intercept of relu on [lo, hi] (as in
+    :mod:`polyrelu.geometry.symbolic`)."""
+    active, unstable = lo >= 0, (lo < 0) & (hi > 0)
+    lower_slope = np.where(active | (unstable & (hi >= -lo)), 1.0, 0.0)
+    width = np.where(unstable, hi - lo, 1.0)
+    upper_slope = np.where(unstable, hi / width, np.where(active, 1.0, 0.0))
+    intercept = np.where(unstable, -hi * lo / width, 0.0)
+    return lower_slope, upper_slope, intercept
+
+
+def _product(stack, W):
+    """``stack @ W`` for a stack (B, k, n) of matrices: one matrix product when ``W`` is
+    shared (2-D); a per-item first layer ``W = [A_b, I]`` is given as ``("tail", A)``."""
+    if isinstance(W, tuple):
+        return np.concatenate([stack @ W[1], stack], axis=2)
+    B, k, n = stack.shape
+    return (np.ascontiguousarray(stack).reshape(B * k, n) @ W).reshape(B, k, W.shape[1])
+
+
+def _times(matrix, vector):
+    """``matrix @ vector`` per item: ``vector`` shared (1-D) or one per item (2-D)."""
+    if vector.ndim == 1:
+        return matrix @ vector
+    return (matrix @ vector[:, :, None])[:, :, 0]
+
+
+def _tail_substitute(coef, const, relaxations, Ws, bs, center, radius, slack):
+    """Lower bounds of ``coef @ relu(z_K) + const`` (K = len(relaxations)) per item,
+    substituting the layers down to the input (``Ws[0]``, ``bs[0]`` per item)."""
+    magnitude, const_magnitude = np.abs(coef), np.abs(const)
+    for k in range(len(relaxations) - 1, -1, -1):
+        lower_slope, upper_slope, intercept = relaxations[k]
+        shift = _times(np.minimum(coef, 0.0), intercept)
+        const = const + shift
+        const_magnitude = const_magnitude - shift
+        coef = coef * np.where(coef < 0, upper_slope[:, None, :], lower_slope[:, None, :])
+        magnitude = magnitude * np.maximum(lower_slope, upper_slope)[:, None, :]
+        const = const + _times(coef, bs[k])
+        const_magnitude = const_magnitude + _times(magnitude, np.abs(bs[k]))
+        absW = ("tail", np.abs(Ws[k][1])) if isinstance(Ws[k], tuple) else np.abs(Ws[k])
+        coef, magnitude = _product(coef, Ws[k]), _product(magnitude, absW)
+    offsets = const + _times(coef, center)
+    bound = offsets - _times(np.abs(coef), radius)
+    error = slack * (const_magnitude + _times(magnitude, np.abs(center) + radius))
+    return bound - error

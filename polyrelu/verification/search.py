@@ -61,6 +61,7 @@ from ..regions.splitting import Splitter, split_batches
 from .certificate import (
     BOUND_MARGIN,
     BoundPiece,
+    BoxHint,
     Certificate,
     RegionPiece,
     StarPiece,
@@ -176,7 +177,8 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
         total.status, total.counterexample = "timeout", None
     certificate = None
     if total.status == "holds":
-        certificate = Certificate(network_fingerprint(network), total.pieces)
+        certificate = Certificate(network_fingerprint(network), total.pieces,
+                                  hints=total.hints)
     stats = {"boxes": total.boxes, "lps": total.lps, "seconds": time.monotonic() - start,
              **piece_counts(total.pieces)}
     return VerificationResult(total.status, total.counterexample, certificate, stats)
@@ -208,6 +210,7 @@ class _Outcome:
     status: str = "holds"
     counterexample: Counterexample = None
     pieces: list = field(default_factory=list)
+    hints: list = field(default_factory=list)
     open_tasks: list = field(default_factory=list)
     boxes: int = 0
     lps: int = 0
@@ -216,6 +219,7 @@ class _Outcome:
         if self.status == "holds":
             self.status, self.counterexample = other.status, other.counterexample
         self.pieces.extend(other.pieces)
+        self.hints.extend(other.hints)
         self.open_tasks.extend(other.open_tasks)
         self.boxes += other.boxes
         self.lps += other.lps
@@ -242,6 +246,7 @@ def _search(network, prop, index, path, settings, frontier=None, progress=None):
     except _Cancelled:
         outcome.status = "cancelled"
     outcome.boxes, outcome.lps = search.boxes, solver.count
+    outcome.hints = search.hints
     return outcome
 
 
@@ -321,6 +326,7 @@ class _CaseSearch:
         self.exact_depth = settings.exact_depth
         self.progress = progress
         self.boxes = 0
+        self.hints = []  # BoxHints of the open pieces at each layer (for the checker)
         self.width = np.where(case.upper > case.lower, case.upper - case.lower, 1.0)
         self.free, self.free_network = free_inputs(network, case)
         self.rows = np.vstack([u.C for u in case.unsafe])
@@ -507,7 +513,7 @@ class _CaseSearch:
         """Close the partial pieces of ``batch`` (split up to hidden layer ``layer``) that
         the remaining layers' bounds over their rigorous bounding boxes refute, as
         StarPieces (with the box LPs' duals as the checker's hint); tighten the others'
-        boxes. Returns the mask of the open pieces."""
+        boxes (their duals recorded as BoxHints). Returns the mask of the open pieces."""
         keep = np.ones(batch.count, dtype=bool)
         for p in range(batch.count):
             self._tick()
@@ -521,6 +527,8 @@ class _CaseSearch:
                                         tuple(refuted), *star_box_hint(duals, sources, len(lower))))
                 keep[p] = False
                 continue
+            self.hints.append(BoxHint(self.index, path, layer, np.packbits(batch.pattern[p]),
+                                      *star_box_hint(duals, sources, len(lower))))
             batch.low[p] = np.maximum(batch.low[p], box[0])
             batch.high[p] = np.minimum(batch.high[p], box[1])
         return keep
