@@ -218,7 +218,8 @@ def check_certificate(result, rtol=1e-12):
 # -- exact rational re-checks ----------------------------------------------------
 def exact_pattern(network, point, pattern):
     """Whether ``point`` has ``pattern`` exactly, strictly: every ReLU pre-activation non-zero
-    with the slot's sign, every window's argmax entry larger than the window's others.
+    with the slot's sign, every window's argmax entry larger than the window's others
+    (or tied with a later position where both are inactive ReLU units, zero nearby).
 
     Computed in rational arithmetic (``fractions.Fraction``) from the float64 weights,
     layer by layer (:mod:`polyrelu.network.layers`); then the pattern holds on a
@@ -249,11 +250,17 @@ def _exact_slots_hold(layer, z, slots):
         if z[unit] == 0 or (z[unit] > 0) != bool(on):
             return False
     u = [max(v, Fraction(0)) if unit == 1 else v for v, unit in zip(z, layer.units)]
+    off = [unit == 1 and v < 0 for v, unit in zip(z, layer.units)]
     onehot = slots[relu.size:].reshape(layer.windows.shape)
     for window, chosen in zip(layer.windows, onehot):
-        best = window[int(np.argmax(chosen))]
-        if any(u[e] >= u[best] for e in window if e >= 0 and e != best):
-            return False
+        position = int(np.argmax(chosen))
+        best = window[position]
+        for later, e in enumerate(window):
+            if e < 0 or later == position or u[e] < u[best]:
+                continue
+            # a tie holds nearby only between inactive ReLU units (both 0): lowest wins
+            if u[e] > u[best] or not (off[e] and off[best] and later > position):
+                return False
     return True
 
 
