@@ -38,8 +38,8 @@ import numpy as np
 from ..errors import PolyreluError
 from .lipschitz import LipschitzResult, operator_norms
 
-__all__ = ["Bound", "norm_product", "read_multiplicity", "pattern_aware_product", "sampled_lower_bound", "lipsdp",
-           "compare_bounds"]
+__all__ = ["Bound", "norm_product", "read_multiplicity", "pattern_aware_product",
+           "sampled_lower_bound", "lipsdp", "compare_bounds"]
 
 
 @dataclass(frozen=True)

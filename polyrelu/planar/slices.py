@@ -442,7 +442,8 @@ class _Splitter:
             if gap.max() <= 0:
                 return None
             if gap.min() < 0:
-                vertices, sources = _cut(vertices, sources, gap, kink_base + window.kink(w, p, q))[0]
+                kink = kink_base + window.kink(w, p, q)
+                vertices, sources = _cut(vertices, sources, gap, kink)[0]
                 if self._is_thin(vertices):
                     return None
         return vertices, sources

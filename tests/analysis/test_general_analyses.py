@@ -2,7 +2,6 @@
 Lipschitz constants and their brackets, paths and spectra, energies, atoms, and the
 analyses that need Linear + ReLU networks refusing the others."""
 
-import networkx as nx
 import numpy as np
 import pytest
 
@@ -18,15 +17,12 @@ from polyrelu.analysis.lipschitz_bounds import (compare_bounds, lipsdp, norm_pro
 from polyrelu.analysis.paths import ClosedCurve, Segment, path_pieces
 from polyrelu.analysis.spectrum import path_spectrum
 from polyrelu.errors import UnsupportedNetworkError
-from polyrelu.geometry.interval import neuron_status
-from polyrelu.geometry.polytope import HPolytope
 from polyrelu.network.layers import Layer
 from polyrelu.network.lowering import GraphBuilder
-from polyrelu.options import Options
-from polyrelu.regions.region import Region, RegionComplex
 
 from networks import mixed_network, residual_pool_network
-from oracles import general_brute_force, general_forward, general_rows
+from general_complex import brute_complex
+from oracles import general_forward
 
 NORMS = {1: 1, 2: 2, np.inf: np.inf}
 
@@ -45,34 +41,10 @@ def small_general(seed):
     return builder.network(builder.linear(builder.add(x, s), rng.normal(size=(2, 3))))
 
 
-def brute_complex(network, domain):
-    """A RegionComplex of the LP brute force's regions (rows from the oracle's loops, maps
-    from the network): independent of the engines."""
-    found = general_brute_force(network, domain.lower, domain.upper, 1e-7)
-    regions = []
-    for key, (centre, radius) in found.items():
-        pattern = np.unpackbits(np.frombuffer(key, np.uint8), count=network.num_hidden)
-        rows, rhs = general_rows(network, pattern.astype(bool))
-        A = np.vstack([np.reshape(rows, (-1, network.input_dim)), domain.A])
-        b = np.concatenate([rhs, domain.b])
-        norms = np.linalg.norm(A, axis=1)
-        keep = norms > 1e-12
-        polytope = HPolytope(A[keep] / norms[keep, None], b[keep] / norms[keep],
-                             np.full(int(keep.sum()), -1))
-        maps = network.affine_maps(pattern.astype(bool))
-        regions.append(Region(len(regions), np.frombuffer(key, np.uint8).copy(),
-                              network.num_hidden, polytope, centre, radius, maps.W_eff,
-                              maps.b_eff))
-    graph = nx.Graph()
-    graph.add_nodes_from(range(len(regions)))
-    zero_tol = neuron_status(network, domain, Options()).zero_tol
-    return RegionComplex(network, domain, regions, graph, {}, zero_tol)
-
-
 def finite_difference_jacobian(network, x, step):
     """Central differences of the loop forward pass (exact on an affine piece)."""
-    columns = [(general_forward(network, x + step * e)[0] - general_forward(network, x - step * e)[0])
-               / (2 * step) for e in np.eye(len(x))]
+    f = lambda point: general_forward(network, point)[0]  # noqa: E731
+    columns = [(f(x + step * e) - f(x - step * e)) / (2 * step) for e in np.eye(len(x))]
     return np.column_stack(columns)
 
 
@@ -130,8 +102,8 @@ def test_exact_jacobian_follows_the_layers(case):
     relu = network.slot_units()[~network.window_slots()]
     checked = 0
     for region in complex_:
-        exact = np.array([[float(v) for v in row]
-                          for row in exact_jacobian(network, region.pattern, np.eye(network.output_dim))])
+        rows = exact_jacobian(network, region.pattern, np.eye(network.output_dim))
+        exact = np.array([[float(v) for v in row] for row in rows])
         np.testing.assert_allclose(exact, region.W_eff, rtol=1e-12, atol=1e-14)
         if np.all(network.preactivations(region.interior_point)[0][relu] != 0):
             checked += 1
