@@ -408,7 +408,8 @@ class _Splitter:
         active = layer.units == LINEAR
         active[relu] = pattern[self.offsets[index]:first]
         uA, uc = A * active[:, None], c * active
-        window = _WindowGeometry(layer, uA, uc, self.zero_tol[first:first + n * k])
+        state = np.where(layer.units == LINEAR, 0, np.where(active, 1, -1))
+        window = _WindowGeometry(layer, uA, uc, self.zero_tol[first:first + n * k], state)
         kink_base = self.plane.num_hidden + self.pair_offsets[index]
         done = []
         stack = [(vertices, sources, pattern.copy(), np.arange(n))]
@@ -434,7 +435,8 @@ class _Splitter:
 
     def _cell(self, vertices, sources, window, w, p, rivals, kink_base):
         """The part of a piece where position ``p`` of window ``w`` is at least every other
-        position in ``rivals``: ``(vertices, sources)``, or None if empty or thin."""
+        position in ``rivals``: ``(vertices, sources)``, or None if empty or thin (decided
+        on the whole cell, so an empty cell is not counted as a thin piece)."""
         for q in np.flatnonzero(rivals):
             if q == p:
                 continue
@@ -444,9 +446,9 @@ class _Splitter:
             if gap.min() < 0:
                 kink = kink_base + window.kink(w, p, q)
                 vertices, sources = _cut(vertices, sources, gap, kink)[0]
-                if self._is_thin(vertices):
+                if len(vertices) < 3:
                     return None
-        return vertices, sources
+        return None if self._is_thin(vertices) else (vertices, sources)
 
     def _is_thin(self, vertices):
         """Whether a convex polygon's inradius is at most ``min_radius`` (counted if so).
@@ -475,8 +477,10 @@ def _window_pairs(layer):
 class _WindowGeometry:
     """A layer's max windows on the plane: unit value maps ``uA t + uc`` and tie tolerances."""
 
-    def __init__(self, layer, uA, uc, zero_tol):
+    def __init__(self, layer, uA, uc, zero_tol, state):
         self.windows, self.uA, self.uc = layer.windows, uA, uc
+        entries = np.maximum(layer.windows, 0)
+        self.on, self.off = state[entries] == 1, state[entries] == -1  # ReLU units
         n, k = layer.windows.shape
         self.upper, self.lower = _window_pairs(layer)
         self.pair = np.zeros((k, k), dtype=np.int64)
@@ -504,6 +508,11 @@ class _WindowGeometry:
         k = valid.shape[1]
         lower_first = np.arange(k)[:, None] < np.arange(k)[None, :]  # [p, q]: p < q
         dominates = (gap.min(axis=0) >= 0) & ~tied | tied & lower_first
+        # an active ReLU entry (>= 0 on the piece, as decided) beats an inactive one (0),
+        # whatever the rounding at the vertices the ReLU cut made
+        on, off = self.on[windows], self.off[windows]
+        dominates |= on[:, :, None] & off[:, None, :]
+        dominates &= ~(off[:, :, None] & on[:, None, :])
         dominates &= valid[:, :, None] & valid[:, None, :] & ~np.eye(k, dtype=bool)
         alive = valid & ~dominates.any(axis=1)
         return np.where(alive.any(axis=1, keepdims=True), alive,
@@ -556,8 +565,16 @@ def _cut(vertices, sources, values, neuron):
             elif z > 0:
                 points.append(crossing)
                 labels.append(sources[i])
-    return tuple((np.array(points).reshape(-1, 2), np.array(labels, dtype=np.int64))
-                 for points, labels in sides)
+    return tuple(_without_repeats(np.array(points).reshape(-1, 2),
+                                  np.array(labels, dtype=np.int64)) for points, labels in sides)
+
+
+def _without_repeats(vertices, sources):
+    """A polygon without zero-length edges (a crossing that lands exactly on a vertex)."""
+    if len(vertices) < 2:
+        return vertices, sources
+    moves = np.any(vertices != np.roll(vertices, -1, axis=0), axis=1)
+    return (vertices, sources) if moves.all() else (vertices[moves], sources[moves])
 
 
 def _cross(u, v):
