@@ -457,7 +457,7 @@ class _Splitter:
         only in between is the Chebyshev radius computed (an LP).
         """
         area = _area(vertices) if len(vertices) >= 3 else 0.0
-        perimeter = np.linalg.norm(np.roll(vertices, -1, axis=0) - vertices, axis=1).sum()
+        perimeter = np.linalg.norm(_next(vertices) - vertices, axis=1).sum()
         if area > self.min_radius * perimeter:
             return False
         thin = area <= 0.5 * self.min_radius * perimeter or len(vertices) < 3 or \
@@ -573,7 +573,7 @@ def _without_repeats(vertices, sources):
     """A polygon without zero-length edges (a crossing that lands exactly on a vertex)."""
     if len(vertices) < 2:
         return vertices, sources
-    moves = np.any(vertices != np.roll(vertices, -1, axis=0), axis=1)
+    moves = np.any(vertices != _next(vertices), axis=1)
     return (vertices, sources) if moves.all() else (vertices[moves], sources[moves])
 
 
@@ -582,12 +582,17 @@ def _cross(u, v):
     return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
 
 
+def _next(vertices):
+    """Each vertex's successor around the polygon (``np.roll(vertices, -1, 0)``, faster)."""
+    return np.concatenate([vertices[1:], vertices[:1]])
+
+
 def _area(vertices):
     """Signed area (counter-clockwise positive), about the first vertex: no cancellation
     of large products for a small polygon far from the origin."""
-    relative = vertices - vertices[0]
+    relative = vertices[1:] - vertices[0]  # the first vertex is the origin: its terms vanish
     x, y = relative[:, 0], relative[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+    return 0.5 * float(np.dot(x[:-1], y[1:]) - np.dot(y[:-1], x[1:]))
 
 
 def _inradius(vertices, solver):
