@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RegionAtoms", "region_atoms", "layer_selections", "StabilityReport", "layer_stability"]
+__all__ = ["RegionAtoms", "region_atoms", "select_rows", "layer_selections",
+           "StabilityReport", "layer_stability"]
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,18 @@ def region_atoms(network, pattern):
                        np.linalg.svd(W, compute_uv=False), layer_norms)
 
 
+def select_rows(M, source):
+    """``S M`` for a layer's sources (:meth:`Network.layer_sources`): row ``source[j]`` of
+    ``M`` (an array of rows, or a vector) as row ``j``, zero where ``source[j]`` is -1."""
+    on = source >= 0
+    return (M[np.maximum(source, 0)].T * on).T
+
+
 def layer_selections(network, pattern):
-    """Per weight matrix, the function applying ``S_l`` (``D_l``) to its rows: rows
-    ``layer_sources`` picks, zero where it gives -1; the identity for the output layer."""
-    def selection(source):
-        on = source >= 0
-        index = np.maximum(source, 0)
-        return lambda M: (M[index].T * on).T
-    return [selection(source) for source in network.layer_sources(pattern)] + [lambda M: M]
+    """Per weight matrix, the function applying ``S_l`` (``D_l``) to its rows
+    (:func:`select_rows`); the identity for the output layer."""
+    return [lambda M, source=source: select_rows(M, source)
+            for source in network.layer_sources(pattern)] + [lambda M: M]
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ def layer_stability(complex_, threshold=1.0):
         if key not in cache:
             weight = network.weights[layer]
             if source is not None:
-                weight = weight[np.maximum(source, 0)] * (source >= 0)[:, None]
+                weight = select_rows(weight, source)
             cache[key] = np.linalg.norm(weight, 2)
         return cache[key]
 

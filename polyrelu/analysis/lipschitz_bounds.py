@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import PolyreluError
+from .atoms import select_rows
 from .lipschitz import LipschitzResult, operator_norms
 
 __all__ = ["Bound", "norm_product", "read_multiplicity", "pattern_aware_product",
@@ -94,8 +95,7 @@ def pattern_aware_product(complex_, norm, C):
             key = (layer, source.tobytes())
             if key not in seen:
                 seen.add(key)
-                on = source >= 0
-                selected = network.weights[layer][np.maximum(source, 0)] * on[:, None]
+                selected = select_rows(network.weights[layer], source)
                 worst[layer] = max(worst[layer], _matrix_norm(selected, norm))
     worst[-1] = _matrix_norm(C @ network.weights[-1], norm) if len(complex_) else 0.0
     return float(np.prod(worst))

@@ -38,6 +38,7 @@ from ..errors import InvalidDomainError
 from ..network.layers import LINEAR
 from ..network.model import LocalAffineMaps
 from ..options import Options
+from .atoms import select_rows
 
 __all__ = ["Segment", "ClosedCurve", "PathPiece", "path_pieces"]
 
@@ -279,9 +280,7 @@ def _split_piece(path, piece, layer, zero_rel):
     children = []
     for s, e in zip(first, last):
         source = layer.sources(states[s])
-        on = source >= 0
-        index = np.maximum(source, 0)
-        children.append((starts[s], ends[e], zc[index] * on, zP[index] * on[:, None],
+        children.append((starts[s], ends[e], select_rows(zc, source), select_rows(zP, source),
                          slots + [states[s]]))
     return children
 
