@@ -97,21 +97,26 @@ def propagation_energies(filters, signal, depth, *, output_filter=None,
 
 
 def layer_energies(network, x):
-    """Per hidden layer of any network at input ``x``: energy before and after ReLU.
+    """Per hidden layer of any network at input ``x``: energy before and after its units.
 
     Returns
     -------
     dict of ndarray, each of shape (hidden layers,)
-        ``"preactivation"`` ``||z_l||^2``, ``"kept"`` ``||ReLU(z_l)||^2`` and
-        ``"discarded"`` ``||ReLU(-z_l)||^2`` (the two add up to the first).
+        ``"preactivation"`` ``||z_l||^2``, ``"kept"`` ``||u_l||^2`` (after the units:
+        ``ReLU(z)`` on ReLU units, ``z`` on linear ones) and ``"discarded"``
+        ``||z_l - u_l||^2`` (``||ReLU(-z)||^2`` over the ReLU units; the two add up to the
+        first), and ``"output"`` ``||h_l||^2``, the layer's outputs (kept entries and
+        window maxima; ``"kept"`` again on a ReLU layer).
     """
-    z = network.preactivations(np.asarray(x, dtype=np.float64).reshape(1, -1))[0]
-    layers = np.split(z, np.cumsum(network.hidden_sizes)[:-1])
-    return {
-        "preactivation": np.array([_energy(v) for v in layers]),
-        "kept": np.array([_energy(np.maximum(v, 0)) for v in layers]),
-        "discarded": np.array([_energy(np.minimum(v, 0)) for v in layers]),
-    }
+    h = np.asarray(x, dtype=np.float64).reshape(1, -1)
+    rows = []
+    for layer in network.layers[:-1]:
+        z = h @ layer.weight.T + layer.bias
+        u = layer.activate(z)
+        h = layer.output(z)
+        rows.append([_energy(z), _energy(u), _energy(z - u), _energy(h)])
+    rows = np.array(rows).reshape(-1, 4)
+    return dict(zip(("preactivation", "kept", "discarded", "output"), rows.T))
 
 
 @dataclass(frozen=True)

@@ -247,6 +247,7 @@ def network_injectivity(network, domain, *, layers=None, options=None, deadline=
     >>> r.injective, r.layer            # |x| folds the interval: layer 1 is not injective
     (False, 1)
     """
+    network.require_relu_mlp("network injectivity (layer-by-layer ReLU frame conditions)")
     check_input_dimension(network, domain)
     options = options or Options()
     hidden = len(network.hidden_sizes)

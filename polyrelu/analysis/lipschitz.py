@@ -1,4 +1,4 @@
-"""Exact Lipschitz constants of ReLU networks over polytopes, with certificates.
+"""Exact Lipschitz constants of piecewise-linear networks over polytopes, with certificates.
 
 Over a convex domain, the Lipschitz constant of a piecewise-affine network in an
 operator norm is the largest norm of its Jacobian over the full-dimensional
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InvalidDomainError, InvalidNetworkError, PolyreluError, TimeLimitError
 from ..geometry.domain import Domain
-from ..geometry.exact import exact_affine_maps, exact_layers, to_fractions
+from ..geometry.exact import to_fractions
 from ..regions.walk import enumerate_regions
 
 __all__ = ["LipschitzResult", "lipschitz", "local_lipschitz", "operator_norms",
@@ -217,19 +217,81 @@ def check_certificate(result, rtol=1e-12):
 
 # -- exact rational re-checks ----------------------------------------------------
 def exact_pattern(network, point, pattern):
-    """Whether ``point`` has activation ``pattern`` exactly, all pre-activations non-zero.
+    """Whether ``point`` has ``pattern`` exactly, strictly: every ReLU pre-activation non-zero
+    with the slot's sign, every window's argmax entry larger than the window's others
+    (or tied with a later position where both are inactive ReLU units, zero nearby).
 
-    Computed in rational arithmetic (``fractions.Fraction``) from the float64 weights.
+    Computed in rational arithmetic (``fractions.Fraction``) from the float64 weights,
+    layer by layer (:mod:`polyrelu.network.layers`); then the pattern holds on a
+    neighbourhood of the point, so its region really exists there.
     """
-    hidden = [v for layer in exact_layers(network, point)[:-1] for v in layer]
-    return all(v != 0 and (v > 0) == bool(on) for v, on in zip(hidden, pattern))
+    pattern = np.asarray(pattern, dtype=bool)
+    values, start = to_fractions(point), 0
+    for layer in network.layers[:-1]:
+        z = _exact_affine(layer, values)
+        slots = pattern[start:start + layer.num_slots]
+        if not _exact_slots_hold(layer, z, slots):
+            return False
+        values = [z[s] if s >= 0 else Fraction(0) for s in layer.sources(slots)]
+        start += layer.num_slots
+    return True
+
+
+def _exact_affine(layer, values):
+    """``weight @ values + bias`` of a layer in Fractions."""
+    return [sum((c * v for c, v in zip(row, values) if c), bias)
+            for row, bias in zip(map(to_fractions, layer.weight), to_fractions(layer.bias))]
+
+
+def _exact_slots_hold(layer, z, slots):
+    """Whether exact pre-activations ``z`` give a layer's ``slots`` strictly."""
+    relu = layer.relu_units
+    for unit, on in zip(relu, slots[:relu.size]):
+        if z[unit] == 0 or (z[unit] > 0) != bool(on):
+            return False
+    u = [max(v, Fraction(0)) if unit == 1 else v for v, unit in zip(z, layer.units)]
+    off = [unit == 1 and v < 0 for v, unit in zip(z, layer.units)]
+    onehot = slots[relu.size:].reshape(layer.windows.shape)
+    for window, chosen in zip(layer.windows, onehot):
+        position = int(np.argmax(chosen))
+        best = window[position]
+        for later, e in enumerate(window):
+            if e < 0 or later == position or u[e] < u[best]:
+                continue
+            # a tie holds nearby only between inactive ReLU units (both 0): lowest wins
+            if u[e] > u[best] or not (off[e] and off[best] and later > position):
+                return False
+    return True
 
 
 def exact_jacobian(network, pattern, C):
-    """``C W_eff`` for ``pattern`` as a list of rows of Fractions (exact from float64 weights)."""
-    _, output = exact_affine_maps(network, pattern)
-    return [[sum((c * a[k] for c, (a, _) in zip(to_fractions(crow), output) if c), Fraction(0))
-             for k in range(network.input_dim)] for crow in C]
+    """``C W_eff`` for ``pattern`` as a list of rows of Fractions (exact from float64 weights).
+
+    ``W_eff = W_L S_{L-1} W_{L-1} ... S_0 W_0``, ``S_l`` the 0/1 selection of layer ``l``'s
+    outputs from its pre-activations (:meth:`Network.layer_sources`: a ReLU mask for a
+    ReLU network); the product is taken from the left, ``k`` rows at a time.
+    """
+    rows = _exact_product(_fraction_rows(C), network.layers[-1].weight)
+    for layer, source in zip(network.layers[-2::-1], network.layer_sources(pattern)[::-1]):
+        selected = [[Fraction(0)] * layer.n_z for _ in rows]
+        for j, s in enumerate(source):
+            if s >= 0:
+                for out, row in zip(selected, rows):
+                    out[s] += row[j]
+        rows = _exact_product(selected, layer.weight)
+    return rows
+
+
+def _fraction_rows(M):
+    """A matrix as a list of rows of Fractions."""
+    return [to_fractions(row) for row in np.atleast_2d(M)]
+
+
+def _exact_product(rows, matrix):
+    """``rows @ matrix`` with ``rows`` in Fractions and ``matrix`` float64 (exact)."""
+    columns = [to_fractions(column) for column in np.asarray(matrix).T]
+    return [[sum((r * m for r, m in zip(row, column) if r and m), Fraction(0))
+             for column in columns] for row in rows]
 
 
 def exact_norm_bracket(network, pattern, C, norm):

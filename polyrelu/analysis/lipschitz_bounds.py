@@ -3,8 +3,32 @@
 Upper bounds: the product of layer norms, the pattern-aware product (layer norms
 taken only over the activation patterns that occur on the domain) and LipSDP
 (Fazlyab et al. 2019, the "neuron" variant with diagonal multipliers, which is a
-sound l2 bound). Lower bound: sampling of Jacobian norms at random domain points,
-refined by a local search.
+sound l2 bound; Linear + ReLU networks only). Lower bound: sampling of Jacobian norms
+at random domain points, refined by a local search.
+
+General networks (:mod:`polyrelu.network.layers`). A hidden layer maps ``h`` to
+``o = S(u(W h + b))``: ``u`` applies ReLU or the identity entry by entry, and output
+``j`` of ``S`` is one entry of ``u`` or the maximum over a window ``K_j`` of entries.
+Both are 1-Lipschitz entry by entry: ``|u_i(z) - u_i(z')| <= |z_i - z'_i|`` and
+``|max_K a - max_K a'| <= max_{i in K} |a_i - a'_i|``. So with ``dz = W dh`` and
+``mult_i`` the number of outputs that read entry ``i`` (kept once, or in how many
+windows):
+
+- l_inf: ``|do_j| <= max_{i in K_j} |dz_i| <= ||dz||_inf``, so the layer is
+  ``||W'||_inf``-Lipschitz, ``W'`` the rows of ``W`` some output reads;
+- l1: ``sum_j |do_j| <= sum_j sum_{i in K_j} |dz_i| = sum_i mult_i |dz_i|``: the bound
+  ``||diag(mult) W||_1``;
+- l2: ``sum_j |do_j|^2 <= sum_j max_{i in K_j} |dz_i|^2 <= sum_i mult_i |dz_i|^2``: the
+  bound ``||diag(sqrt(mult)) W||_2``. A window is not 1-Lipschitz in l2 by itself when
+  windows overlap (a shared entry moves several outputs), hence the ``sqrt(mult)``;
+  disjoint windows (pooling with stride = kernel) and plain ReLU layers have
+  ``mult <= 1``, the usual ``||W||``.
+
+Hence the product of these layer bounds (times ``||C W_L||``) is a sound upper bound:
+:func:`norm_product`, equal to the classic one on ReLU networks. On a region the
+Jacobian is ``C W_L S_{L-1} W_{L-1} ... S_0 W_0`` with ``S_l`` the 0/1 selection of
+layer ``l``'s outputs from its pre-activations (:meth:`Network.layer_sources`), so
+the pattern-aware product takes ``max ||S_l W_l||`` over the patterns that occur.
 """
 
 from dataclasses import dataclass
@@ -12,10 +36,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import PolyreluError
+from .atoms import select_rows
 from .lipschitz import LipschitzResult, operator_norms
 
-__all__ = ["Bound", "norm_product", "pattern_aware_product", "sampled_lower_bound", "lipsdp",
-           "compare_bounds"]
+__all__ = ["Bound", "norm_product", "read_multiplicity", "pattern_aware_product",
+           "sampled_lower_bound", "lipsdp", "compare_bounds"]
 
 
 @dataclass(frozen=True)
@@ -34,28 +59,45 @@ def _matrix_norm(M, norm):
 
 
 def norm_product(network, norm, C):
-    """``||C W_L||  ||W_{L-1}|| ... ||W_0||``: the classic upper bound."""
-    weights = list(network.weights[:-1]) + [C @ network.weights[-1]]
-    return float(np.prod([_matrix_norm(w, norm) for w in weights]))
+    """``||C W_L|| prod_l ||M_l W_l||``: the classic upper bound, ``M_l`` the identity on
+    ReLU layers and the read multiplicities of a general layer (see the module notes)."""
+    layers = network.layers[:-1]
+    norms = [_matrix_norm(_read_weight(layer, norm), norm) for layer in layers]
+    return float(np.prod(norms + [_matrix_norm(C @ network.weights[-1], norm)]))
+
+
+def read_multiplicity(layer):
+    """How many outputs of ``layer`` read each of its pre-activations, array (n_z,)."""
+    reads = np.bincount(layer.keep, minlength=layer.n_z)
+    windows = layer.windows[layer.windows >= 0]
+    return reads + np.bincount(windows, minlength=layer.n_z)
+
+
+def _read_weight(layer, norm):
+    """A layer's weight with row ``i`` scaled by ``mult_i ** (1 / norm)`` (unread rows 0)."""
+    mult = read_multiplicity(layer).astype(np.float64)
+    scale = (mult > 0).astype(np.float64) if norm == np.inf else mult ** (1.0 / norm)
+    return layer.weight * scale[:, None]
 
 
 def pattern_aware_product(complex_, norm, C):
-    """Product over layers of ``max ||D_l W_l||`` over the patterns that occur (upper bound).
+    """Product over layers of ``max ||S_l W_l||`` over the patterns that occur (upper bound).
 
-    Each region's Jacobian is ``C W_L D_{L-1} W_{L-1} ... D_0 W_0``, so its norm is at most
-    the product of its own layer norms, hence at most this product.
+    Each region's Jacobian is ``C W_L S_{L-1} W_{L-1} ... S_0 W_0`` (``S_l``: the selection
+    of layer ``l``'s outputs, a ReLU mask ``D_l`` for a ReLU network), so its norm is at
+    most the product of its own layer norms, hence at most this product.
     """
     network = complex_.network
-    layers = list(network.weights[:-1]) + [C @ network.weights[-1]]
-    worst = np.zeros(len(layers))
+    worst = np.zeros(len(network.weights))
     seen = set()
     for region in complex_:
-        for layer, (w, mask) in enumerate(zip(layers, network.layer_masks(region.pattern))):
-            key = (layer, mask.tobytes())
+        for layer, source in enumerate(network.layer_sources(region.pattern)):
+            key = (layer, source.tobytes())
             if key not in seen:
                 seen.add(key)
-                masked = w if layer == len(layers) - 1 else mask[:, None] * w
-                worst[layer] = max(worst[layer], _matrix_norm(masked, norm))
+                selected = select_rows(network.weights[layer], source)
+                worst[layer] = max(worst[layer], _matrix_norm(selected, norm))
+    worst[-1] = _matrix_norm(C @ network.weights[-1], norm) if len(complex_) else 0.0
     return float(np.prod(worst))
 
 
@@ -100,6 +142,7 @@ def lipsdp(network, C, *, solver=None):
     is ``-rho I`` and ``(C W_L)^T (C W_L)`` is added to the last block. The open
     solvers Clarabel or SCS (shipped with cvxpy) are used.
     """
+    network.require_relu_mlp("LipSDP (slope-restricted elementwise activations)")
     import cvxpy as cp
 
     sizes = (network.input_dim,) + network.hidden_sizes

@@ -7,20 +7,24 @@ A path is ``x(t) = origin + directions @ phi(t)`` for a small basis ``phi``:
   ``phi(t) = (cos t, ..., cos Kt, sin t, ..., sin Kt)``; ``K = 1`` is the ellipse
   ``x0 + u cos t + v sin t``.
 
-:func:`path_pieces` follows the path layer by layer. On a piece, every neuron's
-pre-activation is ``c + p . phi(t)``; its zeros inside the piece are found in closed
-form by the path (a linear root; ``arctan2`` / ``arccos`` for ``a cos t + b sin t + c``;
-the eigenvalues of a companion matrix, polished by Newton steps, for ``K > 1``), the
-piece is cut there, and each sub-piece's pattern is read from the sign at its
-midpoint. Sub-pieces with equal patterns are merged again, so:
+:func:`path_pieces` follows the path layer by layer, on any network of
+:mod:`polyrelu.network.layers`. On a piece, every pre-activation is ``c + p . phi(t)``;
+the zeros of the ReLU units' inside the piece are found in closed form by the path (a
+linear root; ``arctan2`` / ``arccos`` for ``a cos t + b sin t + c``; the eigenvalues of a
+companion matrix, polished by Newton steps, for ``K > 1``), and, on each part, those of
+the pairwise differences of every max window's entries (where its argmax can change).
+The piece is cut there, and each sub-piece's pattern is read at its midpoint (ReLU
+signs, window argmaxes with the lowest position winning ties). Sub-pieces with equal
+patterns are merged again, so:
 
 - a *tangential* root (the pre-activation touches 0 without changing sign) never
   splits a piece, whether or not rounding reports it;
 - a root within ``1e-12`` of the period from a piece's end is ignored (the
   neighbouring piece already starts there);
-- a neuron whose pre-activation is identically zero along the piece (below
+- a unit whose pre-activation is identically zero along the piece (below
   ``Options.zero_rel`` times the size of the terms summed to get it) is inactive,
-  polyrelu's convention (both states give the same network).
+  polyrelu's convention (both states give the same network); two window entries whose
+  difference is identically zero in that sense are tied, and the lower position wins.
 
 On a closed curve the first and last pieces may carry the same pattern (the curve
 wraps around at ``t = 0``); they are kept apart so pieces stay intervals of ``t``.
@@ -31,8 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidDomainError
+from ..network.layers import LINEAR
 from ..network.model import LocalAffineMaps
 from ..options import Options
+from .atoms import select_rows
 
 __all__ = ["Segment", "ClosedCurve", "PathPiece", "path_pieces"]
 
@@ -193,7 +199,8 @@ class PathPiece:
     ----------
     t0, t1 : float
     pattern : ndarray of bool, shape (N,)
-        Activation pattern (hidden neurons, layer by layer) inside the piece.
+        Pattern inside the piece: the network's slots, layer by layer (ReLU units'
+        states, window argmax one-hots).
     maps : LocalAffineMaps
         The pattern's affine maps in input space: ``maps.W_eff @ x + maps.b_eff`` is the
         output, ``maps.pre_A @ x + maps.pre_c`` the hidden pre-activations.
@@ -246,31 +253,90 @@ def path_pieces(network, path, *, options=None):
             f"the path lives in dimension {path.dim} but the network has "
             f"{network.input_dim} inputs")
     pieces = [(path.start, path.end, path.origin, path.directions, [])]
-    for w, b in zip(network.weights[:-1], network.biases[:-1]):
+    for layer in network.layers[:-1]:
         pieces = [split for piece in pieces
-                  for split in _split_piece(path, piece, w, b, options.zero_rel)]
+                  for split in _split_piece(path, piece, layer, options.zero_rel)]
     result = []
-    for t0, t1, _, _, masks in pieces:
-        pattern = np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+    for t0, t1, _, _, slots in pieces:
+        pattern = np.concatenate(slots) if slots else np.zeros(0, dtype=bool)
         result.append(PathPiece(float(t0), float(t1), pattern, network.affine_maps(pattern)))
     return result
 
 
-def _split_piece(path, piece, w, b, zero_rel):
-    """Cut one piece at the sign changes of the next layer's pre-activations."""
-    t0, t1, C, P, masks = piece
-    zc, zP = w @ C + b, w @ P
-    tol = zero_rel * (np.abs(w) @ (np.abs(C) + np.abs(P).sum(axis=1)) + np.abs(b))
-    zero = np.abs(zc) + np.abs(zP).sum(axis=1) <= tol
-    edges = np.concatenate([[t0], path.roots(zc[~zero], zP[~zero], t0, t1), [t1]])
+def _split_piece(path, piece, layer, zero_rel):
+    """Cut one piece where the next layer's slots change; each part with the layer's output
+    ``C' + P' phi(t)`` (the pre-activations its sources select)."""
+    t0, t1, C, P, slots = piece
+    zc, zP = layer.weight @ C + layer.bias, layer.weight @ P
+    tol = zero_rel * (np.abs(layer.weight) @ (np.abs(C) + np.abs(P).sum(axis=1))
+                      + np.abs(layer.bias))
+    starts, ends, states = _relu_parts(path, layer, zc, zP, tol, t0, t1)
+    if layer.windows.shape[0]:
+        starts, ends, states = _window_parts(path, layer, zc, zP, tol, starts, ends, states)
+    keep = np.ones(len(states), dtype=bool)
+    keep[1:] = np.any(states[1:] != states[:-1], axis=1)  # merge equal neighbours
+    first = np.flatnonzero(keep)
+    last = np.append(first[1:], len(states)) - 1
+    children = []
+    for s, e in zip(first, last):
+        source = layer.sources(states[s])
+        children.append((starts[s], ends[e], select_rows(zc, source), select_rows(zP, source),
+                         slots + [states[s]]))
+    return children
+
+
+def _relu_parts(path, layer, zc, zP, tol, t0, t1):
+    """Intervals between the zeros of the ReLU units' pre-activations ``zc + zP phi(t)``,
+    with the units' states (active: > ``tol``; identically zero: inactive)."""
+    relu = layer.relu_units
+    zero = np.abs(zc[relu]) + np.abs(zP[relu]).sum(axis=1) <= tol[relu]
+    edges = np.concatenate([[t0], path.roots(zc[relu][~zero], zP[relu][~zero], t0, t1), [t1]])
     middles = (edges[:-1] + edges[1:]) / 2
-    active = ((zc + path.phi(middles) @ zP.T) > tol) & ~zero
-    keep = np.ones(len(middles), dtype=bool)
-    keep[1:] = np.any(active[1:] != active[:-1], axis=1)  # merge equal neighbours
-    starts = np.flatnonzero(keep)
-    ends = np.append(starts[1:], len(middles))
-    return [(edges[s], edges[e], active[s] * zc, active[s][:, None] * zP, masks + [active[s]])
-            for s, e in zip(starts, ends)]
+    active = ((zc[relu] + path.phi(middles) @ zP[relu].T) > tol[relu]) & ~zero
+    return edges[:-1], edges[1:], active
+
+
+def _window_parts(path, layer, zc, zP, tol, starts, ends, states):
+    """Every interval cut further where a max window's argmax changes; the window slots
+    (one-hot argmax per window) appended to each part's states."""
+    parts = ([], [], [])
+    relu = layer.relu_units
+    for t0, t1, relu_state in zip(starts, ends, states):
+        on = layer.units == LINEAR
+        on[relu] = relu_state
+        edges, onehot = _argmax_along(path, layer.windows, zc * on, zP * on[:, None], tol,
+                                      t0, t1)
+        parts[0].extend(edges[:-1])
+        parts[1].extend(edges[1:])
+        parts[2].extend(np.hstack([np.tile(relu_state, (len(onehot), 1)), onehot]))
+    return np.array(parts[0]), np.array(parts[1]), np.array(parts[2], dtype=bool)
+
+
+def _argmax_along(path, windows, uc, uP, tol, t0, t1):
+    """Breakpoints in ``[t0, t1]`` where a window's argmax changes (zeros of the entries'
+    pairwise differences), and the one-hot argmaxes (intervals, windows * k) between them.
+
+    Two entries whose difference is identically zero (below their ``tol``) are tied along
+    the interval: the lower position wins.
+    """
+    n, k = windows.shape
+    upper, lower = np.triu_indices(k, 1)
+    a, b = np.maximum(windows[:, upper], 0), np.maximum(windows[:, lower], 0)
+    valid = (windows[:, upper] >= 0) & (windows[:, lower] >= 0)
+    dc, dP = uc[a] - uc[b], uP[a] - uP[b]
+    tied = np.abs(dc) + np.abs(dP).sum(axis=2) <= np.maximum(tol[a], tol[b])
+    moving = valid & ~tied
+    edges = np.concatenate([[t0], path.roots(dc[moving], dP[moving], t0, t1), [t1]])
+    middles = (edges[:-1] + edges[1:]) / 2
+    entries = np.maximum(windows, 0)
+    values = (uc[entries] + np.einsum("tj,wkj->twk", path.phi(middles), uP[entries]))
+    values = np.where(windows >= 0, values, -np.inf)
+    beats = np.ones((len(middles), n, k, k), dtype=bool)  # [t, w, p, q]: p beats q
+    ahead = values[:, :, upper] >= values[:, :, lower]  # the lower position wins equal values
+    beats[:, :, upper, lower] = tied | ahead
+    beats[:, :, lower, upper] = ~tied & ~ahead
+    winners = (beats.all(axis=3) & (windows >= 0)).argmax(axis=2)
+    return edges, (winners[:, :, None] == np.arange(k)).reshape(len(middles), n * k)
 
 
 def _ellipse_roots(c, a, b):

@@ -73,8 +73,9 @@ def path_spectrum(network, path, harmonics, *, layer=None, pieces=None, options=
     harmonics : int
         Number K >= 0 of harmonics.
     layer : int, optional
-        None for the network outputs; ``l`` for the (post-ReLU) features of hidden
-        layer ``l`` (their DC is the global average pooling along the path).
+        None for the network outputs; ``l`` for the features of hidden layer ``l`` (its
+        outputs: post-ReLU units, kept linear units, window maxima; their DC is the
+        global average pooling along the path).
     pieces : list of PathPiece, optional
         ``path_pieces(network, path)`` if already computed.
 

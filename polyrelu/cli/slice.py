@@ -38,7 +38,8 @@ def add_parser(commands):
     parser.add_argument("--output-index", type=int, default=0, metavar="K",
                         help="the output used by --color gradient/output (default: 0)")
     parser.add_argument("--neuron", type=int, metavar="J",
-                        help="the hidden neuron (global index) for --color neuron")
+                        help="the hidden pre-activation (global index, layer by layer: the "
+                             "neuron of a ReLU network) for --color neuron")
     parser.add_argument("--boundary", action="store_true",
                         help="compute and draw the exact decision boundary (top-two logit ties)")
     parser.add_argument("--graph", action="store_true", help="draw the adjacency graph")

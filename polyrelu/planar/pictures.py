@@ -13,7 +13,8 @@ Colourings (``color=``):
   slice coordinates; equal to the in-plane part of the input gradient when the
   slice directions are orthonormal), constant on each region;
 - ``"output"``: the value of output ``output``; ``"neuron"``: the pre-activation
-  of hidden neuron ``neuron`` (global index). Both are affine on each region,
+  ``neuron`` (global pre-activation index, layer by layer: the hidden neuron of a
+  ReLU network, any unit of a general one). Both are affine on each region,
   drawn exactly by linear (Gouraud) shading over each region's triangles.
 """
 
@@ -160,7 +161,7 @@ def _vertex_values(plane, color, output, neuron):
         return [piece.apply(piece.vertices)[:, output] for piece in plane]
     if neuron is None:
         raise PolyreluError("colouring by 'neuron' needs a neuron index (global, layer by layer)")
-    _check_index(neuron, plane.network.num_hidden, "neuron")
+    _check_index(neuron, plane.network.num_preactivations, "neuron")
     values = []
     for piece in plane:
         maps = plane.plane.affine_maps(piece.pattern)

@@ -6,18 +6,23 @@ with ``t`` in a convex polygon (a box by default). On it the network is a
 first layer), and its activation regions are convex polygons in ``t``.
 
 The planar algorithm needs no LP: start from the slice polygon and push it
-through the network layer by layer. Each piece carries the affine map from ``t``
-to the current layer's input; every neuron of the layer is affine on the piece,
-so its sign at the piece's vertices says whether it is active on all of it,
-inactive on all of it, or cuts it along a line; a cutting neuron splits the
-piece in two (exact half-plane clipping of a convex polygon, the two halves
-sharing the cut's end points). Nothing is merged: the pieces are the activation
-regions of the slice, with the engine's conventions:
+through the network layer by layer (any network of :mod:`polyrelu.network.layers`).
+Each piece carries the affine map from ``t`` to the current layer's input; every
+pre-activation of the layer is affine on the piece, so the sign of a ReLU unit's at
+the piece's vertices says whether it is active on all of it, inactive on all of it,
+or cuts it along a line; a cutting unit splits the piece in two (exact half-plane
+clipping of a convex polygon, the two halves sharing the cut's end points). Linear
+units pass through. Then each max window splits the piece into its argmax cells,
+pair by pair along the lines where two entries tie (the lower position wins on a
+tie). Nothing is merged: the pieces are the activation regions of the slice, with
+the engine's conventions:
 
-- pattern: neuron j active where its pre-activation is > 0; a neuron whose
-  pre-activation is identically zero on a piece (below the per-neuron
+- pattern: a ReLU slot is active where its pre-activation is > 0; a unit whose
+  pre-activation is identically zero on a piece (below the per-slot
   ``zero_tol`` of :func:`polyrelu.geometry.interval.neuron_status` on the slice's bounding
-  box) is inactive, as in :meth:`Network.canonical_pattern`;
+  box) is inactive, and two window entries identically equal on a piece (within
+  the same tolerance) are a tie won by the lower position, as in
+  :meth:`Network.canonical_pattern`;
 - thin pieces: a piece whose inradius is at most ``Options.min_radius_rel``
   times the diagonal of the slice's bounding box is a sliver inside the rounding
   error. Like the engine's thin regions it is dropped as soon as it appears
@@ -42,6 +47,7 @@ from ..errors import InvalidDomainError
 from ..geometry.domain import Domain
 from ..geometry.interval import neuron_status
 from ..geometry.lp import LPSolver
+from ..network.layers import LINEAR, Layer
 from ..network.model import Network
 from ..options import Options
 from ..regions.region import pattern_key
@@ -61,11 +67,12 @@ class SlicePiece:
     polygon : shapely.Polygon
         The piece in slice coordinates ``t`` (counter-clockwise exterior).
     edge_sources : ndarray of int, shape (k,)
-        Edge i (from vertex i to vertex i + 1) lies on the line of hidden
-        neuron ``edge_sources[i]`` (``>= 0``) or on edge ``f`` of the slice
+        Edge i (from vertex i to vertex i + 1) lies on the line of kink
+        ``edge_sources[i]`` (``>= 0``: a ReLU slot below N, else N plus the index of a
+        window pair, as in :meth:`Network.kink_rows`) or on edge ``f`` of the slice
         polygon (``-1 - f``).
     pattern : ndarray of bool, shape (N,)
-        The (canonical) activation pattern.
+        The (canonical) pattern: ReLU slots and window argmax one-hots.
     W_eff : ndarray, shape (m, 2);  b_eff : ndarray, shape (m,)
         On the piece the network computes ``W_eff @ t + b_eff``.
     """
@@ -104,7 +111,8 @@ class PlanarSlice:
         ``pieces[i].id == i``.
     graph : networkx.Graph
         Nodes are piece ids; an edge joins two pieces sharing an edge of
-        positive length, with attribute ``kink`` (the neuron whose line holds it).
+        positive length, with attribute ``kink`` (whose line holds it: a ReLU slot
+        ``k < N``, or ``N + p`` for the tie of ``plane.window_pairs[p]``).
     stats : dict
         ``seconds``, ``thin_pieces``, ``thin_area``, ``min_radius``.
     zero_tol : ndarray, shape (N,)
@@ -180,8 +188,9 @@ class PlanarSlice:
 def plane_network(network, origin, directions):
     """The network restricted to the affine subspace ``x = origin + directions @ t``.
 
-    Returns a :class:`Network` with ``directions.shape[1]`` inputs: the pre-map
-    is absorbed into the first layer (``W_0 U`` and ``W_0 x_0 + b_0``).
+    Returns a :class:`Network` with ``directions.shape[1]`` inputs: the pre-map is
+    absorbed into the first layer (``W_0 U`` and ``W_0 x_0 + b_0``), which keeps its units,
+    kept entries and windows; the other layers are the network's own.
 
     Examples
     --------
@@ -192,9 +201,11 @@ def plane_network(network, origin, directions):
     """
     origin = np.asarray(origin, dtype=np.float64)
     directions = np.asarray(directions, dtype=np.float64)
-    first_w, first_b = network.weights[0], network.biases[0]
-    return Network([first_w @ directions, *network.weights[1:]],
-                   [first_w @ origin + first_b, *network.biases[1:]])
+    first = network.layers[0]
+    composed = Layer.build(first.weight @ directions, first.weight @ origin + first.bias,
+                           units=first.units, keep=first.keep, windows=first.windows,
+                           names=first.names, window_names=first.window_names)
+    return Network.from_layers([composed, *network.layers[1:]])
 
 
 def slice_regions(network, origin, directions, bounds, *, options=None, deadline=None):
@@ -320,12 +331,16 @@ def plane_through(points, *, margin=0.25):
 # -- the planar splitting -------------------------------------------------------------------
 
 class _Splitter:
-    """Layer-by-layer splitting of convex polygons by the neurons' lines."""
+    """Layer-by-layer splitting of convex polygons by the kinks' lines: first by each ReLU
+    unit's line, then each max window into its argmax cells."""
 
     def __init__(self, plane, zero_tol, min_radius, solver, deadline):
         self.plane, self.zero_tol, self.min_radius = plane, zero_tol, min_radius
         self.deadline = deadline
-        self.offsets = np.concatenate([[0], np.cumsum(plane.hidden_sizes)]).astype(int)
+        self.offsets = np.concatenate([[0], np.cumsum(plane.slot_sizes)]).astype(int)
+        self.pair_offsets = np.concatenate([[0], np.cumsum(
+            [_window_pairs(layer)[0].size * layer.windows.shape[0]
+             for layer in plane.layers[:-1]])]).astype(int)
         self.solver = solver
         self.thin, self.thin_area = 0, 0.0
 
@@ -333,39 +348,107 @@ class _Splitter:
         """The leaves: (vertices, edge sources, pattern, M, m), layer input ``M t + m``."""
         pieces = [(vertices, sources, np.zeros(self.plane.num_hidden, dtype=bool),
                    np.eye(2), np.zeros(2))]
-        for layer in range(len(self.plane.hidden_sizes)):
-            pieces = [child for piece in pieces for child in self._split_layer(piece, layer)]
+        for index, layer in enumerate(self.plane.layers[:-1]):
+            pieces = [child for piece in pieces
+                      for child in self._split_layer(piece, index, layer)]
         return pieces
 
-    def _split_layer(self, piece, layer):
+    def _split_layer(self, piece, index, layer):
+        """One piece cut by a layer's kinks; each child with the layer's output map."""
         vertices, sources, pattern, M, m = piece
-        w, b = self.plane.weights[layer], self.plane.biases[layer]
-        A, c = w @ M, w @ m + b
-        first = self.offsets[layer]
+        A, c = layer.weight @ M, layer.weight @ m + layer.bias
+        first = self.offsets[index]
+        relu = layer.relu_units
+        parts = self._split_relu((vertices, sources, pattern), A[relu], c[relu], first, index)
+        if layer.windows.shape[0]:
+            parts = [child for part in parts
+                     for child in self._split_windows(part, layer, index, A, c)]
+        slots = slice(first, self.offsets[index + 1])
+        return [(v, s, p, *_select_rows(A, c, layer.sources(p[slots]))) for v, s, p in parts]
+
+    def _split_relu(self, part, A, c, first, index):
+        """Cut by every ReLU unit's line (pre-activations ``A t + c``); slots from ``first``."""
+        vertices, sources, pattern = part
         done = []
         stack = [(vertices, sources, pattern.copy(), np.arange(len(c)))]
         while stack:
-            self.deadline.check(f"slice (layer {layer})")
+            self.deadline.check(f"slice (layer {index})")
             vertices, sources, pattern, candidates = stack.pop()
             values = vertices @ A[candidates].T + c[candidates]
             zero = np.abs(values).max(axis=0) <= self.zero_tol[first + candidates]
             pattern[first + candidates] = (values.min(axis=0) >= 0) & ~zero
             cutting = candidates[~zero & (values.min(axis=0) < 0) & (values.max(axis=0) > 0)]
             if not cutting.size:
-                done.append((vertices, sources, pattern,
-                             A * pattern[first:first + len(c), None],
-                             c * pattern[first:first + len(c)]))
+                done.append((vertices, sources, pattern))
                 continue
             j = cutting[0]
             column = np.flatnonzero(candidates == j)[0]
             for active, (child, child_sources) in zip(
                     (True, False), _cut(vertices, sources, values[:, column], first + j)):
-                if self._is_thin(child):
-                    continue
-                child_pattern = pattern.copy()
-                child_pattern[first + j] = active
-                stack.append((child, child_sources, child_pattern, cutting[1:]))
+                if not self._is_thin(child):
+                    child_pattern = pattern.copy()
+                    child_pattern[first + j] = active
+                    stack.append((child, child_sources, child_pattern, cutting[1:]))
         return done
+
+    def _split_windows(self, part, layer, index, A, c):
+        """Cut a piece into the argmax cells of every max window of ``layer``.
+
+        On a piece, a window position is *dominated* when another one is at least as
+        large at every vertex (values within the slots' ``zero_tol`` of each other
+        everywhere are tied, and the lower position wins a tie). A window with one
+        undominated position is decided; otherwise the piece is clipped into the cells
+        ``{u_p >= u_q}`` of each undominated position ``p`` (convex, one per position
+        that wins somewhere), and the next window is cut within each cell.
+        """
+        vertices, sources, pattern = part
+        relu = layer.relu_units
+        first = self.offsets[index] + relu.size
+        n, k = layer.windows.shape
+        active = layer.units == LINEAR
+        active[relu] = pattern[self.offsets[index]:first]
+        uA, uc = A * active[:, None], c * active
+        state = np.where(layer.units == LINEAR, 0, np.where(active, 1, -1))
+        window = _WindowGeometry(layer, uA, uc, self.zero_tol[first:first + n * k], state)
+        kink_base = self.plane.num_hidden + self.pair_offsets[index]
+        done = []
+        stack = [(vertices, sources, pattern.copy(), np.arange(n))]
+        while stack:
+            self.deadline.check(f"slice (layer {index}, max windows)")
+            vertices, sources, pattern, open_ = stack.pop()
+            winners = window.undominated(vertices, open_)
+            settled = winners.sum(axis=1) == 1
+            slots = first + (open_[settled, None] * k + np.arange(k))
+            pattern[slots] = winners[settled]
+            open_, winners = open_[~settled], winners[~settled]
+            if not open_.size:
+                done.append((vertices, sources, pattern))
+                continue
+            w, rest = open_[0], open_[1:]
+            for p in np.flatnonzero(winners[0]):
+                cell = self._cell(vertices, sources, window, w, p, winners[0], kink_base)
+                if cell is not None:
+                    cell_pattern = pattern.copy()
+                    cell_pattern[first + w * k:first + (w + 1) * k] = np.arange(k) == p
+                    stack.append((*cell, cell_pattern, rest))
+        return done
+
+    def _cell(self, vertices, sources, window, w, p, rivals, kink_base):
+        """The part of a piece where position ``p`` of window ``w`` is at least every other
+        position in ``rivals``: ``(vertices, sources)``, or None if empty or thin (decided
+        on the whole cell, so an empty cell is not counted as a thin piece)."""
+        for q in np.flatnonzero(rivals):
+            if q == p:
+                continue
+            gap = window.gap(vertices, w, p, q)
+            if gap.max() <= 0:
+                return None
+            if gap.min() < 0:
+                kink = kink_base + window.kink(w, p, q)
+                vertices, sources = _cut(vertices, sources, gap, kink)[0]
+                if len(vertices) < 3:
+                    return None
+        return None if self._is_thin(vertices) else (vertices, sources)
 
     def _is_thin(self, vertices):
         """Whether a convex polygon's inradius is at most ``min_radius`` (counted if so).
@@ -374,7 +457,7 @@ class _Splitter:
         only in between is the Chebyshev radius computed (an LP).
         """
         area = _area(vertices) if len(vertices) >= 3 else 0.0
-        perimeter = np.linalg.norm(np.roll(vertices, -1, axis=0) - vertices, axis=1).sum()
+        perimeter = np.linalg.norm(_next(vertices) - vertices, axis=1).sum()
         if area > self.min_radius * perimeter:
             return False
         thin = area <= 0.5 * self.min_radius * perimeter or len(vertices) < 3 or \
@@ -383,6 +466,74 @@ class _Splitter:
             self.thin += 1
             self.thin_area += area
         return thin
+
+
+def _window_pairs(layer):
+    """Position pairs ``(upper, lower)`` of a layer's windows, ``upper < lower``, in the
+    order of :attr:`Network.window_pairs`."""
+    return np.triu_indices(layer.windows.shape[1], 1)
+
+
+class _WindowGeometry:
+    """A layer's max windows on the plane: unit value maps ``uA t + uc`` and tie tolerances."""
+
+    def __init__(self, layer, uA, uc, zero_tol, state):
+        self.windows, self.uA, self.uc = layer.windows, uA, uc
+        entries = np.maximum(layer.windows, 0)
+        self.on, self.off = state[entries] == 1, state[entries] == -1  # ReLU units
+        n, k = layer.windows.shape
+        self.upper, self.lower = _window_pairs(layer)
+        self.pair = np.zeros((k, k), dtype=np.int64)
+        self.pair[self.upper, self.lower] = self.pair[self.lower, self.upper] = \
+            np.arange(self.upper.size)
+        tol = zero_tol.reshape(n, k)
+        self.tol = np.maximum(tol[:, :, None], tol[:, None, :])
+
+    def values(self, vertices, windows):
+        """Unit values (vertices, windows, k) of the windows' entries (-inf at padding)."""
+        entries = self.windows[windows]
+        flat = np.maximum(entries, 0).ravel()
+        values = (vertices @ self.uA[flat].T + self.uc[flat]).reshape(
+            len(vertices), *entries.shape)
+        return np.where(entries >= 0, values, -np.inf)
+
+    def undominated(self, vertices, windows):
+        """Boolean (windows, k): the positions no other position dominates on the piece."""
+        values = self.values(vertices, windows)
+        valid = self.windows[windows] >= 0
+        with np.errstate(invalid="ignore"):
+            gap = values[:, :, :, None] - values[:, :, None, :]  # [v, w, p, q]: u_p - u_q
+        gap = np.where(valid[None, :, :, None] & valid[None, :, None, :], gap, 0.0)
+        tied = np.abs(gap).max(axis=0) <= self.tol[windows]
+        k = valid.shape[1]
+        lower_first = np.arange(k)[:, None] < np.arange(k)[None, :]  # [p, q]: p < q
+        dominates = (gap.min(axis=0) >= 0) & ~tied | tied & lower_first
+        # an active ReLU entry (>= 0 on the piece, as decided) beats an inactive one (0),
+        # whatever the rounding at the vertices the ReLU cut made
+        on, off = self.on[windows], self.off[windows]
+        dominates |= on[:, :, None] & off[:, None, :]
+        dominates &= ~(off[:, :, None] & on[:, None, :])
+        dominates &= valid[:, :, None] & valid[:, None, :] & ~np.eye(k, dtype=bool)
+        alive = valid & ~dominates.any(axis=1)
+        return np.where(alive.any(axis=1, keepdims=True), alive,
+                        np.arange(k) == 0)  # a cycle of ties (rounding): the first
+
+    def kink(self, w, p, q):
+        """Index of the tie of positions ``p`` and ``q`` of window ``w`` among the layer's
+        window pairs."""
+        return w * self.upper.size + self.pair[p, q]
+
+    def gap(self, vertices, w, p, q):
+        """``u_p - u_q`` of window ``w`` at the vertices."""
+        a, b = self.windows[w, p], self.windows[w, q]
+        return vertices @ (self.uA[a] - self.uA[b]) + (self.uc[a] - self.uc[b])
+
+
+def _select_rows(A, c, source):
+    """Rows ``source`` of the map ``(A, c)``, zero where ``source`` is -1: a layer's output."""
+    keep = source >= 0
+    index = np.maximum(source, 0)
+    return A[index] * keep[:, None], c[index] * keep
 
 
 def _cut(vertices, sources, values, neuron):
@@ -414,8 +565,16 @@ def _cut(vertices, sources, values, neuron):
             elif z > 0:
                 points.append(crossing)
                 labels.append(sources[i])
-    return tuple((np.array(points).reshape(-1, 2), np.array(labels, dtype=np.int64))
-                 for points, labels in sides)
+    return tuple(_without_repeats(np.array(points).reshape(-1, 2),
+                                  np.array(labels, dtype=np.int64)) for points, labels in sides)
+
+
+def _without_repeats(vertices, sources):
+    """A polygon without zero-length edges (a crossing that lands exactly on a vertex)."""
+    if len(vertices) < 2:
+        return vertices, sources
+    moves = np.any(vertices != _next(vertices), axis=1)
+    return (vertices, sources) if moves.all() else (vertices[moves], sources[moves])
 
 
 def _cross(u, v):
@@ -423,9 +582,17 @@ def _cross(u, v):
     return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
 
 
+def _next(vertices):
+    """Each vertex's successor around the polygon (``np.roll(vertices, -1, 0)``, faster)."""
+    return np.concatenate([vertices[1:], vertices[:1]])
+
+
 def _area(vertices):
-    x, y = vertices[:, 0], vertices[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+    """Signed area (counter-clockwise positive), about the first vertex: no cancellation
+    of large products for a small polygon far from the origin."""
+    relative = vertices[1:] - vertices[0]  # the first vertex is the origin: its terms vanish
+    x, y = relative[:, 0], relative[:, 1]
+    return 0.5 * float(np.dot(x[:-1], y[1:]) - np.dot(y[:-1], x[1:]))
 
 
 def _inradius(vertices, solver):
@@ -439,18 +606,18 @@ def _inradius(vertices, solver):
 
 
 def _adjacency(pieces, min_radius):
-    """Graph of pieces sharing an edge longer than ``2 min_radius`` on one neuron's line."""
+    """Graph of pieces sharing an edge longer than ``2 min_radius`` on one kink's line."""
     graph = nx.Graph()
     graph.add_nodes_from(range(len(pieces)))
-    by_neuron = {}
+    by_kink = {}
     for piece in pieces:
         vertices = piece.vertices
         for i, source in enumerate(piece.edge_sources):
             if source >= 0:
-                by_neuron.setdefault(int(source), []).append(
+                by_kink.setdefault(int(source), []).append(
                     (piece.id, vertices[i], vertices[(i + 1) % len(vertices)]))
     tolerance = min_radius
-    for neuron, edges in by_neuron.items():
+    for kink, edges in by_kink.items():
         ids = np.array([e[0] for e in edges])
         start = np.array([e[1] for e in edges])
         end = np.array([e[2] for e in edges])
@@ -467,7 +634,7 @@ def _adjacency(pieces, min_radius):
         shared = (off_line <= tolerance) & (overlap > 2 * min_radius) & \
             (ids[:, None] < ids[None, :])
         for a, b in np.argwhere(shared):
-            graph.add_edge(int(ids[a]), int(ids[b]), kink=neuron)
+            graph.add_edge(int(ids[a]), int(ids[b]), kink=kink)
     return graph
 
 
