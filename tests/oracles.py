@@ -282,15 +282,17 @@ def planar_cells(network, box_lo, box_hi, min_area=1e-12):
     from shapely.geometry import Polygon, box
 
     def clip(polygon, a, c):  # {x in polygon : a . x + c >= 0}
+        polygon = _polygon_part(polygon)
         if polygon.is_empty:
             return polygon
         corners = np.array(polygon.exterior.coords)
         values = corners @ a + c
-        if values.min() >= 0:
+        tol = 1e-12 * (1.0 + np.abs(a).sum() + abs(c))  # a cell only touching the line
+        if values.min() >= -tol:
             return polygon
-        if values.max() <= 0:
+        if values.max() <= tol:
             return Polygon()
-        return polygon.intersection(_halfplane(a, c, corners))
+        return _polygon_part(polygon.intersection(_halfplane(a, c, corners)))
 
     cells = [(box(box_lo[0], box_lo[1], box_hi[0], box_hi[1]), [], np.eye(2), np.zeros(2))]
     for layer in network.layers[:-1]:
@@ -320,10 +322,13 @@ def planar_cells(network, box_lo, box_hi, min_area=1e-12):
                             continue
                         part = poly
                         for q, other in enumerate(window):
-                            if other >= 0 and other != best:
-                                strict = 1e-15 if q < p else 0.0  # ties: the lowest wins
-                                part = clip(part, uA[best] - uA[other],
-                                            uc[best] - uc[other] - strict)
+                            if other < 0 or other == best:
+                                continue
+                            a, c = uA[best] - uA[other], uc[best] - uc[other]
+                            if np.abs(a).sum() + abs(c) <= 1e-15:  # identical: lowest wins
+                                part = Polygon() if q < p else part
+                            else:
+                                part = clip(part, a, c)
                         if part.area > min_area:
                             split.append((part, b + [p == q for q in range(len(window))],
                                           uA, uc))
@@ -341,6 +346,17 @@ def planar_cells(network, box_lo, box_hi, min_area=1e-12):
                 new.append((poly, bits_l, np.array(outA).reshape(-1, 2), np.array(outc)))
         cells = new
     return [(poly, np.array(bits, dtype=bool)) for poly, bits, _, _ in cells]
+
+
+def _polygon_part(shape):
+    """The 2-D part of a clipped convex polygon (intersections can add segments or points
+    where cells only touch); an empty Polygon if there is none."""
+    from shapely.geometry import Polygon
+
+    if shape.geom_type == "Polygon":
+        return shape
+    parts = [g for g in getattr(shape, "geoms", []) if g.geom_type == "Polygon" and g.area > 0]
+    return max(parts, key=lambda g: g.area) if parts else Polygon()
 
 
 def _halfplane(a, c, corners):
