@@ -13,8 +13,9 @@ The model, on scikit-learn's bundled 8x8 digits (pixels scaled to [0, 1]):
 that is 256 ReLU units and 64 max windows of 4 in one hidden layer, then 10 logits.
 Checks after writing: onnxruntime's forward of the ONNX file against torch (1e-6 of the
 largest logit, float32), and polyrelu's exact model (from_torch) against torch (1e-9,
-float64). The TorchScript exporter folds the BatchNorm into the convolution: the ONNX
-graph is Conv, Relu, MaxPool, Flatten, Gemm.
+float64). The export keeps the BatchNorm (the TorchScript exporter would fold it into
+the convolution in eval mode): the ONNX graph is Conv, BatchNormalization, Relu,
+MaxPool, Flatten, Gemm, and polyrelu's ONNX loader folds the BatchNorm itself.
 """
 
 from pathlib import Path
@@ -71,12 +72,19 @@ def accuracy(net, images, labels):
 
 
 def export_onnx(net, path):
-    """torch.onnx.export (the TorchScript exporter, offline), opset 17, dynamic batch."""
+    """torch.onnx.export (the TorchScript exporter, offline), opset 17, dynamic batch.
+
+    ``training=PRESERVE`` on the model in eval mode exports it as it is (BatchNorm in
+    inference form) but skips the exporter's eval-mode pass that folds BatchNorm into
+    the convolution, so the file keeps a BatchNormalization node for polyrelu's loader
+    to fold."""
     import torch
 
+    assert not net.training
     torch.onnx.export(net, (torch.zeros(1, 1, 8, 8),), str(path), dynamo=False,
                       input_names=["image"], output_names=["logits"], opset_version=17,
-                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
 
 
 def check(net, path, images):
