@@ -690,7 +690,8 @@ def _conv(ctx, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     nd = weight.ndim - 2
     dilation = (dilation,) * nd if np.ndim(dilation) == 0 else tuple(dilation)
     if isinstance(padding, str):
-        padding = _string_padding(ctx, padding, weight.shape[2:], stride, dilation)
+        padding = _string_padding(ctx, padding, x.shape[1:], weight.shape[2:], stride,
+                                  dilation)
     try:
         matrix, shape = conv.conv_matrix(weight, x.shape, stride, padding, dilation, groups,
                                          max_entries=ctx.builder.max_parameters)
@@ -700,14 +701,13 @@ def _conv(ctx, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return ctx.builder.linear(x, matrix, offset, shape)
 
 
-def _string_padding(ctx, padding, kernel, stride, dilation):
+def _string_padding(ctx, padding, spatial, kernel, stride, dilation):
     """torch's 'valid' and 'same' (stride 1; the odd pixel goes at the end)."""
     if padding == "valid":
         return 0
     if padding != "same" or any(s != 1 for s in np.ravel(stride)):
         ctx.refuse(f"padding {padding!r} (with stride {stride})")
-    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
-    return [(t // 2, t - t // 2) for t in totals]
+    return conv.same_padding(spatial, kernel, 1, dilation)
 
 
 def _batch_norm(ctx, x, running_mean, running_var, weight=None, bias=None, training=False,
