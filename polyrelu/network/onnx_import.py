@@ -16,6 +16,10 @@ Supported operators:
   indices), Pad (constant, reflect, edge, wrap), Concat, Split, Expand, Identity, Dropout,
   Constant, Shape, Cast, ConstantOfShape.
 
+The index arithmetic of Conv, ConvTranspose and the pooling operators (auto_pad,
+asymmetric pads, dilations, ceil_mode, count_include_pad, any number of spatial axes) is
+:mod:`polyrelu.network.convolution`'s, shared with the torch importer.
+
 Anything else raises :class:`UnsupportedLayerError` naming the operator, the node and the
 reason. Kink names carry the node (``"Relu node 'relu_3', unit 5"``).
 
@@ -856,11 +860,9 @@ class _Importer:
         rows, out = self._reduced(args, attrs)
         if rows is None:
             return args[0]
-        value = 1.0 / rows.shape[1] if mean else 1.0
-        indices = rows.reshape(-1)
-        matrix = sp.csr_matrix((np.full(indices.size, value), indices,
-                                np.arange(0, indices.size + 1, max(rows.shape[1], 1))),
-                               shape=(rows.shape[0], _size(_shape(args[0]))))
+        if mean and rows.shape[1] == 0:
+            self._bad("averages over an empty axis")
+        matrix = conv.window_matrix(rows, _size(_shape(args[0])), mean=mean)
         return self._linear(args[0], matrix, None, out)
 
     def _reduce_max(self, args, attrs, sign):

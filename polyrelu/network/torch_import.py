@@ -742,7 +742,8 @@ def _max_pool(nd):
         try:
             windows, shape = conv.pool_windows(
                 x.shape, kernel, kernel if stride is None or stride == [] else stride,
-                _spatial(ctx, padding, nd), _spatial(ctx, dilation, nd), ceil_mode)
+                _spatial(ctx, padding, nd), _spatial(ctx, dilation, nd), ceil_mode,
+                max_entries=ctx.builder.max_parameters)
         except InvalidNetworkError as err:
             ctx.refuse(str(err))
         return ctx.builder.max_windows(x, windows, shape, ctx.name)
@@ -757,7 +758,8 @@ def _avg_pool(nd):
         try:
             matrix, shape = conv.avg_pool_matrix(
                 x.shape, kernel, kernel if stride is None or stride == [] else stride,
-                _spatial(ctx, padding, nd), ceil_mode, count_include_pad, divisor_override)
+                _spatial(ctx, padding, nd), ceil_mode, count_include_pad, divisor_override,
+                max_entries=ctx.builder.max_parameters)
         except InvalidNetworkError as err:
             ctx.refuse(str(err))
         return ctx.builder.linear(x, matrix, shape=shape)
