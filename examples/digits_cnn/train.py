@@ -12,9 +12,11 @@ The model, on scikit-learn's bundled 8x8 digits (pixels scaled to [0, 1]):
 
 that is 256 ReLU units and 64 max windows of 4 in one hidden layer, then 10 logits.
 Checks after writing: onnxruntime's forward of the ONNX file against torch (1e-6 of the
-largest logit, float32), and polyrelu's exact model (from_torch) against torch (1e-9,
-float64). The TorchScript exporter folds the BatchNorm into the convolution: the ONNX
-graph is Conv, Relu, MaxPool, Flatten, Gemm.
+largest logit, float32), polyrelu's exact model (from_torch) against torch (1e-9,
+float64), and polyrelu's load of the ONNX file (from_onnx) against onnxruntime (1e-6 of
+the largest logit). The export keeps the BatchNorm (the TorchScript exporter would fold it into
+the convolution in eval mode): the ONNX graph is Conv, BatchNormalization, Relu,
+MaxPool, Flatten, Gemm, and polyrelu's ONNX loader folds the BatchNorm itself.
 """
 
 from pathlib import Path
@@ -71,22 +73,31 @@ def accuracy(net, images, labels):
 
 
 def export_onnx(net, path):
-    """torch.onnx.export (the TorchScript exporter, offline), opset 17, dynamic batch."""
+    """torch.onnx.export (the TorchScript exporter, offline), opset 17, dynamic batch.
+
+    ``training=PRESERVE`` on the model in eval mode exports it as it is (BatchNorm in
+    inference form) but skips the exporter's eval-mode pass that folds BatchNorm into
+    the convolution, so the file keeps a BatchNormalization node for polyrelu's loader
+    to fold."""
     import torch
 
+    assert not net.training
     torch.onnx.export(net, (torch.zeros(1, 1, 8, 8),), str(path), dynamo=False,
                       input_names=["image"], output_names=["logits"], opset_version=17,
-                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
 
 
 def check(net, path, images):
     """onnxruntime (float32, relative to the largest logit) and polyrelu (float64,
-    absolute) against torch; returns the largest differences."""
+    absolute) against torch, and polyrelu's load of the ONNX file (which folds its
+    BatchNormalization) against onnxruntime (relative); returns the largest differences."""
     import copy
 
     import onnxruntime
     import torch
 
+    from polyrelu.network.onnx_import import from_onnx
     from polyrelu.network.torch_import import from_torch
 
     net64 = copy.deepcopy(net).double()
@@ -96,12 +107,15 @@ def check(net, path, images):
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     onnx_out = session.run(None, {"image": images})[0]
     exact = from_torch(net64, (1, 8, 8)).forward(images.reshape(len(images), -1))
+    loaded = from_onnx(path).forward(images.reshape(len(images), -1).astype(np.float64))
     # float32 rounding: relative to the largest logit
     onnx_error = float(np.abs(onnx_out - expected).max() / np.abs(expected).max())
     exact_error = float(np.abs(exact - expected64).max())
+    loaded_error = float(np.abs(loaded - onnx_out).max() / np.abs(onnx_out).max())
     assert onnx_error < 1e-6, onnx_error
     assert exact_error < 1e-9, exact_error
-    return onnx_error, exact_error
+    assert loaded_error < 1e-6, loaded_error
+    return onnx_error, exact_error, loaded_error
 
 
 def test_images(net, images, labels):
@@ -129,9 +143,10 @@ def main():
           f"test accuracy {accuracy(net, test_x, test_y):.3f} ({len(test_y)} images)")
     onnx_path = HERE / "digits_cnn.onnx"
     export_onnx(net, onnx_path)
-    onnx_error, exact_error = check(net, onnx_path, test_x)
+    onnx_error, exact_error, loaded_error = check(net, onnx_path, test_x)
     print(f"onnxruntime vs torch: {onnx_error:.1e} (relative); polyrelu vs torch "
-          f"(float64): {exact_error:.1e}")
+          f"(float64): {exact_error:.1e}; polyrelu's ONNX load vs onnxruntime: "
+          f"{loaded_error:.1e} (relative)")
     np.save(HERE / "test_images.npy", test_images(net, test_x, test_y), allow_pickle=False)
     print(f"wrote {onnx_path} ({onnx_path.stat().st_size} bytes) and "
           f"{HERE / 'test_images.npy'}")

@@ -16,6 +16,10 @@ Supported operators:
   indices), Pad (constant, reflect, edge, wrap), Concat, Split, Expand, Identity, Dropout,
   Constant, Shape, Cast, ConstantOfShape.
 
+The index arithmetic of Conv, ConvTranspose and the pooling operators (auto_pad,
+asymmetric pads, dilations, ceil_mode, count_include_pad, any number of spatial axes) is
+:mod:`polyrelu.network.convolution`'s, shared with the torch importer.
+
 Anything else raises :class:`UnsupportedLayerError` naming the operator, the node and the
 reason. Kink names carry the node (``"Relu node 'relu_3', unit 5"``).
 
@@ -39,6 +43,7 @@ from ..errors import (
     brief,
     clip,
 )
+from . import convolution as conv
 from .lowering import GraphBuilder, Tensor
 from .model import MAX_PARAMETERS
 
@@ -205,65 +210,6 @@ def _shape(value):
 
 def _size(shape):
     return int(np.prod(shape, dtype=np.int64))
-
-
-# -- convolution and pooling geometry ------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class _Axis:
-    """One spatial axis of a sliding window: input length, kernel taps, stride, dilation,
-    padding at the start, output length. Tap ``k`` of output ``o`` reads input position
-    ``o * stride + k * dilation - begin``."""
-
-    n_in: int
-    kernel: int
-    stride: int
-    dilation: int
-    begin: int
-    end: int
-    n_out: int
-
-    def positions(self):
-        """(n_out, kernel) input positions of the taps (outside 0..n_in-1: padding)."""
-        return (np.arange(self.n_out)[:, None] * self.stride
-                + np.arange(self.kernel)[None, :] * self.dilation - self.begin)
-
-
-def _window_index(in_shape, axes):
-    """Flat input index (N, C, *out, *kernel) of every tap of every window of a tensor of
-    shape ``in_shape`` = (N, C, *spatial); -1 where the tap reads padding."""
-    dims = len(axes)
-    index = np.arange(in_shape[0] * in_shape[1]).reshape(in_shape[:2] + (1,) * (2 * dims))
-    valid = np.ones((1,) * (2 + 2 * dims), bool)
-    for a, axis in enumerate(axes):
-        where = (None, None) + (None,) * a + (slice(None),) + (None,) * (dims - 1 - a)
-        where += (None,) * a + (slice(None),) + (None,) * (dims - 1 - a)
-        position = axis.positions()[where]
-        index = index * axis.n_in + position
-        valid = valid & (position >= 0) & (position < axis.n_in)
-    return np.where(valid, index, -1)
-
-
-def _conv_matrix(in_shape, weight, axes, group):
-    """Sparse matrix of a grouped convolution reading a tensor of shape ``in_shape``
-    (N, C, *spatial) with ``weight`` (M, C / group, *kernel): rows (N, M, *out)."""
-    n, (m, per_group), dims = in_shape[0], weight.shape[:2], len(axes)
-    out = tuple(a.n_out for a in axes)
-    channel = (np.arange(m) // (m // group))[:, None] * per_group + np.arange(per_group)
-    columns = _window_index(in_shape, axes)[:, channel]  # (N, M, Cg, *out, *kernel)
-    rows = np.arange(n * m * _size(out)).reshape((n, m, 1) + out + (1,) * dims)
-    values = weight.reshape((1, m, per_group) + (1,) * dims + weight.shape[2:])
-    rows, values = (np.broadcast_to(a, columns.shape) for a in (rows, values))
-    keep = (columns >= 0) & (values != 0)
-    return sp.csr_matrix((values[keep], (rows[keep], columns[keep])),
-                         shape=(n * m * _size(out), _size(in_shape)))
-
-
-def _compact(windows):
-    """Window rows with their -1 entries moved to the end and all-padding columns dropped."""
-    order = np.argsort(windows < 0, axis=1, kind="stable")
-    windows = np.take_along_axis(windows, order, axis=1)
-    width = max(int((windows >= 0).sum(axis=1).max(initial=1)), 1)
-    return windows[:, :width]
 
 
 class _Importer:
@@ -741,35 +687,33 @@ class _Importer:
         return out
 
     # -- convolution, normalisation, pooling -------------------------------------------
-    def _spatial(self, x, kernel, attrs, *, pooling=False):
-        """The :class:`_Axis` of every spatial axis of ``x`` (N, C, *spatial) for a window
-        of ``kernel`` taps and the node's strides, dilations, pads, auto_pad, ceil_mode."""
+    def _window_args(self, x, kernel, attrs, *, pooling=False):
+        """(strides, (begin, end) pads, dilations, ceil_mode) of a Conv or pooling node
+        reading ``x`` (N, C, *spatial) with a window of ``kernel`` taps, auto_pad
+        resolved; ceil_mode only for pooling."""
         shape = _shape(x)
-        spatial, dims = shape[2:], len(shape) - 2
+        dims = len(shape) - 2
         if dims < 1 or len(kernel) != dims:
             self._bad(f"needs an (N, C, ...) input and a kernel per spatial axis, got shapes "
                       f"{clip(shape)} and {clip(list(kernel))}")
         strides = self._per_axis(attrs, "strides", dims, 1, 1)
         dilations = self._per_axis(attrs, "dilations", dims, 1, 1)
         pads = self._per_axis(attrs, "pads", 2 * dims, 0, 0)
-        ceil = bool(attrs.get("ceil_mode", 0)) and pooling
         auto = attrs.get("auto_pad", "NOTSET")
-        if auto in ("SAME_UPPER", "SAME_LOWER") and max(dilations) > 1:
-            self._fail(f"auto_pad {auto} with dilations > 1 is not supported (onnxruntime "
-                       "and the ONNX definition pad it differently; give explicit pads)")
-        axes = []
-        for a, (n, k, s, d) in enumerate(zip(spatial, kernel, strides, dilations)):
-            extent = (k - 1) * d + 1
-            begin, end = self._auto_pads(auto, n, extent, s, pads[a], pads[a + dims])
-            span = n + begin + end - extent
-            if k < 1 or span < 0:
-                self._bad(f"a kernel of {k} taps (dilation {d}) does not fit an axis of "
-                          f"{n} entries with pads {begin}, {end}")
-            out = (-(-span // s) if ceil else span // s) + 1
-            if ceil and (out - 1) * s >= n + begin:
-                out -= 1
-            axes.append(_Axis(n, k, s, d, begin, end, out))
-        return axes
+        if auto == "NOTSET":
+            pairs = tuple(zip(pads[:dims], pads[dims:]))
+        elif auto == "VALID":
+            pairs = ((0, 0),) * dims
+        elif auto in ("SAME_UPPER", "SAME_LOWER"):
+            if max(dilations) > 1:
+                self._fail(f"auto_pad {auto} with dilations > 1 is not supported (onnxruntime "
+                           "and the ONNX definition pad it differently; give explicit pads)")
+            pairs = self._geometry(conv.same_padding, shape[2:], kernel, strides,
+                                   lower=auto == "SAME_LOWER")
+        else:
+            self._bad(f"auto_pad {clip(auto)!r} is not one of NOTSET, SAME_UPPER, SAME_LOWER, "
+                      "VALID")
+        return strides, pairs, dilations, bool(attrs.get("ceil_mode", 0)) and pooling
 
     def _per_axis(self, attrs, name, count, default, minimum):
         values = attrs.get(name, [default] * count)
@@ -777,16 +721,26 @@ class _Importer:
             self._bad(f"{name} must be {count} integers >= {minimum}, got {clip(values)}")
         return values
 
-    def _auto_pads(self, auto, n, extent, stride, begin, end):
-        if auto == "NOTSET":
-            return begin, end
-        if auto == "VALID":
-            return 0, 0
-        if auto in ("SAME_UPPER", "SAME_LOWER"):
-            total = max((-(-n // stride) - 1) * stride + extent - n, 0)
-            small = total // 2
-            return (small, total - small) if auto == "SAME_UPPER" else (total - small, small)
-        self._bad(f"auto_pad {clip(auto)!r} is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
+    def _geometry(self, function, *args, max_entries=None, **options):
+        """A :mod:`~polyrelu.network.convolution` function, its errors naming the node."""
+        try:
+            return function(*args, **options) if max_entries is None else \
+                function(*args, max_entries=max_entries, **options)
+        except SizeLimitError as err:
+            raise SizeLimitError(f"ONNX {self._desc()}: {err}; pass a larger max_parameters "
+                                 "(--max-parameters) to load the file") from err
+        except InvalidNetworkError as err:
+            self._bad(str(err))
+
+    def _per_sample(self, x, function, weight, *args):
+        """A (transposed) convolution's matrix over the batch of ``x`` (N, C, *spatial)
+        and its output shape."""
+        shape = _shape(x)
+        matrix, out = self._geometry(function, weight, shape[1:], *args,
+                                     max_entries=self.budget.limit // max(shape[0], 1))
+        if shape[0] != 1:
+            matrix = sp.kron(sp.identity(shape[0]), matrix, format="csr")
+        return matrix, shape[:1] + out
 
     def _conv_weight(self, x, args, attrs, channels_axis):
         shape = _shape(x)
@@ -812,39 +766,25 @@ class _Importer:
     def _op_Conv(self, args, attrs):
         x = args[0]
         weight, group, bias = self._conv_weight(x, args, attrs, 1)
-        axes = self._spatial(x, weight.shape[2:], attrs)
-        out = (_shape(x)[0], weight.shape[0]) + tuple(a.n_out for a in axes)
-        self._entries(out + weight.shape[1:])
-        return self._with_bias(x, _conv_matrix(_shape(x), weight, axes, group), bias, out)
+        strides, pads, dilations, _ = self._window_args(x, weight.shape[2:], attrs)
+        matrix, out = self._per_sample(x, conv.conv_matrix, weight, strides, pads, dilations,
+                                       group)
+        return self._with_bias(x, matrix, bias, out)
 
     def _op_ConvTranspose(self, args, attrs):
         x = args[0]
         weight, group, bias = self._conv_weight(x, args, attrs, 0)
         if attrs.get("output_shape") is not None or attrs.get("auto_pad", "NOTSET") != "NOTSET":
             self._fail("output_shape and auto_pad are not supported (give pads)")
-        axes = self._transposed_axes(_shape(x)[2:], weight.shape[2:], attrs)
-        out = (_shape(x)[0], weight.shape[1] * group) + tuple(a.n_in for a in axes)
-        self._entries(out + (weight.shape[0] // group,) + weight.shape[2:])
-        matrix = _conv_matrix(out, weight, axes, group).T.tocsr()
-        return self._with_bias(x, matrix, bias, out)
-
-    def _transposed_axes(self, spatial, kernel, attrs):
-        """The :class:`_Axis` of the convolution from a ConvTranspose's output (length
-        ``(n - 1) * stride + output_padding + extent - pads``) back to its input."""
-        dims = len(spatial)
+        dims = len(_shape(x)) - 2
         strides = self._per_axis(attrs, "strides", dims, 1, 1)
         dilations = self._per_axis(attrs, "dilations", dims, 1, 1)
         pads = self._per_axis(attrs, "pads", 2 * dims, 0, 0)
         extra = self._per_axis(attrs, "output_padding", dims, 0, 0)
-        axes = []
-        for a, (n, k, s, d, e) in enumerate(zip(spatial, kernel, strides, dilations, extra)):
-            begin, end = pads[a], pads[a + dims]
-            n_out = (n - 1) * s + e + (k - 1) * d + 1 - begin - end
-            if n_out < 1 or e >= max(s, d):
-                self._bad(f"output_padding {e} or pads {begin}, {end} give an empty or "
-                          "invalid output axis")
-            axes.append(_Axis(n_out, k, s, d, begin, end, n))
-        return axes
+        matrix, out = self._per_sample(x, conv.conv_transpose_matrix, weight, strides,
+                                       tuple(zip(pads[:dims], pads[dims:])), extra,
+                                       dilations, group)
+        return self._with_bias(x, matrix, bias, out)
 
     def _op_BatchNormalization(self, args, attrs):
         if attrs.get("training_mode", 0):
@@ -859,8 +799,8 @@ class _Importer:
         factor, offset = (np.broadcast_to(v.reshape(per_channel), shape) for v in (factor, offset))
         return self._add(self._scale(x, factor), offset)
 
-    def _windows(self, x, attrs, *, global_pool=False):
-        """(windows, out shape, axes) of a pooling node: flat input indices, -1 padding."""
+    def _pool_args(self, x, attrs, global_pool):
+        """(input shape, kernel, strides, pads, dilations, ceil_mode) of a pooling node."""
         shape = _shape(x)
         if global_pool:
             kernel, attrs = shape[2:], {}
@@ -868,37 +808,22 @@ class _Importer:
             kernel = attrs.get("kernel_shape")
             if kernel is None:
                 self._bad("needs kernel_shape")
-        axes = self._spatial(x, kernel, attrs, pooling=True)
-        out = shape[:2] + tuple(a.n_out for a in axes)
-        self._entries(out + tuple(kernel))
-        windows = _window_index(shape, axes).reshape(_size(out), -1)
-        return windows, out, axes
+        return (shape, kernel) + self._window_args(x, kernel, attrs, pooling=True)
 
     def _max_pool(self, args, attrs, global_pool=False):
-        windows, out, _ = self._windows(args[0], attrs, global_pool=global_pool)
-        windows = _compact(windows)
-        if (windows[:, 0] < 0).any():
-            self._bad("a pooling window lies entirely in the padding")
+        shape, kernel, strides, pads, dilations, ceil = self._pool_args(args[0], attrs,
+                                                                        global_pool)
+        windows, out = self._geometry(conv.pool_windows, shape, kernel, strides, pads,
+                                      dilations, ceil, max_entries=self.budget.limit)
         return self.builder.max_windows(self.tensor(args[0]), windows, out, name=self._desc())
 
     def _average_pool(self, args, attrs, global_pool=False):
-        windows, out, axes = self._windows(args[0], attrs, global_pool=global_pool)
-        if attrs.get("count_include_pad", 0):
-            counts = np.ones(1)
-            for axis in axes:
-                position = axis.positions()
-                inside = (position >= -axis.begin) & (position < axis.n_in + axis.end)
-                counts = np.multiply.outer(counts, inside.sum(axis=1))
-            counts = np.broadcast_to(counts.reshape((1, 1) + out[2:]), out).reshape(-1)
-        else:
-            counts = (windows >= 0).sum(axis=1)
-        if (counts == 0).any():
-            self._bad("a pooling window lies entirely in the padding")
-        rows = np.broadcast_to(np.arange(windows.shape[0])[:, None], windows.shape)
-        keep = windows >= 0
-        values = np.broadcast_to((1.0 / counts)[:, None], windows.shape)
-        matrix = sp.csr_matrix((values[keep], (rows[keep], windows[keep])),
-                               shape=(windows.shape[0], _size(_shape(args[0]))))
+        shape, kernel, strides, pads, dilations, ceil = self._pool_args(args[0], attrs,
+                                                                        global_pool)
+        matrix, out = self._geometry(
+            conv.avg_pool_matrix, shape, kernel, strides, pads, ceil,
+            bool(attrs.get("count_include_pad", 0)), None, dilations,
+            max_entries=self.budget.limit)
         return self._linear(args[0], matrix, None, out)
 
     def _op_MaxPool(self, args, attrs):
@@ -935,11 +860,9 @@ class _Importer:
         rows, out = self._reduced(args, attrs)
         if rows is None:
             return args[0]
-        value = 1.0 / rows.shape[1] if mean else 1.0
-        indices = rows.reshape(-1)
-        matrix = sp.csr_matrix((np.full(indices.size, value), indices,
-                                np.arange(0, indices.size + 1, max(rows.shape[1], 1))),
-                               shape=(rows.shape[0], _size(_shape(args[0]))))
+        if mean and rows.shape[1] == 0:
+            self._bad("averages over an empty axis")
+        matrix = conv.window_matrix(rows, _size(_shape(args[0])), mean=mean)
         return self._linear(args[0], matrix, None, out)
 
     def _reduce_max(self, args, attrs, sign):

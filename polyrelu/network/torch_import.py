@@ -16,7 +16,9 @@ unsqueeze, indexing, cat, stack, split, pad, ...) are lowered exactly by running
 operation on a tensor of *indices* with a batch of two and reading off where each
 entry came from, which also checks that the operation keeps samples apart.
 
-Supported: Linear, Conv1d/2d (zeros padding), BatchNorm1d/2d in eval mode, ReLU,
+Supported: Linear, Conv1d/2d/3d and ConvTranspose1d/2d/3d (zeros padding; the index
+arithmetic is :mod:`polyrelu.network.convolution`'s, shared with the ONNX importer),
+BatchNorm1d/2d in eval mode, ReLU,
 LeakyReLU, PReLU, Hardtanh, ReLU6, Hardsigmoid, Softshrink, abs, clamp,
 maximum/minimum, MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d,
 AdaptiveMaxPool1d/2d, Flatten, Unflatten, Identity, Dropout (eval), zero/constant
@@ -41,7 +43,7 @@ __all__ = ["from_exported_program", "from_torch"]
 #: shows; an exported program runs at the batch size it was exported with).
 _BATCH = 2
 
-_SUPPORTED = ("Linear, Conv1d/2d, BatchNorm1d/2d (eval), ReLU, LeakyReLU, PReLU, Hardtanh, "
+_SUPPORTED = ("Linear, Conv1d/2d/3d, ConvTranspose1d/2d/3d, BatchNorm1d/2d (eval), ReLU, LeakyReLU, PReLU, Hardtanh, "
               "ReLU6, Hardsigmoid, Softshrink, abs, clamp, MaxPool/AvgPool/AdaptiveAvgPool/"
               "AdaptiveMaxPool 1d/2d, Flatten, Unflatten, Identity, Dropout (eval), "
               "ZeroPad/ConstantPad 1d/2d, +, -, scaling, shape operations, cat, sum/mean, "
@@ -690,24 +692,37 @@ def _conv(ctx, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     nd = weight.ndim - 2
     dilation = (dilation,) * nd if np.ndim(dilation) == 0 else tuple(dilation)
     if isinstance(padding, str):
-        padding = _string_padding(ctx, padding, weight.shape[2:], stride, dilation)
+        padding = _string_padding(ctx, padding, x.shape[1:], weight.shape[2:], stride,
+                                  dilation)
+    return _conv_layer(ctx, x, bias, conv.conv_matrix, weight, x.shape, stride, padding,
+                       dilation, groups)
+
+
+def _conv_transpose(ctx, x, weight, bias=None, stride=1, padding=0, output_padding=0,
+                    groups=1, dilation=1):
+    x = _require(ctx, x)
+    return _conv_layer(ctx, x, bias, conv.conv_transpose_matrix, _numpy(weight), x.shape,
+                       stride, padding, output_padding, dilation, groups)
+
+
+def _conv_layer(ctx, x, bias, function, *args):
+    """The affine layer of a (transposed) convolution ``function`` of
+    :mod:`~polyrelu.network.convolution`, plus ``bias`` per output channel."""
     try:
-        matrix, shape = conv.conv_matrix(weight, x.shape, stride, padding, dilation, groups,
-                                         max_entries=ctx.builder.max_parameters)
+        matrix, shape = function(*args, max_entries=ctx.builder.max_parameters)
     except InvalidNetworkError as err:
         ctx.refuse(str(err))
     offset = None if bias is None else np.repeat(_numpy(bias), matrix.shape[0] // shape[0])
     return ctx.builder.linear(x, matrix, offset, shape)
 
 
-def _string_padding(ctx, padding, kernel, stride, dilation):
+def _string_padding(ctx, padding, spatial, kernel, stride, dilation):
     """torch's 'valid' and 'same' (stride 1; the odd pixel goes at the end)."""
     if padding == "valid":
         return 0
     if padding != "same" or any(s != 1 for s in np.ravel(stride)):
         ctx.refuse(f"padding {padding!r} (with stride {stride})")
-    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
-    return [(t // 2, t - t // 2) for t in totals]
+    return conv.same_padding(spatial, kernel, 1, dilation)
 
 
 def _batch_norm(ctx, x, running_mean, running_var, weight=None, bias=None, training=False,
@@ -742,7 +757,8 @@ def _max_pool(nd):
         try:
             windows, shape = conv.pool_windows(
                 x.shape, kernel, kernel if stride is None or stride == [] else stride,
-                _spatial(ctx, padding, nd), _spatial(ctx, dilation, nd), ceil_mode)
+                _spatial(ctx, padding, nd), _spatial(ctx, dilation, nd), ceil_mode,
+                max_entries=ctx.builder.max_parameters)
         except InvalidNetworkError as err:
             ctx.refuse(str(err))
         return ctx.builder.max_windows(x, windows, shape, ctx.name)
@@ -757,7 +773,8 @@ def _avg_pool(nd):
         try:
             matrix, shape = conv.avg_pool_matrix(
                 x.shape, kernel, kernel if stride is None or stride == [] else stride,
-                _spatial(ctx, padding, nd), ceil_mode, count_include_pad, divisor_override)
+                _spatial(ctx, padding, nd), ceil_mode, count_include_pad, divisor_override,
+                max_entries=ctx.builder.max_parameters)
         except InvalidNetworkError as err:
             ctx.refuse(str(err))
         return ctx.builder.linear(x, matrix, shape=shape)
@@ -791,6 +808,13 @@ def _module_conv(ctx, m, x):
     if m.padding_mode != "zeros":
         ctx.refuse(f"padding_mode {m.padding_mode!r} (only 'zeros' is supported)")
     return _conv(ctx, x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
+
+
+def _module_conv_transpose(ctx, m, x):
+    if m.padding_mode != "zeros":
+        ctx.refuse(f"padding_mode {m.padding_mode!r} (only 'zeros' is supported)")
+    return _conv_transpose(ctx, x, m.weight, m.bias, m.stride, m.padding, m.output_padding,
+                           m.groups, m.dilation)
 
 
 def _module_batch_norm(ctx, m, x):
@@ -839,7 +863,9 @@ def _module_table():
 
     return {
         nn.Linear: _module_linear,
-        nn.Conv1d: _module_conv, nn.Conv2d: _module_conv,
+        nn.Conv1d: _module_conv, nn.Conv2d: _module_conv, nn.Conv3d: _module_conv,
+        nn.ConvTranspose1d: _module_conv_transpose, nn.ConvTranspose2d: _module_conv_transpose,
+        nn.ConvTranspose3d: _module_conv_transpose,
         nn.BatchNorm1d: _module_batch_norm, nn.BatchNorm2d: _module_batch_norm,
         nn.ReLU: lambda ctx, m, x: _relu(ctx, x),
         nn.LeakyReLU: lambda ctx, m, x: _leaky_relu(ctx, x, m.negative_slope),
@@ -893,7 +919,8 @@ def _aten_batch_norm_no_training(ctx, x, weight, bias, mean, var, momentum, eps)
 def _aten_convolution(ctx, x, weight, bias, stride, padding, dilation, transposed,
                       output_padding, groups):
     if transposed:
-        ctx.refuse("transposed convolutions are not supported")
+        return _conv_transpose(ctx, x, weight, bias, stride, padding, output_padding, groups,
+                               dilation)
     return _conv(ctx, x, weight, bias, stride, padding, dilation, groups)
 
 
@@ -918,7 +945,9 @@ def _aten_addmm(ctx, bias, a, b, *, beta=1, alpha=1):
 
 
 _ATEN = {
-    "conv1d": _conv, "conv2d": _conv, "convolution": _aten_convolution, "linear": _linear,
+    "conv1d": _conv, "conv2d": _conv, "conv3d": _conv, "convolution": _aten_convolution,
+    "conv_transpose1d": _conv_transpose, "conv_transpose2d": _conv_transpose,
+    "conv_transpose3d": _conv_transpose, "linear": _linear,
     "addmm": _aten_addmm, "matmul": _matmul, "mm": _matmul,
     "batch_norm": _aten_batch_norm,
     "_native_batch_norm_legit_no_training": _aten_batch_norm_no_training,
@@ -980,7 +1009,9 @@ def _function_table():
 
     _MODULES.update(_module_table())
     table = {
-        F.linear: _linear, F.conv1d: _conv, F.conv2d: _conv, F.batch_norm: _batch_norm,
+        F.linear: _linear, F.conv1d: _conv, F.conv2d: _conv, F.conv3d: _conv,
+        F.conv_transpose1d: _conv_transpose, F.conv_transpose2d: _conv_transpose,
+        F.conv_transpose3d: _conv_transpose, F.batch_norm: _batch_norm,
         F.relu: _relu, torch.relu: _relu, torch.relu_: _relu, F.relu_: _relu,
         F.leaky_relu: _leaky_relu, F.prelu: _prelu, F.hardtanh: _hardtanh, F.relu6: _relu6,
         F.hardsigmoid: _hardsigmoid, F.softshrink: _softshrink,

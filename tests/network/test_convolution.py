@@ -10,8 +10,10 @@ from polyrelu.network.convolution import (
     adaptive_windows,
     avg_pool_matrix,
     conv_matrix,
+    conv_transpose_matrix,
     pad_pairs,
     pool_windows,
+    same_padding,
     window_matrix,
 )
 
@@ -44,6 +46,7 @@ def _conv_oracle(x, weight, stride, pads, dilation, groups):
     ((2, 7), (4, 1, 2), (2,), ((1, 2),), (2,), 2),
     ((2, 5, 4), (3, 2, 3, 2), (1, 2), ((1, 1), (0, 1)), (1, 1), 1),
     ((4, 6, 5), (4, 2, 2, 3), (2, 1), ((2, 0), (1, 1)), (2, 1), 2),
+    ((2, 4, 3, 5), (2, 1, 2, 2, 3), (1, 2, 1), ((1, 0), (0, 1), (1, 1)), (1, 1, 2), 2),
 ])
 def test_conv_matrix_matches_direct_loops(shape, weight_shape, stride, padding, dilation,
                                           groups):
@@ -135,3 +138,60 @@ def test_conv_matrix_matches_torch_same_padding():
     assert (3,) + shape == expected.shape
     np.testing.assert_allclose(x.reshape(3, -1).numpy() @ matrix.T, expected.reshape(3, -1),
                                atol=1e-12)
+
+
+def test_same_padding_upper_and_lower():
+    assert same_padding((6, 5), (4, 3), 1, (1, 2)) == ((1, 2), (2, 2))  # torch's "same"
+    assert same_padding((5, 6), (3, 3), 2) == ((1, 1), (0, 1))
+    assert same_padding((5, 6), (3, 3), 2, lower=True) == ((1, 1), (1, 0))
+    assert same_padding((4,), (1,), 3) == ((0, 0),)
+
+
+@pytest.mark.parametrize("shape,weight_shape,stride,padding,extra,dilation,groups", [
+    ((2, 5), (2, 3, 3), 2, 1, 1, 1, 1),
+    ((4, 4, 3), (4, 1, 3, 2), (2, 1), ((1, 1), (0, 1)), (2, 0), (3, 1), 2),  # e >= stride
+    ((2, 3, 2, 3), (2, 2, 2, 1, 2), (1, 2, 2), 0, (0, 1, 0), 1, 1),
+])
+def test_conv_transpose_matrix_matches_torch(shape, weight_shape, stride, padding, extra,
+                                             dilation, groups):
+    torch = pytest.importorskip("torch")
+    nd = len(shape) - 1
+    weight = RNG.normal(size=weight_shape)
+    matrix, out_shape = conv_transpose_matrix(weight, shape, stride, padding, extra, dilation,
+                                              groups)
+    x = torch.randn((3,) + shape, dtype=torch.float64)
+    # torch pads symmetrically: cut the (begin, end) pads and add output_padding by hand
+    full = getattr(torch.nn.functional, f"conv_transpose{nd}d")(
+        x, torch.from_numpy(weight), None, stride, 0, 0, groups, dilation)
+    pads, extra = pad_pairs(padding, nd), np.broadcast_to(extra, nd)
+    grown = torch.nn.functional.pad(full, [v for e in extra[::-1] for v in (0, int(e))])
+    expected = grown[(slice(None),) * 2 + tuple(
+        slice(p[0], n + e - p[1]) for p, n, e in zip(pads, full.shape[2:], extra))]
+    assert (3,) + out_shape == tuple(expected.shape)
+    np.testing.assert_allclose(x.reshape(3, -1).numpy() @ matrix.T,
+                               expected.reshape(3, -1).numpy(), atol=1e-12)
+
+
+def test_conv_transpose_matrix_checks_output_padding():
+    with pytest.raises(InvalidNetworkError, match="output_padding"):
+        conv_transpose_matrix(np.ones((1, 1, 3)), (1, 4), stride=2, output_padding=2)
+    with pytest.raises(InvalidNetworkError, match="does not fit"):
+        conv_transpose_matrix(np.ones((2, 1, 3)), (1, 4))
+
+
+def test_average_pool_with_dilation_is_the_mean_of_the_max_windows():
+    windows, shape = pool_windows((2, 9, 7), (3, 2), (2, 1), ((1, 0), (1, 1)), (2, 3), True)
+    matrix, same_shape = avg_pool_matrix((2, 9, 7), (3, 2), (2, 1), ((1, 0), (1, 1)), True,
+                                         False, dilation=(2, 3))
+    assert shape == same_shape
+    np.testing.assert_allclose(matrix.toarray(), window_matrix(windows, 126).toarray())
+
+
+def test_pools_refuse_windows_in_the_padding_and_large_grids():
+    with pytest.raises(InvalidNetworkError, match="entirely in the padding"):
+        pool_windows((1, 4), 2, 2, [(2, 0)])
+    with pytest.raises(InvalidNetworkError, match="entirely in the padding"):
+        avg_pool_matrix((1, 4), 2, 2, [(2, 0)], count_include_pad=False)
+    for pool in (pool_windows, avg_pool_matrix):  # 250 G taps: refused before allocating
+        with pytest.raises(SizeLimitError, match="max_parameters"):
+            pool((1, 1000, 1000), (500, 500), 1, max_entries=10 ** 6)

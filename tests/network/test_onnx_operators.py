@@ -599,3 +599,22 @@ def test_huge_implied_matrices_are_refused_before_allocating(case):
 
 def test_max_of_a_tensor_with_itself_makes_no_kink():
     assert from_onnx(chain([node("Max", ["x", "x"])]).model()).num_hidden == 0
+
+
+@pytest.mark.parametrize("op, w_shape, attrs", [
+    ("Conv", (4, 1, 3, 2), {"strides": [2, 1], "pads": [1, 0, 0, 1], "group": 2}),
+    ("ConvTranspose", (2, 3, 2, 3), {"strides": [2, 2], "pads": [1, 0, 1, 1]}),
+])
+def test_a_fixed_batch_of_two_convolves_each_sample(op, w_shape, attrs):
+    weight = R.normal(size=w_shape).astype(np.float32)
+    graph = helper.make_graph(
+        [node(op, ["x", "W"], **attrs)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2, 5, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(weight, "W")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = R.uniform(-2, 2, size=(50, 2, 2, 5, 4)).astype(np.float32)
+    session = _session(model)
+    expected = np.stack([session.run(None, {"x": sample})[0].reshape(-1) for sample in x])
+    ours = from_onnx(model).forward(x.reshape(50, -1).astype(np.float64))
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)

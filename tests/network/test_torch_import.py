@@ -75,6 +75,13 @@ LAYERS = {
                (2, 9)),
     "conv1d-same-groups": (lambda: nn.Sequential(nn.Conv1d(2, 4, 4, padding="same",
                                                            groups=2), nn.ReLU()), (2, 8)),
+    "conv3d": (lambda: nn.Sequential(nn.Conv3d(2, 2, (2, 3, 2), stride=(1, 2, 1),
+                                             padding=(1, 0, 1)), nn.ReLU()), (2, 3, 5, 3)),
+    "conv-transpose2d": (lambda: nn.Sequential(nn.ConvTranspose2d(
+        4, 2, (3, 2), stride=2, padding=(1, 0), output_padding=(1, 0), groups=2,
+        dilation=(1, 3)), nn.ReLU()), (4, 3, 3)),
+    "conv-transpose1d": (lambda: nn.Sequential(nn.ConvTranspose1d(2, 3, 3, bias=False),
+                                               nn.ReLU()), (2, 4)),
     "batchnorm2d": (lambda: nn.Sequential(nn.Conv2d(1, 3, 2), _batch_norm(nn.BatchNorm2d, 3),
                                           nn.ReLU()), (1, 4, 4)),
     "batchnorm2d-no-affine": (lambda: nn.Sequential(_batch_norm(nn.BatchNorm2d, 2, False),
@@ -149,6 +156,9 @@ FUNCTIONAL = {
     "amax": lambda x: torch.amax(x.view(x.size(0), 2, 2), dim=2) + x.amin(1, keepdim=True),
     "pools": lambda x: F.max_pool2d(x.view(-1, 1, 2, 2), 2).flatten(1)
     + F.avg_pool2d(x.reshape(x.shape[0], 1, 2, 2), 2, stride=1).flatten(1),
+    "conv-transpose": lambda x: F.conv_transpose1d(
+        x.view(-1, 2, 2), torch.arange(12, dtype=x.dtype).reshape(2, 3, 2) - 5, None, 2, 1, 1
+    ).flatten(1),
     "pool1d": lambda x: F.max_pool1d(x.unsqueeze(1), 2) + F.avg_pool1d(x.unsqueeze(1), 2),
     "adaptive": lambda x: F.adaptive_avg_pool2d(x.view(-1, 1, 2, 2), 1).squeeze(3)
     .squeeze(2) + F.adaptive_max_pool1d(x[:, None], 2).sum(2),
@@ -302,7 +312,7 @@ def test_pt2_needs_trust(tmp_path):
                                model(x).detach().numpy(), atol=1e-12)
 
 
-EXPORTED = ["maxpool2d-pad-ceil", "avgpool2d-exclude-pad", "adaptive-max-2d",
+EXPORTED = ["conv-transpose2d", "conv3d", "maxpool2d-pad-ceil", "avgpool2d-exclude-pad", "adaptive-max-2d",
             "prelu-channels", "zero-pad", "batchnorm1d", "hardsigmoid"]
 EXPORTED_FUNCTIONAL = ["getitem", "cat-stack-split", "max-of-two", "amax", "matmul", "pad"]
 
