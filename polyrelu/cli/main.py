@@ -66,6 +66,10 @@ def main(argv=None):
         return _error(InvalidFileError(_os_message(err)))
     except zipfile.BadZipFile as err:
         return _error(InvalidFileError(f"not a valid zip (.npz) file: {err}"))
+    except MemoryError:
+        return _error(PolyreluError(
+            "out of memory: the domain holds more pieces than fit at once (in high "
+            "input dimension, try a smaller domain, --count-only, or --timeout)"))
     except KeyboardInterrupt:
         print("polyrelu: interrupted", file=sys.stderr)
         return 130

@@ -21,17 +21,43 @@ def cut_bound(G, low, high, H, beta):
     x`` bounds it for every ``lam >= 0`` and is least at a breakpoint ``lam = G[k, l] /
     H[i, l]``). Either one box and ``H`` of shape (m, d) for all rows of ``G``, or per
     row ``k`` its own box (k, d), ``H`` (k, m, d) and ``beta`` (k, m); all-zero rows of
-    ``H`` (with ``beta`` 0) are ignored."""
+    ``H`` (with ``beta`` 0) are ignored. Works through the rows in chunks of at most
+    :data:`CHUNK_BYTES` of intermediate arrays (they grow as rows x halfspaces x d^2).
+
+    >>> import numpy as np
+    >>> float(cut_bound(np.array([[1.0, 1.0]]), np.zeros(2), np.ones(2),
+    ...                 np.array([[1.0, 1.0]]), np.array([1.0]))[0])
+    1.0
+    """
     box_bound = np.maximum(G * low, G * high).sum(axis=-1)
-    if not H.shape[-2]:
+    if not H.shape[-2] or not len(G):
         return box_bound
+    per_row = H.ndim == 3
+    d = G.shape[-1]
+    step = max(1, CHUNK_BYTES // (8 * H.shape[-2] * d * d))
+    parts = []
+    for start in range(0, len(G), step):
+        rows = slice(start, start + step)
+        parts.append(_cut_bound_rows(G[rows], low[rows] if per_row else low,
+                                     high[rows] if per_row else high,
+                                     H[rows] if per_row else H,
+                                     beta[rows] if per_row else beta))
+    return np.minimum(box_bound, np.concatenate(parts))
+
+
+#: Largest intermediate array :func:`cut_bound` builds at once (bytes).
+CHUNK_BYTES = 64 * 2 ** 20
+
+
+def _cut_bound_rows(G, low, high, H, beta):
+    """The halfspace bounds of :func:`cut_bound` for a chunk of rows."""
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = G[..., None, :] / H
     lam = np.where((lam > 0) & (lam < _INF), lam, 0.0)  # also drops inf and nan
     coef = G[..., None, None, :] - lam[..., None] * H[..., None, :]  # (k, m, d, d)
     low, high = low[..., None, None, :], high[..., None, None, :]
     bounds = np.maximum(coef * low, coef * high).sum(axis=-1) + lam * beta[..., None]
-    return np.minimum(box_bound, bounds.reshape(len(G), -1).min(axis=1))
+    return bounds.reshape(len(G), -1).min(axis=1)
 
 
 def contract(low, high, row, rhs):
