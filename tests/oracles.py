@@ -305,7 +305,10 @@ def planar_cells(network, box_lo, box_hi, min_area=1e-12):
                     continue
                 split = []
                 for poly, b, uA, uc in pieces:
-                    for on in (False, True):
+                    corners = np.array(poly.exterior.coords)
+                    zero = np.abs(corners @ zA[i] + zc[i]).max() <= 1e-12 * (
+                        1.0 + np.abs(zA[i]).sum() + abs(zc[i]))
+                    for on in (False,) if zero else (False, True):  # zero on the cell: off
                         sign = 1.0 if on else -1.0
                         part = clip(poly, sign * zA[i], sign * zc[i])
                         if part.area > min_area:
