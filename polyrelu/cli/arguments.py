@@ -37,10 +37,11 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_command(commands, name, function, summary, description, domain=True):
-    """A sub-command taking NET, --json, --progress and (if ``domain``) --box or --vnnlib."""
+    """A sub-command taking NET, --json, --progress and (if ``domain``) a domain (--box,
+    --vnnlib, --center/--radius or --polytope)."""
     parser = commands.add_parser(name, help=summary, description=description)
     parser.add_argument("net", metavar="NET",
-                        help="network file (.npz, .onnx, .skops; .pt, .joblib with "
+                        help="network file (.npz, .onnx, .skops; .pt, .pt2, .joblib with "
                              "--trust-pickle)")
     add_loading_arguments(parser)
     if domain:
@@ -56,8 +57,8 @@ def add_loading_arguments(parser):
     """``--trust-pickle``, ``--allow-extreme-numerics`` and ``--max-parameters``, read by
     :func:`network_from_args` and :func:`domain_from_args`."""
     parser.add_argument("--trust-pickle", action="store_true",
-                        help="unpickle .pt/.pth/.joblib/.pkl network files: this RUNS CODE "
-                             "from the file, only for files you trust")
+                        help="unpickle .pt/.pth/.pt2/.joblib/.pkl network files: this RUNS "
+                             "CODE from the file, only for files you trust")
     parser.add_argument("--allow-extreme-numerics", action="store_true",
                         help="proceed on numbers polyrelu refuses (denormal weights, "
                              "overflow, unresolved neuron ranges, tiny domains): the answer "

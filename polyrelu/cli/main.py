@@ -18,8 +18,8 @@ import sys
 import zipfile
 
 from ..deadline import Deadline, hard_limit
-from ..threads import blas_threads
 from ..errors import InvalidFileError, PolyreluError, TimeLimitError
+from ..threads import blas_threads
 from . import (
     check_certificate,
     energy,
