@@ -157,11 +157,12 @@ def general_forward(network, x):
 
 
 def general_rows(network, pattern):
-    """Rows ``(A, b)``, ``A x <= b``, of a pattern's region by loops (no box), and the
-    number of slots each layer uses; pre-activation maps built entry by entry."""
+    """Rows ``(A, b)``, ``A x <= b``, of a pattern's region by loops (no box), and for
+    each row the first slot of the unit or window that makes it; pre-activation maps
+    built entry by entry."""
     d = network.input_dim
     A, c = np.eye(d), np.zeros(d)
-    rows, rhs, k = [], [], 0
+    rows, rhs, owners, k = [], [], [], 0
     for layer in network.layers[:-1]:
         zA, zc = layer.weight @ A, layer.weight @ c + layer.bias
         uA, uc = zA.copy(), zc.copy()
@@ -170,6 +171,7 @@ def general_rows(network, pattern):
                 sign = 1.0 if pattern[k] else -1.0
                 rows.append(-sign * zA[i])
                 rhs.append(sign * zc[i])
+                owners.append(k)
                 if not pattern[k]:
                     uA[i], uc[i] = 0.0, 0.0
                 k += 1
@@ -181,11 +183,12 @@ def general_rows(network, pattern):
                 if entry >= 0 and entry != best:  # u_entry <= u_best
                     rows.append(uA[entry] - uA[best])
                     rhs.append(uc[best] - uc[entry])
+                    owners.append(k)
             outA.append(uA[best])
             outc.append(uc[best])
             k += len(window)
         A, c = np.array(outA).reshape(-1, d), np.array(outc)
-    return rows, rhs
+    return rows, rhs, owners
 
 
 def general_brute_force(network, box_lo, box_hi, min_radius):
@@ -252,27 +255,9 @@ def general_rows_prefix(network, pattern, upto):
             if k >= upto:
                 full[k] = True
             k += len(window)
-    rows, rhs = general_rows(network, full)
-    count = _rows_before(network, upto)
-    return rows[:count], rhs[:count]
-
-
-def _rows_before(network, upto):
-    """Number of rows :func:`general_rows` emits for the slots ``< upto``."""
-    count, k = 0, 0
-    for layer in network.layers[:-1]:
-        for unit in layer.units:
-            if unit == 1:
-                if k >= upto:
-                    return count
-                count += 1
-                k += 1
-        for window in layer.windows:
-            if k >= upto:
-                return count
-            count += int(np.count_nonzero(window >= 0)) - 1
-            k += len(window)
-    return count
+    rows, rhs, owners = general_rows(network, full)
+    keep = [i for i, owner in enumerate(owners) if owner < upto]
+    return [rows[i] for i in keep], [rhs[i] for i in keep]
 
 
 def planar_cells(network, box_lo, box_hi, min_area=1e-12):

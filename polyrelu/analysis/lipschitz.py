@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InvalidDomainError, InvalidNetworkError, PolyreluError, TimeLimitError
 from ..geometry.domain import Domain
-from ..geometry.exact import to_fractions
+from ..geometry.exact import exact_affine_maps, to_fractions
 from ..regions.walk import enumerate_regions
 
 __all__ = ["LipschitzResult", "lipschitz", "local_lipschitz", "operator_norms",
@@ -200,8 +200,10 @@ def check_certificate(result, rtol=1e-12):
     raises :class:`PolyreluError` naming the first disagreement.
     """
     complex_ = result.complex
+    network, domain = complex_.network, complex_.domain
     centres = np.array([r.interior_point for r in complex_])
-    patterns = complex_.network.activation_pattern(centres)
+    patterns = [network.canonical_pattern(p, complex_.zero_tol, domain.lower, domain.upper)[0]
+                for p in network.activation_pattern(centres)]
     for region, pattern in zip(complex_, patterns):
         if not np.array_equal(pattern, region.pattern):
             raise PolyreluError(f"region {region.id}: its interior point has another pattern")
@@ -226,14 +228,23 @@ def exact_pattern(network, point, pattern):
     neighbourhood of the point, so its region really exists there.
     """
     pattern = np.asarray(pattern, dtype=bool)
-    values, start = to_fractions(point), 0
+    values, start, offset = to_fractions(point), 0, 0
+    maps = []  # the exact pre-activation maps, computed on the first exact tie only
+
+    def same_map(first, second):
+        """Whether two of this layer's units have the same exact map under ``pattern``."""
+        if not maps:
+            maps.extend(exact_affine_maps(network, pattern)[0])
+        return maps[offset + first] == maps[offset + second]
+
     for layer in network.layers[:-1]:
         z = _exact_affine(layer, values)
         slots = pattern[start:start + layer.num_slots]
-        if not _exact_slots_hold(layer, z, slots):
+        if not _exact_slots_hold(layer, z, slots, same_map):
             return False
         values = [z[s] if s >= 0 else Fraction(0) for s in layer.sources(slots)]
         start += layer.num_slots
+        offset += layer.n_z
     return True
 
 
@@ -243,8 +254,10 @@ def _exact_affine(layer, values):
             for row, bias in zip(map(to_fractions, layer.weight), to_fractions(layer.bias))]
 
 
-def _exact_slots_hold(layer, z, slots):
-    """Whether exact pre-activations ``z`` give a layer's ``slots`` strictly."""
+def _exact_slots_hold(layer, z, slots, same_map):
+    """Whether exact pre-activations ``z`` give a layer's ``slots`` strictly; a window tie
+    holds nearby when both entries are zero (inactive ReLU units) or the same map
+    (``same_map(unit, unit)``), and the lower position is chosen."""
     relu = layer.relu_units
     for unit, on in zip(relu, slots[:relu.size]):
         if z[unit] == 0 or (z[unit] > 0) != bool(on):
@@ -258,8 +271,10 @@ def _exact_slots_hold(layer, z, slots):
         for later, e in enumerate(window):
             if e < 0 or later == position or u[e] < u[best]:
                 continue
-            # a tie holds nearby only between inactive ReLU units (both 0): lowest wins
-            if u[e] > u[best] or not (off[e] and off[best] and later > position):
+            # a tie holds nearby only between entries equal there: lowest wins
+            if u[e] > u[best] or later < position:
+                return False
+            if not (off[e] and off[best]) and (off[e] or off[best] or not same_map(e, best)):
                 return False
     return True
 

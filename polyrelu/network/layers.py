@@ -82,13 +82,14 @@ class Layer:
                 f"a layer needs a 2-D weight and a matching bias, got shapes {weight.shape} "
                 f"and {bias.shape}")
         n_z = weight.shape[0]
-        units = np.full(n_z, RELU, np.int8) if units is None else np.array(units, np.int8)
-        keep = np.arange(n_z) if keep is None else np.array(keep, dtype=np.int64).reshape(-1)
+        units = np.full(n_z, RELU, np.int64) if units is None else _indices(units, "units")
+        keep = np.arange(n_z) if keep is None else _indices(keep, "kept indices").reshape(-1)
         windows = (np.zeros((0, 1), np.int64) if windows is None
-                   else np.array(windows, dtype=np.int64))
+                   else _indices(windows, "windows"))
         if windows.ndim != 2 or (windows.size == 0 and windows.shape[0]):
             raise InvalidNetworkError(f"windows must be a 2-D index array, got {windows.shape}")
         _check_indices(units, keep, windows, n_z)
+        units = units.astype(np.int8)
         layer = cls(weight, bias, units, keep, windows, tuple(names), tuple(window_names))
         for array in (weight, bias, units, keep, windows):
             array.setflags(write=False)
@@ -204,6 +205,19 @@ def _name(names, index, what):
         if start <= index < stop:
             return f"{text}, {what} {index - start}"
     return f"{what} {index}"
+
+
+def _indices(values, what):
+    """``values`` as int64, refusing anything that is not an integer array that int64 holds
+    exactly (a uint64 or float array must not wrap or round into another index)."""
+    array = np.asarray(values)
+    if array.size == 0:
+        return array.astype(np.int64)
+    if array.dtype.kind not in "iu":
+        raise InvalidNetworkError(f"{what} must be integers, got dtype {array.dtype}")
+    if array.dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
+        raise InvalidNetworkError(f"{what} has an entry {array.max()} beyond int64")
+    return array.astype(np.int64)
 
 
 def _check_indices(units, keep, windows, n_z):

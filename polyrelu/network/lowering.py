@@ -163,10 +163,14 @@ class GraphBuilder:
 
     def leaky_relu(self, tensor, slope, name="LeakyRelu"):
         """``slope * t`` below zero, ``t`` above (slope a scalar or broadcast per entry,
-        as PReLU); slope 1 makes no kink."""
+        as PReLU); an entry with slope 1 is linear and makes no kink."""
         slope = np.broadcast_to(np.asarray(slope, np.float64), tensor.shape).reshape(-1)
-        if np.all(slope == 1.0):
+        linear = slope == 1.0
+        if linear.all():
             return tensor
+        if linear.any():
+            return self._by_entries(tensor, [linear, ~linear], lambda part, where: (
+                part if where is linear else self.leaky_relu(part, slope[where], name)))
         # a t + (1 - a) relu(t): one ReLU and one linear unit per entry
         return self._units(tensor, [(RELU, 1.0 - slope, 0.0, name),
                                     (LINEAR, slope, 0.0, f"{name} (linear part)")])
@@ -177,28 +181,52 @@ class GraphBuilder:
                                     (LINEAR, -1.0, 0.0, f"{name} (linear part)")])
 
     def clip(self, tensor, low=None, high=None, name="Clip"):
-        """``min(max(t, low), high)`` (HardTanh); a missing bound is no bound. With
-        ``low == high`` the result is constant; with ``low > high`` it is ``high``
-        (the ONNX definition)."""
+        """``min(max(t, low), high)`` (HardTanh), bounds scalars or per entry; a missing or
+        infinite bound is no bound. Where ``low >= high`` the result is ``high`` (the ONNX
+        definition; constant, no kink)."""
         size = tensor.size
-        if low is None and high is None:
-            return tensor
-        low = None if low is None else np.broadcast_to(np.asarray(low, np.float64), (size,))
-        high = None if high is None else np.broadcast_to(np.asarray(high, np.float64), (size,))
-        if low is not None and high is not None and np.any(low >= high):
-            if not np.all(low >= high):
-                raise InvalidNetworkError(f"{name}: min >= max on some entries only")
+        low = np.full(size, -np.inf) if low is None else np.broadcast_to(
+            np.asarray(low, np.float64), tensor.shape).reshape(-1)
+        high = np.full(size, np.inf) if high is None else np.broadcast_to(
+            np.asarray(high, np.float64), tensor.shape).reshape(-1)
+        if np.isnan(low).any() or np.isnan(high).any():
+            raise InvalidNetworkError(f"{name}: a bound is NaN")
+        kinds = [(low >= high), (low < high) & np.isfinite(low) & np.isfinite(high),
+                 (low < high) & np.isfinite(low) & ~np.isfinite(high),
+                 (low < high) & ~np.isfinite(low) & np.isfinite(high),
+                 (low < high) & ~np.isfinite(low) & ~np.isfinite(high)]
+        kinds = [kind for kind in kinds if kind.any()]
+        if len(kinds) > 1:
+            return self._by_entries(tensor, kinds, lambda part, where: self.clip(
+                part, low[where], high[where], name))
+        if (low >= high).all():
             return self.constant(np.reshape(high, tensor.shape))
+        has_low, has_high = np.isfinite(low).all(), np.isfinite(high).all()
+        if not has_low and not has_high:
+            return tensor
         pieces = []
-        if low is not None:  # low + relu(t - low)
+        if has_low:  # low + relu(t - low)
             pieces.append((RELU, 1.0, -low, f"{name} (kink at min)"))
         else:
             pieces.append((LINEAR, 1.0, 0.0, f"{name} (linear part)"))
-        if high is not None:  # - relu(t - high)
+        if has_high:  # - relu(t - high)
             pieces.append((RELU, -1.0, -high, f"{name} (kink at max)"))
         result = self._units(tensor, pieces)
-        return result if low is None else self.add(result, self.constant(
+        return result if not has_low else self.add(result, self.constant(
             np.reshape(low, tensor.shape)))
+
+    def _by_entries(self, tensor, masks, build):
+        """``tensor`` with each group of entries (boolean ``masks`` over its flattening,
+        disjoint, covering it) replaced by ``build(part, mask)`` of those entries."""
+        n = tensor.size
+        pieces = []
+        for mask in masks:
+            index = np.flatnonzero(mask)
+            part = build(self.take(tensor, index), mask)
+            scatter = sp.csr_matrix((np.ones(index.size), (index, np.arange(index.size))),
+                                    shape=(n, index.size))
+            pieces.append(self.linear(part, scatter, shape=tensor.shape))
+        return self.add(*pieces)
 
     def max_windows(self, tensor, windows, shape, name="MaxPool"):
         """The maximum over each window (rows of indices into the flattened tensor, -1

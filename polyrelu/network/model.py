@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidNetworkError, NumericalRangeError, UnsupportedNetworkError
+from ..errors import (
+    InvalidNetworkError,
+    NumericalRangeError,
+    SizeLimitError,
+    UnsupportedNetworkError,
+)
 from .layers import LINEAR, Layer
 
 __all__ = ["Network", "LocalAffineMaps", "from_affine_steps", "network_fingerprint",
@@ -146,6 +151,7 @@ class Network:
         self._z_offsets = np.concatenate([[0], np.cumsum([layer.n_z for layer in hidden],
                                                          dtype=np.int64)])
         self._relu_mlp = all(layer.is_relu for layer in hidden)
+        _check_window_pairs(hidden)
         self._slot_units, self._window_slots = self._slot_arrays()
         self._pairs = None
 
@@ -529,6 +535,17 @@ class Network:
         sizes = [self.input_dim, *self.hidden_sizes, self.output_dim]
         kinds = "" if self._relu_mlp else f", {self.describe_units()}"
         return f"Network({'-'.join(map(str, sizes))}{kinds})"
+
+
+def _check_window_pairs(hidden):
+    """Refuse windows whose position pairs (each a kink the engines build rows for)
+    exceed :data:`MAX_PARAMETERS`: one wide global max pool has k (k - 1) / 2 of them."""
+    pairs = sum(n * k * (k - 1) // 2 for n, k in (layer.windows.shape for layer in hidden))
+    if pairs > MAX_PARAMETERS:
+        widest = max(layer.windows.shape[1] for layer in hidden)
+        raise SizeLimitError(
+            f"the max windows (up to {widest} positions each) have {pairs:,} position pairs, "
+            f"more than {MAX_PARAMETERS:,}: every pair is a kink the engines bound")
 
 
 def _select(A, c, source):

@@ -66,7 +66,14 @@ def check_certificate(network, prop, certificate, *, options=None):
     -------
     dict
         ``boxes`` and the piece counts.
+
+    Raises
+    ------
+    UnsupportedNetworkError
+        For a network that is not Linear + ReLU: the checking rules are those of ReLU
+        layers, and a certificate naming such a network's fingerprint proves nothing.
     """
+    network.require_relu_mlp("certificate checking")
     _check_header(network, certificate)
     shape, checked_paths = _Shape(network), {}
     for piece in certificate.pieces:

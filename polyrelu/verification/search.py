@@ -161,6 +161,7 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
     >>> result.status, result.counterexample.x.tolist(), result.counterexample.exact
     ('violated', [1.0], True)
     """
+    network.require_relu_mlp("verification")
     _check_dimensions(network, prop)
     if jobs < 1:
         raise PolyreluError(f"jobs must be at least 1, got {jobs}")

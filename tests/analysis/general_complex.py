@@ -19,7 +19,7 @@ def brute_complex(network, domain):
     regions = []
     for key, (centre, radius) in found.items():
         pattern = np.unpackbits(np.frombuffer(key, np.uint8), count=network.num_hidden)
-        rows, rhs = general_rows(network, pattern.astype(bool))
+        rows, rhs, _ = general_rows(network, pattern.astype(bool))
         A = np.vstack([np.reshape(rows, (-1, network.input_dim)), domain.A])
         b = np.concatenate([rhs, domain.b])
         norms = np.linalg.norm(A, axis=1)

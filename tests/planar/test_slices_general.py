@@ -59,7 +59,7 @@ def lp_regions(network, lower, upper):
     found = {}
     for key, (centre, _) in general_brute_force(network, lower, upper, 1e-7).items():
         pattern = np.unpackbits(np.frombuffer(key, np.uint8), count=network.num_hidden)
-        rows, rhs = general_rows(network, pattern.astype(bool))
+        rows, rhs, _ = general_rows(network, pattern.astype(bool))
         A = np.vstack([np.reshape(rows, (-1, 2)), np.eye(2), -np.eye(2)])
         b = np.concatenate([rhs, upper, -lower])
         keep = np.linalg.norm(A, axis=1) > 1e-12

@@ -1,0 +1,46 @@
+"""The committed digits CNN (examples/digits_cnn): its ONNX graph keeps the BatchNorm that
+polyrelu folds; the loaded network equals onnxruntime on the test images; the two
+enumerators agree on a ball around an image (64 inputs, max windows)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from polyrelu import Domain, enumerate_regions
+from polyrelu.network.loaders import load_network
+from polyrelu.regions.crosscheck import compare_complexes
+from polyrelu.regions.splitting import enumerate_by_splitting
+
+onnx = pytest.importorskip("onnx")
+HERE = Path(__file__).resolve().parents[2] / "examples" / "digits_cnn"
+
+
+def test_the_graph_keeps_batchnorm_and_loads_exactly():
+    import onnxruntime
+
+    graph = onnx.load(HERE / "digits_cnn.onnx").graph
+    assert [node.op_type for node in graph.node][:4] == ["Conv", "BatchNormalization", "Relu",
+                                                        "MaxPool"]
+    network = load_network(HERE / "digits_cnn.onnx")
+    layer = network.layers[0]
+    assert layer.relu_units.size == 256 and layer.windows.shape == (64, 4)
+    data = np.load(HERE / "test_images.npy", allow_pickle=False)
+    session = onnxruntime.InferenceSession(str(HERE / "digits_cnn.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name:
+                                  data["image"][:, None].astype(np.float32)})[0]
+    ours = network.forward(data["image"].reshape(len(data), -1))
+    scale = np.abs(expected).max()
+    assert np.abs(ours - expected).max() <= 1e-5 * scale  # float32 rounding in onnxruntime
+    assert (ours.argmax(axis=1) == data["label"]).all()
+
+
+def test_walk_and_splitting_agree_on_a_ball_around_an_image():
+    network = load_network(HERE / "digits_cnn.onnx")
+    image = np.load(HERE / "test_images.npy", allow_pickle=False)["image"][3].reshape(-1)
+    domain = Domain.ball(image, 1e-3)
+    walked = enumerate_regions(network, domain)
+    split = enumerate_by_splitting(network, domain)
+    assert len(walked) > 1 and compare_complexes(walked, split).agree
+    assert sum(r.volume() for r in split) == pytest.approx(2e-3 ** 64, rel=1e-6)
