@@ -36,6 +36,7 @@ def test_the_graph_keeps_batchnorm_and_loads_exactly():
     assert (ours.argmax(axis=1) == data["label"]).all()
 
 
+@pytest.mark.slow  # the walk's facets in 64 dimensions cost an LP per candidate (issue 17)
 def test_walk_and_splitting_agree_on_a_ball_around_an_image():
     network = load_network(HERE / "digits_cnn.onnx")
     image = np.load(HERE / "test_images.npy", allow_pickle=False)["image"][3].reshape(-1)

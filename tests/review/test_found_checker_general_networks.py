@@ -21,7 +21,6 @@ Expected: UnsupportedNetworkError (as ``verify``) or CertificateError.
 
 import dataclasses
 
-import numpy as np
 import pytest
 
 from polyrelu import Network, PolyreluError
