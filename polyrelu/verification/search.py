@@ -268,6 +268,8 @@ def _search_in_parallel(network, prop, settings, jobs, total):
             # workers check the deadline themselves; one stuck in a long step is killed
             for future in as_completed(futures, timeout=None if remaining == float("inf")
                                        else remaining + _WORKER_GRACE):
+                if future.cancelled():  # cancelled below after another worker's answer
+                    continue
                 outcome = future.result()
                 if outcome.status == "cancelled":
                     continue
