@@ -164,7 +164,7 @@ class GraphBuilder:
     def leaky_relu(self, tensor, slope, name="LeakyRelu"):
         """``slope * t`` below zero, ``t`` above (slope a scalar or broadcast per entry,
         as PReLU); an entry with slope 1 is linear and makes no kink."""
-        slope = np.broadcast_to(np.asarray(slope, np.float64), tensor.shape).reshape(-1)
+        slope = _per_entry(slope, tensor)
         linear = slope == 1.0
         if linear.all():
             return tensor
@@ -185,10 +185,8 @@ class GraphBuilder:
         infinite bound is no bound. Where ``low >= high`` the result is ``high`` (the ONNX
         definition; constant, no kink)."""
         size = tensor.size
-        low = np.full(size, -np.inf) if low is None else np.broadcast_to(
-            np.asarray(low, np.float64), tensor.shape).reshape(-1)
-        high = np.full(size, np.inf) if high is None else np.broadcast_to(
-            np.asarray(high, np.float64), tensor.shape).reshape(-1)
+        low = np.full(size, -np.inf) if low is None else _per_entry(low, tensor)
+        high = np.full(size, np.inf) if high is None else _per_entry(high, tensor)
         if np.isnan(low).any() or np.isnan(high).any():
             raise InvalidNetworkError(f"{name}: a bound is NaN")
         kinds = [(low >= high), (low < high) & np.isfinite(low) & np.isfinite(high),
@@ -426,3 +424,12 @@ class GraphBuilder:
 def _width(positions):
     """Width of a layer's output from its position arrays."""
     return 1 + max((int(p.max(initial=-1)) for p in positions.values()), default=-1)
+
+
+def _per_entry(value, tensor):
+    """A scalar or array ``value`` as one float per entry of ``tensor``'s flattening: an
+    array of the tensor's size is taken as flattened, anything else broadcast to its shape."""
+    value = np.asarray(value, np.float64)
+    if value.size == tensor.size:
+        return value.reshape(-1)
+    return np.broadcast_to(value, tensor.shape).reshape(-1)
