@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InvalidDomainError, InvalidNetworkError, PolyreluError, TimeLimitError
 from ..geometry.domain import Domain
-from ..geometry.exact import exact_affine_maps, to_fractions
+from ..geometry.exact import exact_affine, exact_affine_maps, to_fractions
 from ..regions.walk import enumerate_regions
 
 __all__ = ["LipschitzResult", "lipschitz", "local_lipschitz", "operator_norms",
@@ -238,7 +238,7 @@ def exact_pattern(network, point, pattern):
         return maps[offset + first] == maps[offset + second]
 
     for layer in network.layers[:-1]:
-        z = _exact_affine(layer, values)
+        z = exact_affine(layer, values)
         slots = pattern[start:start + layer.num_slots]
         if not _exact_slots_hold(layer, z, slots, same_map):
             return False
@@ -246,12 +246,6 @@ def exact_pattern(network, point, pattern):
         start += layer.num_slots
         offset += layer.n_z
     return True
-
-
-def _exact_affine(layer, values):
-    """``weight @ values + bias`` of a layer in Fractions."""
-    return [sum((c * v for c, v in zip(row, values) if c), bias)
-            for row, bias in zip(map(to_fractions, layer.weight), to_fractions(layer.bias))]
 
 
 def _exact_slots_hold(layer, z, slots, same_map):

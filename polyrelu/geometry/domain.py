@@ -277,7 +277,7 @@ def check_numerics(network, domain):
         Naming the neuron, the figures and the threshold.
     """
     low, high = interval_bounds(network, domain.lower, domain.upper)
-    out = _output_bounds(network, domain)
+    out = output_bounds(network, domain.lower, domain.upper)
     magnitude = max(float(np.abs(np.concatenate([low, high, *out])).max(initial=0.0)), 0.0)
     if not magnitude <= MAX_MAGNITUDE:
         raise NumericalRangeError(
@@ -295,11 +295,6 @@ def check_numerics(network, domain):
             f"{widest:.3g}: float64 LPs do not resolve it next to the others; rescale "
             "the layers, or pass allow_extreme_numerics=True (--allow-extreme-numerics) "
             "to proceed anyway")
-
-
-def _output_bounds(network, domain):
-    """Interval bounds of the outputs (a pair of arrays) over the domain's box."""
-    return output_bounds(network, domain.lower, domain.upper)
 
 
 _REJECTION_ROUNDS = 20

@@ -8,9 +8,8 @@ maximisers, vertices.
 
 from fractions import Fraction
 
-import numpy as np
-
-__all__ = ["to_fractions", "exact_layers", "exact_pattern", "exact_affine_maps",
+__all__ = ["to_fractions", "exact_affine", "exact_layers", "exact_pattern",
+           "exact_affine_maps",
            "solve_exact"]
 
 _ZERO = Fraction(0)
@@ -36,11 +35,17 @@ def exact_layers(network, x):
     """
     values, layers = to_fractions(x), []
     for layer in network.layers:
-        z = [sum((c * v for c, v in zip(row, values) if c), bias)
-             for row, bias in zip(_rows(layer.weight), to_fractions(layer.bias))]
+        z = exact_affine(layer, values)
         layers.append(z)
         values = _exact_output(layer, z)
     return layers
+
+
+def exact_affine(layer, values):
+    """A layer's pre-activations ``weight @ values + bias`` at rational ``values``, exactly
+    (a list of Fractions)."""
+    return [sum((c * v for c, v in zip(row, values) if c), bias)
+            for row, bias in zip(_rows(layer.weight), to_fractions(layer.bias))]
 
 
 def exact_pattern(network, x):
@@ -55,8 +60,7 @@ def exact_pattern(network, x):
     """
     values, slots = to_fractions(x), []
     for layer in network.layers[:-1]:
-        z = [sum((c * v for c, v in zip(row, values) if c), bias)
-             for row, bias in zip(_rows(layer.weight), to_fractions(layer.bias))]
+        z = exact_affine(layer, values)
         slots += [z[i] > 0 for i in layer.relu_units]
         u = _exact_units(layer, z)
         for window in layer.windows:
