@@ -9,8 +9,7 @@ maximisers, vertices.
 from fractions import Fraction
 
 __all__ = ["to_fractions", "exact_affine", "exact_layers", "exact_pattern",
-           "exact_affine_maps",
-           "solve_exact"]
+           "exact_affine_maps", "solve_exact"]
 
 _ZERO = Fraction(0)
 
