@@ -197,6 +197,17 @@ def inputs(args):
     return network, domain, show_progress(args)
 
 
+# result entries printed one line per element (a list of dicts) instead of ``key: value``
+_LINE_LISTS = {
+    "bars": lambda bar: f"bar_{bar['dim']}: {bar['birth']} "
+                        f"{'inf' if bar['death'] is None else bar['death']}",
+    "critical_points": lambda p: f"critical_{p['index']}: {p['value']} at "
+                                 f"{','.join(map(str, p['point']))}"
+                                 + (f" (multiplicity {p['multiplicity']})"
+                                    if p['multiplicity'] > 1 else ""),
+}
+
+
 def print_results(results, as_json):
     """Print a command's results: ``key: value`` lines (a ``table`` entry as a table after
     them), or one JSON object."""
@@ -204,8 +215,12 @@ def print_results(results, as_json):
         print(json.dumps(results))
         return
     table = results.pop("table", None)
+    lines = {key: results.pop(key) for key in _LINE_LISTS if key in results}
     for key, value in results.items():
         print(f"{key}: {value}")
+    for key, rows in lines.items():
+        for row in rows:
+            print(_LINE_LISTS[key](row))
     if table:
         print()
         print(f"{'method':<26}{'value':>14}{'kind':>7}{'ratio':>10}{'consistent':>12}"

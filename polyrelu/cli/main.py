@@ -28,6 +28,7 @@ from . import (
     regions,
     slice,
     spectrum,
+    topology,
     verify,
     verify_instances,
 )
@@ -36,7 +37,7 @@ from .outputs import WRITE_ERROR
 
 __all__ = ["main", "entry"]
 
-COMMANDS = (regions, lipschitz, spectrum, energy, injectivity, slice, verify,
+COMMANDS = (regions, lipschitz, spectrum, energy, injectivity, slice, topology, verify,
             check_certificate, verify_instances)
 
 
