@@ -222,3 +222,16 @@ def test_bad_requests_are_one_clear_error():
         betti_numbers(regions, level=1.0, winner=0)
     with pytest.raises(PolyreluError, match="out of range"):
         betti_numbers(regions, level=1.0, output=3)
+
+
+def test_a_spherical_shell_in_three_dimensions():
+    """| |x|_1 - 2 | <= 1 in R^3 is a shell (b2 = 1); the superlevel set at 1.5 is a ball
+    and the box outside an octahedron (which encloses it: b2 = 1)."""
+    builder = GraphBuilder((3,))
+    norm = builder.linear(builder.abs(builder.input), np.ones((1, 3)))
+    network = builder.network(builder.abs(builder.linear(norm, np.eye(1), [-2.0])))
+    regions = enumerate_regions(network, Domain.box([-4.0] * 3, [4.0] * 3))
+    assert betti_numbers(regions, level=1.0) == (1, 0, 1)
+    assert betti_numbers(regions, superlevel=1.5) == (2, 0, 1)
+    assert [(b.dim, b.death) for b in barcode(regions)] == [(0, np.inf), (2, 2.0)]
+    assert sum((-1) ** p.index * p.multiplicity for p in critical_points(regions)) == 1
