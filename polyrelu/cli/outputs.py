@@ -11,9 +11,18 @@ import os
 import time
 from pathlib import Path
 
+from ..analysis.table import check_table_path, write_table
 from ..errors import InvalidFileError
 
-__all__ = ["check_output", "check_checkpoint", "write_output", "WRITE_ERROR"]
+__all__ = [
+    "WRITE_ERROR",
+    "add_table_option",
+    "check_checkpoint",
+    "check_output",
+    "check_table",
+    "write_output",
+    "write_table_output",
+]
 
 WRITE_ERROR = "write_error"
 
@@ -96,3 +105,25 @@ def write_output(results, key, path, write):
         return
     results[key] = str(rescue)
     results[WRITE_ERROR] = f"cannot write {path} ({reason}); saved to {rescue} instead"
+
+
+def add_table_option(parser, what):
+    """``--table FILE``: one row per region (``what``) written as .csv or .parquet."""
+    parser.add_argument("--table", metavar="FILE",
+                        help=f"write a table of the {what} (id, pattern, interior point, "
+                             "outputs, gradient norm, class, facets, neighbours, ...) to "
+                             "FILE (.csv or .parquet)")
+
+
+def check_table(path):
+    """Before any work: a ``--table`` path that can be written (None passes)."""
+    if path is not None:
+        check_table_path(path)
+        check_output(path, "--table")
+
+
+def write_table_output(results, path, make_table):
+    """Write ``make_table()`` to ``path`` (if given), rescued like every output."""
+    if path is not None:
+        table = make_table()
+        write_output(results, "table_file", path, lambda target: write_table(table, target))

@@ -1,5 +1,6 @@
 """``polyrelu regions``: enumerate (or count) the linear regions over a domain."""
 
+from ..analysis.table import region_table
 from ..errors import PolyreluError, TimeLimitError
 from ..options import Options
 from ..regions.checkpoint import Checkpoint
@@ -8,7 +9,14 @@ from ..regions.parallel import count_parallel, enumerate_parallel
 from ..regions.splitting import count_regions
 from ..regions.walk import enumerate_regions
 from .arguments import add_command, add_timeout, inputs, positive_int, seconds
-from .outputs import check_checkpoint, check_output, write_output
+from .outputs import (
+    add_table_option,
+    check_checkpoint,
+    check_output,
+    check_table,
+    write_output,
+    write_table_output,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -38,6 +46,7 @@ def add_parser(commands):
                         help="build regions in N worker processes")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="build regions on a Dask cluster (dask.distributed scheduler)")
+    add_table_option(parser, "regions")
     add_timeout(parser)
 
 
@@ -45,7 +54,8 @@ def _refuse_ignored_options(args):
     """Options that --count-only would silently ignore are refused."""
     ignored = [name for name, given in (
         ("--checkpoint", args.checkpoint), ("--cross-check", args.cross_check),
-        ("-o", args.output), ("--facet-method", args.facet_method != "auto")) if given]
+        ("-o", args.output), ("--table", args.table),
+        ("--facet-method", args.facet_method != "auto")) if given]
     if args.count_only and ignored:
         raise PolyreluError(f"--count-only counts regions without building them: "
                             f"{', '.join(ignored)} cannot be used with it")
@@ -55,6 +65,7 @@ def run(args):
     """Enumerate or count the regions; the results as a dict."""
     _refuse_ignored_options(args)
     check_output(args.output, "-o")
+    check_table(args.table)
     check_checkpoint(args.checkpoint)
     network, domain, progress = inputs(args)
     if args.count_only:
@@ -73,6 +84,7 @@ def run(args):
         results.update(_cross_check(complex_, network, domain, progress))
     if args.output:
         write_output(results, "saved", args.output, complex_.save)
+    write_table_output(results, args.table, lambda: region_table(complex_))
     return results
 
 

@@ -5,11 +5,24 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.table import slice_table
 from ..errors import PolyreluError
 from ..planar.boundary import decision_boundary
 from ..planar.slices import plane_through, slice_regions
-from .arguments import add_command, add_timeout, network_from_args, parse_bound, parse_point
-from .outputs import check_output, write_output
+from .arguments import (
+    add_command,
+    add_timeout,
+    network_from_args,
+    parse_bound,
+    parse_point,
+)
+from .outputs import (
+    add_table_option,
+    check_output,
+    check_table,
+    write_output,
+    write_table_output,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -43,6 +56,7 @@ def add_parser(commands):
     parser.add_argument("--boundary", action="store_true",
                         help="compute and draw the exact decision boundary (top-two logit ties)")
     parser.add_argument("--graph", action="store_true", help="draw the adjacency graph")
+    add_table_option(parser, "slice's pieces")
     add_timeout(parser)
 
 
@@ -61,6 +75,7 @@ def _check_picture(path):
 def run(args):
     """The slice's regions and edges, its decision boundary and the picture's path."""
     _check_picture(args.output)
+    check_table(args.table)
     network = network_from_args(args)
     plane, marks = _slice(network, args)
     results = {"regions": len(plane), "edges": plane.graph.number_of_edges(),
@@ -76,6 +91,7 @@ def run(args):
             plane, path, color=args.color, output=args.output_index, neuron=args.neuron,
             boundary=args.boundary, graph=args.graph, points=marks,
             labels=["X1", "X2", "X3"] if marks is not None else None))
+    write_table_output(results, args.table, lambda: slice_table(plane))
     return results
 
 
