@@ -12,6 +12,7 @@ the counts against ``vol(K) N^2 / 2`` (C = 1).
 """
 
 import sys
+from itertools import pairwise
 
 import numpy as np
 
@@ -26,7 +27,7 @@ BOX = Domain.box([-1.0, -1.0], [1.0, 1.0])
 def initialised(widths, rng):
     """A 2-input, 1-output ReLU net with He-normal weights and small normal biases."""
     sizes = (2, *widths, 1)
-    weights = [rng.normal(size=(o, i)) * np.sqrt(2.0 / i) for i, o in zip(sizes, sizes[1:])]
+    weights = [rng.normal(size=(o, i)) * np.sqrt(2.0 / i) for i, o in pairwise(sizes)]
     return Network(weights, [rng.normal(size=o) * 0.1 for o in sizes[1:]])
 
 
