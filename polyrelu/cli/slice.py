@@ -9,6 +9,7 @@ from ..analysis.table import slice_table
 from ..errors import PolyreluError
 from ..planar.boundary import decision_boundary
 from ..planar.slices import plane_through, slice_regions
+from ..planar.view import slice_view
 from .arguments import (
     add_command,
     add_timeout,
@@ -45,7 +46,7 @@ def add_parser(commands):
                         help="box of slice coordinates t (default: [-1, 1]^2 for --plane, the "
                              "three points with a margin for --through)")
     parser.add_argument("-o", "--output", metavar="PICTURE",
-                        help="write a picture (.png or .svg)")
+                        help="write a picture (.png or .svg) or an interactive page (.html)")
     parser.add_argument("--color", choices=("pattern", "gradient", "output", "neuron"),
                         default="pattern", help="fill regions by (default: pattern)")
     parser.add_argument("--output-index", type=int, default=0, metavar="K",
@@ -64,10 +65,15 @@ def _check_picture(path):
     """Before any work: the picture's format, its folder, and matplotlib."""
     if path is None:
         return
-    if Path(path).suffix.lower() not in (".png", ".svg"):
-        raise PolyreluError(f"-o {path}: a picture file name must end in .png or .svg")
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".png", ".svg", ".html"):
+        raise PolyreluError(f"-o {path}: a picture file name must end in .png, .svg or "
+                            ".html (an interactive page)")
     check_output(path, "-o")
-    if importlib.util.find_spec("matplotlib") is None:
+    if suffix == ".html" and importlib.util.find_spec("bokeh") is None:
+        raise PolyreluError("-o ....html needs bokeh for the interactive page: pip install "
+                            "'polyrelu[view]' (or write .png)")
+    if suffix != ".html" and importlib.util.find_spec("matplotlib") is None:
         raise PolyreluError("-o needs matplotlib to draw the picture: pip install "
                             "'polyrelu[plots]' (or drop -o)")
 
@@ -84,13 +90,16 @@ def run(args):
                "network": repr(network), "slice_box": list(plane.domain.bounds)}
     if args.boundary:
         results["boundary_segments"] = len(decision_boundary(plane))
-    if args.output:
+    labels = ["X1", "X2", "X3"] if marks is not None else None
+    if args.output and Path(args.output).suffix.lower() == ".html":
+        write_output(results, "page", args.output, lambda path: slice_view(
+            plane, path, output=args.output_index, points=marks, labels=labels))
+    elif args.output:
         from ..planar.pictures import slice_picture
 
         write_output(results, "picture", args.output, lambda path: slice_picture(
             plane, path, color=args.color, output=args.output_index, neuron=args.neuron,
-            boundary=args.boundary, graph=args.graph, points=marks,
-            labels=["X1", "X2", "X3"] if marks is not None else None))
+            boundary=args.boundary, graph=args.graph, points=marks, labels=labels))
     write_table_output(results, args.table, lambda: slice_table(plane))
     return results
 
