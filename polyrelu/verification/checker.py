@@ -20,6 +20,7 @@ from ..geometry.symbolic import linear_bounds, linear_bounds_batch
 from ..options import Options
 from .certificate import (
     FORMAT_VERSION,
+    READABLE_VERSIONS,
     BoundPiece,
     BoxHint,
     CertificateError,
@@ -27,6 +28,7 @@ from .certificate import (
     StarPiece,
     box_from_path,
     network_fingerprint,
+    verification_network,
 )
 from .rigorous import (
     LPRows,
@@ -67,14 +69,12 @@ def check_certificate(network, prop, certificate, *, options=None):
     dict
         ``boxes`` and the piece counts.
 
-    Raises
-    ------
-    UnsupportedNetworkError
-        For a network that is not Linear + ReLU: the checking rules are those of ReLU
-        layers, and a certificate naming such a network's fingerprint proves nothing.
+    A network with max windows is checked on its exact rewrite without them
+    (:func:`polyrelu.verification.certificate.verification_network`); the certificate's
+    fingerprint is the given network's.
     """
-    network.require_relu_mlp("certificate checking")
     _check_header(network, certificate)
+    network = verification_network(network)
     shape, checked_paths = _Shape(network), {}
     for piece in certificate.pieces:
         try:
@@ -109,15 +109,19 @@ class _Shape:
 
     def __init__(self, network):
         self.input_dim, self.num_hidden = network.input_dim, network.num_hidden
-        self.hidden_sizes = tuple(int(n) for n in network.hidden_sizes)
-        self.offsets = np.cumsum((0,) + self.hidden_sizes)
+        self.slot_sizes = tuple(int(n) for n in network.slot_sizes)
+        self.offsets = np.cumsum((0,) + self.slot_sizes)
 
 
 def _check_header(network, certificate):
     version = getattr(certificate, "version", None)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CertificateError(f"certificate format version {version!r} is not supported "
-                               f"(this checker reads version {FORMAT_VERSION})")
+                               f"(this checker reads versions "
+                               f"{', '.join(map(str, READABLE_VERSIONS))})")
+    if version != FORMAT_VERSION and not network.is_relu_mlp:
+        raise CertificateError(f"a version {version} certificate is for a Linear + ReLU "
+                               f"network; this network has {network.describe_units()}")
     if certificate.fingerprint != network_fingerprint(network):
         raise CertificateError("certificate is for a different network (fingerprint mismatch)")
 
@@ -214,7 +218,7 @@ def _check_hint(network, case, piece):
     weights >= 0."""
     d = int(np.sum(case.upper > case.lower))
     rows, weights = piece.box_rows, piece.box_weights
-    count = 2 * d + int(sum(network.hidden_sizes[:piece.layer]))
+    count = 2 * d + int(sum(network.slot_sizes[:piece.layer]))
     if not (isinstance(rows, np.ndarray) and isinstance(weights, np.ndarray)
             and rows.dtype.kind == "i" and rows.ndim == 2 and rows.shape[1] == 2
             and weights.dtype == np.float64 and weights.shape == (len(rows),)
@@ -232,11 +236,11 @@ def _check_pattern(network, piece):
     bits = np.unpackbits(pattern)
     used = n
     if isinstance(piece, (StarPiece, BoxHint)):
-        layers = len(network.hidden_sizes)
+        layers = len(network.slot_sizes)
         if not isinstance(piece.layer, (int, np.integer)) or not 0 <= piece.layer < layers:
             raise CertificateError(f"star piece or hint at layer {piece.layer!r} (the network has "
                                    f"{layers} hidden layers)")
-        used = int(sum(network.hidden_sizes[:piece.layer]))
+        used = int(sum(network.slot_sizes[:piece.layer]))
     if bits[used:].any():
         raise CertificateError("a pattern sets bits beyond the neurons it fixes")
 
@@ -403,8 +407,7 @@ class _StarChecks:
                         for (_, node, _, _, _), lo, hi in zip(items, low, high)])
         C = np.array([_refutation_rows(exact.case, piece.multipliers, network.output_dim)
                       for _, _, piece, _, _ in items])
-        bounds = tail_bounds_batch(A, c, eps, network.weights[layer + 1:],
-                                   network.biases[layer + 1:], low, high, C)
+        bounds = tail_bounds_batch(A, c, eps, network.layers[layer:], low, high, C)
         for (exact, node, piece, _, hinted), lower in zip(items, bounds):
             flaw = _refutation_flaw(lower, exact.case, piece.multipliers)
             if flaw is None:
@@ -449,8 +452,9 @@ class _ExactBox:
         self.lower, self.upper = lower[self.free], upper[self.free]
         self.fixed = lower[~self.free]
         self.reach = np.maximum(np.abs(self.lower), np.abs(self.upper))
-        self.offsets = np.cumsum((0,) + tuple(network.hidden_sizes))
+        self.offsets = np.cumsum((0,) + tuple(network.slot_sizes))
         self.layers, self.num_hidden = len(self.offsets) - 1, int(self.offsets[-1])
+        self.relu_units = [layer.relu_units for layer in network.layers[:-1]]
         self.bits = {}
 
     def check(self, pieces):
@@ -503,19 +507,21 @@ class _ExactBox:
 
     def _child(self, node, j, active, pieces):
         """``node`` cut by neuron j's sign row (``active``: ``z_j >= 0``)."""
-        row, rhs, _ = self._sign_rows(node.maps[-1], [j - self.offsets[node.layer]], [active])
+        row, rhs, _ = self._sign_rows(node.layer, node.maps[-1], [j - self.offsets[node.layer]],
+                                      [active])
         pattern, decided = node.pattern.copy(), node.decided.copy()
         pattern[j], decided[j] = active, True
         return _Node(pieces, node.layer, node.maps, pattern, decided,
                      np.vstack([node.G, row]), np.concatenate([node.h, rhs]), node.box,
                      False)
 
-    def _sign_rows(self, maps, rows, active):
-        """``(G, outer, inner)`` for the neurons ``rows`` of one layer (``maps``) with signs
-        ``active``: ``s z_j(x) <= 0`` (``s = -1`` if active) implies ``G_j x <= outer_j``
-        on the sub-box, and ``G_j x <= inner_j`` on a set implies ``s z_j <= 0`` there
-        (the maps' rounding error between them)."""
-        rows = np.asarray(rows, dtype=int)
+    def _sign_rows(self, layer, maps, slots, active):
+        """``(G, outer, inner)`` for the ReLU slots ``slots`` (local indices) of hidden layer
+        ``layer`` (pre-activation ``maps``) with signs ``active``: ``s z_j(x) <= 0``
+        (``s = -1`` if active) implies ``G_j x <= outer_j`` on the sub-box, and
+        ``G_j x <= inner_j`` on a set implies ``s z_j <= 0`` there (the maps' rounding
+        error between them)."""
+        rows = self.relu_units[layer][np.asarray(slots, dtype=int)]
         sign = np.where(np.asarray(active, dtype=bool), -1.0, 1.0)
         slack = self._slack(maps)[rows]
         value = -sign * maps.c[rows]
@@ -533,7 +539,7 @@ class _ExactBox:
         bounds over the node's box (LP-tightened when many remain), then the box with one
         of the node's rows at a time, then one LP each."""
         start = self.offsets[node.layer]
-        G, outer, inner = self._sign_rows(node.maps[-1], neurons - start, active)
+        G, outer, inner = self._sign_rows(node.layer, node.maps[-1], neurons - start, active)
         # the other side {s z_j > 0} has no point in the node if max_node G_j x <= inner_j
         if node.hinted != node.layer + 1:
             self._apply_hint(node, neurons, active)
@@ -592,7 +598,8 @@ class _ExactBox:
     def _next_layer(self, node):
         """``node`` with every neuron of its layer decided, moved to the next layer."""
         start, stop = self.offsets[node.layer], self.offsets[node.layer + 1]
-        maps = next_layer(self.network, node.layer, node.maps[-1], node.pattern[start:stop])
+        sources = self.network.layers[node.layer].sources(node.pattern[start:stop])
+        maps = next_layer(self.network, node.layer, node.maps[-1], sources)
         return _Node(node.pieces, node.layer + 1, node.maps + [maps], node.pattern,
                      node.decided, node.G, node.h, node.box, node.tight, node.hinted,
                      node.whole)
@@ -633,7 +640,7 @@ class _ExactBox:
         layer_of = np.searchsorted(self.offsets, used, side="right") - 1
         for layer in np.unique(layer_of):
             js = used[layer_of == layer]
-            G, outer, _ = self._sign_rows(node.maps[layer], js - self.offsets[layer],
+            G, outer, _ = self._sign_rows(layer, node.maps[layer], js - self.offsets[layer],
                                           node.pattern[js])
             parts_G.append(G)
             parts_h.append(outer)
@@ -667,7 +674,7 @@ class _ExactBox:
         """Outer sign rows of every neuron of the first ``layers`` hidden layers (default:
         all), in neuron order."""
         layers = self.layers if layers is None else layers
-        parts = [self._sign_rows(maps, np.arange(len(maps.c)),
+        parts = [self._sign_rows(layer, maps, np.arange(len(self.relu_units[layer])),
                                  node.pattern[self.offsets[layer]:self.offsets[layer + 1]])
                  for layer, maps in enumerate(node.maps[:layers])]
         d = len(self.lower)
