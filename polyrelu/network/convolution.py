@@ -40,10 +40,12 @@ from ..errors import InvalidNetworkError, SizeLimitError
 __all__ = [
     "adaptive_windows",
     "avg_pool_matrix",
+    "batch_norm_affine",
     "conv_matrix",
     "conv_transpose_matrix",
     "pad_pairs",
     "pool_windows",
+    "reduction_windows",
     "same_padding",
     "window_matrix",
 ]
@@ -383,6 +385,41 @@ def adaptive_windows(input_shape, output_size):
         positions.append(np.where(position < stop[:, None], position, -1))
     flat = _flat(positions, spatial)
     return _compact(_over_leading(flat, leading, spatial)), leading + sizes
+
+
+def reduction_windows(shape, axes, keepdims):
+    """Windows (one row of flat indices per result entry) and the result shape of a
+    reduction of a tensor of ``shape`` over ``axes`` (sorted, distinct).
+
+    >>> rows, out = reduction_windows((2, 3), [1], keepdims=True)
+    >>> rows.tolist(), out
+    ([[0, 1, 2], [3, 4, 5]], (2, 1))
+    """
+    kept = [a for a in range(len(shape)) if a not in axes]
+    index = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+    rows = index.transpose(kept + list(axes)).reshape(
+        int(np.prod([shape[a] for a in kept], dtype=np.int64)), -1)
+    out = (tuple(1 if a in axes else n for a, n in enumerate(shape)) if keepdims
+           else tuple(shape[a] for a in kept))
+    return rows, out
+
+
+def batch_norm_affine(mean, var, eps, weight=None, bias=None):
+    """BatchNorm in inference form as ``factor * x + offset`` per channel:
+    ``factor = weight / sqrt(var + eps)``, ``offset = bias - mean * factor``.
+
+    >>> factor, offset = batch_norm_affine(np.array([1.0]), np.array([4.0]), 0.0,
+    ...                                    np.array([2.0]), np.array([0.5]))
+    >>> factor.tolist(), offset.tolist()
+    ([1.0], [-0.5])
+    """
+    factor = 1.0 / np.sqrt(np.asarray(var, dtype=np.float64) + float(eps))
+    if weight is not None:
+        factor = np.asarray(weight, dtype=np.float64) * factor
+    offset = -np.asarray(mean, dtype=np.float64) * factor
+    if bias is not None:
+        offset = offset + np.asarray(bias, dtype=np.float64)
+    return factor, offset
 
 
 def window_matrix(windows, n_in, *, mean=True):

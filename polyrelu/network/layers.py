@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import InvalidNetworkError
 
-__all__ = ["Layer", "RELU", "LINEAR"]
+__all__ = ["LINEAR", "RELU", "Layer"]
 
 #: Unit codes in :attr:`Layer.units`.
 RELU, LINEAR = 1, 0

@@ -35,8 +35,16 @@ from .model import MAX_PARAMETERS, Network
 from .onnx_import import from_onnx
 from .torch_import import from_exported_program, from_torch
 
-__all__ = ["load_network", "from_npz", "save_npz", "from_skops", "from_torch", "from_torch_state",
-           "from_sklearn", "MAX_PARAMETERS"]
+__all__ = [
+    "MAX_PARAMETERS",
+    "from_npz",
+    "from_sklearn",
+    "from_skops",
+    "from_torch",
+    "from_torch_state",
+    "load_network",
+    "save_npz",
+]
 
 _PICKLE_ROUTES = {
     ".pkl": "save a scikit-learn MLP with skops (skops.io.dump(model, 'net.skops')) or "

@@ -20,8 +20,13 @@ from ..errors import (
 )
 from .layers import LINEAR, Layer
 
-__all__ = ["Network", "LocalAffineMaps", "from_affine_steps", "network_fingerprint",
-           "MAX_PARAMETERS"]
+__all__ = [
+    "MAX_PARAMETERS",
+    "LocalAffineMaps",
+    "Network",
+    "from_affine_steps",
+    "network_fingerprint",
+]
 
 #: Default limit on the number of parameters (array entries) a network file may hold,
 #: counted on the file's own tensors from their headers before loading, and on the

@@ -793,8 +793,8 @@ class _Importer:
         scale, shift, mean, var = (self._constant(a, name).astype(np.float64) for a, name in
                                    zip(args[1:5], ("scale", "B", "mean", "var")))
         shape = _shape(x)
-        factor = scale / np.sqrt(var + attrs.get("epsilon", 1e-5))
-        offset = shift - mean * factor
+        factor, offset = conv.batch_norm_affine(mean, var, attrs.get("epsilon", 1e-5), scale,
+                                                shift)
         per_channel = (shape[1],) + (1,) * (len(shape) - 2) if factor.ndim == 1 else factor.shape
         factor, offset = (np.broadcast_to(v.reshape(per_channel), shape) for v in (factor, offset))
         return self._add(self._scale(x, factor), offset)
@@ -848,13 +848,8 @@ class _Importer:
                 return None, shape
             axes = list(range(len(shape)))
         axes = sorted({self._axis(a, len(shape)) for a in axes})
-        others = [a for a in range(len(shape)) if a not in axes]
-        index = self._index(shape).transpose(others + axes)
-        rows = index.reshape(_size([shape[a] for a in others]), -1)
-        keep = attrs.get("keepdims", 1)
-        out = tuple(1 if a in axes else n for a, n in enumerate(shape)) if keep else \
-            tuple(shape[a] for a in others)
-        return rows, out
+        self._index(shape)  # its size checked
+        return conv.reduction_windows(shape, axes, attrs.get("keepdims", 1))
 
     def _reduce_linear(self, args, attrs, mean):
         rows, out = self._reduced(args, attrs)

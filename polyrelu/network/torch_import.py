@@ -556,13 +556,7 @@ def _reduction(ctx, x, dim, keepdim):
     dims = sorted({int(d) % ndim for d in dims})
     if not dims or 0 in dims:
         ctx.refuse("a reduction over the batch axis mixes samples; name the sample axes")
-    axes = [d - 1 for d in dims]
-    kept = [a for a in range(len(x.shape)) if a not in axes]
-    index = np.arange(x.size).reshape(x.shape).transpose(kept + axes)
-    windows = index.reshape(-1, int(np.prod([x.shape[a] for a in axes])))
-    shape = (tuple(1 if a in axes else n for a, n in enumerate(x.shape)) if keepdim
-             else tuple(x.shape[a] for a in kept))
-    return windows, shape
+    return conv.reduction_windows(tuple(x.shape), [d - 1 for d in dims], keepdim)
 
 
 def _reduce(ctx, x, dim, keepdim, mean):
@@ -731,10 +725,9 @@ def _batch_norm(ctx, x, running_mean, running_var, weight=None, bias=None, train
     if training or running_mean is None or running_var is None:
         ctx.refuse("BatchNorm in training mode (or without running statistics) normalises "
                    "with batch statistics; call model.eval() first")
-    scale = 1.0 / np.sqrt(_numpy(running_var) + float(eps))
-    if weight is not None:
-        scale = scale * _numpy(weight)
-    shift = -_numpy(running_mean) * scale + (0.0 if bias is None else _numpy(bias))
+    scale, shift = conv.batch_norm_affine(_numpy(running_mean), _numpy(running_var), eps,
+                                          None if weight is None else _numpy(weight),
+                                          None if bias is None else _numpy(bias))
     channels = (-1,) + (1,) * (len(x.shape) - 1)
     if not x.shape or x.shape[0] != scale.size:
         ctx.refuse(f"BatchNorm of {scale.size} channels on a tensor of shape {x.shape}")
