@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import PolyreluError, SolverError, UnsupportedNetworkError
+from ..errors import PolyreluError, SolverError
 from ..network.layers import Layer
 from ..network.model import Network, network_fingerprint
+from ..network.windowless import without_windows
 
 __all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "BoxHint", "CertificateError",
            "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "piece_counts", "network_fingerprint",
@@ -141,20 +142,12 @@ def box_from_path(case, path):
 
 
 def verification_network(network):
-    """The network verification and the certificate checker work on: ``network`` itself
-    when no layer has max windows (every layer then has ReLU and linear units only),
-    else its exact rewrite without windows (the same real-valued function).
-
-    Raises
-    ------
-    UnsupportedNetworkError
-        For a network with max windows (until the exact rewrite is available).
-    """
-    if not any(layer.windows.shape[0] for layer in network.layers):
-        return network
-    raise UnsupportedNetworkError(
-        f"verification does not handle max windows yet; this network has "
-        f"{network.describe_units()}")
+    """The network verification and the certificate checker work on: every hidden layer
+    keeps all its units, in order, and has ReLU and linear units only.
+    :func:`polyrelu.network.windowless.without_windows`: ``network`` itself when it is of
+    that form, else its exact rewrite (the same real-valued function; max windows become
+    trees of ``x + relu(y - x)``)."""
+    return without_windows(network)
 
 
 def free_inputs(network, case):

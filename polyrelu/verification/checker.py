@@ -11,6 +11,7 @@ its pieces. docs/certificate-format.md states the rules.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 from fractions import Fraction
 
 import numpy as np
@@ -455,6 +456,7 @@ class _ExactBox:
         self.offsets = np.cumsum((0,) + tuple(network.slot_sizes))
         self.layers, self.num_hidden = len(self.offsets) - 1, int(self.offsets[-1])
         self.relu_units = [layer.relu_units for layer in network.layers[:-1]]
+        self.terms = _exact_terms(network)
         self.bits = {}
 
     def check(self, pieces):
@@ -462,7 +464,10 @@ class _ExactBox:
         n, d = self.num_hidden, len(self.lower)
         for piece in pieces:
             self.bits[id(piece)] = np.unpackbits(piece.pattern, count=n).astype(bool)
-        root = _Node(list(pieces), 0, [first_layer(self.network, self.free, self.fixed)],
+        first = first_layer(self.network, self.free, self.fixed)
+        if self.terms.used and self.layers:
+            first.terms = self.terms.layer_terms(0)
+        root = _Node(list(pieces), 0, [first],
                      np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros((0, d)),
                      np.zeros(0), (self.lower, self.upper))
         stack = [root]
@@ -550,6 +555,10 @@ class _ExactBox:
             pending &= upper_over_box(G, *node.box) > inner
         if self._empty(node):
             pending[:] = False
+        if pending.any() and self.terms.used:
+            rows = self.relu_units[node.layer][neurons[pending] - start]
+            pending[pending] = ~self.terms.known(node.maps[-1].terms[rows], node,
+                                                 active[pending])
         if pending.any():
             pending[pending] = one_cut_bounds(G[pending], node.G, node.h, *node.box) \
                 > inner[pending]
@@ -600,6 +609,8 @@ class _ExactBox:
         start, stop = self.offsets[node.layer], self.offsets[node.layer + 1]
         sources = self.network.layers[node.layer].sources(node.pattern[start:stop])
         maps = next_layer(self.network, node.layer, node.maps[-1], sources)
+        if self.terms.used and node.layer + 1 < self.layers:
+            maps.terms = self.terms.layer_terms(node.layer + 1, sources, node.maps[-1].terms)
         return _Node(node.pieces, node.layer + 1, node.maps + [maps], node.pattern,
                      node.decided, node.G, node.h, node.box, node.tight, node.hinted,
                      node.whole)
@@ -695,6 +706,66 @@ class _ExactBox:
             + 4 * np.finfo(float).eps * np.abs(constant)
         return C @ out.A, widened(d_up - constant, slack)
 
+
+
+class _ExactTerms:
+    """Hidden pre-activations as exact integer combinations of earlier ones, for the sign
+    proofs that rounding-error bounds cannot give: a unit whose weight row and bias equal
+    an earlier unit's of its layer (the ReLU of ``relu(t)`` and of ``abs(t)``) has its
+    pre-activation; a unit with integer weights and no bias (the max trees of
+    :func:`polyrelu.network.windowless.without_windows`) is, on a node, the integer
+    combination of the pre-activations its active inputs equal, e.g. ``y - x = y``
+    where ``x`` is an inactive ReLU. When that combination is ``k z_a`` for one unit
+    ``a`` of known sign on the node, or 0, the unit's sign is known there exactly
+    (its sign row lies on ``a``'s, and no float bound proves one from the other).
+
+    Terms are rows over the global pre-activation indices (the *anchors*)."""
+
+    def __init__(self, network):
+        self.layers = network.layers[:-1]
+        sizes = [layer.n_z for layer in self.layers]
+        self.offsets = np.cumsum([0] + sizes)
+        self.slot_z = network.slot_units()
+        self.first, self.integer = [], []
+        for index, layer in enumerate(self.layers):
+            rows = np.column_stack([layer.weight, layer.bias])
+            _, first, group = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+            self.first.append(first[group.reshape(-1)])
+            whole = np.all((layer.weight == np.round(layer.weight))
+                           & (np.abs(layer.weight) <= 2.0 ** 20), axis=1)
+            self.integer.append(whole & (layer.bias == 0) & (index > 0))
+        self.used = any(np.any(f != np.arange(len(f))) or i.any()
+                        for f, i in zip(self.first, self.integer))
+
+    def layer_terms(self, layer, sources=None, previous=None):
+        """Terms of hidden layer ``layer``'s pre-activations, from the ``sources`` of the
+        layer before on the node and that layer's terms ``previous``."""
+        n = self.layers[layer].n_z
+        terms = np.zeros((n, int(self.offsets[-1])))
+        terms[np.arange(n), self.offsets[layer] + self.first[layer]] = 1.0
+        rows = np.flatnonzero(self.integer[layer])
+        if rows.size:
+            inputs = np.flatnonzero(sources >= 0)
+            weight = self.layers[layer].weight[np.ix_(rows, inputs)]
+            terms[rows] = weight @ previous[sources[inputs]]  # exact: small integers
+        return terms
+
+    def known(self, terms, node, active):
+        """Which rows of ``terms`` have the sign ``active`` on the node for certain."""
+        sign = np.zeros(int(self.offsets[-1]), dtype=np.int8)
+        decided = np.flatnonzero(node.decided)
+        sign[self.slot_z[decided]] = np.where(node.pattern[decided], 1, -1)
+        count = np.count_nonzero(terms, axis=1)
+        anchor = np.argmax(terms != 0, axis=1)
+        coefficient = terms[np.arange(len(terms)), anchor]
+        implied = np.sign(coefficient) * sign[anchor]
+        return (count == 0) | ((count == 1) & (implied == np.where(active, 1, -1)))
+
+
+@lru_cache(maxsize=8)
+def _exact_terms(network):
+    """The :class:`_ExactTerms` of a network (made once per network)."""
+    return _ExactTerms(network)
 
 
 class _LazySolver:

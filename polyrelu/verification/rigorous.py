@@ -255,9 +255,9 @@ def tail_bounds_batch(A, c, eps, layers, lower, upper, C):
     """Sound lower bounds of ``C_b g_b(x, delta)`` for a batch of *tail networks*: item
     ``b``'s first layer is ``z = A_b x + c_b + delta`` on the box ``[lower_b, upper_b]``
     with ``delta in [-eps_b, eps_b]`` (the rounding error of composed maps), with the units
-    and kept entries of ``layers[0]`` (its weights are not used), followed by the shared
-    ``layers[1:]`` (:class:`polyrelu.network.layers.Layer` s with ReLU and linear units,
-    no windows; the last one affine).
+    of ``layers[0]`` (its weights are not used), followed by the shared ``layers[1:]``
+    (:class:`polyrelu.network.layers.Layer` s with ReLU and linear units, every unit kept
+    in order, no windows; the last one affine).
 
     The same back-substitution as :func:`polyrelu.geometry.symbolic.linear_bounds`
     (CROWN-style relaxations of the ReLU units, linear units passed through, intermediate
@@ -295,22 +295,16 @@ def tail_bounds_batch(A, c, eps, layers, lower, upper, C):
 
 
 def _relaxation(layer, lo, hi):
-    """The relaxation of a layer's outputs over its pre-activation bounds ``[lo, hi]``:
-    per unit the lower slope, upper slope and upper intercept (ReLU units as in
-    :mod:`polyrelu.geometry.symbolic`, linear units the identity), and the 0/1 matrix
-    taking the units to the layer's kept outputs (None when every unit is kept in order)."""
+    """Per unit of ``layer``: lower slope, upper slope and upper intercept of its relaxation
+    over the pre-activation bounds ``[lo, hi]`` (ReLU units as in
+    :mod:`polyrelu.geometry.symbolic`, linear units the identity)."""
     active, unstable = lo >= 0, (lo < 0) & (hi > 0)
     linear = layer.units == LINEAR
     lower_slope = np.where(linear | active | (unstable & (hi >= -lo)), 1.0, 0.0)
     width = np.where(unstable, hi - lo, 1.0)
     upper_slope = np.where(linear | active, 1.0, np.where(unstable, hi / width, 0.0))
     intercept = np.where(unstable & ~linear, -hi * lo / width, 0.0)
-    keep = layer.keep
-    select = None
-    if keep.size != layer.n_z or np.any(keep != np.arange(layer.n_z)):
-        select = np.zeros((keep.size, layer.n_z))
-        np.add.at(select, (np.arange(keep.size), keep), 1.0)
-    return lower_slope, upper_slope, intercept, select
+    return lower_slope, upper_slope, intercept
 
 
 def _product(stack, W):
@@ -335,9 +329,7 @@ def _tail_substitute(coef, const, relaxations, Ws, bs, center, radius, slack):
     substituting the layers down to the input (``Ws[0]``, ``bs[0]`` per item)."""
     magnitude, const_magnitude = np.abs(coef), np.abs(const)
     for k in range(len(relaxations) - 1, -1, -1):
-        lower_slope, upper_slope, intercept, select = relaxations[k]
-        if select is not None:  # from the kept outputs to the units
-            coef, magnitude = _product(coef, select), _product(magnitude, select)
+        lower_slope, upper_slope, intercept = relaxations[k]
         shift = _times(np.minimum(coef, 0.0), intercept)
         const = const + shift
         const_magnitude = const_magnitude - shift
