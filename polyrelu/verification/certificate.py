@@ -16,11 +16,29 @@ from ..network.layers import Layer
 from ..network.model import Network, network_fingerprint
 from ..network.windowless import without_windows
 
-__all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "BoxHint", "CertificateError",
-           "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "piece_counts", "network_fingerprint",
-           "box_from_path", "free_inputs", "tail_network", "rigorous_bounding_box",
-           "star_box_hint", "verification_network",
-           "region_constraints", "farkas_gap", "FARKAS_MARGIN", "BOUND_MARGIN"]
+__all__ = [
+    "BOUND_MARGIN",
+    "FARKAS_MARGIN",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "READABLE_VERSIONS",
+    "BoundPiece",
+    "BoxHint",
+    "Certificate",
+    "CertificateError",
+    "RegionPiece",
+    "StarPiece",
+    "box_from_path",
+    "farkas_gap",
+    "free_inputs",
+    "network_fingerprint",
+    "piece_counts",
+    "region_constraints",
+    "rigorous_bounding_box",
+    "star_box_hint",
+    "tail_network",
+    "verification_network",
+]
 
 FORMAT_NAME = "polyrelu-certificate"
 FORMAT_VERSION = 3     # 1: pieces named their own rows (unsound); 2: rows re-derived;
@@ -65,12 +83,12 @@ class RegionPiece:
 class StarPiece:
     """A piece of an exactly decided sub-box, closed before all its ReLU units were fixed.
 
-    The piece is the sub-box cut by the sign rows of every ReLU unit (pattern slot) of the
-    hidden layers before ``layer``, as ``pattern`` gives them (packed bits; the bits of ``layer``
-    and later are 0). The piece names no rows: the checker rebuilds them. On the piece
-    the earlier layers are affine, and the sound bounds of the remaining layers over
-    the piece's bounding box refute every unsafe polytope with ``multipliers[k]`` (as
-    in :class:`BoundPiece`).
+    The piece is the sub-box cut by the sign rows of every ReLU unit (pattern slot) of
+    the hidden layers before ``layer``, as ``pattern`` gives them (packed bits; the bits
+    of ``layer`` and later are 0). The piece names no rows: the checker rebuilds them. On
+    the piece the earlier layers are affine, and the sound bounds of the remaining layers
+    over the piece's bounding box refute every unsafe polytope with ``multipliers[k]``
+    (as in :class:`BoundPiece`).
 
     ``box_rows`` and ``box_weights`` are an optional hint for that bounding box: weight
     ``box_weights[i]`` on the piece's (unit-normalised) row ``box_rows[i, 1]`` in the

@@ -11,8 +11,8 @@ its pieces. docs/certificate-format.md states the rules.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 

@@ -19,10 +19,26 @@ import numpy as np
 from ..errors import SolverError
 from ..network.layers import LINEAR
 
-__all__ = ["dot_error", "AffineMaps", "first_layer", "next_layer", "upper_over_box",
-           "LPRows", "lp_proves_at_most", "at_most", "dual_bounds", "exact_dual_bound", "widened",
-           "narrowed", "empty_by_multipliers", "box_from_multipliers", "lp_box", "one_cut_bounds", "upward",
-           "tail_bounds_batch"]
+__all__ = [
+    "AffineMaps",
+    "LPRows",
+    "at_most",
+    "box_from_multipliers",
+    "dot_error",
+    "dual_bounds",
+    "empty_by_multipliers",
+    "exact_dual_bound",
+    "first_layer",
+    "lp_box",
+    "lp_proves_at_most",
+    "narrowed",
+    "next_layer",
+    "one_cut_bounds",
+    "tail_bounds_batch",
+    "upper_over_box",
+    "upward",
+    "widened",
+]
 
 _U = np.finfo(np.float64).eps / 2
 _TINY = np.finfo(np.float64).smallest_subnormal
@@ -48,6 +64,7 @@ class AffineMaps:
 
     def __init__(self, A, c, E, e):
         self.A, self.c, self.E, self.e = A, c, E, e
+        self.terms = None  # exact relations between the rows, set by the checker
 
     def slack(self, reach):
         """``E . reach + e`` rounded up: the error bound on a box ``|x| <= reach``."""
