@@ -10,7 +10,11 @@ digits_cnn.onnx and test_images.npy next to this file (see train.py) and prints:
 2. the number of linear regions in small l_inf balls around every test image (count
    mode; a ball whose count does not finish in the time limit prints ">= n");
 3. the exact local Lipschitz constant (l2) of the margin "true class minus runner-up"
-   over a ball around the 3, with the maximising region's exact rational bracket.
+   over a ball around the 3, with the maximising region's exact rational bracket;
+4. verification: is the 3 still classified as a 3 everywhere in an l_inf ball (pixels
+   kept in [0, 1])? Written as VNN-LIB (examples/out/digits_cnn_robust_*.vnnlib),
+   decided exactly, the certificate of "holds" re-checked by the independent checker;
+   a large radius is violated, with a counterexample re-checked in rational arithmetic.
 
 Each figure is checked against forward passes: sampled points of every slice piece and
 of the Lipschitz witness region are mapped by the piece's own affine map.
@@ -28,10 +32,14 @@ from polyrelu.errors import TimeLimitError
 from polyrelu.network.loaders import load_network
 from polyrelu.planar import decision_boundary, slice_through
 from polyrelu.regions.splitting import count_regions, enumerate_by_splitting
+from polyrelu.verification import check_certificate, verify
+from polyrelu.verification.vnnlib import read_vnnlib
 
 HERE = Path(__file__).parent
 RADII = (1e-4, 1e-3)
 COUNT_SECONDS = 20.0
+ROBUST_RADII = (0.01, 0.5)  # the 3 is robust in the first ball, not in the second
+VERIFY_SECONDS = 60.0
 
 
 def main():
@@ -44,6 +52,8 @@ def main():
     slice_section(network, images[[0, 1, 7]])
     counts_section(network, images, labels)
     lipschitz_section(network, images[3], int(labels[3]))
+    for radius in ROBUST_RADII:
+        verification_section(network, images[3], int(labels[3]), radius)
 
 
 def slice_section(network, images):
@@ -112,6 +122,38 @@ def lipschitz_section(network, image, label, radius=1e-3):
           f"(l2, ball of radius {radius:g}, {len(complex_)} regions)")
     print(f"lipschitz_exact_bracket: [{result.exact_lower:.12g}, {result.exact_upper:.12g}]")
     print(f"lipschitz_witness_pattern_exact: {result.witness_pattern_exact}")
+
+
+def robustness_vnnlib(image, label, radius, classes=10):
+    """VNN-LIB text: inputs in the l_inf ball of ``radius`` around ``image`` (within
+    [0, 1]); unsafe: some other class scores at least as high as ``label``."""
+    lines = [f"(declare-const X_{i} Real)" for i in range(len(image))]
+    lines += [f"(declare-const Y_{j} Real)" for j in range(classes)]
+    for i, value in enumerate(image):
+        lines.append(f"(assert (>= X_{i} {float(max(0.0, value - radius))!r}))")
+        lines.append(f"(assert (<= X_{i} {float(min(1.0, value + radius))!r}))")
+    others = " ".join(f"(and (>= Y_{j} Y_{label}))" for j in range(classes) if j != label)
+    return "\n".join(lines + [f"(assert (or {others}))"]) + "\n"
+
+
+def verification_section(network, image, label, radius):
+    """Robustness of ``label`` in the l_inf ball of ``radius``: verified, the certificate
+    re-checked (holds) or the counterexample's class shown (violated)."""
+    out = HERE.parent / "out"
+    out.mkdir(exist_ok=True)
+    path = out / f"digits_cnn_robust_r{radius:g}.vnnlib"
+    path.write_text(robustness_vnnlib(image, label, radius))
+    prop = read_vnnlib(path)
+    result = verify(network, prop, timeout=VERIFY_SECONDS)
+    line = f"verify_robust_{label}_r{radius:g}: {result.status} ({result.stats['seconds']:.1f} s"
+    if result.status == "holds":
+        summary = check_certificate(network, prop, result.certificate)
+        line += f", certificate checked: {summary}"
+    elif result.status == "violated":
+        cex = result.counterexample
+        line += (f", counterexample classified {int(network.forward(cex.x)[0].argmax())}, "
+                 f"exact re-check passed")
+    print(line + ")")
 
 
 if __name__ == "__main__":

@@ -12,16 +12,38 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import PolyreluError, SolverError
+from ..network.layers import Layer
 from ..network.model import Network, network_fingerprint
+from ..network.windowless import without_windows
 
-__all__ = ["Certificate", "BoundPiece", "RegionPiece", "StarPiece", "BoxHint", "CertificateError",
-           "FORMAT_NAME", "FORMAT_VERSION", "piece_counts", "network_fingerprint",
-           "box_from_path", "free_inputs", "tail_network", "rigorous_bounding_box",
-           "star_box_hint",
-           "region_constraints", "farkas_gap", "FARKAS_MARGIN", "BOUND_MARGIN"]
+__all__ = [
+    "BOUND_MARGIN",
+    "FARKAS_MARGIN",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "READABLE_VERSIONS",
+    "BoundPiece",
+    "BoxHint",
+    "Certificate",
+    "CertificateError",
+    "RegionPiece",
+    "StarPiece",
+    "box_from_path",
+    "farkas_gap",
+    "free_inputs",
+    "network_fingerprint",
+    "piece_counts",
+    "region_constraints",
+    "rigorous_bounding_box",
+    "star_box_hint",
+    "tail_network",
+    "verification_network",
+]
 
 FORMAT_NAME = "polyrelu-certificate"
-FORMAT_VERSION = 2     # 1: pieces named their own rows (unsound); 2: rows re-derived
+FORMAT_VERSION = 3     # 1: pieces named their own rows (unsound); 2: rows re-derived;
+# 3: the same layout for networks of ReLU and linear units (patterns and rows by ReLU slot)
+READABLE_VERSIONS = (2, 3)  # a version 2 file is a version 3 file of a Linear + ReLU network
 FARKAS_MARGIN = 1e-10  # relative margin the search wants a Farkas certificate to prove by
 BOUND_MARGIN = 1e-9    # the search closes boxes by bounds only with this relative margin
 
@@ -47,9 +69,9 @@ class BoundPiece:
 
 @dataclass(frozen=True)
 class RegionPiece:
-    """An activation region of an exactly decided sub-box (``pattern``: all hidden
-    neurons, packed bits), with one Farkas vector per unsafe polytope proving the
-    region misses it (rows: box, neurons, unsafe rows, see :func:`region_constraints`)."""
+    """An activation region of an exactly decided sub-box (``pattern``: all pattern slots,
+    one per ReLU unit, packed bits), with one Farkas vector per unsafe polytope proving the
+    region misses it (rows: box, ReLU units, unsafe rows, see :func:`region_constraints`)."""
 
     case: int
     path: tuple
@@ -59,20 +81,20 @@ class RegionPiece:
 
 @dataclass(frozen=True)
 class StarPiece:
-    """A piece of an exactly decided sub-box, closed before all its neurons were fixed.
+    """A piece of an exactly decided sub-box, closed before all its ReLU units were fixed.
 
-    The piece is the sub-box cut by the sign rows of every neuron of the hidden layers
-    before ``layer``, as ``pattern`` gives them (packed bits; the bits of ``layer``
-    and later are 0). The piece names no rows: the checker rebuilds them. On the piece
-    the earlier layers are affine, and the sound bounds of the remaining layers over
-    the piece's bounding box refute every unsafe polytope with ``multipliers[k]`` (as
-    in :class:`BoundPiece`).
+    The piece is the sub-box cut by the sign rows of every ReLU unit (pattern slot) of
+    the hidden layers before ``layer``, as ``pattern`` gives them (packed bits; the bits
+    of ``layer`` and later are 0). The piece names no rows: the checker rebuilds them. On
+    the piece the earlier layers are affine, and the sound bounds of the remaining layers
+    over the piece's bounding box refute every unsafe polytope with ``multipliers[k]``
+    (as in :class:`BoundPiece`).
 
     ``box_rows`` and ``box_weights`` are an optional hint for that bounding box: weight
     ``box_weights[i]`` on the piece's (unit-normalised) row ``box_rows[i, 1]`` in the
     combination bounding direction ``box_rows[i, 0]`` (``k < d``: ``x_k`` from above,
     ``d + k``: from below); rows ``0 .. 2d - 1`` are the sub-box's faces, row ``2d + j``
-    neuron j's sign row. The checker evaluates the hint, never trusts it.
+    the sign row of slot j. The checker evaluates the hint, never trusts it.
     """
 
     case: int
@@ -137,6 +159,15 @@ def box_from_path(case, path):
     return lower, upper
 
 
+def verification_network(network):
+    """The network verification and the certificate checker work on: every hidden layer
+    keeps all its units, in order, and has ReLU and linear units only.
+    :func:`polyrelu.network.windowless.without_windows`: ``network`` itself when it is of
+    that form, else its exact rewrite (the same real-valued function; max windows become
+    trees of ``x + relu(y - x)``)."""
+    return without_windows(network)
+
+
 def free_inputs(network, case):
     """``(mask, network)``: the inputs the case's box does not fix, and the network on them
     (fixed inputs folded into the first layer's bias). Exactly decided sub-boxes and their
@@ -144,18 +175,30 @@ def free_inputs(network, case):
     free = case.upper > case.lower
     if free.all():
         return free, network
-    first = network.weights[0]
-    bias = network.biases[0] + first[:, ~free] @ case.lower[~free]
-    return free, Network([first[:, free], *network.weights[1:]], [bias, *network.biases[1:]])
+    first = network.layers[0]
+    bias = first.bias + first.weight[:, ~free] @ case.lower[~free]
+    return free, _with_first_layer(network.layers, 0, first.weight[:, free], bias)
 
 
 def tail_network(network, pattern, layer):
     """The layers from hidden layer ``layer`` on, as a network on the input, for the
     inputs whose earlier layers have activation ``pattern`` (there they are affine)."""
     maps = network.affine_maps(pattern)
-    start, stop = np.cumsum((0,) + network.hidden_sizes)[[layer, layer + 1]]
-    return Network([maps.pre_A[start:stop], *network.weights[layer + 1:]],
-                   [maps.pre_c[start:stop], *network.biases[layer + 1:]])
+    start = sum(w.shape[0] for w in network.weights[:layer])
+    stop = start + network.weights[layer].shape[0]
+    return _with_first_layer(network.layers, layer, maps.pre_A[start:stop],
+                             maps.pre_c[start:stop])
+
+
+def _with_first_layer(layers, index, weight, bias):
+    """The network of ``layers[index:]`` with the affine map of ``layers[index]`` replaced."""
+    old = layers[index]
+    if old is layers[-1]:
+        first = Layer.affine(weight, bias)
+    else:
+        first = Layer.build(weight, bias, units=old.units, keep=old.keep, windows=old.windows,
+                            names=old.names, window_names=old.window_names)
+    return Network.from_layers([first, *layers[index + 1:]])
 
 
 def rigorous_bounding_box(solver, A, b, lower, upper, duals=False):
@@ -202,15 +245,15 @@ def region_constraints(network, pattern, box_rows, unsafe=()):
     """``A x <= b`` of the closed activation region ``pattern`` inside a box, and the same
     system with each unsafe polytope's rows appended.
 
-    Rows: the box rows, then one row per hidden neuron (``z_j >= 0`` if active,
-    ``z_j <= 0`` if not), normalised to unit length (zero rows kept as ``0 <= +-c``).
-    Returns ``(A, b, systems)`` with ``systems[k] = (A_k, b_k)`` for ``unsafe[k]``
-    (its rows ``C_k (W_eff x + b_eff) <= d_k``, also unit rows).
+    Rows: the box rows, then one row per pattern slot (a ReLU unit of a network without
+    windows: ``z_j >= 0`` if active, ``z_j <= 0`` if not), normalised to unit length
+    (zero rows kept as ``0 <= +-c``). Returns ``(A, b, systems)`` with
+    ``systems[k] = (A_k, b_k)`` for ``unsafe[k]`` (its rows
+    ``C_k (W_eff x + b_eff) <= d_k``, also unit rows).
     """
     maps = network.affine_maps(pattern)
-    sign = np.where(pattern, -1.0, 1.0)
-    A, b = _unit_rows(np.vstack([box_rows[0], sign[:, None] * maps.pre_A]),
-                      np.concatenate([box_rows[1], -sign * maps.pre_c]))
+    G, g, _ = network.kink_rows(pattern, maps)  # G x + g >= 0
+    A, b = _unit_rows(np.vstack([box_rows[0], -G]), np.concatenate([box_rows[1], g]))
     systems = []
     for polytope in unsafe:
         rows, rhs = _unit_rows(polytope.C @ maps.W_eff, polytope.d - polytope.C @ maps.b_eff)

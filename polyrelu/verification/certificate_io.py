@@ -16,6 +16,7 @@ from ..errors import InvalidFileError
 from .certificate import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    READABLE_VERSIONS,
     BoundPiece,
     BoxHint,
     Certificate,
@@ -99,7 +100,7 @@ def load_certificate(path):
     Raises
     ------
     InvalidFileError
-        If the file is not a readable certificate of this format version (corrupt,
+        If the file is not a readable certificate of a readable format version (corrupt,
         truncated, another format or version, arrays of the wrong type or size).
     """
     try:
@@ -135,11 +136,12 @@ def _read_arrays(data, path):
     name, version = _scalar(data, "format", "U", path), _scalar(data, "version", "i", path)
     if name != FORMAT_NAME:
         raise InvalidFileError(f"{path}: not a polyrelu certificate (format {name[:80]!r})")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise InvalidFileError(f"{path}: certificate format version {version} is not supported "
-                               f"(this polyrelu reads version {FORMAT_VERSION}; re-run "
+                               f"(this polyrelu reads versions "
+                               f"{', '.join(map(str, READABLE_VERSIONS))}; re-run "
                                "'polyrelu verify --certificate' to make a new one)")
-    arrays = {"fingerprint": _scalar(data, "fingerprint", "U", path)}
+    arrays = {"fingerprint": _scalar(data, "fingerprint", "U", path), "version": version}
     for key, (kind, ndim) in _SCHEMA.items():
         if key not in data.files:
             raise InvalidFileError(f"{path}: certificate has no '{key}' array")
@@ -200,7 +202,7 @@ def _rebuild(arrays, path):
         pieces.append(_piece(_KINDS[kind], int(arrays["case"][i]),
                              steps,
                              int(arrays["layer"][i]), arrays["patterns"][i], lams, hint))
-    return Certificate(arrays["fingerprint"], pieces, FORMAT_VERSION,
+    return Certificate(arrays["fingerprint"], pieces, int(arrays["version"]),
                        _rebuild_box_hints(arrays, path, shared))
 
 

@@ -29,11 +29,6 @@ def verify(network, prop, **options):
         "unknown" (no certificate; ``stats["certificate_rejected"]`` says why), an
         accepted one carries ``stats["certificate"] = "checked"``.
 
-    Raises
-    ------
-    UnsupportedNetworkError
-        For a network that is not Linear + ReLU (max windows, linear units): the search
-        and the checker do not handle those yet.
     """
     result = search.verify(network, prop, **options)
     if result.status != "holds":

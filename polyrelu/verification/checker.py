@@ -12,6 +12,7 @@ its pieces. docs/certificate-format.md states the rules.
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from ..geometry.symbolic import linear_bounds, linear_bounds_batch
 from ..options import Options
 from .certificate import (
     FORMAT_VERSION,
+    READABLE_VERSIONS,
     BoundPiece,
     BoxHint,
     CertificateError,
@@ -27,6 +29,7 @@ from .certificate import (
     StarPiece,
     box_from_path,
     network_fingerprint,
+    verification_network,
 )
 from .rigorous import (
     LPRows,
@@ -67,14 +70,12 @@ def check_certificate(network, prop, certificate, *, options=None):
     dict
         ``boxes`` and the piece counts.
 
-    Raises
-    ------
-    UnsupportedNetworkError
-        For a network that is not Linear + ReLU: the checking rules are those of ReLU
-        layers, and a certificate naming such a network's fingerprint proves nothing.
+    A network with max windows is checked on its exact rewrite without them
+    (:func:`polyrelu.verification.certificate.verification_network`); the certificate's
+    fingerprint is the given network's.
     """
-    network.require_relu_mlp("certificate checking")
     _check_header(network, certificate)
+    network = verification_network(network)
     shape, checked_paths = _Shape(network), {}
     for piece in certificate.pieces:
         try:
@@ -109,15 +110,19 @@ class _Shape:
 
     def __init__(self, network):
         self.input_dim, self.num_hidden = network.input_dim, network.num_hidden
-        self.hidden_sizes = tuple(int(n) for n in network.hidden_sizes)
-        self.offsets = np.cumsum((0,) + self.hidden_sizes)
+        self.slot_sizes = tuple(int(n) for n in network.slot_sizes)
+        self.offsets = np.cumsum((0,) + self.slot_sizes)
 
 
 def _check_header(network, certificate):
     version = getattr(certificate, "version", None)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CertificateError(f"certificate format version {version!r} is not supported "
-                               f"(this checker reads version {FORMAT_VERSION})")
+                               f"(this checker reads versions "
+                               f"{', '.join(map(str, READABLE_VERSIONS))})")
+    if version != FORMAT_VERSION and not network.is_relu_mlp:
+        raise CertificateError(f"a version {version} certificate is for a Linear + ReLU "
+                               f"network; this network has {network.describe_units()}")
     if certificate.fingerprint != network_fingerprint(network):
         raise CertificateError("certificate is for a different network (fingerprint mismatch)")
 
@@ -214,7 +219,7 @@ def _check_hint(network, case, piece):
     weights >= 0."""
     d = int(np.sum(case.upper > case.lower))
     rows, weights = piece.box_rows, piece.box_weights
-    count = 2 * d + int(sum(network.hidden_sizes[:piece.layer]))
+    count = 2 * d + int(sum(network.slot_sizes[:piece.layer]))
     if not (isinstance(rows, np.ndarray) and isinstance(weights, np.ndarray)
             and rows.dtype.kind == "i" and rows.ndim == 2 and rows.shape[1] == 2
             and weights.dtype == np.float64 and weights.shape == (len(rows),)
@@ -232,11 +237,11 @@ def _check_pattern(network, piece):
     bits = np.unpackbits(pattern)
     used = n
     if isinstance(piece, (StarPiece, BoxHint)):
-        layers = len(network.hidden_sizes)
+        layers = len(network.slot_sizes)
         if not isinstance(piece.layer, (int, np.integer)) or not 0 <= piece.layer < layers:
             raise CertificateError(f"star piece or hint at layer {piece.layer!r} (the network has "
                                    f"{layers} hidden layers)")
-        used = int(sum(network.hidden_sizes[:piece.layer]))
+        used = int(sum(network.slot_sizes[:piece.layer]))
     if bits[used:].any():
         raise CertificateError("a pattern sets bits beyond the neurons it fixes")
 
@@ -403,8 +408,7 @@ class _StarChecks:
                         for (_, node, _, _, _), lo, hi in zip(items, low, high)])
         C = np.array([_refutation_rows(exact.case, piece.multipliers, network.output_dim)
                       for _, _, piece, _, _ in items])
-        bounds = tail_bounds_batch(A, c, eps, network.weights[layer + 1:],
-                                   network.biases[layer + 1:], low, high, C)
+        bounds = tail_bounds_batch(A, c, eps, network.layers[layer:], low, high, C)
         for (exact, node, piece, _, hinted), lower in zip(items, bounds):
             flaw = _refutation_flaw(lower, exact.case, piece.multipliers)
             if flaw is None:
@@ -449,8 +453,10 @@ class _ExactBox:
         self.lower, self.upper = lower[self.free], upper[self.free]
         self.fixed = lower[~self.free]
         self.reach = np.maximum(np.abs(self.lower), np.abs(self.upper))
-        self.offsets = np.cumsum((0,) + tuple(network.hidden_sizes))
+        self.offsets = np.cumsum((0,) + tuple(network.slot_sizes))
         self.layers, self.num_hidden = len(self.offsets) - 1, int(self.offsets[-1])
+        self.relu_units = [layer.relu_units for layer in network.layers[:-1]]
+        self.terms = _exact_terms(network)
         self.bits = {}
 
     def check(self, pieces):
@@ -458,7 +464,10 @@ class _ExactBox:
         n, d = self.num_hidden, len(self.lower)
         for piece in pieces:
             self.bits[id(piece)] = np.unpackbits(piece.pattern, count=n).astype(bool)
-        root = _Node(list(pieces), 0, [first_layer(self.network, self.free, self.fixed)],
+        first = first_layer(self.network, self.free, self.fixed)
+        if self.terms.used and self.layers:
+            first.terms = self.terms.layer_terms(0)
+        root = _Node(list(pieces), 0, [first],
                      np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros((0, d)),
                      np.zeros(0), (self.lower, self.upper))
         stack = [root]
@@ -503,19 +512,21 @@ class _ExactBox:
 
     def _child(self, node, j, active, pieces):
         """``node`` cut by neuron j's sign row (``active``: ``z_j >= 0``)."""
-        row, rhs, _ = self._sign_rows(node.maps[-1], [j - self.offsets[node.layer]], [active])
+        row, rhs, _ = self._sign_rows(node.layer, node.maps[-1], [j - self.offsets[node.layer]],
+                                      [active])
         pattern, decided = node.pattern.copy(), node.decided.copy()
         pattern[j], decided[j] = active, True
         return _Node(pieces, node.layer, node.maps, pattern, decided,
                      np.vstack([node.G, row]), np.concatenate([node.h, rhs]), node.box,
                      False)
 
-    def _sign_rows(self, maps, rows, active):
-        """``(G, outer, inner)`` for the neurons ``rows`` of one layer (``maps``) with signs
-        ``active``: ``s z_j(x) <= 0`` (``s = -1`` if active) implies ``G_j x <= outer_j``
-        on the sub-box, and ``G_j x <= inner_j`` on a set implies ``s z_j <= 0`` there
-        (the maps' rounding error between them)."""
-        rows = np.asarray(rows, dtype=int)
+    def _sign_rows(self, layer, maps, slots, active):
+        """``(G, outer, inner)`` for the ReLU slots ``slots`` (local indices) of hidden layer
+        ``layer`` (pre-activation ``maps``) with signs ``active``: ``s z_j(x) <= 0``
+        (``s = -1`` if active) implies ``G_j x <= outer_j`` on the sub-box, and
+        ``G_j x <= inner_j`` on a set implies ``s z_j <= 0`` there (the maps' rounding
+        error between them)."""
+        rows = self.relu_units[layer][np.asarray(slots, dtype=int)]
         sign = np.where(np.asarray(active, dtype=bool), -1.0, 1.0)
         slack = self._slack(maps)[rows]
         value = -sign * maps.c[rows]
@@ -533,7 +544,7 @@ class _ExactBox:
         bounds over the node's box (LP-tightened when many remain), then the box with one
         of the node's rows at a time, then one LP each."""
         start = self.offsets[node.layer]
-        G, outer, inner = self._sign_rows(node.maps[-1], neurons - start, active)
+        G, outer, inner = self._sign_rows(node.layer, node.maps[-1], neurons - start, active)
         # the other side {s z_j > 0} has no point in the node if max_node G_j x <= inner_j
         if node.hinted != node.layer + 1:
             self._apply_hint(node, neurons, active)
@@ -544,6 +555,10 @@ class _ExactBox:
             pending &= upper_over_box(G, *node.box) > inner
         if self._empty(node):
             pending[:] = False
+        if pending.any() and self.terms.used:
+            rows = self.relu_units[node.layer][neurons[pending] - start]
+            pending[pending] = ~self.terms.known(node.maps[-1].terms[rows], node,
+                                                 active[pending])
         if pending.any():
             pending[pending] = one_cut_bounds(G[pending], node.G, node.h, *node.box) \
                 > inner[pending]
@@ -592,7 +607,10 @@ class _ExactBox:
     def _next_layer(self, node):
         """``node`` with every neuron of its layer decided, moved to the next layer."""
         start, stop = self.offsets[node.layer], self.offsets[node.layer + 1]
-        maps = next_layer(self.network, node.layer, node.maps[-1], node.pattern[start:stop])
+        sources = self.network.layers[node.layer].sources(node.pattern[start:stop])
+        maps = next_layer(self.network, node.layer, node.maps[-1], sources)
+        if self.terms.used and node.layer + 1 < self.layers:
+            maps.terms = self.terms.layer_terms(node.layer + 1, sources, node.maps[-1].terms)
         return _Node(node.pieces, node.layer + 1, node.maps + [maps], node.pattern,
                      node.decided, node.G, node.h, node.box, node.tight, node.hinted,
                      node.whole)
@@ -633,7 +651,7 @@ class _ExactBox:
         layer_of = np.searchsorted(self.offsets, used, side="right") - 1
         for layer in np.unique(layer_of):
             js = used[layer_of == layer]
-            G, outer, _ = self._sign_rows(node.maps[layer], js - self.offsets[layer],
+            G, outer, _ = self._sign_rows(layer, node.maps[layer], js - self.offsets[layer],
                                           node.pattern[js])
             parts_G.append(G)
             parts_h.append(outer)
@@ -667,7 +685,7 @@ class _ExactBox:
         """Outer sign rows of every neuron of the first ``layers`` hidden layers (default:
         all), in neuron order."""
         layers = self.layers if layers is None else layers
-        parts = [self._sign_rows(maps, np.arange(len(maps.c)),
+        parts = [self._sign_rows(layer, maps, np.arange(len(self.relu_units[layer])),
                                  node.pattern[self.offsets[layer]:self.offsets[layer + 1]])
                  for layer, maps in enumerate(node.maps[:layers])]
         d = len(self.lower)
@@ -688,6 +706,66 @@ class _ExactBox:
             + 4 * np.finfo(float).eps * np.abs(constant)
         return C @ out.A, widened(d_up - constant, slack)
 
+
+
+class _ExactTerms:
+    """Hidden pre-activations as exact integer combinations of earlier ones, for the sign
+    proofs that rounding-error bounds cannot give: a unit whose weight row and bias equal
+    an earlier unit's of its layer (the ReLU of ``relu(t)`` and of ``abs(t)``) has its
+    pre-activation; a unit with integer weights and no bias (the max trees of
+    :func:`polyrelu.network.windowless.without_windows`) is, on a node, the integer
+    combination of the pre-activations its active inputs equal, e.g. ``y - x = y``
+    where ``x`` is an inactive ReLU. When that combination is ``k z_a`` for one unit
+    ``a`` of known sign on the node, or 0, the unit's sign is known there exactly
+    (its sign row lies on ``a``'s, and no float bound proves one from the other).
+
+    Terms are rows over the global pre-activation indices (the *anchors*)."""
+
+    def __init__(self, network):
+        self.layers = network.layers[:-1]
+        sizes = [layer.n_z for layer in self.layers]
+        self.offsets = np.cumsum([0] + sizes)
+        self.slot_z = network.slot_units()
+        self.first, self.integer = [], []
+        for index, layer in enumerate(self.layers):
+            rows = np.column_stack([layer.weight, layer.bias])
+            _, first, group = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+            self.first.append(first[group.reshape(-1)])
+            whole = np.all((layer.weight == np.round(layer.weight))
+                           & (np.abs(layer.weight) <= 2.0 ** 20), axis=1)
+            self.integer.append(whole & (layer.bias == 0) & (index > 0))
+        self.used = any(np.any(f != np.arange(len(f))) or i.any()
+                        for f, i in zip(self.first, self.integer))
+
+    def layer_terms(self, layer, sources=None, previous=None):
+        """Terms of hidden layer ``layer``'s pre-activations, from the ``sources`` of the
+        layer before on the node and that layer's terms ``previous``."""
+        n = self.layers[layer].n_z
+        terms = np.zeros((n, int(self.offsets[-1])))
+        terms[np.arange(n), self.offsets[layer] + self.first[layer]] = 1.0
+        rows = np.flatnonzero(self.integer[layer])
+        if rows.size:
+            inputs = np.flatnonzero(sources >= 0)
+            weight = self.layers[layer].weight[np.ix_(rows, inputs)]
+            terms[rows] = weight @ previous[sources[inputs]]  # exact: small integers
+        return terms
+
+    def known(self, terms, node, active):
+        """Which rows of ``terms`` have the sign ``active`` on the node for certain."""
+        sign = np.zeros(int(self.offsets[-1]), dtype=np.int8)
+        decided = np.flatnonzero(node.decided)
+        sign[self.slot_z[decided]] = np.where(node.pattern[decided], 1, -1)
+        count = np.count_nonzero(terms, axis=1)
+        anchor = np.argmax(terms != 0, axis=1)
+        coefficient = terms[np.arange(len(terms)), anchor]
+        implied = np.sign(coefficient) * sign[anchor]
+        return (count == 0) | ((count == 1) & (implied == np.where(active, 1, -1)))
+
+
+@lru_cache(maxsize=8)
+def _exact_terms(network):
+    """The :class:`_ExactTerms` of a network (made once per network)."""
+    return _ExactTerms(network)
 
 
 class _LazySolver:

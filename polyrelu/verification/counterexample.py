@@ -48,14 +48,16 @@ def check_counterexample_exact(network, case, disjunct, x):
 
 def check_counterexample_onnx(path, prop, counterexample, tol=1e-4):
     """Re-run an ONNX model with onnxruntime at the counterexample (float32 input, as
-    VNN-COMP does) and return ``(passes, output, worst_violation)``: ``passes`` when
-    the output is within ``tol`` of the unsafe polytope's rows."""
+    VNN-COMP does, or float64 for a model that takes doubles) and return
+    ``(passes, output, worst_violation)``: ``passes`` when the output is within ``tol``
+    of the unsafe polytope's rows."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     entry = session.get_inputs()[0]
     shape = [dim if isinstance(dim, int) else 1 for dim in entry.shape]
-    x = np.asarray(counterexample.x, dtype=np.float32).reshape(shape)
+    dtype = np.float64 if entry.type == "tensor(double)" else np.float32
+    x = np.asarray(counterexample.x, dtype=dtype).reshape(shape)
     output = np.asarray(session.run(None, {entry.name: x})[0], dtype=np.float64).ravel()
     unsafe = prop.cases[counterexample.case].unsafe[counterexample.disjunct]
     worst = float(np.max(unsafe.C @ output - unsafe.d, initial=-np.inf))

@@ -17,11 +17,28 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import SolverError
+from ..network.layers import LINEAR
 
-__all__ = ["dot_error", "AffineMaps", "first_layer", "next_layer", "upper_over_box",
-           "LPRows", "lp_proves_at_most", "at_most", "dual_bounds", "exact_dual_bound", "widened",
-           "narrowed", "empty_by_multipliers", "box_from_multipliers", "lp_box", "one_cut_bounds", "upward",
-           "tail_bounds_batch"]
+__all__ = [
+    "AffineMaps",
+    "LPRows",
+    "at_most",
+    "box_from_multipliers",
+    "dot_error",
+    "dual_bounds",
+    "empty_by_multipliers",
+    "exact_dual_bound",
+    "first_layer",
+    "lp_box",
+    "lp_proves_at_most",
+    "narrowed",
+    "next_layer",
+    "one_cut_bounds",
+    "tail_bounds_batch",
+    "upper_over_box",
+    "upward",
+    "widened",
+]
 
 _U = np.finfo(np.float64).eps / 2
 _TINY = np.finfo(np.float64).smallest_subnormal
@@ -47,6 +64,7 @@ class AffineMaps:
 
     def __init__(self, A, c, E, e):
         self.A, self.c, self.E, self.e = A, c, E, e
+        self.terms = None  # exact relations between the rows, set by the checker
 
     def slack(self, reach):
         """``E . reach + e`` rounded up: the error bound on a box ``|x| <= reach``."""
@@ -63,12 +81,15 @@ def first_layer(network, free, fixed_values):
     return AffineMaps(W[:, free].copy(), c, np.zeros((len(b), int(free.sum()))), e)
 
 
-def next_layer(network, layer, maps, mask):
+def next_layer(network, layer, maps, sources):
     """:class:`AffineMaps` of layer ``layer + 1``'s pre-activations (or the output layer's),
-    from layer ``layer``'s ``maps`` and its activation ``mask`` (inactive neurons give 0)."""
+    from layer ``layer``'s ``maps`` and its outputs' ``sources`` (from
+    :meth:`polyrelu.network.model.Network.layer_sources`: output ``i`` equals
+    pre-activation ``sources[i]``, or is 0 where it is -1: an inactive ReLU unit)."""
     W, b = network.weights[layer + 1], network.biases[layer + 1]
-    A, c = maps.A * mask[:, None], maps.c * mask
-    E, e = maps.E * mask[:, None], maps.e * mask
+    keep, index = (sources >= 0)[:, None], np.maximum(sources, 0)
+    A, c = maps.A[index] * keep, maps.c[index] * keep[:, 0]
+    E, e = maps.E[index] * keep, maps.e[index] * keep[:, 0]
     absW, n = np.abs(W), W.shape[1] + 1
     new_E = upward(absW @ E, n) + dot_error(absW, np.abs(A), n)
     new_e = upward(absW @ e, n) + _sum_error(absW, np.abs(c), np.abs(b))
@@ -247,30 +268,33 @@ def narrowed(value, slack):
     return value - np.where(slack > 0, slack + 4 * _U * (np.abs(value) + slack) + _TINY, 0.0)
 
 
-def tail_bounds_batch(A, c, eps, weights, biases, lower, upper, C):
+def tail_bounds_batch(A, c, eps, layers, lower, upper, C):
     """Sound lower bounds of ``C_b g_b(x, delta)`` for a batch of *tail networks*: item
     ``b``'s first layer is ``z = A_b x + c_b + delta`` on the box ``[lower_b, upper_b]``
-    with ``delta in [-eps_b, eps_b]`` (the rounding error of composed maps), followed by
-    the shared layers ``weights`` / ``biases`` (ReLU between layers, the last one affine).
+    with ``delta in [-eps_b, eps_b]`` (the rounding error of composed maps), with the units
+    of ``layers[0]`` (its weights are not used), followed by the shared ``layers[1:]``
+    (:class:`polyrelu.network.layers.Layer` s with ReLU and linear units, every unit kept
+    in order, no windows; the last one affine).
 
     The same back-substitution as :func:`polyrelu.geometry.symbolic.linear_bounds`
-    (CROWN-style relaxations, intermediate bounds layer by layer, the result widened by
-    ``4 (depth + 2) (width + 2) eps`` times the magnitude of every term, which bounds the
-    rounding of the float64 computation to first order), with a per-item first layer,
-    so that many tails are bounded in one vectorised computation; equal, up to the
-    order of summation, to ``linear_bounds`` of the network
-    ``[[A_b, I], *weights], [c_b, *biases]`` over the box ``(x, delta)``.
+    (CROWN-style relaxations of the ReLU units, linear units passed through, intermediate
+    bounds layer by layer, the result widened by ``4 (depth + 2) (width + 2) eps`` times
+    the magnitude of every term, which bounds the rounding of the float64 computation to
+    first order), with a per-item first layer, so that many tails are bounded in one
+    vectorised computation; equal, up to the order of summation, to ``linear_bounds`` of
+    the network ``[[A_b, I], *weights], [c_b, *biases]`` over the box ``(x, delta)``.
 
     Shapes: ``A`` (B, n, d), ``c`` and ``eps`` (B, n), ``lower`` and ``upper`` (B, d),
     ``C`` (B, k, m) (one set of output rows per item). Returns (B, k).
     """
     B, n, d = A.shape
+    weights = [layer.weight for layer in layers[1:]]
     first = np.concatenate([A, np.broadcast_to(np.eye(n), (B, n, n))], axis=2)
-    Ws, bs = [first, *weights], [c, *biases]
+    Ws, bs = [first, *weights], [c, *(layer.bias for layer in layers[1:])]
     Ws_back = [("tail", A), *weights]  # the same layers for back-substitution
     center = np.concatenate([(upper + lower) / 2, np.zeros((B, n))], axis=1)
     radius = np.concatenate([(upper - lower) / 2, eps], axis=1)
-    width = max([d + n] + [w.shape[1] for w in weights])
+    width = max([d + n] + [max(w.shape) for w in weights])  # every inner length
     slack = 4.0 * (len(Ws) + 2) * (width + 2) * np.finfo(np.float64).eps
     relaxations = []
     for k in range(len(Ws) - 1):
@@ -281,20 +305,22 @@ def tail_bounds_batch(A, c, eps, weights, biases, lower, upper, C):
                                np.broadcast_to(both_b, (B,) + both_b.shape[-1:]),
                                relaxations, Ws_back, bs, center, radius, slack)
         size = W.shape[-2]
-        relaxations.append(_relaxation(low[:, :size], -low[:, size:]))
+        relaxations.append(_relaxation(layers[k], low[:, :size], -low[:, size:]))
     coef = _product(C, Ws[-1])
     const = C @ bs[-1]
     return _tail_substitute(coef, const, relaxations, Ws_back, bs, center, radius, slack)
 
 
-def _relaxation(lo, hi):
-    """Per neuron: lower slope, upper slope and upper intercept of relu on [lo, hi] (as in
-    :mod:`polyrelu.geometry.symbolic`)."""
+def _relaxation(layer, lo, hi):
+    """Per unit of ``layer``: lower slope, upper slope and upper intercept of its relaxation
+    over the pre-activation bounds ``[lo, hi]`` (ReLU units as in
+    :mod:`polyrelu.geometry.symbolic`, linear units the identity)."""
     active, unstable = lo >= 0, (lo < 0) & (hi > 0)
-    lower_slope = np.where(active | (unstable & (hi >= -lo)), 1.0, 0.0)
+    linear = layer.units == LINEAR
+    lower_slope = np.where(linear | active | (unstable & (hi >= -lo)), 1.0, 0.0)
     width = np.where(unstable, hi - lo, 1.0)
-    upper_slope = np.where(unstable, hi / width, np.where(active, 1.0, 0.0))
-    intercept = np.where(unstable, -hi * lo / width, 0.0)
+    upper_slope = np.where(linear | active, 1.0, np.where(unstable, hi / width, 0.0))
+    intercept = np.where(unstable & ~linear, -hi * lo / width, 0.0)
     return lower_slope, upper_slope, intercept
 
 
@@ -315,7 +341,8 @@ def _times(matrix, vector):
 
 
 def _tail_substitute(coef, const, relaxations, Ws, bs, center, radius, slack):
-    """Lower bounds of ``coef @ relu(z_K) + const`` (K = len(relaxations)) per item,
+    """Lower bounds of ``coef @ h_K + const`` (``h_K`` the outputs of tail layer
+    K = len(relaxations) - 1) per item,
     substituting the layers down to the input (``Ws[0]``, ``bs[0]`` per item)."""
     magnitude, const_magnitude = np.abs(coef), np.abs(const)
     for k in range(len(relaxations) - 1, -1, -1):

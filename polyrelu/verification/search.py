@@ -74,6 +74,7 @@ from .certificate import (
     rigorous_bounding_box,
     star_box_hint,
     tail_network,
+    verification_network,
 )
 from .counterexample import Counterexample, check_counterexample_exact
 
@@ -161,19 +162,19 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
     >>> result.status, result.counterexample.x.tolist(), result.counterexample.exact
     ('violated', [1.0], True)
     """
-    network.require_relu_mlp("verification")
     _check_dimensions(network, prop)
     if jobs < 1:
         raise PolyreluError(f"jobs must be at least 1, got {jobs}")
     settings = _Settings(options or Options(), exact_threshold, exact_depth,
-                         deadline or Deadline(timeout))
+                         deadline or Deadline(timeout), network)
+    searched = verification_network(network)
     start = time.monotonic()
     total = _Outcome()
     remaining = settings.deadline.remaining()
     try:  # a search step that outlives the deadline is stopped (main thread only)
         with hard_limit(None if remaining == float("inf") else remaining + _WORKER_GRACE,
                         "verify"):
-            _search_all(network, prop, settings, jobs, total, progress)
+            _search_all(searched, prop, settings, jobs, total, progress)
     except TimeLimitError:
         total.status, total.counterexample = "timeout", None
     certificate = None
@@ -202,6 +203,7 @@ class _Settings:
     exact_threshold: int
     exact_depth: int
     deadline: Deadline
+    original: object  # the network given: counterexamples are checked and evaluated on it
 
 
 @dataclass
@@ -326,7 +328,7 @@ class _CaseSearch:
         self.network, self.case, self.index = network, case, index
         self.options, self.solver = settings.options, solver
         self.exact_threshold, self.deadline = settings.exact_threshold, settings.deadline
-        self.exact_depth = settings.exact_depth
+        self.exact_depth, self.original = settings.exact_depth, settings.original
         self.progress = progress
         self.boxes = 0
         self.hints = []  # BoxHints of the open pieces at each layer (for the checker)
@@ -450,17 +452,18 @@ class _CaseSearch:
         if pattern is not None:
             candidates.append(self._vertex_near(x, pattern, disjunct))
         for point in candidates:
-            if point is not None and check_counterexample_exact(self.network, self.case,
+            if point is not None and check_counterexample_exact(self.original, self.case,
                                                                 disjunct, point):
                 x = np.array([float(v) for v in point])
-                return Counterexample(x, self.network.forward(x[None])[0], self.index,
+                return Counterexample(x, self.original.forward(x[None])[0], self.index,
                                       disjunct, tuple(point))
         return None
 
     def _vertex_near(self, x, pattern, disjunct):
         """The exact vertex defined by the constraints nearly active at ``x`` (the input
-        box, the neurons' hyperplanes, the unsafe rows), or None if they do not fix one."""
+        box, the ReLU units' hyperplanes, the unsafe rows), or None if they do not fix one."""
         hidden, output = exact_affine_maps(self.network, pattern)
+        hidden = [hidden[unit] for unit in self.network.slot_units()]
         d = len(x)
         equations = [([Fraction(int(i == j)) for j in range(d)], bound)
                      for i in range(d)

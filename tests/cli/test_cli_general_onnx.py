@@ -82,11 +82,91 @@ def test_lipschitz_equals_the_largest_finite_difference_gradient(net_file, capsy
     assert json.loads(capsys.readouterr().out)["lipschitz"] == pytest.approx(best, rel=1e-5)
 
 
-def test_verify_refuses_in_one_line(net_file, tmp_path, capsys):
-    prop = tmp_path / "p.vnnlib"
-    prop.write_text("(declare-const X_0 Real) (declare-const X_1 Real) (declare-const Y_0 Real)"
-                    " (assert (>= X_0 -1)) (assert (<= X_0 1)) (assert (>= X_1 -1))"
-                    " (assert (<= X_1 1)) (assert (>= Y_0 100))")
-    assert main(["verify", net_file, str(prop)]) == 2
+def _onnx_conv_net(path, seed=0):
+    """A 2x2 image: Conv (2 channels, 2x2 kernels, padding 1), Relu, MaxPool 2x2 (stride 1),
+    LeakyRelu, Flatten, Gemm 4, the flattened input added back (residual), Gemm 1."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    consts = {"K": rng.normal(size=(2, 1, 2, 2)), "kb": rng.normal(size=2) * 0.3,
+              "W1": rng.normal(size=(8, 4)) * 0.5, "b1": rng.normal(size=4) * 0.3,
+              "flat": np.array([1, 4]), "W2": rng.normal(size=(4, 1)), "b2": np.zeros(1)}
+    nodes = [helper.make_node("Conv", ["x", "K", "kb"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[1, 1]),
+             helper.make_node("LeakyRelu", ["p"], ["l"], alpha=0.1),
+             helper.make_node("Flatten", ["l"], ["f"]),
+             helper.make_node("Gemm", ["f", "W1", "b1"], ["g"]),
+             helper.make_node("Reshape", ["x", "flat"], ["xf"]),
+             helper.make_node("Add", ["g", "xf"], ["s"], name="residual"),
+             helper.make_node("Gemm", ["s", "W2", "b2"], ["y"])]
+    inits = [numpy_helper.from_array(v.astype(np.int64 if v.dtype.kind == "i" else np.float32),
+                                     k) for k, v in consts.items()]
+    graph = helper.make_graph(nodes, "conv", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 1, 2, 2])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, [1, 1])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def _onnxruntime_outputs(path, x):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    entry = session.get_inputs()[0]
+    shape = [dim if isinstance(dim, int) else 1 for dim in entry.shape]
+    dtype = np.float64 if entry.type == "tensor(double)" else np.float32
+    return np.array([session.run(None, {entry.name: np.asarray(p, dtype).reshape(shape)})[0]
+                     .ravel() for p in x])
+
+
+def _threshold_property(path, d, t):
+    lines = [f"(declare-const X_{i} Real)" for i in range(d)] + ["(declare-const Y_0 Real)"]
+    lines += [f"(assert (>= X_{i} -1)) (assert (<= X_{i} 1))" for i in range(d)]
+    path.write_text("\n".join(lines + [f"(assert (>= Y_0 {float(t)!r}))"]))
+    return str(path)
+
+
+def _parse(text):
+    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+
+
+@pytest.mark.parametrize("which", ["pool", "conv"])
+def test_verify_and_check_certificate_on_general_onnx(which, tmp_path, capsys):
+    """``verify`` on ONNX files with Conv, MaxPool, LeakyRelu, Clip and residual Add: a
+    threshold below a sampled onnxruntime output is violated (the counterexample reaches
+    it under onnxruntime); one far above the sampled maximum holds with a certificate
+    that ``check-certificate`` accepts, and that is refused for another network."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    del onnxruntime
+    d = 2 if which == "pool" else 4
+    net = str(_onnx_net(tmp_path / "n.onnx") if which == "pool"
+              else _onnx_conv_net(tmp_path / "n.onnx"))
+    assert not load_network(net).is_relu_mlp and load_network(net).window_pairs.size
+    y = _onnxruntime_outputs(net, np.random.default_rng(0).uniform(-1, 1, (3000, d)))[:, 0]
+    low = _threshold_property(tmp_path / "low.vnnlib", d, np.quantile(y, 0.9))
+    assert main(["verify", net, low, "--result", str(tmp_path / "r.txt")]) == 0
+    out = _parse(capsys.readouterr().out)
+    assert out["result"] == "violated" and out["onnxruntime_check"].startswith("passed")
+    x = np.array(json.loads(out["counterexample"]))
+    assert np.all(np.abs(x) <= 1)
+    assert _onnxruntime_outputs(net, [x])[0, 0] >= np.quantile(y, 0.9) - 1e-4
+    high = _threshold_property(tmp_path / "high.vnnlib", d, y.max() + (y.max() - y.min()))
+    cert = str(tmp_path / "c.npz")
+    assert main(["verify", net, high, "--exact-threshold", "1000", "--certificate", cert]) == 0
+    out = _parse(capsys.readouterr().out)
+    assert out["result"] == "holds" and out["certificate"] == "checked"
+    assert main(["check-certificate", net, high, cert]) == 0
+    assert _parse(capsys.readouterr().out)["certificate"] == "valid"
+    other = str(_onnx_net(tmp_path / "o.onnx", seed=4) if which == "pool"
+                else _onnx_conv_net(tmp_path / "o.onnx", seed=4))
+    assert main(["check-certificate", other, high, cert]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Linear + ReLU" in err[0], err
+    assert len(err) == 1 and "fingerprint" in err[0], err
+
+
+def test_verify_bad_input_is_one_line(net_file, tmp_path, capsys):
+    prop = _threshold_property(tmp_path / "p.vnnlib", 3, 1.0)  # 3 inputs; the net has 2
+    assert main(["verify", net_file, prop]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "3 inputs but the network has 2" in err[0], err

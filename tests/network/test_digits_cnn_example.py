@@ -45,3 +45,48 @@ def test_walk_and_splitting_agree_on_a_ball_around_an_image():
     split = enumerate_by_splitting(network, domain)
     assert len(walked) > 1 and compare_complexes(walked, split).agree
     assert sum(r.volume() for r in split) == pytest.approx(2e-3 ** 64, rel=1e-6)
+
+
+def test_the_example_verification_query(tmp_path):
+    """examples/digits_cnn/analyse.py's verification: the 3 is robust in the l_inf ball of
+    radius 0.01 (a checked certificate; 2000 sampled points of the ball, run through
+    onnxruntime, keep class 3) and not in the ball of radius 0.5 (the counterexample
+    lies in the ball and onnxruntime classifies it otherwise)."""
+    import importlib.util
+
+    import onnxruntime
+
+    from polyrelu.verification import check_certificate, verify
+    from polyrelu.verification.vnnlib import read_vnnlib
+
+    spec = importlib.util.spec_from_file_location("analyse", HERE / "analyse.py")
+    analyse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(analyse)
+    ROBUST_RADII, robustness_vnnlib = analyse.ROBUST_RADII, analyse.robustness_vnnlib
+
+    network = load_network(HERE / "digits_cnn.onnx")
+    data = np.load(HERE / "test_images.npy", allow_pickle=False)
+    image, label = data["image"][3].reshape(-1), int(data["label"][3])
+    session = onnxruntime.InferenceSession(str(HERE / "digits_cnn.onnx"),
+                                           providers=["CPUExecutionProvider"])
+
+    def classes(x):
+        x = np.asarray(x, dtype=np.float32).reshape(-1, 1, 8, 8)
+        return session.run(None, {session.get_inputs()[0].name: x})[0].argmax(axis=1)
+
+    small, large = ROBUST_RADII
+    prop = read_vnnlib(robustness_vnnlib(image, label, small))
+    case = prop.cases[0]
+    assert np.allclose(case.lower, np.clip(image - small, 0, 1))
+    result = verify(network, prop, timeout=120)
+    assert result.status == "holds" and result.stats["certificate"] == "checked"
+    check_certificate(network, prop, result.certificate)
+    points = np.random.default_rng(0).uniform(case.lower, case.upper, size=(2000, 64))
+    assert (classes(points) == label).all()
+    prop = read_vnnlib(robustness_vnnlib(image, label, large))
+    result = verify(network, prop, timeout=120)
+    assert result.status == "violated"
+    x = result.counterexample.x
+    case = prop.cases[0]
+    assert np.all(case.lower <= x) and np.all(x <= case.upper)
+    assert classes(x)[0] != label

@@ -1,22 +1,19 @@
-"""The certificate checker accepts a forged "holds" certificate for a *general* network
-(one that is not Linear + ReLU) and so certifies a false property.
+"""The certificate checker on a *general* network (one that is not Linear + ReLU): a
+forged "holds" certificate must not certify a false property.
 
-``polyrelu.verify`` refuses general networks (verification/checked.py calls
-``require_relu_mlp``), but ``polyrelu.check_certificate`` (verification/checker.py,
-``check_certificate``) and the ``polyrelu check-certificate`` CLI do not: the region
-pieces are re-checked with ``network.weights`` / ``network.biases`` as if a plain ReLU
-followed every layer (verification/rigorous.py ``first_layer`` / ``next_layer``), which
-ignores the layer's kept entries, linear units and max windows. The fingerprint check does
-not help: a certificate file is data, and its fingerprint field is just the hash of the
-network it names.
+Found when ``polyrelu.verify`` refused general networks but ``check_certificate``
+re-checked region pieces with ``network.weights`` / ``network.biases`` as if a plain ReLU
+followed every layer, ignoring the layer's kept entries and linear units. Verification now
+handles ReLU and linear units with any kept entries (the rigorous maps follow
+``Network.layer_sources``), so the forgery is rejected and the search finds the
+counterexample.
 
 Minimal reproduction: ``R(x) = relu(x) - relu(x - 0.5)`` (a ReLU MLP, ``R >= 0`` on
 [-1, 1]) and ``G`` = the same weights with the layer's outputs swapped (``keep=[1, 0]``):
 ``G(x) = relu(x - 0.5) - relu(x)``, ``G(1) = -0.5``. Property: unsafe if ``Y_0 <= -0.1``
 on ``X_0 in [-1, 1]``. ``search.verify(R, prop)`` returns "holds" with 3 region pieces;
-replacing the certificate's fingerprint by ``network_fingerprint(G)`` makes
-``check_certificate(G, prop, certificate)`` accept it, although G violates the property.
-Expected: UnsupportedNetworkError (as ``verify``) or CertificateError.
+replacing the certificate's fingerprint by ``network_fingerprint(G)`` must not make
+``check_certificate(G, prop, certificate)`` accept it.
 """
 
 import dataclasses
@@ -54,6 +51,13 @@ def _forged_certificate(prop):
 def test_the_property_is_false_on_the_general_network():
     _, swapped = _networks()
     assert swapped.forward([[1.0]])[0, 0] == pytest.approx(-0.5)  # unsafe: <= -0.1
+
+
+def test_verify_finds_the_counterexample_on_the_general_network():
+    _, swapped = _networks()
+    result = verify(swapped, read_vnnlib(PROPERTY))
+    assert result.status == "violated" and result.counterexample.exact
+    assert swapped.forward(result.counterexample.x[None])[0, 0] <= -0.1  # oracle: forward
 
 
 def test_check_certificate_does_not_accept_a_certificate_of_a_false_property():

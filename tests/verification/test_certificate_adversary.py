@@ -203,7 +203,7 @@ def test_old_and_unknown_versions_are_refused(tmp_path):
     path = tmp_path / "cert.npz"
     save_certificate(certificate, path)
     data = dict(np.load(path))
-    for version in (1, 3):
+    for version in (1, 4):
         data["version"] = np.array(version)
         np.savez(tmp_path / "other.npz", **data)
         with pytest.raises(InvalidFileError, match=f"version {version} is not supported"):
