@@ -21,7 +21,9 @@ def add_parser(commands):
         "Enumerate every activation region of NET over the input domain by walking their "
         "adjacency graph.")
     parser.add_argument("-o", "--output", metavar="FILE",
-                        help="save the region complex to FILE (.npz)")
+                        help="save the region complex to FILE (.npz); the regions are "
+                             "streamed to disk as they are found (a spill beside FILE, or "
+                             "the checkpoint), not kept in memory")
     parser.add_argument("--facet-method", choices=("auto", "qhull", "lp"), default="auto",
                         help="how facets are found (default: auto)")
     parser.add_argument("--cross-check", action="store_true",

@@ -12,6 +12,14 @@ the facet crossings of the stored regions (forward passes, no LP) to rebuild the
 frontier, and walks on. The final regions are exactly those of an uninterrupted run.
 A directory with chunks but no ``meta.json``, or with a foreign, edited or truncated
 chunk, is refused (:class:`polyrelu.InvalidFileError`).
+
+A walk that keeps no regions in memory (``keep=False``) streams them to a checkpoint
+only, and returns a :class:`StreamedComplex`: the checkpoint and the edges (24 bytes
+each). Its ``save`` merges the chunks (each checked again: hash, run, sequence, shapes)
+into the region complex file, so the walk's memory is bounded by its frontier and the
+merge's by the regions' arrays. ``polyrelu regions -o FILE`` without ``--checkpoint``
+spills to a hidden checkpoint beside FILE (:func:`spill_checkpoint`), removed once FILE
+is written or the run fails (a killed run leaves it behind: ``.FILE.spill-*``).
 """
 
 import hashlib

@@ -139,7 +139,9 @@ class RegionComplex:
         Nodes are region ids; an edge joins two regions that share a facet of
         positive (d-1)-volume, with attribute ``kink`` (the kink whose hyperplane holds
         that facet: a ReLU slot, or ``num_hidden + p`` for the tie of window pair ``p``;
-        for a ReLU network the global index of the hidden neuron).
+        for a ReLU network the global index of the hidden neuron). A complex made from
+        an edge array (as the walk makes it) builds the graph on first use: until then
+        an edge takes 24 bytes instead of networkx's ~250.
     stats : dict
         How the result was obtained: ``lps`` (LPs solved), ``seconds``,
         ``thin_regions`` (patterns seen but below the radius tolerance), ...
@@ -150,10 +152,32 @@ class RegionComplex:
     """
 
     def __init__(self, network, domain, regions, graph, stats, zero_tol):
+        """``graph``: a networkx graph, or an int array (E, 3) of edges ``(u, v, kink)``."""
         self.network, self.domain = network, domain
-        self.regions, self.graph = list(regions), graph
+        self.regions = list(regions)
         self.stats, self.zero_tol = dict(stats), zero_tol
         self._index = {region.key: region.id for region in self.regions}
+        if isinstance(graph, nx.Graph):
+            self._graph, self._edges = graph, None
+        else:
+            self._graph, self._edges = None, np.asarray(graph, dtype=np.int64).reshape(-1, 3)
+
+    @property
+    def graph(self):
+        """The adjacency graph (see the class's attributes)."""
+        if self._graph is None:
+            graph = nx.Graph()
+            graph.add_nodes_from(range(len(self.regions)))
+            graph.add_edges_from((u, v, {"kink": kink}) for u, v, kink in self._edges.tolist())
+            self._graph, self._edges = graph, None
+        return self._graph
+
+    def _edge_list(self):
+        """The edges (E, 2), smaller id first, and their kinks (E,), without building the
+        graph if it is not built yet."""
+        if self._graph is None:
+            return np.sort(self._edges[:, :2], axis=1), self._edges[:, 2]
+        return _edge_arrays(self._graph)
 
     def __len__(self):
         return len(self.regions)
@@ -214,7 +238,7 @@ class RegionComplex:
         W = np.array([r.W_eff for r in self.regions]).reshape(
             len(self), self.network.output_dim, self.network.input_dim)
         b = np.array([r.b_eff for r in self.regions]).reshape(len(self), -1)
-        labels = affine_piece_labels(W, b, _edge_arrays(self.graph)[0], rtol)
+        labels = affine_piece_labels(W, b, self._edge_list()[0], rtol)
         order = np.argsort(labels, kind="stable")
         starts = np.flatnonzero(np.diff(labels[order], prepend=-1))
         return sorted(part.tolist() for part in np.split(order, starts[1:]) if part.size)
@@ -231,7 +255,7 @@ class RegionComplex:
         of all the other arrays); it loads with ``numpy.load(path, allow_pickle=False)``.
         It is written to a temporary name and renamed, so ``path`` is never half-written.
         """
-        edges, kinks = _edge_arrays(self.graph)
+        edges, kinks = self._edge_list()
         write_complex(path, self.network, self.domain,
                       regions_to_arrays(self.regions, self.network.input_dim,
                                         self.network.output_dim),

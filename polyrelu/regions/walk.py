@@ -20,7 +20,6 @@ from array import array
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, wait
 
-import networkx as nx
 import numpy as np
 
 from ..deadline import Deadline
@@ -175,11 +174,11 @@ class Walk:
 
     def _complex(self, **extra):
         self._update_stats(**extra)
-        return RegionComplex(self.network, self.domain, self.regions, self._graph(),
+        return RegionComplex(self.network, self.domain, self.regions, self.edge_array(),
                              self.stats, self.zero_tol)
 
-    def _streamed(self, checkpoint, **extra):
-        self._update_stats(**extra)
+    def _streamed(self, checkpoint):
+        self._update_stats()
         return StreamedComplex(checkpoint, self.edge_array(), self.stats, self.zero_tol)
 
     def _check_deadline(self, running=0):
@@ -326,13 +325,6 @@ class Walk:
         """The edges found, int64 array (E, 3): the two regions (earlier first) and the
         kink of their shared facet."""
         return np.frombuffer(self.edges, dtype=np.int64).reshape(-1, 3).copy()
-
-    def _graph(self):
-        """The adjacency graph of the regions from the recorded edges."""
-        graph = nx.Graph()
-        graph.add_nodes_from(range(self.count))
-        graph.add_edges_from((u, v, {"kink": kink}) for u, v, kink in self.edge_array().tolist())
-        return graph
 
     # -- one region ------------------------------------------------------------
     def _region(self, pattern, maps, seed):
