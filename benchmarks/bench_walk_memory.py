@@ -30,20 +30,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_walk import random_net_file
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-
-
-def net_file(path, sizes):
-    """The seeded network of the case, as an ``.npz`` of W0, b0, ..."""
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        arrays[f"W{i}"] = rng.normal(size=(n_out, n_in)) / np.sqrt(n_in)
-        arrays[f"b{i}"] = rng.normal(size=n_out) * 0.1
-    np.savez(path, **arrays)
-    return path
 
 
 def run_case(mode, net_path, out_path):
@@ -103,7 +93,7 @@ def main():
         capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="bench-walk-memory-") as tmp:
         tmp = Path(tmp)
-        net = net_file(tmp / "net.npz", args.sizes)
+        net = random_net_file(tmp / "net.npz", args.sizes)
         trees = {"before": extract(before, Path(tempfile.mkdtemp(dir=tmp))), "after": ROOT}
         print(f"network {'-'.join(map(str, args.sizes))} over [-1, 1]^{args.sizes[0]}; "
               f"before = {before[:12]}")
