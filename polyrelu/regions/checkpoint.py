@@ -231,7 +231,10 @@ class Checkpoint:
 def spill_checkpoint(output, network, domain, options, **kwargs):
     """A new checkpoint in a hidden directory beside ``output`` (unique to this process), to
     spill a walk's regions to until they are merged into ``output``; ``kwargs`` as for
-    :class:`Checkpoint`. The caller removes it (:meth:`Checkpoint.remove`)."""
+    :class:`Checkpoint` (a spill is written every 5000 regions unless told otherwise: it
+    is not resumed from, so its chunks need not be small). The caller removes it
+    (:meth:`Checkpoint.remove`)."""
+    kwargs.setdefault("flush_regions", 5000)
     output = Path(output)
     directory = output.with_name(f".{output.name}.spill-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     return Checkpoint(directory, network, domain, options, **kwargs)
@@ -257,22 +260,29 @@ class StreamedComplex:
     def __init__(self, checkpoint, edges, stats, zero_tol):
         self.checkpoint, self.edges = checkpoint, edges
         self.stats, self.zero_tol = stats, zero_tol
+        self._arrays = None
+
+    def region_arrays(self):
+        """The regions' arrays (:meth:`Checkpoint.region_arrays`), read on first use and
+        kept (the file's size in memory, not the regions' objects)."""
+        if self._arrays is None:
+            self._arrays = self.checkpoint.region_arrays()
+        return self._arrays
 
     def __len__(self):
         return self.stats["regions"]
 
     def save(self, path):
         """Write the complex to one ``.npz`` file, as :meth:`RegionComplex.save` does (the
-        same file: :meth:`RegionComplex.load` reads it back). Holds the regions' arrays
-        (not their objects) in memory while writing."""
+        same file: :meth:`RegionComplex.load` reads it back)."""
         order = np.lexsort((self.edges[:, 1], self.edges[:, 0]))
         write_complex(path, self.checkpoint.network, self.checkpoint.domain,
-                      self.checkpoint.region_arrays(), self.edges[order, :2],
+                      self.region_arrays(), self.edges[order, :2],
                       self.edges[order, 2], self.zero_tol, self.stats)
 
     def affine_piece_count(self, rtol=1e-9):
         """Number of maximal affine pieces (see :meth:`RegionComplex.affine_pieces`)."""
-        arrays = self.checkpoint.region_arrays()
+        arrays = self.region_arrays()
         labels = affine_piece_labels(arrays["W_eff"], arrays["b_eff"], self.edges[:, :2], rtol)
         return int(labels.max(initial=-1)) + 1
 

@@ -323,8 +323,9 @@ class Walk:
 
     def edge_array(self):
         """The edges found, int64 array (E, 3): the two regions (earlier first) and the
-        kink of their shared facet."""
-        return np.frombuffer(self.edges, dtype=np.int64).reshape(-1, 3).copy()
+        kink of their shared facet. A view of the walk's buffer (no copy), so it is taken
+        once the walk is over (the buffer cannot grow while a view exists)."""
+        return np.frombuffer(self.edges, dtype=np.int64).reshape(-1, 3)
 
     # -- one region ------------------------------------------------------------
     def _region(self, pattern, maps, seed):
