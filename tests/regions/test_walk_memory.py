@@ -106,7 +106,7 @@ def test_interrupted_streamed_walk_resumes_to_the_same_complex(jobs, tmp_path):
     network = CASES["mixed"]()
     domain = _box(network)
     in_memory = enumerate_regions(network, domain)
-    run = dict(jobs=jobs) if jobs > 1 else {}
+    run = {"jobs": jobs} if jobs > 1 else {}
     walk = enumerate_parallel if jobs > 1 else enumerate_regions
 
     def checkpoint():
