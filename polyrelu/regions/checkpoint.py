@@ -167,8 +167,7 @@ class Checkpoint:
                 parts.setdefault(key, []).append(arrays[key])
             first_id += len(arrays["ids"])
         if not parts:
-            d, m, _ = self.dims
-            return regions_to_arrays([], d, m)
+            return regions_to_arrays([], *self.dims)
         joined = {}
         for key in _REGION_KEYS:
             joined[key] = np.concatenate(parts.pop(key))
@@ -209,9 +208,9 @@ class Checkpoint:
         self._last_flush = time.monotonic()
         if not self._pending:
             return
-        d, m, _ = self.dims
+        d = self.dims[0]
         regions = [r for r, _ in self._pending]
-        arrays = regions_to_arrays(regions, d, m)
+        arrays = regions_to_arrays(regions, *self.dims)
         arrays["facet_points"] = np.concatenate([p for _, p in self._pending]).reshape(-1, d)
         arrays["meta"] = np.array(json.dumps({
             "format": CHUNK_FORMAT, "version": VERSION, "fingerprint": self.fingerprint,

@@ -237,7 +237,7 @@ class RegionComplex:
         """
         W = np.array([r.W_eff for r in self.regions]).reshape(
             len(self), self.network.output_dim, self.network.input_dim)
-        b = np.array([r.b_eff for r in self.regions]).reshape(len(self), -1)
+        b = np.array([r.b_eff for r in self.regions]).reshape(len(self), self.network.output_dim)
         labels = affine_piece_labels(W, b, self._edge_list()[0], rtol)
         order = np.argsort(labels, kind="stable")
         starts = np.flatnonzero(np.diff(labels[order], prepend=-1))
@@ -258,7 +258,7 @@ class RegionComplex:
         edges, kinks = self._edge_list()
         write_complex(path, self.network, self.domain,
                       regions_to_arrays(self.regions, self.network.input_dim,
-                                        self.network.output_dim),
+                                        self.network.output_dim, self.network.num_hidden),
                       edges, kinks, self.zero_tol, self.stats)
 
     @classmethod
@@ -390,13 +390,14 @@ def write_complex(path, network, domain, region_arrays, edges, kinks, zero_tol, 
 _LAYOUT = ("units", "keep", "windows")
 
 
-def regions_to_arrays(regions, d, m):
-    """Plain arrays holding a list of regions (see :func:`regions_from_arrays`)."""
+def regions_to_arrays(regions, d, m, num_hidden):
+    """Plain arrays holding a list of regions (see :func:`regions_from_arrays`) of a network
+    with ``d`` inputs, ``m`` outputs and ``num_hidden`` pattern slots."""
     facet_counts = [len(r.polytope.b) for r in regions]
     return {
         "ids": np.array([r.id for r in regions], dtype=np.int64),
         "patterns": np.array([r.pattern_bits for r in regions], dtype=np.uint8).reshape(
-            len(regions), -1),
+            len(regions), (num_hidden + 7) // 8),
         "facet_offsets": np.concatenate([[0], np.cumsum(facet_counts)]).astype(np.int64),
         "facet_A": _stack([r.polytope.A for r in regions], (0, d)),
         "facet_b": _stack([r.polytope.b for r in regions], (0,)),

@@ -197,3 +197,16 @@ def test_affine_piece_labels_on_a_chain():
     W = np.array([[[1.0]], [[2.0]], [[2.0 + 1e-12]], [[3.0]]])
     labels = affine_piece_labels(W, np.zeros((4, 1)), np.array([[0, 1], [1, 2], [2, 3]]))
     assert labels[1] == labels[2] and len(set(labels.tolist())) == 3
+
+
+def test_a_walk_without_regions_is_streamed_and_saved(tmp_path):
+    """A box below the resolvable scale holds no region: the file holds none either."""
+    path = tmp_path / "net.npz"
+    np.savez(path, W0=np.array([[1.0, -1.0], [0.5, 2.0]]), b0=np.array([0.0, 1e-15]),
+             W1=np.ones((1, 2)), b1=np.zeros(1))
+    out = tmp_path / "out.npz"
+    assert main(["regions", str(path), "--box", "0", "1e-14", "--allow-extreme-numerics",
+                 "-o", str(out)]) == 0
+    with np.load(out) as data:  # (loading refuses the tiny box itself)
+        assert data["ids"].shape == (0,) and data["patterns"].shape == (0, 1)
+        assert data["edges"].shape == (0, 2) and data["facet_offsets"].tolist() == [0]
