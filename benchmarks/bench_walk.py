@@ -38,9 +38,10 @@ HERE = Path(__file__).resolve().parent
 ACASXU = HERE.parents[1] / "shared" / "data" / "acasxu"
 
 
-def random_net_file(path):
+def random_net_file(path, sizes=(4, 16, 16, 1)):
+    """A seeded random ReLU network (seed 0; weights N(0, 1/fan_in), biases N(0, 0.1^2))
+    of layer sizes ``sizes``, saved as an ``.npz`` of W0, b0, ...; returns ``path``."""
     rng = np.random.default_rng(0)
-    sizes = [4, 16, 16, 1]
     arrays = {}
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         arrays[f"W{i}"] = rng.normal(size=(n_out, n_in)) / np.sqrt(n_in)

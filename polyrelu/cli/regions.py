@@ -3,7 +3,7 @@
 from ..analysis.table import region_table
 from ..errors import PolyreluError, TimeLimitError
 from ..options import Options
-from ..regions.checkpoint import Checkpoint
+from ..regions.checkpoint import Checkpoint, spill_checkpoint
 from ..regions.crosscheck import cross_check
 from ..regions.parallel import count_parallel, enumerate_parallel
 from ..regions.splitting import count_regions
@@ -29,7 +29,9 @@ def add_parser(commands):
         "Enumerate every activation region of NET over the input domain by walking their "
         "adjacency graph.")
     parser.add_argument("-o", "--output", metavar="FILE",
-                        help="save the region complex to FILE (.npz)")
+                        help="save the region complex to FILE (.npz); the regions are "
+                             "streamed to disk as they are found (a spill beside FILE, or "
+                             "the checkpoint), not kept in memory")
     parser.add_argument("--facet-method", choices=("auto", "qhull", "lp"), default="auto",
                         help="how facets are found (default: auto)")
     parser.add_argument("--cross-check", action="store_true",
@@ -71,20 +73,30 @@ def run(args):
     if args.count_only:
         return _count(args, network, domain, progress)
     options = Options(facet_method=args.facet_method)
-    checkpoint = None
+    checkpoint = spill = None
     if args.checkpoint:
         checkpoint = Checkpoint(args.checkpoint, network, domain, options,
                                 flush_seconds=args.checkpoint_seconds)
+    # regions go to disk as they are found (not kept in memory) unless the cross-check
+    # or the table needs them: to the checkpoint, or to a spill beside the output, merged into it
+    streamed = bool(args.output or args.checkpoint) and not (args.cross_check or args.table)
+    if streamed and checkpoint is None:
+        checkpoint = spill = spill_checkpoint(args.output, network, domain, options,
+                                              flush_seconds=args.checkpoint_seconds)
     try:
-        complex_ = _enumerate(args, network, domain, options, checkpoint, progress)
+        complex_ = _enumerate(args, network, domain, options, checkpoint, progress,
+                              keep=not streamed)
+        results = _summary(complex_, network, domain)
+        if args.cross_check:
+            results.update(_cross_check(complex_, network, domain, progress))
+        if args.output:
+            write_output(results, "saved", args.output, complex_.save)
+        write_table_output(results, args.table, lambda: region_table(complex_))
     except TimeLimitError as err:
         raise TimeLimitError(str(err), partial_summary(err.partial, args.checkpoint)) from err
-    results = _summary(complex_, network, domain)
-    if args.cross_check:
-        results.update(_cross_check(complex_, network, domain, progress))
-    if args.output:
-        write_output(results, "saved", args.output, complex_.save)
-    write_table_output(results, args.table, lambda: region_table(complex_))
+    finally:
+        if spill is not None:
+            spill.remove()
     return results
 
 
@@ -107,22 +119,24 @@ def _count(args, network, domain, progress):
             "method": "splitting (count only)"}
 
 
-def _enumerate(args, network, domain, options, checkpoint, progress):
+def _enumerate(args, network, domain, options, checkpoint, progress, keep):
     if args.jobs > 1 or args.scheduler:
         return enumerate_parallel(network, domain, jobs=args.jobs, scheduler=args.scheduler,
                                   options=options, checkpoint=checkpoint, progress=progress,
-                                  deadline=args.deadline)
+                                  deadline=args.deadline, keep=keep)
     return enumerate_regions(network, domain, options=options, progress=progress,
-                             checkpoint=checkpoint, deadline=args.deadline)
+                             checkpoint=checkpoint, deadline=args.deadline, keep=keep)
 
 
 def partial_summary(complex_, checkpoint=None):
-    """What an enumeration stopped by its time limit found (a partial RegionComplex, or
-    None when nothing was)."""
+    """What an enumeration stopped by its time limit found (a partial RegionComplex, the
+    stats of a walk that kept no regions, or None when nothing was)."""
     if complex_ is None:
         return {"regions_found": "not known (stopped by the hard time limit)"}
-    results = {"regions_found": len(complex_), "edges_found": complex_.graph.number_of_edges(),
-               "regions_queued": complex_.stats.get("queued", "unknown")}
+    stats = complex_ if isinstance(complex_, dict) else complex_.stats
+    results = {"regions_found": stats.get("regions", len(complex_)),
+               "edges_found": stats.get("edges", "unknown"),
+               "regions_queued": stats.get("queued", "unknown")}
     if checkpoint:
         results["resume"] = f"run the same command again (checkpoint {checkpoint})"
     return results
@@ -132,8 +146,8 @@ def _summary(complex_, network, domain):
     stats = complex_.stats
     results = {
         "regions": len(complex_),
-        "affine_pieces": len(complex_.affine_pieces()),
-        "edges": complex_.graph.number_of_edges(),
+        "affine_pieces": complex_.affine_piece_count(),
+        "edges": stats["edges"],
         "seconds": round(stats["seconds"], 3),
         "lps": stats["lps"],
         "lps_per_region": round(stats["lps"] / max(len(complex_), 1), 3),

@@ -12,6 +12,14 @@ the facet crossings of the stored regions (forward passes, no LP) to rebuild the
 frontier, and walks on. The final regions are exactly those of an uninterrupted run.
 A directory with chunks but no ``meta.json``, or with a foreign, edited or truncated
 chunk, is refused (:class:`polyrelu.InvalidFileError`).
+
+A walk that keeps no regions in memory (``keep=False``) streams them to a checkpoint
+only, and returns a :class:`StreamedComplex`: the checkpoint and the edges (24 bytes
+each). Its ``save`` merges the chunks (each checked again: hash, run, sequence, shapes)
+into the region complex file, so the walk's memory is bounded by its frontier and the
+merge's by the regions' arrays. ``polyrelu regions -o FILE`` without ``--checkpoint``
+spills to a hidden checkpoint beside FILE (:func:`spill_checkpoint`), removed once FILE
+is written or the run fails (a killed run leaves it behind: ``.FILE.spill-*``).
 """
 
 import hashlib
@@ -19,6 +27,7 @@ import json
 import os
 import re
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +35,22 @@ import numpy as np
 from ..errors import InvalidFileError
 from ..network.model import network_fingerprint
 from . import validation
-from .region import read_arrays, regions_from_arrays, regions_to_arrays
+from .region import (
+    affine_piece_labels,
+    read_arrays,
+    regions_from_arrays,
+    regions_to_arrays,
+    write_complex,
+)
 
-__all__ = ["Checkpoint"]
+__all__ = ["Checkpoint", "StreamedComplex", "spill_checkpoint"]
 
 FORMAT = "polyrelu-checkpoint"
 CHUNK_FORMAT = "polyrelu-checkpoint-chunk"
 VERSION = 2
 _CHUNK_NAME = re.compile(r"chunk_(\d{6})\.npz")
+_REGION_KEYS = ("ids", "patterns", "facet_offsets", "facet_A", "facet_b", "facet_sources",
+                "interior_points", "radii", "W_eff", "b_eff")
 
 
 class Checkpoint:
@@ -98,22 +115,30 @@ class Checkpoint:
                 f"{self.directory} holds a checkpoint of another network, domain or "
                 "options; use a new directory")
 
-    def load(self, zero_tol):
-        """The stored regions, validated, as a list of ``(Region, facet_points)`` in id
-        order. ``zero_tol`` is the walk's per-neuron zero tolerance (for the patterns)."""
-        stored = []
+    def stored(self, zero_tol):
+        """The stored regions, validated, as ``(Region, facet_points)`` in id order, read
+        one chunk at a time. ``zero_tol`` is the walk's per-neuron zero tolerance (for
+        the patterns)."""
+        first_id = 0
+        for number, path in self._numbered_chunks():
+            try:
+                items = self._load_chunk(path, number, first_id, zero_tol)
+            except InvalidFileError as err:
+                raise InvalidFileError(f"{path}: {err}") from err
+            first_id += len(items)
+            yield from items
+
+    def _numbered_chunks(self):
+        """(number, path) of the chunk files, which must be numbered 0, 1, ..."""
         files = self._chunk_files()
         for number, path in enumerate(files):
             if _CHUNK_NAME.fullmatch(path.name) is None or int(path.name[6:12]) != number:
                 raise InvalidFileError(f"{self.directory}: chunk files are not numbered "
                                        f"0, 1, ... (found {path.name})")
-            try:
-                stored.extend(self._load_chunk(path, number, len(stored), zero_tol))
-            except InvalidFileError as err:
-                raise InvalidFileError(f"{path}: {err}") from err
-        return stored
+        return list(enumerate(files))
 
-    def _load_chunk(self, path, number, first_id, zero_tol):
+    def _chunk_arrays(self, path, number, first_id):
+        """A chunk's arrays, checked: hash, run, sequence, shapes and dtypes."""
         d, m, num_hidden = self.dims
         arrays = read_arrays(path, "checkpoint chunk")
         meta = validation.read_meta(arrays, CHUNK_FORMAT, VERSION)
@@ -122,6 +147,43 @@ class Checkpoint:
         if meta.get("chunk") != number or meta.get("first_id") != first_id:
             raise InvalidFileError("a chunk out of sequence (renamed or copied)")
         validation.check_region_arrays(arrays, d, m, num_hidden, len(self.domain.b))
+        if not np.array_equal(arrays["ids"], np.arange(first_id, first_id + len(arrays["ids"]))):
+            raise InvalidFileError("region ids are not consecutive")
+        return arrays
+
+    def region_arrays(self):
+        """The arrays of all stored regions, as :func:`regions_to_arrays` gives them (no
+        facet points), each chunk checked (hash, run, sequence, shapes: not re-derived from
+        the network, which :meth:`stored` does)."""
+        parts, first_id = {}, 0
+        for number, path in self._numbered_chunks():
+            try:
+                arrays = self._chunk_arrays(path, number, first_id)
+            except InvalidFileError as err:
+                raise InvalidFileError(f"{path}: {err}") from err
+            arrays["facet_offsets"] = arrays["facet_offsets"][1:] + (
+                parts["facet_offsets"][-1][-1] if parts else 0)
+            for key in _REGION_KEYS:
+                parts.setdefault(key, []).append(arrays[key])
+            first_id += len(arrays["ids"])
+        if not parts:
+            return regions_to_arrays([], *self.dims)
+        joined = {}
+        for key in _REGION_KEYS:
+            joined[key] = np.concatenate(parts.pop(key))
+        joined["facet_offsets"] = np.concatenate([[0], joined["facet_offsets"]])
+        return joined
+
+    def remove(self):
+        """Delete the checkpoint's files and its directory (a spill, once merged)."""
+        for path in self._chunk_files() + list(self.directory.glob(".chunk_*.tmp.npz")):
+            path.unlink()
+        (self.directory / "meta.json").unlink(missing_ok=True)
+        self.directory.rmdir()
+
+    def _load_chunk(self, path, number, first_id, zero_tol):
+        num_hidden = self.dims[2]
+        arrays = self._chunk_arrays(path, number, first_id)
         points = arrays.get("facet_points")
         if points is None or points.dtype.kind != "f" or points.shape != arrays["facet_A"].shape \
                 or not np.all(np.isfinite(points)):
@@ -146,9 +208,9 @@ class Checkpoint:
         self._last_flush = time.monotonic()
         if not self._pending:
             return
-        d, m, _ = self.dims
+        d = self.dims[0]
         regions = [r for r, _ in self._pending]
-        arrays = regions_to_arrays(regions, d, m)
+        arrays = regions_to_arrays(regions, *self.dims)
         arrays["facet_points"] = np.concatenate([p for _, p in self._pending]).reshape(-1, d)
         arrays["meta"] = np.array(json.dumps({
             "format": CHUNK_FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
@@ -163,6 +225,65 @@ class Checkpoint:
 
     def _chunk_files(self):
         return sorted(self.directory.glob("chunk_*.npz"))
+
+
+def spill_checkpoint(output, network, domain, options, **kwargs):
+    """A new checkpoint in a hidden directory beside ``output`` (unique to this process), to
+    spill a walk's regions to until they are merged into ``output``; ``kwargs`` as for
+    :class:`Checkpoint` (a spill is written every 5000 regions unless told otherwise: it
+    is not resumed from, so its chunks need not be small). The caller removes it
+    (:meth:`Checkpoint.remove`)."""
+    kwargs.setdefault("flush_regions", 5000)
+    output = Path(output)
+    directory = output.with_name(f".{output.name}.spill-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    return Checkpoint(directory, network, domain, options, **kwargs)
+
+
+class StreamedComplex:
+    """A region complex whose regions are on disk (in a checkpoint), not in memory: what a
+    walk that keeps no regions returns (``keep=False`` of
+    :func:`polyrelu.enumerate_regions`).
+
+    Attributes
+    ----------
+    checkpoint : Checkpoint
+        Where the regions are.
+    edges : ndarray of int, shape (E, 3)
+        The adjacency graph's edges: two region ids (smaller first) and the kink of their
+        shared facet.
+    stats : dict
+        As :attr:`RegionComplex.stats`.
+    zero_tol : ndarray
+    """
+
+    def __init__(self, checkpoint, edges, stats, zero_tol):
+        self.checkpoint, self.edges = checkpoint, edges
+        self.stats, self.zero_tol = stats, zero_tol
+        self._arrays = None
+
+    def region_arrays(self):
+        """The regions' arrays (:meth:`Checkpoint.region_arrays`), read on first use and
+        kept (the file's size in memory, not the regions' objects)."""
+        if self._arrays is None:
+            self._arrays = self.checkpoint.region_arrays()
+        return self._arrays
+
+    def __len__(self):
+        return self.stats["regions"]
+
+    def save(self, path):
+        """Write the complex to one ``.npz`` file, as :meth:`RegionComplex.save` does (the
+        same file: :meth:`RegionComplex.load` reads it back)."""
+        order = np.lexsort((self.edges[:, 1], self.edges[:, 0]))
+        write_complex(path, self.checkpoint.network, self.checkpoint.domain,
+                      self.region_arrays(), self.edges[order, :2],
+                      self.edges[order, 2], self.zero_tol, self.stats)
+
+    def affine_piece_count(self, rtol=1e-9):
+        """Number of maximal affine pieces (see :meth:`RegionComplex.affine_pieces`)."""
+        arrays = self.region_arrays()
+        labels = affine_piece_labels(arrays["W_eff"], arrays["b_eff"], self.edges[:, :2], rtol)
+        return int(labels.max(initial=-1)) + 1
 
 
 def _write_atomically(path, data):

@@ -24,20 +24,19 @@ from ..geometry.domain import check_input_dimension
 from ..geometry.lp import LPSolver
 from ..options import Options
 from ..progress import progress_bar
-from .checkpoint import Checkpoint
 from .splitting import Splitter, count_units, work_units
-from .walk import Walk
+from .walk import Walk, open_checkpoint
 
 __all__ = ["enumerate_parallel", "count_parallel", "process_pool"]
 
 
 def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
-                       checkpoint=None, progress=False, deadline=None):
+                       checkpoint=None, progress=False, deadline=None, keep=True):
     """Enumerate regions with ``jobs`` worker processes, or on a Dask cluster.
 
     Parameters
     ----------
-    network, domain, options, checkpoint, progress, deadline
+    network, domain, options, checkpoint, progress, deadline, keep
         As for :func:`polyrelu.enumerate_regions` (on expiry the worker processes are
         killed).
     jobs : int
@@ -47,20 +46,19 @@ def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
 
     Returns
     -------
-    RegionComplex
+    RegionComplex or StreamedComplex
     """
     check_input_dimension(network, domain)
     options = options or Options()
     walk = Walk(network, domain, options, deadline)
-    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
-        checkpoint = Checkpoint(checkpoint, network, domain, options)
+    checkpoint = open_checkpoint(checkpoint, network, domain, options, keep)
     if scheduler is not None:
-        return _on_dask(walk, scheduler, checkpoint, progress)
+        return _on_dask(walk, scheduler, checkpoint, progress, keep)
     if jobs < 1:
         raise PolyreluError(f"jobs must be at least 1, got {jobs}")
     try:
         with process_pool(jobs) as executor:
-            return walk.run(progress, checkpoint, executor, jobs)
+            return walk.run(progress, checkpoint, executor, jobs, keep)
     except BrokenProcessPool as err:
         resume = ("; the regions found so far are in the checkpoint: run again with the same "
                   "checkpoint to resume" if checkpoint else "")
@@ -111,11 +109,11 @@ def _dask_client(scheduler):
     return scheduler if isinstance(scheduler, Client) else _connect(Client, scheduler)
 
 
-def _on_dask(walk, scheduler, checkpoint, progress):
+def _on_dask(walk, scheduler, checkpoint, progress, keep):
     client = _dask_client(scheduler)
     try:
         workers = max(len(client.scheduler_info()["workers"]), 1)
-        return walk.run(progress, checkpoint, client.get_executor(pure=False), workers)
+        return walk.run(progress, checkpoint, client.get_executor(pure=False), workers, keep)
     finally:
         if client is not scheduler:
             client.close()

@@ -25,14 +25,22 @@ networks, weights and biases only, ``edge_neurons``) are still read.
 
 import dataclasses
 import json
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from ..errors import InvalidDomainError, InvalidFileError, InvalidNetworkError, PolyreluError
+from ..errors import (
+    InvalidDomainError,
+    InvalidFileError,
+    InvalidNetworkError,
+    PolyreluError,
+)
 from ..geometry.domain import Domain
 from ..geometry.interval import neuron_status
 from ..geometry.lp import LPSolver
@@ -48,7 +56,7 @@ from .validation import (
     read_meta,
 )
 
-__all__ = ["Region", "RegionComplex", "pattern_key"]
+__all__ = ["Region", "RegionComplex", "affine_piece_labels", "pattern_key", "write_complex"]
 
 FILE_FORMAT = "polyrelu-region-complex"
 FILE_VERSION = 3
@@ -131,7 +139,9 @@ class RegionComplex:
         Nodes are region ids; an edge joins two regions that share a facet of
         positive (d-1)-volume, with attribute ``kink`` (the kink whose hyperplane holds
         that facet: a ReLU slot, or ``num_hidden + p`` for the tie of window pair ``p``;
-        for a ReLU network the global index of the hidden neuron).
+        for a ReLU network the global index of the hidden neuron). A complex made from
+        an edge array (as the walk makes it) builds the graph on first use: until then
+        an edge takes 24 bytes instead of networkx's ~250.
     stats : dict
         How the result was obtained: ``lps`` (LPs solved), ``seconds``,
         ``thin_regions`` (patterns seen but below the radius tolerance), ...
@@ -142,10 +152,32 @@ class RegionComplex:
     """
 
     def __init__(self, network, domain, regions, graph, stats, zero_tol):
+        """``graph``: a networkx graph, or an int array (E, 3) of edges ``(u, v, kink)``."""
         self.network, self.domain = network, domain
-        self.regions, self.graph = list(regions), graph
+        self.regions = list(regions)
         self.stats, self.zero_tol = dict(stats), zero_tol
         self._index = {region.key: region.id for region in self.regions}
+        if isinstance(graph, nx.Graph):
+            self._graph, self._edges = graph, None
+        else:
+            self._graph, self._edges = None, np.asarray(graph, dtype=np.int64).reshape(-1, 3)
+
+    @property
+    def graph(self):
+        """The adjacency graph (see the class's attributes)."""
+        if self._graph is None:
+            graph = nx.Graph()
+            graph.add_nodes_from(range(len(self.regions)))
+            graph.add_edges_from((u, v, {"kink": kink}) for u, v, kink in self._edges.tolist())
+            self._graph, self._edges = graph, None
+        return self._graph
+
+    def _edge_list(self):
+        """The edges (E, 2), smaller id first, and their kinks (E,), without building the
+        graph if it is not built yet."""
+        if self._graph is None:
+            return np.sort(self._edges[:, :2], axis=1), self._edges[:, 2]
+        return _edge_arrays(self._graph)
 
     def __len__(self):
         return len(self.regions)
@@ -203,12 +235,17 @@ class RegionComplex:
         ``rtol`` relative to the map's magnitude. Returns a list of sorted lists
         of region ids.
         """
-        same = nx.Graph()
-        same.add_nodes_from(self.graph.nodes)
-        for u, v in self.graph.edges:
-            if _same_map(self.regions[u], self.regions[v], rtol):
-                same.add_edge(u, v)
-        return sorted(sorted(c) for c in nx.connected_components(same))
+        W = np.array([r.W_eff for r in self.regions]).reshape(
+            len(self), self.network.output_dim, self.network.input_dim)
+        b = np.array([r.b_eff for r in self.regions]).reshape(len(self), self.network.output_dim)
+        labels = affine_piece_labels(W, b, self._edge_list()[0], rtol)
+        order = np.argsort(labels, kind="stable")
+        starts = np.flatnonzero(np.diff(labels[order], prepend=-1))
+        return sorted(part.tolist() for part in np.split(order, starts[1:]) if part.size)
+
+    def affine_piece_count(self, rtol=1e-9):
+        """Number of maximal affine pieces (see :meth:`affine_pieces`)."""
+        return len(self.affine_pieces(rtol))
 
     def save(self, path):
         """Write the complex (network, domain, regions, graph, stats) to one ``.npz`` file.
@@ -216,8 +253,13 @@ class RegionComplex:
         The file holds only numeric arrays and one JSON string (``meta``: format
         version, polyrelu version, the options, the network's fingerprint and a SHA-256
         of all the other arrays); it loads with ``numpy.load(path, allow_pickle=False)``.
+        It is written to a temporary name and renamed, so ``path`` is never half-written.
         """
-        np.savez_compressed(path, **_to_arrays(self))
+        edges, kinks = self._edge_list()
+        write_complex(path, self.network, self.domain,
+                      regions_to_arrays(self.regions, self.network.input_dim,
+                                        self.network.output_dim, self.network.num_hidden),
+                      edges, kinks, self.zero_tol, self.stats)
 
     @classmethod
     def load(cls, path, network=None):
@@ -262,51 +304,100 @@ def read_arrays(path, what):
                                f"({type(err).__name__}: {str(err)[:120]})") from err
 
 
-def _same_map(r, s, rtol):
-    scale = 1.0 + max(np.abs(r.W_eff).max(initial=0), np.abs(r.b_eff).max(initial=0))
-    return (
-        np.abs(r.W_eff - s.W_eff).max(initial=0) <= rtol * scale
-        and np.abs(r.b_eff - s.b_eff).max(initial=0) <= rtol * scale
-    )
+def affine_piece_labels(W, b, edges, rtol=1e-9, batch=100_000):
+    """Affine piece of each region: connected components of the edges whose two regions'
+    maps agree (see :meth:`RegionComplex.affine_pieces`).
+
+    Parameters
+    ----------
+    W : ndarray, shape (n, m, d);  b : ndarray, shape (n, m)
+        The regions' affine maps.
+    edges : ndarray of int, shape (E, 2)
+        Adjacent regions; the map of ``edges[:, 0]`` sets the scale of ``rtol``.
+    rtol : float
+    batch : int
+        Edges compared at once (bounds the memory of the comparison).
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        Labels 0, 1, ...: equal for regions of one piece.
+
+    Examples
+    --------
+    >>> W = np.array([[[1.0]], [[1.0]], [[2.0]]]); b = np.zeros((3, 1))
+    >>> affine_piece_labels(W, b, np.array([[0, 1], [1, 2]])).tolist()
+    [0, 0, 1]
+    """
+    same = np.zeros(len(edges), dtype=bool)
+    for start in range(0, len(edges), batch):
+        u, v = edges[start:start + batch].T
+        scale = 1.0 + np.maximum(np.abs(W[u]).max(axis=(1, 2), initial=0),
+                                 np.abs(b[u]).max(axis=1, initial=0))
+        same[start:start + batch] = (
+            (np.abs(W[u] - W[v]).max(axis=(1, 2), initial=0) <= rtol * scale)
+            & (np.abs(b[u] - b[v]).max(axis=1, initial=0) <= rtol * scale))
+    joined = edges[same]
+    adjacency = coo_matrix((np.ones(len(joined)), (joined[:, 0], joined[:, 1])),
+                           shape=(len(W), len(W)))
+    return connected_components(adjacency, directed=False)[1]
 
 
-def _to_arrays(complex_):
-    net, dom = complex_.network, complex_.domain
-    edges = np.array(list(complex_.graph.edges), dtype=np.int64).reshape(-1, 2)
-    kinks = np.array([complex_.graph.edges[e]["kink"] for e in map(tuple, edges)],
-                     dtype=np.int64)
+def _edge_arrays(graph):
+    """The graph's edges (E, 2), smaller id first, and their kinks (E,)."""
+    edges = np.array(list(graph.edges), dtype=np.int64).reshape(-1, 2)
+    kinks = np.array([graph.edges[e]["kink"] for e in map(tuple, edges)], dtype=np.int64)
+    return np.sort(edges, axis=1), kinks
+
+
+def write_complex(path, network, domain, region_arrays, edges, kinks, zero_tol, stats):
+    """Write a region complex file from its arrays (``region_arrays`` as
+    :func:`regions_to_arrays` gives them; ``edges`` (E, 2) and their ``kinks`` (E,)),
+    atomically: to a temporary name beside ``path``, then renamed. As
+    ``numpy.savez``, ``.npz`` is appended to a path without it."""
+    path = os.fspath(path)
+    path = path if path.endswith(".npz") else path + ".npz"
     arrays = {
-        **regions_to_arrays(complex_.regions, net.input_dim, net.output_dim),
-        **network_arrays(net),
+        **region_arrays,
+        **network_arrays(network),
         "edges": edges,
         "edge_kinks": kinks,
-        "zero_tol": complex_.zero_tol,
-        "domain_A": dom.A, "domain_b": dom.b,
-        "domain_lower": dom.lower, "domain_upper": dom.upper,
-        "domain_center": dom.center, "domain_radius": np.array(dom.radius),
+        "zero_tol": zero_tol,
+        "domain_A": domain.A, "domain_b": domain.b,
+        "domain_lower": domain.lower, "domain_upper": domain.upper,
+        "domain_center": domain.center, "domain_radius": np.array(domain.radius),
     }
     arrays["meta"] = np.array(json.dumps({
         "format": FILE_FORMAT, "version": FILE_VERSION, "polyrelu_version": polyrelu_version(),
-        "num_hidden": net.num_hidden, "layers": len(net.layers), "domain_kind": dom.kind,
+        "num_hidden": network.num_hidden, "layers": len(network.layers),
+        "domain_kind": domain.kind,
         "layer_names": [[list(map(list, layer.names)), list(map(list, layer.window_names))]
-                        for layer in net.layers],
-        "options": complex_.stats.get("options") or dataclasses.asdict(Options()),
-        "stats": complex_.stats,
-        "network_sha256": network_fingerprint(net), "content_sha256": content_hash(arrays),
+                        for layer in network.layers],
+        "options": stats.get("options") or dataclasses.asdict(Options()),
+        "stats": stats,
+        "network_sha256": network_fingerprint(network), "content_sha256": content_hash(arrays),
     }))
-    return arrays
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "wb") as file:
+            np.savez_compressed(file, **arrays)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 _LAYOUT = ("units", "keep", "windows")
 
 
-def regions_to_arrays(regions, d, m):
-    """Plain arrays holding a list of regions (see :func:`regions_from_arrays`)."""
+def regions_to_arrays(regions, d, m, num_hidden):
+    """Plain arrays holding a list of regions (see :func:`regions_from_arrays`) of a network
+    with ``d`` inputs, ``m`` outputs and ``num_hidden`` pattern slots."""
     facet_counts = [len(r.polytope.b) for r in regions]
     return {
         "ids": np.array([r.id for r in regions], dtype=np.int64),
         "patterns": np.array([r.pattern_bits for r in regions], dtype=np.uint8).reshape(
-            len(regions), -1),
+            len(regions), (num_hidden + 7) // 8),
         "facet_offsets": np.concatenate([[0], np.cumsum(facet_counts)]).astype(np.int64),
         "facet_A": _stack([r.polytope.A for r in regions], (0, d)),
         "facet_b": _stack([r.polytope.b for r in regions], (0,)),

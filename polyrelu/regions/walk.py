@@ -16,30 +16,31 @@ the relative interior of a facet lies exactly one region.
 import dataclasses
 import time
 import uuid
+from array import array
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, wait
 
-import networkx as nx
 import numpy as np
 
 from ..deadline import Deadline
-from ..errors import NumericalAmbiguityError
+from ..errors import NumericalAmbiguityError, PolyreluError
 from ..geometry.domain import check_input_dimension
 from ..geometry.interval import neuron_status
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope, minimal_representation
 from ..options import Options
 from ..progress import progress_bar
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, StreamedComplex
 from .region import Region, RegionComplex, pattern_key
 
-__all__ = ["enumerate_regions", "Walk"]
+__all__ = ["Walk", "enumerate_regions", "open_checkpoint"]
 
 _MAX_HALVINGS = 60
+_THIN = -1  # the id of a pattern whose region was too thin to keep
 
 
 def enumerate_regions(network, domain, *, options=None, progress=False, checkpoint=None,
-                      deadline=None):
+                      deadline=None, keep=True):
     """Enumerate every activation region of ``network`` over ``domain``.
 
     Parameters
@@ -62,10 +63,22 @@ def enumerate_regions(network, domain, *, options=None, progress=False, checkpoi
         raised, its ``partial`` the :class:`RegionComplex` of the regions built so far
         (``stats["partial"]`` is True, ``stats["queued"]`` the regions still to build;
         the checkpoint, if any, is written first, so the same call resumes).
+    keep : bool
+        Keep the regions in memory and return a :class:`RegionComplex` (default). With
+        ``keep=False`` (a ``checkpoint`` is required) the regions are only streamed to the
+        checkpoint, so the walk's memory is bounded by its frontier (the visited patterns,
+        the queue, the crossings into regions not yet built, 24 bytes per edge), not by
+        the complex; a :class:`~polyrelu.regions.checkpoint.StreamedComplex` is returned,
+        whose ``save`` writes the complex file (on a deadline, ``partial`` is the walk's
+        stats). The trade-off, measured on a 6-10-10-1 network (19k regions): streamed,
+        the walk holds about 0.5 kB per region (visited patterns, the raw-to-canonical
+        pattern map, the edges); kept, about 2.6 kB (a :class:`Region` object with its
+        facets and affine map per region), and 1.9 kB more once ``graph`` is first used
+        (networkx).
 
     Returns
     -------
-    RegionComplex
+    RegionComplex or StreamedComplex
         All regions (full-dimensional activation regions, see
         :mod:`polyrelu.regions.region`) and their adjacency graph.
 
@@ -90,9 +103,19 @@ def enumerate_regions(network, domain, *, options=None, progress=False, checkpoi
     """
     check_input_dimension(network, domain)
     options = options or Options()
+    checkpoint = open_checkpoint(checkpoint, network, domain, options, keep)
+    return Walk(network, domain, options, deadline).run(progress, checkpoint, keep=keep)
+
+
+def open_checkpoint(checkpoint, network, domain, options, keep=True):
+    """``checkpoint`` as a :class:`Checkpoint` (a path is opened), or None; a walk that
+    keeps no regions (``keep=False``) needs one (:class:`PolyreluError` otherwise)."""
+    if checkpoint is None and not keep:
+        raise PolyreluError("a walk that keeps no regions in memory (keep=False) needs a "
+                            "checkpoint to stream them to")
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = Checkpoint(checkpoint, network, domain, options)
-    return Walk(network, domain, options, deadline).run(progress, checkpoint)
+    return checkpoint
 
 
 class Walk:
@@ -117,42 +140,61 @@ class Walk:
                       "kinks": int(self.kinks.ids.size)}
 
     # -- the walk --------------------------------------------------------------
-    def run(self, progress, checkpoint=None, executor=None, jobs=1):
-        """Walk the whole graph; with an ``executor``, regions are built by its workers."""
+    def run(self, progress, checkpoint=None, executor=None, jobs=1, keep=True):
+        """Walk the whole graph; with an ``executor``, regions are built by its workers.
+
+        Returns the :class:`RegionComplex`; with ``keep=False`` the regions are not kept
+        in memory (they are in ``checkpoint``, which is required) and a
+        :class:`StreamedComplex` is returned.
+        """
         self.start = time.perf_counter()
-        self.ids, self.regions, self.crossings, self.queue = {}, [], [], deque()
-        self.worker_lps = 0
+        self.ids, self.pending, self.queue = {}, {}, deque()
+        self.regions = [] if keep else None
+        self.count, self.one_sided, self.worker_lps = 0, 0, 0
+        self.edges = array("q")  # (earlier region, later region, kink) per edge, flat
         self._restore(checkpoint)
         bar = progress_bar(progress, "walking")
-        bar.update(len(self.regions))
+        bar.update(self.count)
         try:
             if executor is None:
                 while self.queue:
                     self._check_deadline()
                     item = self._next_item()
                     if item is not None:
-                        self._record(self.build(item), checkpoint, bar)
+                        self._record(item[0], self.build(item), checkpoint, bar)
             else:
                 self._walk_in_parallel(executor, jobs, checkpoint, bar)
         finally:
             bar.close()
             if checkpoint:
                 checkpoint.flush()
-        return self._complex()
+        return self._complex() if keep else self._streamed(checkpoint)
+
+    def _update_stats(self, **extra):
+        self.stats.update(lps=self.solver.count + self.worker_lps,
+                          seconds=time.perf_counter() - self.start, regions=self.count,
+                          edges=len(self.edges) // 3, one_sided_edges=self.one_sided, **extra)
 
     def _complex(self, **extra):
-        graph = self._graph()
-        self.stats.update(lps=self.solver.count + self.worker_lps,
-                          seconds=time.perf_counter() - self.start,
-                          regions=len(self.regions), edges=graph.number_of_edges(), **extra)
-        return RegionComplex(self.network, self.domain, self.regions, graph, self.stats,
-                             self.zero_tol)
+        self._update_stats(**extra)
+        return RegionComplex(self.network, self.domain, self.regions, self.edge_array(),
+                             self.stats, self.zero_tol)
+
+    def _streamed(self, checkpoint):
+        self._update_stats()
+        return StreamedComplex(checkpoint, self.edge_array(), self.stats, self.zero_tol)
 
     def _check_deadline(self, running=0):
-        """Raise TimeLimitError with the regions found so far once the deadline passed."""
+        """Raise TimeLimitError with the regions found so far once the deadline passed
+        (a :class:`RegionComplex`, or the stats of a walk that keeps no regions)."""
         if self.deadline.expired():
-            partial = self._complex(partial=True, queued=len(self.queue) + running)
-            self.deadline.check(f"region walk ({len(self.regions)} regions found)", partial)
+            extra = {"partial": True, "queued": len(self.queue) + running}
+            if self.regions is None:
+                self._update_stats(**extra)
+                partial = self.stats
+            else:
+                partial = self._complex(**extra)
+            self.deadline.check(f"region walk ({self.count} regions found)", partial)
 
     def build(self, item):
         """Build the queued region ``item``: (region, facet points, crossings), None if thin.
@@ -169,14 +211,15 @@ class Walk:
         return region, facet_points, self._crossings(region, facet_points, maps)
 
     def _restore(self, checkpoint):
-        """Start from the stored regions of a checkpoint, or from the domain's centre."""
-        stored = checkpoint.load(self.zero_tol) if checkpoint else []
-        self.ids.update((region.key, region.id) for region, _ in stored)
-        for region, facet_points in stored:
+        """Start from the stored regions of a checkpoint (read chunk by chunk), or from the
+        domain's centre."""
+        for region, facet_points in checkpoint.stored(self.zero_tol) if checkpoint else ():
             maps = self.network.affine_maps(region.pattern)
             self._accept(region, self._crossings(region, facet_points, maps))
-        self.stats["resumed_regions"] = len(stored)
-        if not stored:
+        self.stats["resumed_regions"] = self.count
+        if self.count:
+            self.queue = deque(item for item in self.queue if self.ids[item[0]] is None)
+        else:
             point = self._start_point()
             self.queue.append(self._discover(point, self.network.activation_pattern(point)[0]))
 
@@ -185,12 +228,15 @@ class Walk:
         item = self.queue.popleft()
         return None if self.ids.get(item[0]) is not None else item
 
-    def _record(self, built, checkpoint, bar):
+    def _record(self, key, built, checkpoint, bar):
+        """Record the region built for the queued pattern ``key`` (``built`` None: thin)."""
         if built is None:
             self.stats["thin_regions"] += 1
+            self.ids[key] = _THIN
+            self.pending.pop(key, None)
             return
         region, facet_points, crossings = built
-        region = dataclasses.replace(region, id=len(self.regions))
+        region = dataclasses.replace(region, id=self.count)
         self._accept(region, crossings)
         if checkpoint:
             checkpoint.add(region, facet_points)
@@ -199,7 +245,7 @@ class Walk:
     def _walk_in_parallel(self, executor, jobs, checkpoint, bar):
         """Workers build batches of queued regions; this process keeps the visited set."""
         token = uuid.uuid4().hex
-        running = set()
+        running = {}  # future -> the keys of its batch
         while self.queue or running:
             self._check_deadline(len(running))
             while self.queue and len(running) < 2 * jobs:
@@ -210,30 +256,51 @@ class Walk:
                     if item is not None:
                         batch.append(item)
                 if batch:
-                    running.add(executor.submit(_build_batch, token, self.network,
-                                                self.domain, self.options, batch))
+                    future = executor.submit(_build_batch, token, self.network, self.domain,
+                                             self.options, batch)
+                    running[future] = [item[0] for item in batch]
             if running:
                 timeout = self.deadline.remaining()
-                done, running = wait(running, timeout=None if timeout == float("inf")
-                                     else timeout + 0.01, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, timeout=None if timeout == float("inf")
+                               else timeout + 0.01, return_when=FIRST_COMPLETED)
                 for future in done:
                     results, lps = future.result()
                     self.worker_lps += lps
-                    for built in results:
-                        self._record(built, checkpoint, bar)
+                    for key, built in zip(running.pop(future), results):
+                        self._record(key, built, checkpoint, bar)
 
     def _accept(self, region, crossings):
-        """Record a built region and queue the unseen neighbours across its facets."""
+        """Record a built region, its edges to the regions built before it (those across
+        its facets, and those whose facets were crossed into it), and queue the unseen
+        neighbours across its facets.
+
+        A crossing into a region not built yet waits in ``pending`` until that region is
+        built (or found thin), so the walk holds the crossings of its frontier only. An
+        edge takes the kink of its first crossing; one seen from one side only counts in
+        ``stats["one_sided_edges"]``.
+        """
         self.ids[region.key] = region.id
-        self.regions.append(region)
+        self.count += 1
+        if self.regions is not None:
+            self.regions.append(region)
+        seen = {}  # earlier neighbour -> [kink of the first crossing, crossings]
+        for neighbour, kink in self.pending.pop(region.key, ()):
+            seen.setdefault(neighbour, [kink, 0])[1] += 1
         for kink, point, raw in crossings:
-            neighbour = self._neighbour_key(point, raw)
-            if neighbour == region.key:
+            key = self._neighbour_key(point, raw)
+            if key == region.key:
                 raise NumericalAmbiguityError(
                     f"crossing the facet of kink {self.network.kink_name(kink)} "
                     f"of region {region.id} did not change the pattern"
                 )
-            self.crossings.append((region.id, neighbour, kink))
+            neighbour = self.ids[key]
+            if neighbour is None:
+                self.pending.setdefault(key, []).append((region.id, kink))
+            elif neighbour != _THIN:
+                seen.setdefault(neighbour, [kink, 0])[1] += 1
+        for neighbour, (kink, times) in seen.items():
+            self.edges.extend((neighbour, region.id, kink))
+            self.one_sided += times == 1
 
     def _discover(self, point, raw):
         """(canonical key, packed canonical pattern, seed) of the region at ``point``.
@@ -257,23 +324,11 @@ class Walk:
                 self.queue.append(found)
         return key
 
-    def _graph(self):
-        """The adjacency graph from the recorded facet crossings (each edge seen twice)."""
-        graph = nx.Graph()
-        graph.add_nodes_from(range(len(self.regions)))
-        one_sided = 0
-        for source, target_key, kink in self.crossings:
-            target = self.ids[target_key]
-            if target is None:
-                continue
-            if graph.has_edge(source, target):
-                graph.edges[source, target]["seen"] += 1
-            else:
-                graph.add_edge(source, target, kink=int(kink), seen=1)
-        for _, _, data in graph.edges(data=True):
-            one_sided += data.pop("seen") == 1
-        self.stats["one_sided_edges"] = one_sided
-        return graph
+    def edge_array(self):
+        """The edges found, int64 array (E, 3): the two regions (earlier first) and the
+        kink of their shared facet. A view of the walk's buffer (no copy), so it is taken
+        once the walk is over (the buffer cannot grow while a view exists)."""
+        return np.frombuffer(self.edges, dtype=np.int64).reshape(-1, 3)
 
     # -- one region ------------------------------------------------------------
     def _region(self, pattern, maps, seed):

@@ -13,6 +13,7 @@ from oracles import assert_same_complex, random_network
 from polyrelu import Domain, RegionComplex, enumerate_regions
 from polyrelu.cli import main
 from polyrelu.network.loaders import load_network
+from polyrelu.regions.checkpoint import StreamedComplex
 
 MOONS = str(Path(__file__).resolve().parents[2] / "examples" / "nets" / "moons_2_16_16_2.npz")
 BOX = ["--box", "-2,-1.5", "3,2"]
@@ -126,14 +127,16 @@ def test_output_paths_are_checked_before_the_work(tmp_path, capsys, make_command
 
 def test_a_failed_write_is_rescued_in_the_current_directory(tmp_path, capsys, monkeypatch):
     target = tmp_path / "out.npz"
-    original = RegionComplex.save
 
-    def save(self, path):
-        if str(path) == str(target):
-            raise PermissionError(13, "Permission denied", str(path))
-        original(self, path)
+    def refusing(original):
+        def save(self, path):
+            if str(path) == str(target):
+                raise PermissionError(13, "Permission denied", str(path))
+            original(self, path)
+        return save
 
-    monkeypatch.setattr(RegionComplex, "save", save)
+    for complex_class in (RegionComplex, StreamedComplex):  # in memory, or streamed to disk
+        monkeypatch.setattr(complex_class, "save", refusing(complex_class.save))
     monkeypatch.chdir(tmp_path)
     status = main(["regions", MOONS, *BOX, "-o", str(target)])
     out = capsys.readouterr()
