@@ -62,7 +62,7 @@ from ..progress import progress_bar
 from .region import Region, RegionComplex
 
 __all__ = ["enumerate_by_splitting", "count_regions", "iter_leaves", "split_batches",
-           "work_units", "count_units", "Leaf", "Pieces", "Splitter"]
+           "split_step", "count_batches", "Batch", "Leaf", "Pieces", "Splitter"]
 
 _INF = np.inf
 _MAX_WITNESSES = 12
@@ -130,30 +130,49 @@ def count_regions(network, domain, *, options=None, progress=False, chunk=1024, 
     check_input_dimension(network, domain)
     start = time.perf_counter()
     bar = progress_bar(progress, "splitting")
-    count, lps = count_units(network, domain, options, chunk=chunk, deadline=deadline,
-                             progress=bar)
-    bar.close()
+    deadline = deadline or Deadline(None)
+    try:
+        count, lps, left = count_batches(network, domain, options, chunk=chunk,
+                                         deadline=deadline, progress=bar)
+    finally:
+        bar.close()
+    if left:
+        raise TimeLimitError(f"counting: time limit of {deadline.seconds:g} s reached",
+                             {"regions_so_far": count, "lps": lps})
     return count, {"lps": lps, "seconds": time.perf_counter() - start}
 
 
-def count_units(network, domain, options=None, units=None, *, chunk=1024, deadline=None,
-                progress=None):
-    """``(regions, LPs)`` of the work ``units`` (see :func:`work_units`; default: the whole
-    domain), counted as :func:`count_regions` does; ``progress.update(n)`` is called as
-    regions are found."""
+def count_batches(network, domain, options=None, batches=None, *, chunk=1024, seconds=None,
+                  deadline=None, spread=None, progress=None):
+    """Count the regions of the :class:`Batch` list ``batches`` (default: the whole
+    domain) as :func:`count_regions` does, for at most ``seconds`` (and not past
+    ``deadline``; with ``spread``, only until the open batches hold that many pieces).
+    Returns ``(regions, LPs, open)``: ``open`` is the list of batches still to split
+    (empty when done), which other calls finish (in any order and process);
+    ``progress.update(n)`` is called as regions are found.
+
+    Examples
+    --------
+    >>> from polyrelu import Network, Domain
+    >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> count_batches(absolute, Domain.box([-1], [1]))
+    (2, 0, [])
+    """
     options = options or Options()
     splitter = Splitter(network, domain, options, LPSolver(options))
+    stack = list(reversed(batches)) if batches is not None else [splitter.root_batch()]
+    budget, deadline = Deadline(seconds), deadline or Deadline(None)
     count = 0
-    try:
-        for pieces in split_batches(splitter, chunk=chunk, deadline=deadline, start=units):
+    while stack and not (budget.expired() or deadline.expired()):
+        if spread is not None and sum(batch.pieces.count for batch in stack) >= spread:
+            break
+        pieces = split_step(splitter, stack, chunk=chunk)
+        if pieces is not None:
             found = int(splitter.finish(pieces).sum())
             count += found
             if progress is not None:
                 progress.update(found)
-    except TimeLimitError as err:
-        raise TimeLimitError(str(err), {"regions_so_far": count,
-                                        "lps": splitter.solver.count}) from err
-    return count, splitter.solver.count
+    return count, splitter.solver.count, stack[::-1]
 
 
 def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False, chunk=1024,
@@ -191,46 +210,90 @@ class Leaf:
 def split_batches(splitter, *, chunk=1024, between=None, deadline=None, start=None):
     """Split the domain by every hidden layer; yield the final pieces batch by batch.
 
-    Batches hold at most ``chunk`` pieces and are split depth first. ``between(pieces,
+    Batches hold at most ``chunk`` pieces and are split depth first, within a layer as
+    across layers (see :func:`split_step`), so memory stays bounded by the depth of the
+    network times ``chunk`` pieces, however many regions there are. ``between(pieces,
     layer, map_A, map_c)``, if given, is called with each batch before it is split by
     hidden layer ``layer >= 1`` (``map_A[p] x + map_c[p]`` is that layer's input on
     piece p) and returns ``(pieces, map_A, map_c)`` to go on with: it may drop pieces
     (:meth:`Pieces.keep`, and the same rows of the maps) and tighten their boxes.
     ``deadline`` (a :class:`polyrelu.deadline.Deadline`) is checked between batches.
-    ``start``, if given, is a list of work units (see :func:`work_units`) to split
-    instead of the whole domain.
+    ``start``, if given, is a list of :class:`Batch` to split instead of the whole
+    domain.
     """
     deadline = deadline or Deadline(None)
-    stack = list(reversed(start)) if start is not None else [splitter.root_unit()]
-    layers = len(splitter.network.hidden_sizes)
+    stack = list(reversed(start)) if start is not None else [splitter.root_batch()]
     while stack:
         deadline.check("splitting")
-        pieces, map_A, map_c, layer = stack.pop()
-        if layer == layers:
-            yield pieces
-            continue
-        if between is not None and layer > 0:
-            pieces, map_A, map_c = between(pieces, layer, map_A, map_c)
+        final = split_step(splitter, stack, chunk=chunk, between=between)
+        if final is not None:
+            yield final
+
+
+def split_step(splitter, stack, *, chunk=1024, between=None):
+    """Pop the last :class:`Batch` of the list ``stack`` and take it one step on: its
+    pieces when they are final (every layer split), else None after pushing what it
+    became. A step cuts by the layer's ReLU units until the batch outgrows ``chunk``
+    pieces (it is then dealt into parts of at most ``chunk`` that go on from the next
+    unit), or to the end of the layer (its max windows too; the next layer's batches are
+    pushed). ``between`` is as for :func:`split_batches`. Deterministic; the stack's
+    batches are independent, so they may be finished in any order or process."""
+    batch = stack.pop()
+    if batch.layer == len(splitter.network.hidden_sizes):
+        return batch.pieces
+    if batch.unit is None:
+        if between is not None and batch.layer > 0:
+            pieces, map_A, map_c = between(batch.pieces, batch.layer, batch.map_A, batch.map_c)
             if not pieces.count:
-                continue
-        pieces, map_A, map_c = splitter.split_layer(pieces, map_A, map_c, layer)
-        for start in reversed(range(0, pieces.count, chunk)):
-            part = np.arange(start, min(start + chunk, pieces.count))
-            stack.append((pieces.take(part), map_A[part], map_c[part], layer + 1))
+                return None
+            batch = Batch(pieces, map_A, map_c, batch.layer)
+        batch = splitter.begin_layer(batch)
+    if splitter.cut_units(batch, chunk):
+        batch = Batch(*splitter.end_layer(batch), batch.layer + 1)
+    stack.extend(reversed([batch.take(part) for part in _parts(batch.pieces.count, chunk)]))
+    return None
 
 
-def work_units(splitter, count, *, chunk=1024):
-    """The domain split into at least ``count`` work units (or as many as its pieces
-    allow): the first layers are split here until enough pieces exist, and the pieces
-    are dealt into units ``(pieces, map_A, map_c, layer)`` that :func:`split_batches`
-    (``start=[unit]``) finishes independently, in any process. Deterministic."""
-    pieces, map_A, map_c, layer = splitter.root_unit()
-    while pieces.count < count and layer < len(splitter.network.hidden_sizes):
-        pieces, map_A, map_c = splitter.split_layer(pieces, map_A, map_c, layer)
-        layer += 1
-    parts = max(min(count, pieces.count), -(-pieces.count // chunk))
-    return [(pieces.take(part), map_A[part], map_c[part], layer)
-            for part in np.array_split(np.arange(pieces.count), parts)]
+def _parts(count, chunk):
+    """Consecutive index ranges of at most ``chunk`` covering ``range(count)``."""
+    return [np.arange(first, min(first + chunk, count)) for first in range(0, count, chunk)]
+
+
+@dataclass
+class Batch:
+    """Open pieces, a unit of the splitting's work. With ``unit`` None they await hidden
+    layer ``layer`` (``map_A[p] x + map_c[p]`` is its input on piece p; ``layer`` = the
+    number of hidden layers: the pieces are final). Otherwise they are part way through
+    it: its ReLU units before ``unit`` are decided and cut (``pieces.state``), and
+    ``map_A[q] x + map_c[q]`` with ``q = pieces.maps[p]`` are its pre-activations."""
+
+    pieces: "Pieces"
+    map_A: np.ndarray
+    map_c: np.ndarray
+    layer: int
+    unit: int = None
+
+    def take(self, index):
+        """The pieces ``index`` of the batch, as a batch (part way through a layer, the
+        maps are shared, not copied)."""
+        if self.unit is None:
+            return Batch(self.pieces.take(index), self.map_A[index], self.map_c[index],
+                         self.layer)
+        return Batch(self.pieces.take(index), self.map_A, self.map_c, self.layer, self.unit)
+
+    def halves(self):
+        """The batch as two batches (of at least one piece each: it needs two)."""
+        index = np.arange(self.pieces.count)
+        return [self.take(part) for part in np.array_split(index, 2)]
+
+    def compact(self):
+        """The batch with only the maps its pieces use (to send or store it)."""
+        if self.unit is None:
+            return self
+        used, maps = np.unique(self.pieces.maps, return_inverse=True)
+        pieces = self.pieces.take(np.arange(self.pieces.count))
+        pieces.maps = maps.ravel()
+        return Batch(pieces, self.map_A[used], self.map_c[used], self.layer, self.unit)
 
 
 class Pieces:
@@ -327,11 +390,11 @@ class Splitter:
                           sources=(-1 - np.arange(len(domain.b)))[None])
         return Pieces(fields, **arrays)
 
-    def root_unit(self):
-        """The whole domain as a work unit ``(pieces, map_A, map_c, layer)``: one piece, the
-        identity as the first layer's input map, layer 0."""
+    def root_batch(self):
+        """The whole domain as a :class:`Batch`: one piece, the identity as the first
+        layer's input map."""
         d = self.domain.dim
-        return self.root(), np.eye(d)[None], np.zeros((1, d)), 0
+        return Batch(self.root(), np.eye(d)[None], np.zeros((1, d)), 0)
 
     def domain_witnesses(self):
         """Points of the domain to start from: its centre (first, the deepest), and the
@@ -343,41 +406,39 @@ class Splitter:
             points = np.vstack([points, corners])
         return points
 
-    def split_layer(self, pieces, map_A, map_c, layer):
-        """The batch cut by every kink of hidden layer ``layer`` (``map_A[p] x +
-        map_c[p]`` is the layer's input on piece p), with the next layer's input maps.
+    def begin_layer(self, batch):
+        """The batch (awaiting its layer) with its layer's pre-activation maps, its ReLU
+        units settled by the boxes and none cut yet (``unit`` 0).
 
-        Every ReLU unit is first decided on the whole pieces; then the pieces are cut by
-        their crossing units in order, and after each cut the later crossing units are
-        decided again on the two sides (they may miss one of them). Then each max window
-        in turn (:meth:`_split_window`): a piece on which its argmax is not fixed becomes
-        one piece per position that wins on part of it."""
-        spec = self.network.layers[layer]
-        start = self.bounds[layer]
+        Then :meth:`cut_units` decides every ReLU unit on the whole pieces and cuts the
+        pieces by their crossing units in order; after each cut the later crossing units
+        are decided again on the two sides (they may miss one of them). Then
+        :meth:`end_layer` splits by each max window in turn (:meth:`_split_windows`): a
+        piece on which its argmax is not fixed becomes one piece per position that wins
+        on part of it."""
+        pieces, spec = batch.pieces, self.network.layers[batch.layer]
         pieces.low, pieces.high = tighten(pieces.low, pieces.high, pieces.A, pieces.b)
-        pre_A = spec.weight @ map_A
-        pre_c = map_c @ spec.weight.T + spec.bias
-        relu = slice(None) if spec.is_relu else spec.relu_units
-        self._split_relu(pieces, pre_A[:, relu], pre_c[:, relu], start, self.twins[layer])
-        active = pieces.state == _ACTIVE
-        if self.track:
-            pieces.pattern[:, start:start + active.shape[1]] = active
-        if spec.is_relu:
-            return pieces, pre_A[pieces.maps] * active[..., None], pre_c[pieces.maps] * active
-        unit_A, unit_c = pre_A[pieces.maps], pre_c[pieces.maps]
-        unit_A[:, relu] *= active[..., None]
-        unit_c[:, relu] *= active
-        return self._split_windows(pieces, spec, unit_A, unit_c, start + active.shape[1])
-
-    def _split_relu(self, pieces, pre_A, pre_c, start, twins):
-        """Decide and cut the ReLU units (pre-activations ``pre_A[maps[p]] x +
-        pre_c[maps[p]]``) of the layer whose first slot is ``start``; sets ``state``. A
-        unit with a twin (an earlier copy, see :func:`_twins`) takes its state."""
-        n = pre_A.shape[1]
-        pieces.state = self.settle(slice(start, start + n), pre_A, pre_c, pieces.low, pieces.high)
+        pre_A = spec.weight @ batch.map_A
+        pre_c = batch.map_c @ spec.weight.T + spec.bias
+        relu = self._relu_units(batch.layer)
+        start = self.bounds[batch.layer]
+        n = len(self.twins[batch.layer])
+        pieces.state = self.settle(slice(start, start + n), pre_A[:, relu], pre_c[:, relu],
+                                   pieces.low, pieces.high)
         pieces.maps = np.arange(pieces.count)
-        pieces.state[:, twins >= 0] = _ACTIVE  # for now: they copy their first unit's state
-        for i in range(n):
+        pieces.state[:, self.twins[batch.layer] >= 0] = _ACTIVE  # for now: copies of a twin
+        return Batch(pieces, pre_A, pre_c, batch.layer, 0)
+
+    def cut_units(self, batch, chunk=None):
+        """Decide and cut the batch's pieces by its layer's ReLU units from ``batch.unit``
+        on, until all are done (returns True) or, after a cut, the batch holds more than
+        ``chunk`` pieces (returns False; ``batch.unit`` is the next unit). A unit with a
+        twin (an earlier copy, see :func:`_twins`) takes its state."""
+        pieces, layer = batch.pieces, batch.layer
+        relu = self._relu_units(layer)
+        pre_A, pre_c = batch.map_A[:, relu], batch.map_c[:, relu]
+        start, twins, n = self.bounds[layer], self.twins[layer], pieces.state.shape[1]
+        for i in range(batch.unit, n):
             if twins[i] >= 0:
                 pieces.state[:, i] = pieces.state[:, twins[i]]
                 continue
@@ -388,7 +449,32 @@ class Splitter:
                                   pre_c[pieces.maps[crossing], i], i, start + i)
                 later = pieces.state[sides, i + 1:]
                 pieces.state[sides, i + 1:] = np.where(later == _CROSSING, _UNDECIDED, later)
+                if chunk is not None and pieces.count > chunk and i + 1 < n:
+                    batch.unit = i + 1
+                    return False
+        batch.unit = n
+        return True
+
+    def end_layer(self, batch):
+        """``(pieces, map_A, map_c)``: the batch, whose ReLU units are all cut, split by its
+        layer's max windows, with the next layer's input maps."""
+        pieces, spec = batch.pieces, self.network.layers[batch.layer]
         _keep_fewer_witnesses(pieces)
+        start = self.bounds[batch.layer]
+        active = pieces.state == _ACTIVE
+        if self.track:
+            pieces.pattern[:, start:start + active.shape[1]] = active
+        pre_A, pre_c = batch.map_A[pieces.maps], batch.map_c[pieces.maps]
+        if spec.is_relu:
+            return pieces, pre_A * active[..., None], pre_c * active
+        relu = spec.relu_units
+        pre_A[:, relu] *= active[..., None]
+        pre_c[:, relu] *= active
+        return self._split_windows(pieces, spec, pre_A, pre_c, start + active.shape[1])
+
+    def _relu_units(self, layer):
+        spec = self.network.layers[layer]
+        return slice(None) if spec.is_relu else spec.relu_units
 
     def _split_windows(self, pieces, spec, unit_A, unit_c, slot):
         """Split the pieces by each max window of layer ``spec`` in turn (unit values
