@@ -160,7 +160,9 @@ def count_batches(network, domain, options=None, batches=None, *, chunk=1024, se
     """
     options = options or Options()
     splitter = Splitter(network, domain, options, LPSolver(options))
-    stack = list(reversed(batches)) if batches is not None else [splitter.root_batch()]
+    if batches is None:
+        batches = [splitter.root_batch()]
+    stack = [batch.take(np.arange(batch.pieces.count)) for batch in reversed(batches)]  # copies
     budget, deadline = Deadline(seconds), deadline or Deadline(None)
     count = 0
     while stack and not (budget.expired() or deadline.expired()):
