@@ -303,15 +303,18 @@ def _batch_from_arrays(arrays, k, layer, unit, network):
     hidden = len(network.hidden_sizes)
     if type(layer) is not int or not 0 <= layer <= hidden:
         raise InvalidFileError(f"batch {k}: layer {layer!r} out of range")
-    relu_units = len(network.layers[layer].relu_units) if layer < hidden else 0
-    if unit is not None and (type(unit) is not int or not 0 <= unit < relu_units):
+    spec = network.layers[layer]
+    relu_units = len(spec.relu_units) if layer < hidden else 0
+    kinks = relu_units + len(spec.windows) if layer < hidden else 0
+    if unit is not None and (type(unit) is not int or not 0 <= unit < kinks):
         raise InvalidFileError(f"batch {k}: unit {unit!r} out of range")
-    _check_batch_arrays(fields, network, layer, unit, relu_units, f"batch {k}")
+    states = None if unit is None else relu_units if unit < relu_units else kinks
+    _check_batch_arrays(fields, network, layer, unit, states, f"batch {k}")
     pieces = Pieces(Pieces.BASE, **{name: fields[name] for name in Pieces.BASE})
     return Batch(pieces, fields["map_A"], fields["map_c"], layer, unit)
 
 
-def _check_batch_arrays(f, network, layer, unit, relu_units, where):
+def _check_batch_arrays(f, network, layer, unit, states, where):
     """Raise InvalidFileError unless the arrays ``f`` of a batch are consistent."""
     d = network.input_dim
     m, width = f["b"].shape if f["b"].ndim == 2 else (-1, -1)
@@ -321,7 +324,7 @@ def _check_batch_arrays(f, network, layer, unit, relu_units, where):
     shapes = {"A": (m, width, d), "b": (m, width), "rows": (m,), "low": (m, d),
               "high": (m, d), "maps": (m,), "map_A": (count, maps, d), "map_c": (count, maps)}
     if unit is not None:
-        shapes["state"] = (m, relu_units)
+        shapes["state"] = (m, states)
     witnesses = f["points"].shape[1] if f["points"].ndim == 3 else -1
     shapes.update(points=(m, witnesses, d), valid=(m, witnesses))
     for name, shape in shapes.items():

@@ -65,6 +65,8 @@ __all__ = ["enumerate_by_splitting", "count_regions", "iter_leaves", "split_batc
            "split_step", "count_batches", "Batch", "Leaf", "Pieces", "Splitter"]
 
 _INF = np.inf
+#: The most bytes a batch of pieces may take (see :meth:`Batch.size_limit`).
+BATCH_BYTES = 16 * 2 ** 20
 _MAX_WITNESSES = 12
 _UNDECIDED, _INACTIVE, _ACTIVE, _CROSSING, _EMPTY, _KEEP_ACTIVE, _KEEP_INACTIVE = range(-1, 6)
 
@@ -250,9 +252,10 @@ def split_step(splitter, stack, *, chunk=1024, between=None):
                 return None
             batch = Batch(pieces, map_A, map_c, batch.layer)
         batch = splitter.begin_layer(batch)
-    if splitter.cut_units(batch, chunk):
+    if splitter.cut_units(batch, batch.size_limit(chunk)):
         batch = Batch(*splitter.end_layer(batch), batch.layer + 1)
-    stack.extend(reversed([batch.take(part) for part in _parts(batch.pieces.count, chunk)]))
+    parts = _parts(batch.pieces.count, batch.size_limit(chunk))
+    stack.extend(reversed([batch.take(part) for part in parts]))
     return None
 
 
@@ -266,8 +269,9 @@ class Batch:
     """Open pieces, a unit of the splitting's work. With ``unit`` None they await hidden
     layer ``layer`` (``map_A[p] x + map_c[p]`` is its input on piece p; ``layer`` = the
     number of hidden layers: the pieces are final). Otherwise they are part way through
-    it: its ReLU units before ``unit`` are decided and cut (``pieces.state``), and
-    ``map_A[q] x + map_c[q]`` with ``q = pieces.maps[p]`` are its pre-activations."""
+    it (see :meth:`Splitter.cut_units`): its kinks before ``unit`` are cut
+    (``pieces.state``), and ``map_A[q] x + map_c[q]`` with ``q = pieces.maps[p]`` are its
+    pre-activations while ``unit`` < its ReLU units, then its unit values."""
 
     pieces: "Pieces"
     map_A: np.ndarray
@@ -282,6 +286,14 @@ class Batch:
             return Batch(self.pieces.take(index), self.map_A[index], self.map_c[index],
                          self.layer)
         return Batch(self.pieces.take(index), self.map_A, self.map_c, self.layer, self.unit)
+
+    def size_limit(self, chunk):
+        """How many pieces a batch like this one may hold: ``chunk``, or fewer when the
+        pieces are large (at most ``BATCH_BYTES`` bytes in all, maps included)."""
+        pieces = self.pieces
+        size = sum(getattr(pieces, name).nbytes for name in pieces.fields) / pieces.count
+        size += self.map_A.nbytes / len(self.map_A) + self.map_c.nbytes / len(self.map_c)
+        return int(max(2, min(chunk, BATCH_BYTES // size)))
 
     def halves(self):
         """The batch as two batches (of at least one piece each: it needs two)."""
@@ -414,10 +426,10 @@ class Splitter:
 
         Then :meth:`cut_units` decides every ReLU unit on the whole pieces and cuts the
         pieces by their crossing units in order; after each cut the later crossing units
-        are decided again on the two sides (they may miss one of them). Then
-        :meth:`end_layer` splits by each max window in turn (:meth:`_split_windows`): a
-        piece on which its argmax is not fixed becomes one piece per position that wins
-        on part of it."""
+        are decided again on the two sides (they may miss one of them). Then it splits by
+        each max window in turn (:meth:`_split_window`): a piece on which its argmax is
+        not fixed becomes one piece per position that wins on part of it. Then
+        :meth:`end_layer` gives the next layer's input maps."""
         pieces, spec = batch.pieces, self.network.layers[batch.layer]
         pieces.low, pieces.high = tighten(pieces.low, pieces.high, pieces.A, pieces.b)
         pre_A = spec.weight @ batch.map_A
@@ -431,15 +443,24 @@ class Splitter:
         pieces.state[:, self.twins[batch.layer] >= 0] = _ACTIVE  # for now: copies of a twin
         return Batch(pieces, pre_A, pre_c, batch.layer, 0)
 
-    def cut_units(self, batch, chunk=None):
-        """Decide and cut the batch's pieces by its layer's ReLU units from ``batch.unit``
-        on, until all are done (returns True) or, after a cut, the batch holds more than
-        ``chunk`` pieces (returns False; ``batch.unit`` is the next unit). A unit with a
-        twin (an earlier copy, see :func:`_twins`) takes its state."""
+    def cut_units(self, batch, limit=None):
+        """Cut the batch's pieces by its layer's kinks from ``batch.unit`` on: its ReLU
+        units (``unit`` 0, 1, ...), then its max windows (``unit`` = ReLU units + window),
+        until all are done (returns True) or, after a cut, the batch holds more than
+        ``limit`` pieces (returns False; ``batch.unit`` is where to go on)."""
+        if batch.unit < len(self.twins[batch.layer]):
+            if not self._cut_relu(batch, limit):
+                return False
+            self._begin_windows(batch)
+        return self._cut_windows(batch, limit)
+
+    def _cut_relu(self, batch, limit):
+        """Decide and cut by the ReLU units from ``batch.unit`` on (see :meth:`cut_units`).
+        A unit with a twin (an earlier copy, see :func:`_twins`) takes its state."""
         pieces, layer = batch.pieces, batch.layer
         relu = self._relu_units(layer)
         pre_A, pre_c = batch.map_A[:, relu], batch.map_c[:, relu]
-        start, twins, n = self.bounds[layer], self.twins[layer], pieces.state.shape[1]
+        start, twins, n = self.bounds[layer], self.twins[layer], len(self.twins[layer])
         for i in range(batch.unit, n):
             if twins[i] >= 0:
                 pieces.state[:, i] = pieces.state[:, twins[i]]
@@ -451,52 +472,68 @@ class Splitter:
                                   pre_c[pieces.maps[crossing], i], i, start + i)
                 later = pieces.state[sides, i + 1:]
                 pieces.state[sides, i + 1:] = np.where(later == _CROSSING, _UNDECIDED, later)
-                if chunk is not None and pieces.count > chunk and i + 1 < n:
+                if limit is not None and pieces.count > limit and i + 1 < n:
                     batch.unit = i + 1
                     return False
         batch.unit = n
         return True
 
-    def end_layer(self, batch):
-        """``(pieces, map_A, map_c)``: the batch, whose ReLU units are all cut, split by its
-        layer's max windows, with the next layer's input maps."""
+    def _begin_windows(self, batch):
+        """After the ReLU units: the batch's maps become its layer's unit values (the
+        ReLU units' masked by their states), one per piece, with a state column per max
+        window."""
         pieces, spec = batch.pieces, self.network.layers[batch.layer]
         _keep_fewer_witnesses(pieces)
         start = self.bounds[batch.layer]
         active = pieces.state == _ACTIVE
         if self.track:
             pieces.pattern[:, start:start + active.shape[1]] = active
-        pre_A, pre_c = batch.map_A[pieces.maps], batch.map_c[pieces.maps]
-        if spec.is_relu:
-            return pieces, pre_A * active[..., None], pre_c * active
-        relu = spec.relu_units
-        pre_A[:, relu] *= active[..., None]
-        pre_c[:, relu] *= active
-        return self._split_windows(pieces, spec, pre_A, pre_c, start + active.shape[1])
-
-    def _relu_units(self, layer):
-        spec = self.network.layers[layer]
-        return slice(None) if spec.is_relu else spec.relu_units
-
-    def _split_windows(self, pieces, spec, unit_A, unit_c, slot):
-        """Split the pieces by each max window of layer ``spec`` in turn (unit values
-        ``unit_A[maps[p]] x + unit_c[maps[p]]``; the windows' slots start at ``slot``).
-        Returns the next layer's input maps: the kept units, then each window's winner."""
-        n, k = spec.windows.shape
+        unit_A, unit_c = batch.map_A[pieces.maps], batch.map_c[pieces.maps]
+        relu = self._relu_units(batch.layer)
+        unit_A[:, relu] *= active[..., None]
+        unit_c[:, relu] *= active
+        windows = np.zeros((pieces.count, len(spec.windows)), dtype=int)
+        pieces.state = np.concatenate([pieces.state, windows], axis=1)
         pieces.maps = np.arange(pieces.count)
-        first = pieces.state.shape[1]
-        pieces.state = np.concatenate([pieces.state, np.zeros((pieces.count, n), int)], 1)
-        for w in range(n):
-            self._split_window(pieces, spec.windows[w], unit_A, unit_c, first + w, slot + w * k)
+        batch.map_A, batch.map_c = unit_A, unit_c
+
+    def _cut_windows(self, batch, limit):
+        """Split by each max window in turn from ``batch.unit`` on (see :meth:`cut_units`):
+        the winner goes into its state column."""
+        pieces, spec = batch.pieces, self.network.layers[batch.layer]
+        relu_units, (n, k) = len(self.twins[batch.layer]), spec.windows.shape
+        slot = self.bounds[batch.layer] + relu_units
+        for w in range(batch.unit - relu_units, n):
+            self._split_window(pieces, spec.windows[w], batch.map_A, batch.map_c,
+                               relu_units + w, slot + w * k)
+            if limit is not None and pieces.count > limit and w + 1 < n:
+                batch.unit = relu_units + w + 1
+                return False
+        batch.unit = relu_units + n
+        return True
+
+    def end_layer(self, batch):
+        """``(pieces, map_A, map_c)``: the batch, cut by all its layer's kinks, with the
+        next layer's input maps (the kept units, then each window's winner)."""
+        pieces, spec = batch.pieces, self.network.layers[batch.layer]
+        if spec.is_relu:
+            return pieces, batch.map_A[pieces.maps], batch.map_c[pieces.maps]
+        n, k = spec.windows.shape
+        relu_units = len(self.twins[batch.layer])
         _keep_fewer_witnesses(pieces)
-        winners = pieces.state[:, first:]
+        winners = pieces.state[:, relu_units:]
         if self.track:
+            slot = self.bounds[batch.layer] + relu_units
             onehot = winners[..., None] == np.arange(k)
             pieces.pattern[:, slot:slot + n * k] = onehot.reshape(pieces.count, -1)
         entries = np.concatenate([np.broadcast_to(spec.keep, (pieces.count, spec.keep.size)),
                                   spec.windows[np.arange(n), winners]], axis=1)
         maps = pieces.maps[:, None]
-        return pieces, unit_A[maps, entries], unit_c[maps, entries]
+        return pieces, batch.map_A[maps, entries], batch.map_c[maps, entries]
+
+    def _relu_units(self, layer):
+        spec = self.network.layers[layer]
+        return slice(None) if spec.is_relu else spec.relu_units
 
     def _split_window(self, pieces, window, unit_A, unit_c, column, slot):
         """Split the pieces by one max window (unit indices ``window``, -1 padding; its
