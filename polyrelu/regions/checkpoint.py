@@ -62,14 +62,7 @@ class Checkpoint:
         self.flush_regions, self.flush_seconds = flush_regions, flush_seconds
         self.dims = (network.input_dim, network.output_dim, network.num_hidden)
         self._pending, self._last_flush = [], time.monotonic()
-        if self.directory.exists() and not self.directory.is_dir():
-            raise InvalidFileError(f"checkpoint {self.directory} is an existing file, not a "
-                                   "directory")
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise InvalidFileError(f"cannot create checkpoint directory {self.directory}: "
-                                   f"{err.strerror or err}") from err
+        _make_directory(self.directory)
         self.fingerprint = _fingerprint(network, domain, options)
         self._open_meta(options)
         self._chunks = len(self._chunk_files())
@@ -167,6 +160,18 @@ class Checkpoint:
         return sorted(self.directory.glob("chunk_*.npz"))
 
 
+def _make_directory(directory):
+    """Create the checkpoint ``directory`` if missing (InvalidFileError if it cannot be
+    made or is a file)."""
+    if directory.exists() and not directory.is_dir():
+        raise InvalidFileError(f"checkpoint {directory} is an existing file, not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InvalidFileError(f"cannot create checkpoint directory {directory}: "
+                               f"{err.strerror or err}") from err
+
+
 def _write_atomically(path, data):
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_bytes(data)
@@ -222,17 +227,10 @@ class CountCheckpoint:
         self.directory = Path(directory)
         self.network = network
         self.path = self.directory / COUNT_FILE
-        if self.directory.exists() and not self.directory.is_dir():
-            raise InvalidFileError(f"checkpoint {self.directory} is an existing file, not a "
-                                   "directory")
         if (self.directory / "meta.json").exists():
             raise InvalidFileError(f"{self.directory} holds a checkpoint of a walk, not of a "
                                    "count; use a new directory")
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise InvalidFileError(f"cannot create checkpoint directory {self.directory}: "
-                                   f"{err.strerror or err}") from err
+        _make_directory(self.directory)
         self.fingerprint = _fingerprint(network, domain, options)
 
     def save(self, count, lps, batches):

@@ -36,8 +36,13 @@ its Chebyshev-ball LP (``exact=True``: always by the LP, for the exact ball).
 One driving loop, :func:`split_batches`, serves every user: :func:`count_regions`
 (counts the final pieces), :func:`iter_leaves` and :func:`enumerate_by_splitting` (the
 regions, with facets) and verification's exact phase (which closes partial pieces
-between layers through the ``between`` hook). Batches hold at most ``chunk`` pieces
-and are split depth first, so memory stays bounded. Nothing here walks the adjacency
+between layers through the ``between`` hook). Batches (:class:`Batch`) hold at most
+``chunk`` pieces (fewer when pieces are large, :data:`BATCH_BYTES`) and are split depth
+first, within a layer as across it: a batch that outgrows its limit after a cut is dealt
+into parts that go on from the next kink, so memory stays bounded by the depth of the
+network times a batch, however many regions there are. The open batches are independent
+units of work (:func:`count_batches`: a count can stop, be stored and go on in other
+processes, see :mod:`polyrelu.regions.parallel`). Nothing here walks the adjacency
 graph: the result is an independent check of :func:`polyrelu.enumerate_regions`
 (see :func:`polyrelu.cross_check`).
 """

@@ -86,17 +86,7 @@ def test_open_batches_finish_anywhere_to_the_same_count(medium):
 def test_worker_processes_count_what_the_walk_counts(medium, jobs):
     network, domain, walked = medium
     count, stats = count_parallel(network, domain, jobs=jobs, chunk=32, task_seconds=0.05)
-    assert count == walked and stats["units"] >= jobs
-
-
-def test_dask_local_cluster_counts_what_the_walk_counts(medium):
-    distributed = pytest.importorskip("dask.distributed")
-    network, domain, walked = medium
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        assert count_parallel(network, domain, scheduler=client, chunk=32,
-                              task_seconds=0.05)[0] == walked
+    assert count == walked and stats["units"] >= jobs  # (Dask: tests/regions/test_parallel.py)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -140,6 +130,23 @@ def test_checkpoint_round_trip_keeps_the_batches(medium, tmp_path):
     store = stored_checkpoint(medium, tmp_path)
     count, _, batches = store.load()
     assert count + count_batches(network, domain, batches=batches)[0] == walked
+
+
+def test_checkpoint_keeps_batches_part_way_through_max_windows(tmp_path):
+    """Open batches stopped between two max windows (chunk 1) survive the checkpoint:
+    the resumed total is the walk's."""
+    network, domain = mixed_network(seed=3), Domain.box(-np.ones(3), np.ones(3))
+    splitter = Splitter(network, domain, Options(), LPSolver())
+    relu_units = len(network.layers[0].relu_units)
+    stack, found = [splitter.root_batch()], 0
+    while not any(b.unit is not None and b.unit > relu_units for b in stack):
+        pieces = split_step(splitter, stack, chunk=1)
+        found += 0 if pieces is None else int(splitter.finish(pieces).sum())
+    store = CountCheckpoint(tmp_path, network, domain, Options())
+    store.save(found, 0, [batch.compact() for batch in stack[::-1]])
+    count, _, batches = store.load()
+    rest = count_batches(network, domain, batches=batches, chunk=1)[0]
+    assert count + rest == len(enumerate_regions(network, domain))
 
 
 def test_mutated_bytes_are_refused(medium, tmp_path):
