@@ -144,7 +144,7 @@ def count_parallel(network, domain, *, jobs=1, scheduler=None, options=None, che
     Returns ``(count, stats)`` with ``stats`` holding ``lps``, ``seconds``, ``units``
     (tasks run) and ``resumed_regions``. ``deadline`` (a
     :class:`polyrelu.deadline.Deadline`) stops the run with :class:`TimeLimitError`
-    (``partial["regions_so_far"]``); the workers are killed.
+    (``partial["regions_so_far"]``); no task runs past it.
 
     Examples
     --------
@@ -173,6 +173,8 @@ def count_parallel(network, domain, *, jobs=1, scheduler=None, options=None, che
                 run.share(executor, jobs, bar)
         else:
             run.inline(bar)
+        run.stop_if_unfinished()  # after the pool's end: its tasks stop by the deadline
+        # (killing a worker while it sends its open batches back can hang the pool)
     except BrokenProcessPool as err:
         raise PolyreluError(f"a worker process died ({err}){run.resume_hint()}") from err
     finally:
@@ -180,9 +182,6 @@ def count_parallel(network, domain, *, jobs=1, scheduler=None, options=None, che
         bar.close()
         if client is not None and client is not scheduler:
             client.close()
-    if run.open:
-        raise TimeLimitError(f"counting: time limit of {run.deadline.seconds:g} s reached"
-                             f"{run.resume_hint()}", {"regions_so_far": run.count})
     return run.count, {"lps": run.lps, "seconds": time.perf_counter() - run.started,
                        "units": run.tasks, "resumed_regions": run.resumed}
 
@@ -228,6 +227,7 @@ class _CountRun:
                 batch = self.open.pop()
                 seconds = self.task_seconds if len(self.open) >= workers else \
                     self.task_seconds / 8
+                seconds = min(seconds, self.deadline.remaining())  # the pool's end waits
                 future = executor.submit(count_batches, self.network, self.domain,
                                          self.options, [batch], chunk=self.chunk,
                                          seconds=seconds)
@@ -246,6 +246,12 @@ class _CountRun:
         self.open.extend(self.running.values())  # stopped early: still to do
         self.running = {}
 
+    def stop_if_unfinished(self):
+        """Raise TimeLimitError if batches are still open (the deadline passed)."""
+        if self.open:
+            raise TimeLimitError(f"counting: time limit of {self.deadline.seconds:g} s "
+                                 f"reached{self.resume_hint()}", {"regions_so_far": self.count})
+
     def save_when_due(self):
         if time.perf_counter() - self.saved >= self.checkpoint_seconds:
             self.save()
@@ -254,9 +260,9 @@ class _CountRun:
         """Write the checkpoint (if any): the open batches and those of running tasks."""
         self.saved = time.perf_counter()
         if self.checkpoint is not None:
-            self.checkpoint.save(self.count, self.lps,
+            self.checkpoint.save(self.count, self.lps,  # in the order of self.open
                                  [batch.compact() for batch in
-                                  list(self.running.values()) + self.open[::-1]])
+                                  self.open + list(self.running.values())])
 
     def resume_hint(self):
         if self.checkpoint is None:

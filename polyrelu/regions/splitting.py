@@ -242,11 +242,12 @@ def split_batches(splitter, *, chunk=1024, between=None, deadline=None, start=No
 def split_step(splitter, stack, *, chunk=1024, between=None):
     """Pop the last :class:`Batch` of the list ``stack`` and take it one step on: its
     pieces when they are final (every layer split), else None after pushing what it
-    became. A step cuts by the layer's ReLU units until the batch outgrows ``chunk``
-    pieces (it is then dealt into parts of at most ``chunk`` that go on from the next
-    unit), or to the end of the layer (its max windows too; the next layer's batches are
-    pushed). ``between`` is as for :func:`split_batches`. Deterministic; the stack's
-    batches are independent, so they may be finished in any order or process."""
+    became. A step cuts by the layer's kinks (ReLU units, then max windows) until the
+    batch outgrows its limit (``chunk`` pieces, fewer when they are large: see
+    :meth:`Batch.size_limit`; it is then dealt into parts that go on from the next
+    kink), or to the end of the layer (the next layer's batches are pushed). ``between``
+    is as for :func:`split_batches`. Deterministic; the stack's batches are independent,
+    so they may be finished in any order or process."""
     batch = stack.pop()
     if batch.layer == len(splitter.network.hidden_sizes):
         return batch.pieces
