@@ -196,6 +196,7 @@ class _CountRun:
         self.checkpoint, self.chunk, self.deadline = checkpoint, chunk, deadline
         self.task_seconds, self.checkpoint_seconds = task_seconds, checkpoint_seconds
         self.started = self.saved = time.perf_counter()
+        self.saving = 0.0  # seconds the last save took
         stored = checkpoint.load() if checkpoint is not None else None
         if stored is None:
             splitter = Splitter(network, domain, options, LPSolver(options))
@@ -253,16 +254,20 @@ class _CountRun:
                                  f"reached{self.resume_hint()}", {"regions_so_far": self.count})
 
     def save_when_due(self):
-        if time.perf_counter() - self.saved >= self.checkpoint_seconds:
+        """Save every ``checkpoint_seconds``, or less often when saving is slow (at most a
+        tenth of the time goes to it)."""
+        if time.perf_counter() - self.saved >= max(self.checkpoint_seconds, 10 * self.saving):
             self.save()
 
     def save(self):
         """Write the checkpoint (if any): the open batches and those of running tasks."""
-        self.saved = time.perf_counter()
+        start = time.perf_counter()
         if self.checkpoint is not None:
             self.checkpoint.save(self.count, self.lps,  # in the order of self.open
                                  [batch.compact() for batch in
                                   self.open + list(self.running.values())])
+        self.saved = time.perf_counter()
+        self.saving = self.saved - start
 
     def resume_hint(self):
         if self.checkpoint is None:
