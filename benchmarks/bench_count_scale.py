@@ -25,6 +25,7 @@ describes.
 """
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -48,7 +49,7 @@ def random_onnx(path, sizes, seed):
 
     rng = np.random.default_rng(seed)
     nodes, inits, last = [], [], "x"
-    for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         weight = (rng.normal(size=(fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
         bias = (0.3 * rng.normal(size=fan_out)).astype(np.float32)
         inits += [numpy_helper.from_array(weight, f"W{k}"), numpy_helper.from_array(bias, f"b{k}")]
