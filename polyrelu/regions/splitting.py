@@ -162,8 +162,9 @@ def count_batches(network, domain, options=None, batches=None, *, chunk=1024, se
     --------
     >>> from polyrelu import Network, Domain
     >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
-    >>> count_batches(absolute, Domain.box([-1], [1]))
-    (2, 0, [])
+    >>> regions, lps, left = count_batches(absolute, Domain.box([-1], [1]))
+    >>> regions, left
+    (2, [])
     """
     options = options or Options()
     splitter = Splitter(network, domain, options, LPSolver(options))
