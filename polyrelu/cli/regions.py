@@ -40,12 +40,13 @@ def add_parser(commands):
     parser.add_argument("--count-only", action="store_true",
                         help="only count the regions (splitting enumerator, no facets)")
     parser.add_argument("--checkpoint", metavar="DIR",
-                        help="stream regions to DIR as they are found; rerunning the same "
-                             "command resumes an interrupted run from there")
+                        help="stream regions (with --count-only: the count and the work "
+                             "left) to DIR as they are found; rerunning the same command "
+                             "resumes an interrupted run from there")
     parser.add_argument("--checkpoint-seconds", type=seconds, default=5.0, metavar="S",
                         help="write the checkpoint at least every S seconds (default: 5)")
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
-                        help="build regions in N worker processes")
+                        help="build (or count) regions in N worker processes")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="build regions on a Dask cluster (dask.distributed scheduler)")
     add_table_option(parser, "regions")
@@ -55,8 +56,7 @@ def add_parser(commands):
 def _refuse_ignored_options(args):
     """Options that --count-only would silently ignore are refused."""
     ignored = [name for name, given in (
-        ("--checkpoint", args.checkpoint), ("--cross-check", args.cross_check),
-        ("-o", args.output), ("--table", args.table),
+        ("--cross-check", args.cross_check), ("-o", args.output), ("--table", args.table),
         ("--facet-method", args.facet_method != "auto")) if given]
     if args.count_only and ignored:
         raise PolyreluError(f"--count-only counts regions without building them: "
@@ -101,22 +101,29 @@ def run(args):
 
 
 def _count(args, network, domain, progress):
-    """The splitting count (in worker processes or on Dask when asked)."""
+    """The splitting count (in worker processes, on Dask or resumable when asked)."""
     try:
-        if args.jobs > 1 or args.scheduler:
+        if args.jobs > 1 or args.scheduler or args.checkpoint:
             count, stats = count_parallel(network, domain, jobs=args.jobs,
-                                          scheduler=args.scheduler, progress=progress,
-                                          deadline=args.deadline)
+                                          scheduler=args.scheduler, checkpoint=args.checkpoint,
+                                          checkpoint_seconds=args.checkpoint_seconds,
+                                          progress=progress, deadline=args.deadline)
         else:
             count, stats = count_regions(network, domain, progress=progress,
                                          deadline=args.deadline)
     except TimeLimitError as err:
         found = (err.partial or {}).get("regions_so_far", "not known")
-        raise TimeLimitError(str(err), {"regions_found": found}) from err
-    return {"regions": count, "seconds": round(stats["seconds"], 3), "lps": stats["lps"],
-            "lps_per_region": round(stats["lps"] / max(count, 1), 3),
-            "regions_per_second": round(count / max(stats["seconds"], 1e-9), 1),
-            "method": "splitting (count only)"}
+        partial = {"regions_found": found}
+        if args.checkpoint:
+            partial["resume"] = f"run the same command again (checkpoint {args.checkpoint})"
+        raise TimeLimitError(str(err), partial) from err
+    results = {"regions": count, "seconds": round(stats["seconds"], 3), "lps": stats["lps"],
+               "lps_per_region": round(stats["lps"] / max(count, 1), 3),
+               "regions_per_second": round(count / max(stats["seconds"], 1e-9), 1),
+               "method": "splitting (count only)"}
+    if stats.get("resumed_regions"):
+        results["resumed_regions"] = stats["resumed_regions"]
+    return results
 
 
 def _enumerate(args, network, domain, options, checkpoint, progress, keep):

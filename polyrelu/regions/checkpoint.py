@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..arrayfiles import read_npz
 from ..errors import InvalidFileError
 from ..network.model import network_fingerprint
 from . import validation
@@ -42,8 +43,9 @@ from .region import (
     regions_to_arrays,
     write_complex,
 )
+from .splitting import Batch, Pieces
 
-__all__ = ["Checkpoint", "StreamedComplex", "spill_checkpoint"]
+__all__ = ["Checkpoint", "CountCheckpoint", "StreamedComplex", "spill_checkpoint"]
 
 FORMAT = "polyrelu-checkpoint"
 CHUNK_FORMAT = "polyrelu-checkpoint-chunk"
@@ -77,14 +79,7 @@ class Checkpoint:
         self.flush_regions, self.flush_seconds = flush_regions, flush_seconds
         self.dims = (network.input_dim, network.output_dim, network.num_hidden)
         self._pending, self._last_flush = [], time.monotonic()
-        if self.directory.exists() and not self.directory.is_dir():
-            raise InvalidFileError(f"checkpoint {self.directory} is an existing file, not a "
-                                   "directory")
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise InvalidFileError(f"cannot create checkpoint directory {self.directory}: "
-                                   f"{err.strerror or err}") from err
+        _make_directory(self.directory)
         self.fingerprint = _fingerprint(network, domain, options)
         self._open_meta(options)
         self._chunks = len(self._chunk_files())
@@ -286,6 +281,18 @@ class StreamedComplex:
         return int(labels.max(initial=-1)) + 1
 
 
+def _make_directory(directory):
+    """Create the checkpoint ``directory`` if missing (InvalidFileError if it cannot be
+    made or is a file)."""
+    if directory.exists() and not directory.is_dir():
+        raise InvalidFileError(f"checkpoint {directory} is an existing file, not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InvalidFileError(f"cannot create checkpoint directory {directory}: "
+                               f"{err.strerror or err}") from err
+
+
 def _write_atomically(path, data):
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_bytes(data)
@@ -300,3 +307,157 @@ def _fingerprint(network, domain, options):
         digest.update(np.ascontiguousarray(array).tobytes())
     digest.update(repr(options).encode())
     return digest.hexdigest()
+
+
+# The count's checkpoint (``polyrelu regions --count-only --checkpoint DIR``): one file.
+
+COUNT_FORMAT = "polyrelu-count-checkpoint"
+COUNT_VERSION = 1
+COUNT_FILE = "count.npz"
+#: A count checkpoint holding more array entries than this is refused unread.
+MAX_COUNT_ENTRIES = 2 ** 31
+_BATCH_FIELDS = Pieces.BASE + ("map_A", "map_c")
+
+
+class CountCheckpoint:
+    """A directory holding a count's state: the regions counted so far and the open
+    batches (:class:`polyrelu.regions.splitting.Batch`) still to split, in
+    ``count.npz`` (replaced atomically at each :meth:`save`). Counting the open batches
+    and adding the stored count gives the total of an uninterrupted run.
+
+    The file carries a format version, the run's fingerprint (network, domain,
+    options) and a SHA-256 of its arrays; on :meth:`load` every array's size is checked
+    from its header before it is read, and every batch's shapes, index ranges and
+    values against the network. A file of another run, edited, truncated or of absurd
+    size is refused (:class:`polyrelu.InvalidFileError`). The hash detects damage, not
+    forgery: a file rewritten with a matching hash and consistent arrays is believed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from polyrelu import Network, Domain, Options
+    >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> box = Domain.box([-1], [1])
+    >>> store = CountCheckpoint(tempfile.mkdtemp(), absolute, box, Options())
+    >>> store.save(2, 0, [])
+    >>> store.load()
+    (2, 0, [])
+    """
+
+    def __init__(self, directory, network, domain, options):
+        self.directory = Path(directory)
+        self.network = network
+        self.path = self.directory / COUNT_FILE
+        if (self.directory / "meta.json").exists():
+            raise InvalidFileError(f"{self.directory} holds a checkpoint of a walk, not of a "
+                                   "count; use a new directory")
+        _make_directory(self.directory)
+        self.fingerprint = _fingerprint(network, domain, options)
+
+    def save(self, count, lps, batches):
+        """Write ``count`` regions (found with ``lps`` LPs) and the open ``batches``."""
+        arrays = {}
+        for k, batch in enumerate(batches):
+            for name in _BATCH_FIELDS:
+                source = batch if name.startswith("map_") else batch.pieces
+                arrays[f"b{k}_{name}"] = getattr(source, name)
+        arrays["meta"] = _meta_bytes({
+            "format": COUNT_FORMAT, "version": COUNT_VERSION, "fingerprint": self.fingerprint,
+            "count": int(count), "lps": int(lps),
+            "batches": [[b.layer, b.unit] for b in batches],
+            "content_sha256": validation.content_hash(arrays)})
+        temporary = self.directory / f".{COUNT_FILE}.tmp.npz"
+        np.savez(temporary, **arrays)
+        os.replace(temporary, self.path)
+
+    def load(self):
+        """``(count, lps, batches)`` of the stored state, validated; None when there is
+        none yet."""
+        if not self.path.exists():
+            return None
+        arrays = read_npz(self.path, "count checkpoint", max_entries=MAX_COUNT_ENTRIES)
+        try:
+            meta = _count_meta(arrays, self.fingerprint)
+            batches = [_batch_from_arrays(arrays, k, layer, unit, self.network)
+                       for k, (layer, unit) in enumerate(meta["batches"])]
+        except InvalidFileError as err:
+            raise InvalidFileError(f"{self.path}: {err}") from err
+        return meta["count"], meta["lps"], batches
+
+
+def _meta_bytes(meta):
+    return np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+
+
+def _count_meta(arrays, fingerprint):
+    """The checked metadata of a count checkpoint's arrays."""
+    try:
+        meta = json.loads(arrays["meta"].astype(np.uint8).tobytes().decode())
+    except (KeyError, ValueError, UnicodeDecodeError) as err:
+        raise InvalidFileError("not a count checkpoint (no readable metadata)") from err
+    if not isinstance(meta, dict) or meta.get("format") != COUNT_FORMAT \
+            or meta.get("version") != COUNT_VERSION:
+        raise InvalidFileError("not a count checkpoint of this polyrelu version")
+    if meta.get("fingerprint") != fingerprint:
+        raise InvalidFileError("a checkpoint of another network, domain or options; use a "
+                               "new directory")
+    if meta.get("content_sha256") != validation.content_hash(arrays):
+        raise InvalidFileError("the arrays do not match their hash (edited or damaged)")
+    batches = meta.get("batches")
+    numbers = [meta.get("count"), meta.get("lps")]
+    if not all(type(n) is int and n >= 0 for n in numbers) or not isinstance(batches, list) \
+            or len(arrays) != 1 + len(_BATCH_FIELDS) * len(batches):
+        raise InvalidFileError("malformed metadata")
+    return meta
+
+
+def _batch_from_arrays(arrays, k, layer, unit, network):
+    """Open batch ``k`` of a count checkpoint, its shapes and values checked against
+    ``network`` (so that splitting it cannot index out of range)."""
+    fields = {}
+    for name in _BATCH_FIELDS:
+        fields[name] = arrays.get(f"b{k}_{name}")
+        if fields[name] is None:
+            raise InvalidFileError(f"batch {k}: array {name} missing")
+    hidden = len(network.hidden_sizes)
+    if type(layer) is not int or not 0 <= layer <= hidden:
+        raise InvalidFileError(f"batch {k}: layer {layer!r} out of range")
+    spec = network.layers[layer]
+    relu_units = len(spec.relu_units) if layer < hidden else 0
+    kinks = relu_units + len(spec.windows) if layer < hidden else 0
+    if unit is not None and (type(unit) is not int or not 0 <= unit < kinks):
+        raise InvalidFileError(f"batch {k}: unit {unit!r} out of range")
+    states = None if unit is None else relu_units if unit < relu_units else kinks
+    _check_batch_arrays(fields, network, layer, unit, states, f"batch {k}")
+    pieces = Pieces(Pieces.BASE, **{name: fields[name] for name in Pieces.BASE})
+    return Batch(pieces, fields["map_A"], fields["map_c"], layer, unit)
+
+
+def _check_batch_arrays(f, network, layer, unit, states, where):
+    """Raise InvalidFileError unless the arrays ``f`` of a batch are consistent."""
+    d = network.input_dim
+    m, width = f["b"].shape if f["b"].ndim == 2 else (-1, -1)
+    weight = network.layers[layer].weight
+    maps = weight.shape[1] if unit is None else weight.shape[0]
+    count = len(f["map_A"]) if unit is not None else m
+    shapes = {"A": (m, width, d), "b": (m, width), "rows": (m,), "low": (m, d),
+              "high": (m, d), "maps": (m,), "map_A": (count, maps, d), "map_c": (count, maps)}
+    if unit is not None:
+        shapes["state"] = (m, states)
+    witnesses = f["points"].shape[1] if f["points"].ndim == 3 else -1
+    shapes.update(points=(m, witnesses, d), valid=(m, witnesses))
+    for name, shape in shapes.items():
+        if f[name].shape != shape or m < 1 or witnesses < 1:
+            raise InvalidFileError(f"{where}: array {name} has shape {f[name].shape}")
+    kinds = {"rows": "i", "maps": "i", "state": "i", "valid": "b"}
+    for name, array in f.items():
+        if array.dtype.kind != kinds.get(name, "f"):
+            raise InvalidFileError(f"{where}: array {name} has dtype {array.dtype}")
+        if kinds.get(name, "f") == "f" and name != "b" and not np.isfinite(array).all():
+            raise InvalidFileError(f"{where}: array {name} has non-finite values")
+    padding = np.arange(width) >= f["rows"][:, None]
+    maps_used = unit is None or ((f["maps"] >= 0) & (f["maps"] < count)).all()
+    if not ((f["rows"] >= 0) & (f["rows"] <= width)).all() \
+            or not (np.isfinite(f["b"]) | padding).all() or not maps_used \
+            or not ((f["state"] >= -1) & (f["state"] <= 5)).all():
+        raise InvalidFileError(f"{where}: row counts, map indices or states out of range")

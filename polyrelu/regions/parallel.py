@@ -7,16 +7,19 @@ crossings. Every region is built exactly once, so the result is the single-proce
 walk's, region for region and edge for edge (regions are numbered in the order they
 are completed).
 
-The count (:func:`count_parallel`): the first layers are split here into work units
-(batches of pieces, :func:`polyrelu.regions.splitting.work_units`), which the workers
-split to the end and count; the sum is the single-process count.
+The count (:func:`count_parallel`): tasks take open batches of pieces
+(:class:`polyrelu.regions.splitting.Batch`), split them for a few seconds and return the
+count of the finished pieces and the batches still open, which go back to be dealt out
+again; the sum is the single-process count. Its state (count and open batches) is what
+a count checkpoint stores.
 """
 
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+
+import numpy as np
 
 from ..deadline import Deadline
 from ..errors import PolyreluError, TimeLimitError
@@ -24,7 +27,8 @@ from ..geometry.domain import check_input_dimension
 from ..geometry.lp import LPSolver
 from ..options import Options
 from ..progress import progress_bar
-from .splitting import Splitter, count_units, work_units
+from .checkpoint import CountCheckpoint
+from .splitting import Splitter, count_batches
 from .walk import Walk, open_checkpoint
 
 __all__ = ["enumerate_parallel", "count_parallel", "process_pool"]
@@ -119,15 +123,27 @@ def _on_dask(walk, scheduler, checkpoint, progress, keep):
             client.close()
 
 
-def count_parallel(network, domain, *, jobs=2, scheduler=None, options=None, progress=False,
-                   chunk=1024, deadline=None):
+def count_parallel(network, domain, *, jobs=1, scheduler=None, options=None, checkpoint=None,
+                   progress=False, chunk=1024, deadline=None, task_seconds=2.0,
+                   checkpoint_seconds=5.0):
     """Number of regions (as :func:`polyrelu.count_regions`) with ``jobs`` worker
-    processes, or on a Dask cluster (``scheduler``: an address or a client).
+    processes, or on a Dask cluster (``scheduler``: an address or a client), resumable
+    from a ``checkpoint`` directory.
 
-    Returns ``(count, stats)`` with ``stats`` holding ``lps``, ``seconds`` and ``units``
-    (the work units dealt to the workers, four per worker). ``deadline`` (a
-    :class:`polyrelu.deadline.Deadline`) is checked between units; the workers are
-    killed when it passes.
+    The work is shared out as open batches (:class:`polyrelu.regions.splitting.Batch`):
+    a task counts one batch for at most ``task_seconds`` and returns the batches it did
+    not finish, which go back on the (last in, first out) list of open batches, dealt
+    into more parts while workers would be idle. With ``checkpoint`` (a directory or a
+    :class:`CountCheckpoint`) the count so far and the open batches (those of running
+    tasks included) are written every ``checkpoint_seconds`` and when the run stops for
+    any reason (its time limit, Ctrl-C, an error), and a run with the same checkpoint
+    resumes from them to the same total. With ``jobs=1`` and no scheduler the tasks
+    run in this process.
+
+    Returns ``(count, stats)`` with ``stats`` holding ``lps``, ``seconds``, ``units``
+    (tasks run) and ``resumed_regions``. ``deadline`` (a
+    :class:`polyrelu.deadline.Deadline`) stops the run with :class:`TimeLimitError`
+    (``partial["regions_so_far"]``); no task runs past it.
 
     Examples
     --------
@@ -140,33 +156,136 @@ def count_parallel(network, domain, *, jobs=2, scheduler=None, options=None, pro
     if scheduler is None and jobs < 1:
         raise PolyreluError(f"jobs must be at least 1, got {jobs}")
     options = options or Options()
-    deadline = deadline or Deadline(None)
-    start = time.perf_counter()
-    solver = LPSolver(options)
-    splitter = Splitter(network, domain, options, solver)
-    client = _dask_client(scheduler) if scheduler is not None else None
-    workers = max(len(client.scheduler_info()["workers"]), 1) if client else jobs
-    units = work_units(splitter, 4 * workers, chunk=chunk)
+    if checkpoint is not None and not isinstance(checkpoint, CountCheckpoint):
+        checkpoint = CountCheckpoint(checkpoint, network, domain, options)
+    run = _CountRun(network, domain, options, checkpoint, chunk, task_seconds,
+                    checkpoint_seconds, deadline or Deadline(None))
     bar = progress_bar(progress, "splitting")
-    count, lps = 0, solver.count
+    bar.update(run.count)
+    client = _dask_client(scheduler) if scheduler is not None else None
     try:
-        with client.get_executor(pure=False) if client else process_pool(jobs) as executor:
-            futures = [executor.submit(count_units, network, domain, options, [unit],
-                                       chunk=chunk) for unit in units]
-            for future in futures:
-                found, unit_lps = future.result(timeout=deadline.wait())
-                count, lps = count + found, lps + unit_lps
-                bar.update(found)
+        if client is not None:
+            run.share(client.get_executor(pure=False),
+                      max(len(client.scheduler_info()["workers"]), 1), bar)
+        elif jobs > 1:
+            with process_pool(jobs) as executor:
+                run.share(executor, jobs, bar)
+        else:
+            run.inline(bar)
+        run.stop_if_unfinished()  # after the pool's end: its tasks stop by the deadline
+        # (killing a worker while it sends its open batches back can hang the pool)
     except BrokenProcessPool as err:
-        raise PolyreluError(f"a worker process died ({err})") from err
-    except FutureTimeout as err:
-        raise TimeLimitError(f"counting: time limit of {deadline.seconds:g} s reached",
-                             {"regions_so_far": count}) from err
+        raise PolyreluError(f"a worker process died ({err}){run.resume_hint()}") from err
     finally:
+        run.save()
         bar.close()
         if client is not None and client is not scheduler:
             client.close()
-    return count, {"lps": lps, "seconds": time.perf_counter() - start, "units": len(units)}
+    return run.count, {"lps": run.lps, "seconds": time.perf_counter() - run.started,
+                       "units": run.tasks, "resumed_regions": run.resumed}
+
+
+class _CountRun:
+    """The state of a shared-out count: regions counted, LPs, the open batches (a list
+    whose end is done first) and the batches of the running tasks."""
+
+    def __init__(self, network, domain, options, checkpoint, chunk, task_seconds,
+                 checkpoint_seconds, deadline):
+        self.network, self.domain, self.options = network, domain, options
+        self.checkpoint, self.chunk, self.deadline = checkpoint, chunk, deadline
+        self.task_seconds, self.checkpoint_seconds = task_seconds, checkpoint_seconds
+        self.started = self.saved = time.perf_counter()
+        self.saving = 0.0  # seconds the last save took
+        stored = checkpoint.load() if checkpoint is not None else None
+        if stored is None:
+            splitter = Splitter(network, domain, options, LPSolver(options))
+            stored = (0, 0, [splitter.root_batch()])
+        self.count, self.lps, self.open = stored
+        self.resumed, self.running, self.tasks = self.count, {}, 0
+
+    def inline(self, bar):
+        """Count in this process, one task of ``checkpoint_seconds`` at a time."""
+        while self.open and not self.deadline.expired():
+            found, lps, left = count_batches(
+                self.network, self.domain, self.options, self.open[::-1], chunk=self.chunk,
+                seconds=self.checkpoint_seconds, deadline=self.deadline, progress=bar)
+            self.count, self.lps, self.open = self.count + found, self.lps + lps, left[::-1]
+            self.tasks += 1
+            self.save_when_due()
+
+    def share(self, executor, workers, bar):
+        """Count with ``workers`` workers of ``executor`` (the first layers split here until
+        there are pieces for them all)."""
+        found, lps, left = count_batches(self.network, self.domain, self.options,
+                                         self.open[::-1], chunk=self.chunk,
+                                         deadline=self.deadline, spread=4 * workers)
+        self.count, self.lps, self.open = self.count + found, self.lps + lps, left[::-1]
+        bar.update(found)
+        while (self.open or self.running) and not self.deadline.expired():
+            self.open = _deal(self.open, workers - len(self.running))
+            while self.open and len(self.running) < workers:
+                batch = self.open.pop()
+                seconds = self.task_seconds if len(self.open) >= workers else \
+                    self.task_seconds / 8
+                seconds = min(seconds, self.deadline.remaining())  # the pool's end waits
+                future = executor.submit(count_batches, self.network, self.domain,
+                                         self.options, [batch], chunk=self.chunk,
+                                         seconds=seconds)
+                self.running[future] = batch
+                self.tasks += 1
+            done, _ = wait(self.running, timeout=min(self.deadline.remaining(),
+                                                     self.checkpoint_seconds),
+                           return_when=FIRST_COMPLETED)
+            for future in done:
+                found, lps, left = future.result()
+                del self.running[future]
+                self.count, self.lps = self.count + found, self.lps + lps
+                self.open.extend(reversed(left))
+                bar.update(found)
+            self.save_when_due()
+        self.open.extend(self.running.values())  # stopped early: still to do
+        self.running = {}
+
+    def stop_if_unfinished(self):
+        """Raise TimeLimitError if batches are still open (the deadline passed)."""
+        if self.open:
+            raise TimeLimitError(f"counting: time limit of {self.deadline.seconds:g} s "
+                                 f"reached{self.resume_hint()}", {"regions_so_far": self.count})
+
+    def save_when_due(self):
+        """Save every ``checkpoint_seconds``, or less often when saving is slow (at most a
+        tenth of the time goes to it)."""
+        if time.perf_counter() - self.saved >= max(self.checkpoint_seconds, 10 * self.saving):
+            self.save()
+
+    def save(self):
+        """Write the checkpoint (if any): the open batches and those of running tasks."""
+        start = time.perf_counter()
+        if self.checkpoint is not None:
+            self.checkpoint.save(self.count, self.lps,  # in the order of self.open
+                                 [batch.compact() for batch in
+                                  self.open + list(self.running.values())])
+        self.saved = time.perf_counter()
+        self.saving = self.saved - start
+
+    def resume_hint(self):
+        if self.checkpoint is None:
+            return ""
+        return (f"; the count so far is in the checkpoint {self.checkpoint.directory}: run "
+                "again with the same checkpoint to resume")
+
+
+def _deal(batches, wanted):
+    """``batches`` (a list done from its end) with its largest batches halved until it
+    holds at least ``wanted`` or none has two pieces."""
+    batches = list(batches)
+    while 0 < len(batches) < wanted:
+        sizes = [batch.pieces.count for batch in batches]
+        largest = int(np.argmax(sizes))
+        if sizes[largest] < 2:
+            break
+        batches[largest:largest + 1] = batches[largest].halves()[::-1]
+    return batches
 
 
 def _connect(client_class, address):

@@ -36,8 +36,13 @@ its Chebyshev-ball LP (``exact=True``: always by the LP, for the exact ball).
 One driving loop, :func:`split_batches`, serves every user: :func:`count_regions`
 (counts the final pieces), :func:`iter_leaves` and :func:`enumerate_by_splitting` (the
 regions, with facets) and verification's exact phase (which closes partial pieces
-between layers through the ``between`` hook). Batches hold at most ``chunk`` pieces
-and are split depth first, so memory stays bounded. Nothing here walks the adjacency
+between layers through the ``between`` hook). Batches (:class:`Batch`) hold at most
+``chunk`` pieces (fewer when pieces are large, :data:`BATCH_BYTES`) and are split depth
+first, within a layer as across it: a batch that outgrows its limit after a cut is dealt
+into parts that go on from the next kink, so memory stays bounded by the depth of the
+network times a batch, however many regions there are. The open batches are independent
+units of work (:func:`count_batches`: a count can stop, be stored and go on in other
+processes, see :mod:`polyrelu.regions.parallel`). Nothing here walks the adjacency
 graph: the result is an independent check of :func:`polyrelu.enumerate_regions`
 (see :func:`polyrelu.cross_check`).
 """
@@ -62,9 +67,11 @@ from ..progress import progress_bar
 from .region import Region, RegionComplex
 
 __all__ = ["enumerate_by_splitting", "count_regions", "iter_leaves", "split_batches",
-           "work_units", "count_units", "Leaf", "Pieces", "Splitter"]
+           "split_step", "count_batches", "Batch", "Leaf", "Pieces", "Splitter"]
 
 _INF = np.inf
+#: The most bytes a batch of pieces may take (see :meth:`Batch.size_limit`).
+BATCH_BYTES = 16 * 2 ** 20
 _MAX_WITNESSES = 12
 _UNDECIDED, _INACTIVE, _ACTIVE, _CROSSING, _EMPTY, _KEEP_ACTIVE, _KEEP_INACTIVE = range(-1, 6)
 
@@ -130,30 +137,52 @@ def count_regions(network, domain, *, options=None, progress=False, chunk=1024, 
     check_input_dimension(network, domain)
     start = time.perf_counter()
     bar = progress_bar(progress, "splitting")
-    count, lps = count_units(network, domain, options, chunk=chunk, deadline=deadline,
-                             progress=bar)
-    bar.close()
+    deadline = deadline or Deadline(None)
+    try:
+        count, lps, left = count_batches(network, domain, options, chunk=chunk,
+                                         deadline=deadline, progress=bar)
+    finally:
+        bar.close()
+    if left:
+        raise TimeLimitError(f"counting: time limit of {deadline.seconds:g} s reached",
+                             {"regions_so_far": count, "lps": lps})
     return count, {"lps": lps, "seconds": time.perf_counter() - start}
 
 
-def count_units(network, domain, options=None, units=None, *, chunk=1024, deadline=None,
-                progress=None):
-    """``(regions, LPs)`` of the work ``units`` (see :func:`work_units`; default: the whole
-    domain), counted as :func:`count_regions` does; ``progress.update(n)`` is called as
-    regions are found."""
+def count_batches(network, domain, options=None, batches=None, *, chunk=1024, seconds=None,
+                  deadline=None, spread=None, progress=None):
+    """Count the regions of the :class:`Batch` list ``batches`` (default: the whole
+    domain) as :func:`count_regions` does, for at most ``seconds`` (and not past
+    ``deadline``; with ``spread``, only until the open batches hold that many pieces).
+    Returns ``(regions, LPs, open)``: ``open`` is the list of batches still to split
+    (empty when done), which other calls finish (in any order and process);
+    ``progress.update(n)`` is called as regions are found.
+
+    Examples
+    --------
+    >>> from polyrelu import Network, Domain
+    >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> regions, lps, left = count_batches(absolute, Domain.box([-1], [1]))
+    >>> regions, left
+    (2, [])
+    """
     options = options or Options()
     splitter = Splitter(network, domain, options, LPSolver(options))
+    if batches is None:
+        batches = [splitter.root_batch()]
+    stack = [batch.take(np.arange(batch.pieces.count)) for batch in reversed(batches)]  # copies
+    budget, deadline = Deadline(seconds), deadline or Deadline(None)
     count = 0
-    try:
-        for pieces in split_batches(splitter, chunk=chunk, deadline=deadline, start=units):
+    while stack and not (budget.expired() or deadline.expired()):
+        if spread is not None and sum(batch.pieces.count for batch in stack) >= spread:
+            break
+        pieces = split_step(splitter, stack, chunk=chunk)
+        if pieces is not None:
             found = int(splitter.finish(pieces).sum())
             count += found
             if progress is not None:
                 progress.update(found)
-    except TimeLimitError as err:
-        raise TimeLimitError(str(err), {"regions_so_far": count,
-                                        "lps": splitter.solver.count}) from err
-    return count, splitter.solver.count
+    return count, splitter.solver.count, stack[::-1]
 
 
 def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False, chunk=1024,
@@ -191,46 +220,101 @@ class Leaf:
 def split_batches(splitter, *, chunk=1024, between=None, deadline=None, start=None):
     """Split the domain by every hidden layer; yield the final pieces batch by batch.
 
-    Batches hold at most ``chunk`` pieces and are split depth first. ``between(pieces,
+    Batches hold at most ``chunk`` pieces and are split depth first, within a layer as
+    across layers (see :func:`split_step`), so memory stays bounded by the depth of the
+    network times ``chunk`` pieces, however many regions there are. ``between(pieces,
     layer, map_A, map_c)``, if given, is called with each batch before it is split by
     hidden layer ``layer >= 1`` (``map_A[p] x + map_c[p]`` is that layer's input on
     piece p) and returns ``(pieces, map_A, map_c)`` to go on with: it may drop pieces
     (:meth:`Pieces.keep`, and the same rows of the maps) and tighten their boxes.
     ``deadline`` (a :class:`polyrelu.deadline.Deadline`) is checked between batches.
-    ``start``, if given, is a list of work units (see :func:`work_units`) to split
-    instead of the whole domain.
+    ``start``, if given, is a list of :class:`Batch` to split instead of the whole
+    domain.
     """
     deadline = deadline or Deadline(None)
-    stack = list(reversed(start)) if start is not None else [splitter.root_unit()]
-    layers = len(splitter.network.hidden_sizes)
+    stack = list(reversed(start)) if start is not None else [splitter.root_batch()]
     while stack:
         deadline.check("splitting")
-        pieces, map_A, map_c, layer = stack.pop()
-        if layer == layers:
-            yield pieces
-            continue
-        if between is not None and layer > 0:
-            pieces, map_A, map_c = between(pieces, layer, map_A, map_c)
+        final = split_step(splitter, stack, chunk=chunk, between=between)
+        if final is not None:
+            yield final
+
+
+def split_step(splitter, stack, *, chunk=1024, between=None):
+    """Pop the last :class:`Batch` of the list ``stack`` and take it one step on: its
+    pieces when they are final (every layer split), else None after pushing what it
+    became. A step cuts by the layer's kinks (ReLU units, then max windows) until the
+    batch outgrows its limit (``chunk`` pieces, fewer when they are large: see
+    :meth:`Batch.size_limit`; it is then dealt into parts that go on from the next
+    kink), or to the end of the layer (the next layer's batches are pushed). ``between``
+    is as for :func:`split_batches`. Deterministic; the stack's batches are independent,
+    so they may be finished in any order or process."""
+    batch = stack.pop()
+    if batch.layer == len(splitter.network.hidden_sizes):
+        return batch.pieces
+    if batch.unit is None:
+        if between is not None and batch.layer > 0:
+            pieces, map_A, map_c = between(batch.pieces, batch.layer, batch.map_A, batch.map_c)
             if not pieces.count:
-                continue
-        pieces, map_A, map_c = splitter.split_layer(pieces, map_A, map_c, layer)
-        for start in reversed(range(0, pieces.count, chunk)):
-            part = np.arange(start, min(start + chunk, pieces.count))
-            stack.append((pieces.take(part), map_A[part], map_c[part], layer + 1))
+                return None
+            batch = Batch(pieces, map_A, map_c, batch.layer)
+        batch = splitter.begin_layer(batch)
+    if splitter.cut_units(batch, batch.size_limit(chunk)):
+        batch = Batch(*splitter.end_layer(batch), batch.layer + 1)
+    parts = _parts(batch.pieces.count, batch.size_limit(chunk))
+    stack.extend(reversed([batch.take(part) for part in parts]))
+    return None
 
 
-def work_units(splitter, count, *, chunk=1024):
-    """The domain split into at least ``count`` work units (or as many as its pieces
-    allow): the first layers are split here until enough pieces exist, and the pieces
-    are dealt into units ``(pieces, map_A, map_c, layer)`` that :func:`split_batches`
-    (``start=[unit]``) finishes independently, in any process. Deterministic."""
-    pieces, map_A, map_c, layer = splitter.root_unit()
-    while pieces.count < count and layer < len(splitter.network.hidden_sizes):
-        pieces, map_A, map_c = splitter.split_layer(pieces, map_A, map_c, layer)
-        layer += 1
-    parts = max(min(count, pieces.count), -(-pieces.count // chunk))
-    return [(pieces.take(part), map_A[part], map_c[part], layer)
-            for part in np.array_split(np.arange(pieces.count), parts)]
+def _parts(count, chunk):
+    """Consecutive index ranges of at most ``chunk`` covering ``range(count)``."""
+    return [np.arange(first, min(first + chunk, count)) for first in range(0, count, chunk)]
+
+
+@dataclass
+class Batch:
+    """Open pieces, a unit of the splitting's work. With ``unit`` None they await hidden
+    layer ``layer`` (``map_A[p] x + map_c[p]`` is its input on piece p; ``layer`` = the
+    number of hidden layers: the pieces are final). Otherwise they are part way through
+    it (see :meth:`Splitter.cut_units`): its kinks before ``unit`` are cut
+    (``pieces.state``), and ``map_A[q] x + map_c[q]`` with ``q = pieces.maps[p]`` are its
+    pre-activations while ``unit`` < its ReLU units, then its unit values."""
+
+    pieces: "Pieces"
+    map_A: np.ndarray
+    map_c: np.ndarray
+    layer: int
+    unit: int = None
+
+    def take(self, index):
+        """The pieces ``index`` of the batch, as a batch (part way through a layer, the
+        maps are shared, not copied)."""
+        if self.unit is None:
+            return Batch(self.pieces.take(index), self.map_A[index], self.map_c[index],
+                         self.layer)
+        return Batch(self.pieces.take(index), self.map_A, self.map_c, self.layer, self.unit)
+
+    def size_limit(self, chunk):
+        """How many pieces a batch like this one may hold: ``chunk``, or fewer when the
+        pieces are large (at most ``BATCH_BYTES`` bytes in all, maps included)."""
+        pieces = self.pieces
+        size = sum(getattr(pieces, name).nbytes for name in pieces.fields) / pieces.count
+        size += self.map_A.nbytes / len(self.map_A) + self.map_c.nbytes / len(self.map_c)
+        return int(max(2, min(chunk, BATCH_BYTES // size)))
+
+    def halves(self):
+        """The batch as two batches (of at least one piece each: it needs two)."""
+        index = np.arange(self.pieces.count)
+        return [self.take(part) for part in np.array_split(index, 2)]
+
+    def compact(self):
+        """The batch with only the maps its pieces use (to send or store it)."""
+        if self.unit is None:
+            return self
+        used, maps = np.unique(self.pieces.maps, return_inverse=True)
+        pieces = self.pieces.take(np.arange(self.pieces.count))
+        pieces.maps = maps.ravel()
+        return Batch(pieces, self.map_A[used], self.map_c[used], self.layer, self.unit)
 
 
 class Pieces:
@@ -327,11 +411,11 @@ class Splitter:
                           sources=(-1 - np.arange(len(domain.b)))[None])
         return Pieces(fields, **arrays)
 
-    def root_unit(self):
-        """The whole domain as a work unit ``(pieces, map_A, map_c, layer)``: one piece, the
-        identity as the first layer's input map, layer 0."""
+    def root_batch(self):
+        """The whole domain as a :class:`Batch`: one piece, the identity as the first
+        layer's input map."""
         d = self.domain.dim
-        return self.root(), np.eye(d)[None], np.zeros((1, d)), 0
+        return Batch(self.root(), np.eye(d)[None], np.zeros((1, d)), 0)
 
     def domain_witnesses(self):
         """Points of the domain to start from: its centre (first, the deepest), and the
@@ -343,41 +427,48 @@ class Splitter:
             points = np.vstack([points, corners])
         return points
 
-    def split_layer(self, pieces, map_A, map_c, layer):
-        """The batch cut by every kink of hidden layer ``layer`` (``map_A[p] x +
-        map_c[p]`` is the layer's input on piece p), with the next layer's input maps.
+    def begin_layer(self, batch):
+        """The batch (awaiting its layer) with its layer's pre-activation maps, its ReLU
+        units settled by the boxes and none cut yet (``unit`` 0).
 
-        Every ReLU unit is first decided on the whole pieces; then the pieces are cut by
-        their crossing units in order, and after each cut the later crossing units are
-        decided again on the two sides (they may miss one of them). Then each max window
-        in turn (:meth:`_split_window`): a piece on which its argmax is not fixed becomes
-        one piece per position that wins on part of it."""
-        spec = self.network.layers[layer]
-        start = self.bounds[layer]
+        Then :meth:`cut_units` decides every ReLU unit on the whole pieces and cuts the
+        pieces by their crossing units in order; after each cut the later crossing units
+        are decided again on the two sides (they may miss one of them). Then it splits by
+        each max window in turn (:meth:`_split_window`): a piece on which its argmax is
+        not fixed becomes one piece per position that wins on part of it. Then
+        :meth:`end_layer` gives the next layer's input maps."""
+        pieces, spec = batch.pieces, self.network.layers[batch.layer]
         pieces.low, pieces.high = tighten(pieces.low, pieces.high, pieces.A, pieces.b)
-        pre_A = spec.weight @ map_A
-        pre_c = map_c @ spec.weight.T + spec.bias
-        relu = slice(None) if spec.is_relu else spec.relu_units
-        self._split_relu(pieces, pre_A[:, relu], pre_c[:, relu], start, self.twins[layer])
-        active = pieces.state == _ACTIVE
-        if self.track:
-            pieces.pattern[:, start:start + active.shape[1]] = active
-        if spec.is_relu:
-            return pieces, pre_A[pieces.maps] * active[..., None], pre_c[pieces.maps] * active
-        unit_A, unit_c = pre_A[pieces.maps], pre_c[pieces.maps]
-        unit_A[:, relu] *= active[..., None]
-        unit_c[:, relu] *= active
-        return self._split_windows(pieces, spec, unit_A, unit_c, start + active.shape[1])
-
-    def _split_relu(self, pieces, pre_A, pre_c, start, twins):
-        """Decide and cut the ReLU units (pre-activations ``pre_A[maps[p]] x +
-        pre_c[maps[p]]``) of the layer whose first slot is ``start``; sets ``state``. A
-        unit with a twin (an earlier copy, see :func:`_twins`) takes its state."""
-        n = pre_A.shape[1]
-        pieces.state = self.settle(slice(start, start + n), pre_A, pre_c, pieces.low, pieces.high)
+        pre_A = spec.weight @ batch.map_A
+        pre_c = batch.map_c @ spec.weight.T + spec.bias
+        relu = self._relu_units(batch.layer)
+        start = self.bounds[batch.layer]
+        n = len(self.twins[batch.layer])
+        pieces.state = self.settle(slice(start, start + n), pre_A[:, relu], pre_c[:, relu],
+                                   pieces.low, pieces.high)
         pieces.maps = np.arange(pieces.count)
-        pieces.state[:, twins >= 0] = _ACTIVE  # for now: they copy their first unit's state
-        for i in range(n):
+        pieces.state[:, self.twins[batch.layer] >= 0] = _ACTIVE  # for now: copies of a twin
+        return Batch(pieces, pre_A, pre_c, batch.layer, 0)
+
+    def cut_units(self, batch, limit=None):
+        """Cut the batch's pieces by its layer's kinks from ``batch.unit`` on: its ReLU
+        units (``unit`` 0, 1, ...), then its max windows (``unit`` = ReLU units + window),
+        until all are done (returns True) or, after a cut, the batch holds more than
+        ``limit`` pieces (returns False; ``batch.unit`` is where to go on)."""
+        if batch.unit < len(self.twins[batch.layer]):
+            if not self._cut_relu(batch, limit):
+                return False
+            self._begin_windows(batch)
+        return self._cut_windows(batch, limit)
+
+    def _cut_relu(self, batch, limit):
+        """Decide and cut by the ReLU units from ``batch.unit`` on (see :meth:`cut_units`).
+        A unit with a twin (an earlier copy, see :func:`_twins`) takes its state."""
+        pieces, layer = batch.pieces, batch.layer
+        relu = self._relu_units(layer)
+        pre_A, pre_c = batch.map_A[:, relu], batch.map_c[:, relu]
+        start, twins, n = self.bounds[layer], self.twins[layer], len(self.twins[layer])
+        for i in range(batch.unit, n):
             if twins[i] >= 0:
                 pieces.state[:, i] = pieces.state[:, twins[i]]
                 continue
@@ -388,27 +479,68 @@ class Splitter:
                                   pre_c[pieces.maps[crossing], i], i, start + i)
                 later = pieces.state[sides, i + 1:]
                 pieces.state[sides, i + 1:] = np.where(later == _CROSSING, _UNDECIDED, later)
-        _keep_fewer_witnesses(pieces)
+                if limit is not None and pieces.count > limit and i + 1 < n:
+                    batch.unit = i + 1
+                    return False
+        batch.unit = n
+        return True
 
-    def _split_windows(self, pieces, spec, unit_A, unit_c, slot):
-        """Split the pieces by each max window of layer ``spec`` in turn (unit values
-        ``unit_A[maps[p]] x + unit_c[maps[p]]``; the windows' slots start at ``slot``).
-        Returns the next layer's input maps: the kept units, then each window's winner."""
-        n, k = spec.windows.shape
-        pieces.maps = np.arange(pieces.count)
-        first = pieces.state.shape[1]
-        pieces.state = np.concatenate([pieces.state, np.zeros((pieces.count, n), int)], 1)
-        for w in range(n):
-            self._split_window(pieces, spec.windows[w], unit_A, unit_c, first + w, slot + w * k)
+    def _begin_windows(self, batch):
+        """After the ReLU units: the batch's maps become its layer's unit values (the
+        ReLU units' masked by their states), one per piece, with a state column per max
+        window."""
+        pieces, spec = batch.pieces, self.network.layers[batch.layer]
         _keep_fewer_witnesses(pieces)
-        winners = pieces.state[:, first:]
+        start = self.bounds[batch.layer]
+        active = pieces.state == _ACTIVE
         if self.track:
+            pieces.pattern[:, start:start + active.shape[1]] = active
+        unit_A, unit_c = batch.map_A[pieces.maps], batch.map_c[pieces.maps]
+        relu = self._relu_units(batch.layer)
+        unit_A[:, relu] *= active[..., None]
+        unit_c[:, relu] *= active
+        windows = np.zeros((pieces.count, len(spec.windows)), dtype=int)
+        pieces.state = np.concatenate([pieces.state, windows], axis=1)
+        pieces.maps = np.arange(pieces.count)
+        batch.map_A, batch.map_c = unit_A, unit_c
+
+    def _cut_windows(self, batch, limit):
+        """Split by each max window in turn from ``batch.unit`` on (see :meth:`cut_units`):
+        the winner goes into its state column."""
+        pieces, spec = batch.pieces, self.network.layers[batch.layer]
+        relu_units, (n, k) = len(self.twins[batch.layer]), spec.windows.shape
+        slot = self.bounds[batch.layer] + relu_units
+        for w in range(batch.unit - relu_units, n):
+            self._split_window(pieces, spec.windows[w], batch.map_A, batch.map_c,
+                               relu_units + w, slot + w * k)
+            if limit is not None and pieces.count > limit and w + 1 < n:
+                batch.unit = relu_units + w + 1
+                return False
+        batch.unit = relu_units + n
+        return True
+
+    def end_layer(self, batch):
+        """``(pieces, map_A, map_c)``: the batch, cut by all its layer's kinks, with the
+        next layer's input maps (the kept units, then each window's winner)."""
+        pieces, spec = batch.pieces, self.network.layers[batch.layer]
+        if spec.is_relu:
+            return pieces, batch.map_A[pieces.maps], batch.map_c[pieces.maps]
+        n, k = spec.windows.shape
+        relu_units = len(self.twins[batch.layer])
+        _keep_fewer_witnesses(pieces)
+        winners = pieces.state[:, relu_units:]
+        if self.track:
+            slot = self.bounds[batch.layer] + relu_units
             onehot = winners[..., None] == np.arange(k)
             pieces.pattern[:, slot:slot + n * k] = onehot.reshape(pieces.count, -1)
         entries = np.concatenate([np.broadcast_to(spec.keep, (pieces.count, spec.keep.size)),
                                   spec.windows[np.arange(n), winners]], axis=1)
         maps = pieces.maps[:, None]
-        return pieces, unit_A[maps, entries], unit_c[maps, entries]
+        return pieces, batch.map_A[maps, entries], batch.map_c[maps, entries]
+
+    def _relu_units(self, layer):
+        spec = self.network.layers[layer]
+        return slice(None) if spec.is_relu else spec.relu_units
 
     def _split_window(self, pieces, window, unit_A, unit_c, column, slot):
         """Split the pieces by one max window (unit indices ``window``, -1 padding; its
