@@ -225,11 +225,14 @@ def test_a_walk_checkpoint_directory_is_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def net_file(tmp_path_factory):
-    weights, biases = random_network((3, 20, 16, 14, 1), np.random.default_rng(92))
+    """A net whose count takes several seconds even on a quiet machine (so --timeout 2.5
+    stops it), and its single-process count (equal to the walk's on the nets above)."""
+    weights, biases = random_network((3, 28, 20, 16, 1), np.random.default_rng(92))
     path = tmp_path_factory.mktemp("net") / "net.npz"
     np.savez(path, **{f"W{i}": w for i, w in enumerate(weights)},
              **{f"b{i}": b for i, b in enumerate(biases)})
-    return path, Network(weights, biases)
+    network = Network(weights, biases)
+    return path, network, count_regions(network, Domain.box(-np.ones(3), np.ones(3)))[0]
 
 
 def cli(*arguments, timeout=300):
@@ -244,8 +247,7 @@ def count_of(stdout):
 
 def test_cli_count_with_jobs_and_timeout_then_resume(net_file, tmp_path):
     """Stopped by --timeout (exit 3) until it finishes: the total is the walk's."""
-    path, network = net_file
-    walked = len(enumerate_regions(network, Domain.box(-np.ones(3), np.ones(3))))
+    path, _, walked = net_file
     arguments = [str(path), "--box", "-1", "1", "--count-only", "--checkpoint",
                  str(tmp_path / "c"), "--checkpoint-seconds", "0.2", "--jobs", "2"]
     stops = 0
@@ -258,8 +260,7 @@ def test_cli_count_with_jobs_and_timeout_then_resume(net_file, tmp_path):
 
 
 def test_cli_ctrl_c_then_resume(net_file, tmp_path):
-    path, network = net_file
-    walked = len(enumerate_regions(network, Domain.box(-np.ones(3), np.ones(3))))
+    path, _, walked = net_file
     checkpoint = tmp_path / "c"
     arguments = [str(path), "--box", "-1", "1", "--count-only", "--checkpoint",
                  str(checkpoint), "--checkpoint-seconds", "0.1"]
@@ -278,7 +279,7 @@ def test_cli_ctrl_c_then_resume(net_file, tmp_path):
 
 
 def test_cli_refuses_a_damaged_count_checkpoint_in_one_line(net_file, tmp_path):
-    path, _ = net_file
+    path, _, _ = net_file
     (tmp_path / COUNT_FILE).write_bytes(b"not a zip file")
     run = cli(str(path), "--box", "-1", "1", "--count-only", "--checkpoint", str(tmp_path))
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
