@@ -15,6 +15,8 @@ __all__ = ["Facets", "HPolytope", "minimal_representation"]
 # Rows whose projection onto another row's hyperplane is shorter than this are
 # parallel to it: they do not bound the facet within its hyperplane.
 _PARALLEL = 1e-12
+# In-plane norms above this are computed as sqrt(1 - cos^2) (relative error below 1e-8).
+_NEARLY_PARALLEL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -247,16 +249,18 @@ _AIM_MARGIN = 1e-3  # relative margin by which an aimed ray meets its row before
 
 
 def _facets_by_rays(A, b, center, slack, min_radius, solver):
-    """Facets by shooting rays from ``center``; an LP only for the rows left undecided.
+    """Facets by shooting rays from ``center``; LPs only for the rows left undecided.
 
     The first hyperplane a ray from ``center`` meets bounds the polytope there; when the
     hit point's distance, within that hyperplane, to every other row exceeds
     ``min_radius``, the row is a facet and that distance bounds its inradius. Rays go
-    along random directions and, for every row, along a direction aimed at it (:func:`_aimed_directions`); the hit points of one facet are
-    averaged (the in-plane distance is concave, so the mean is at least as deep). Rows repeating an earlier row and rows a bounding box of
-    the polytope (from its axis-aligned rows) keeps clear of are redundant. Each row
-    left is decided by the LP for its in-plane Chebyshev ball, over the rows not
-    proven redundant.
+    along random directions and, for every row, along a direction aimed at it
+    (:func:`_aimed_directions`); the hit points of one facet are averaged (the in-plane
+    distance is concave, so the mean is at least as deep). Rows repeating an earlier row
+    and rows that a bounding box of the polytope (from its axis-aligned rows) keeps clear
+    of are redundant. The rows left go through Clarkson's scheme over the facets found
+    (one warm LP each, :meth:`_Found.clarkson`); the facets it meets without a proving
+    hit point get the LP for their in-plane Chebyshev ball.
     """
     distinct = _distinct_rows(A, b)
     live = distinct[~_clear_of_box(A[distinct], b[distinct])]
@@ -266,16 +270,78 @@ def _facets_by_rays(A, b, center, slack, min_radius, solver):
     rows, points = _first_hits(A, b, slack, center, directions)
     radius = _in_plane_radius(A, b, rows, points)
     rows, points = _mean_per_row(rows[radius > min_radius], points[radius > min_radius])
-    points += (b[rows] - np.einsum("ij,ij->i", A[rows], points))[:, None] * A[rows]
     radius = _in_plane_radius(A, b, rows, points)
     sure = radius > min_radius
-    undecided = np.setdiff1d(np.arange(len(b)), rows[sure])
-    checked = _facet_points_by_lp(A, b, undecided, min_radius, solver)
+    found = _Found(A, b, slack, center, min_radius, rows[sure], points[sure], radius[sure])
+    found.clarkson(np.setdiff1d(np.arange(len(b)), found.rows), solver)
+    checked = _facet_points_by_lp(A, b, np.array(found.unsure, dtype=np.int64), min_radius,
+                                  solver)
     return _sorted_facets(
-        live[np.concatenate([rows[sure], checked.rows])],
-        np.vstack([points[sure], checked.points]),
-        np.concatenate([radius[sure], checked.inner_radius]),
+        live[np.concatenate([found.rows, checked.rows])],
+        np.vstack([found.points, checked.points]),
+        np.concatenate([found.radius, checked.inner_radius]),
     )
+
+
+class _Found:
+    """The facets proven so far (rows, points, in-plane radii) of ``{A x <= b}`` around
+    ``center``, and the rows met that still need their in-plane Chebyshev LP (``unsure``)."""
+
+    def __init__(self, A, b, slack, center, min_radius, rows, points, radius):
+        self.A, self.b, self.slack, self.center = A, b, slack, center
+        self.min_radius = min_radius
+        self.rows, self.points, self.radius = rows, points, radius
+        self.unsure = []
+
+    def clarkson(self, candidates, solver):
+        """Decide ``candidates`` by Clarkson's scheme, warm-started: maximise each row over
+        the facets found and the axis-aligned rows relaxed by ``1 + |b|`` (which keep the
+        LP bounded); a row whose maximum stays within its offset is redundant, otherwise
+        the ray from the centre to the maximiser meets a new facet (the row itself, in
+        the end). Rows this cannot settle (an unbounded LP, a ray meeting a known facet)
+        are left ``unsure``."""
+        A, b = self.A, self.b
+        loose = np.setdiff1d(np.flatnonzero(np.abs(A).max(axis=1) >= 1 - 1e-15), self.rows)
+        model = self.rows.tolist() + loose.tolist()
+        offsets = np.concatenate([b[self.rows], b[loose] + 1 + np.abs(b[loose])])
+        decided = set(self.rows.tolist())
+        for row in candidates[np.argsort(self.slack[candidates])]:
+            while row not in decided:
+                result = solver.maximize_warm(A[row], A[model], offsets)
+                if result.status == "optimal" and \
+                        result.value <= b[row] + 1e-12 * (1 + abs(b[row])):
+                    break
+                hit = self._meet(row, result.x) if result.status == "optimal" else None
+                if hit is None or hit in decided:
+                    self.unsure.append(row)
+                    break
+                decided.add(hit)
+                model.append(hit)
+                offsets = np.append(offsets, b[hit])
+
+    def _meet(self, row, target):
+        """The row first met on the ray from the centre to ``target`` (``row`` on a tie),
+        recorded as a facet when its in-plane radius there proves it, else as unsure
+        (unless it is known already)."""
+        direction = target - self.center
+        rates = self.A @ direction
+        with np.errstate(divide="ignore", invalid="ignore"):
+            steps = np.where(rates > 0, self.slack / rates, np.inf)
+        hit = int(np.argmin(steps))
+        if steps[row] <= steps[hit] * (1 + 1e-12):
+            hit = int(row)
+        if hit in self.rows or hit in self.unsure:
+            return hit
+        point = self.center + steps[hit] * direction
+        point += (self.b[hit] - self.A[hit] @ point) * self.A[hit]
+        radius = _in_plane_radius(self.A, self.b, np.array([hit]), point[None, :])
+        if radius[0] > self.min_radius:
+            self.rows = np.append(self.rows, hit)
+            self.points = np.vstack([self.points, point])
+            self.radius = np.append(self.radius, radius)
+        else:
+            self.unsure.append(hit)
+        return hit
 
 
 def _distinct_rows(A, b):
@@ -358,10 +424,12 @@ def _in_plane_radius(A, b, rows, points):
     of the row's face when positive."""
     if len(rows) == 0:
         return np.zeros(0)
-    unique, which = np.unique(rows, return_inverse=True)
-    normals = A[unique]
-    projected = np.linalg.norm(
-        A[None, :, :] - (normals @ A.T)[:, :, None] * normals[:, None, :], axis=2)[which]
+    cosines = A[rows] @ A.T
+    projected = np.sqrt(np.maximum(np.einsum("ij,ij->i", A, A) - cosines**2, 0.0))
+    near = projected < _NEARLY_PARALLEL  # where the difference of squares loses digits
+    pair, other = np.nonzero(near)
+    projected[pair, other] = np.linalg.norm(
+        A[other] - cosines[pair, other, None] * A[rows[pair]], axis=1)
     slack = b - points @ A.T
     with np.errstate(divide="ignore", invalid="ignore"):
         distance = np.where(projected < _PARALLEL, np.where(slack > 0, np.inf, 0.0),
