@@ -9,7 +9,9 @@ Cases (each run in its own process, so its peak memory is its own):
   net12   a random 12-12-12-2 network (seed 1, same law) over [-0.1, 0.1]^12.
 
 Per run it prints the walk's regions, seconds, regions/s, LPs per region and peak memory,
-and the same for the splitting count. ``--repo PATH`` runs polyrelu from another checkout
+and the same for the splitting count, each with one BLAS thread (as the command line
+runs; a multi-threaded BLAS on these small matrices was measured 3-4x slower on a loaded
+machine). ``--repo PATH`` runs polyrelu from another checkout
 (e.g. main) in the same run, for a before/after table. ``--timeout S`` stops a walk after
 S seconds and reports its partial figures (marked ``partial=True``).
 
@@ -103,7 +105,8 @@ def run(case, image, radius, mode, timeout):
 
 def child(repo, *arguments):
     """Run this script's --child in a fresh process on the polyrelu of ``repo``."""
-    env = dict(os.environ, PYTHONPATH=str(repo))
+    env = dict(os.environ, PYTHONPATH=str(repo), OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               OMP_NUM_THREADS="1")  # one BLAS thread, as the command line runs
     out = subprocess.run([sys.executable, __file__, "--child", *map(str, arguments)],
                          capture_output=True, text=True, check=True, env=env, cwd=repo)
     return json.loads(out.stdout.strip().splitlines()[-1])

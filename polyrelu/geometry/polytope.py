@@ -9,6 +9,7 @@ import numpy as np
 from scipy.spatial import ConvexHull, HalfspaceIntersection, QhullError
 
 from ..errors import NumericalAmbiguityError
+from .boxes import cut_bound, tighten
 
 __all__ = ["Facets", "HPolytope", "minimal_representation"]
 
@@ -246,6 +247,7 @@ def _facet_points_by_lp(A, b, rows, min_radius, solver):
 _RANDOM_RAYS = 32  # random directions shot besides the aimed rays
 _AIMING_STEPS = 30  # relaxation steps that turn a row's ray until it meets that row first
 _AIM_MARGIN = 1e-3  # relative margin by which an aimed ray meets its row before the next
+_TIGHTENING_PASSES = 3  # of bound propagation shrinking the axis rows' box
 
 
 def _facets_by_rays(A, b, center, slack, min_radius, solver):
@@ -257,13 +259,15 @@ def _facets_by_rays(A, b, center, slack, min_radius, solver):
     along random directions and, for every row, along a direction aimed at it
     (:func:`_aimed_directions`); the hit points of one facet are averaged (the in-plane
     distance is concave, so the mean is at least as deep). Rows repeating an earlier row
-    and rows that a bounding box of the polytope (from its axis-aligned rows) keeps clear
-    of are redundant. The rows left go through Clarkson's scheme over the facets found
+    and rows that a bounding box of the polytope (:func:`_bounding_box`) keeps clear
+    of are redundant, and so are rows that box cut by one facet found keeps clear of
+    (:func:`_implied`). The rows left go through Clarkson's scheme over the facets found
     (one warm LP each, :meth:`_Found.clarkson`); the facets it meets without a proving
     hit point get the LP for their in-plane Chebyshev ball.
     """
     distinct = _distinct_rows(A, b)
-    live = distinct[~_clear_of_box(A[distinct], b[distinct])]
+    box = _bounding_box(A, b)
+    live = distinct[~_implied(A, b, distinct, box, np.zeros(0, dtype=np.int64))]
     A, b, slack = A[live], b[live], slack[live]
     directions = np.vstack([_aimed_directions(A / slack[:, None]),
                             np.random.default_rng(0).normal(size=(_RANDOM_RAYS, A.shape[1]))])
@@ -273,7 +277,9 @@ def _facets_by_rays(A, b, center, slack, min_radius, solver):
     radius = _in_plane_radius(A, b, rows, points)
     sure = radius > min_radius
     found = _Found(A, b, slack, center, min_radius, rows[sure], points[sure], radius[sure])
-    found.clarkson(np.setdiff1d(np.arange(len(b)), found.rows), solver)
+    undecided = np.setdiff1d(np.arange(len(b)), found.rows)
+    kinks = found.rows[np.abs(A[found.rows]).max(axis=1) < 1 - 1e-15]
+    found.clarkson(undecided[~_implied(A, b, undecided, box, kinks)], solver)
     checked = _facet_points_by_lp(A, b, np.array(found.unsure, dtype=np.int64), min_radius,
                                   solver)
     return _sorted_facets(
@@ -351,12 +357,10 @@ def _distinct_rows(A, b):
     return np.flatnonzero(~np.triu(same, 1).any(axis=0))
 
 
-def _clear_of_box(A, b):
-    """Rows whose maximum over the box of the axis-aligned rows is below their offset.
-
-    Such a row is redundant. No row is, unless the axis-aligned rows bound every
-    coordinate.
-    """
+def _bounding_box(A, b):
+    """A box containing ``{A x <= b}``: the box of its axis-aligned rows shrunk by every
+    row (:func:`tighten`, a few passes); None unless the axis-aligned rows bound every
+    coordinate."""
     axis = np.abs(A).max(axis=1) >= 1 - 1e-15
     coordinate = np.argmax(np.abs(A), axis=1)
     upper = np.full(A.shape[1], np.inf)
@@ -366,9 +370,20 @@ def _clear_of_box(A, b):
     down = axis & ~up
     np.maximum.at(lower, coordinate[down], -b[down])
     if not np.all(np.isfinite(upper) & np.isfinite(lower)):
-        return np.zeros(len(b), dtype=bool)
-    reach = A @ ((upper + lower) / 2) + np.abs(A) @ ((upper - lower) / 2)
-    return reach < b - 1e-12 * (1.0 + np.abs(b))
+        return None
+    lower, upper = lower[None, :], upper[None, :]
+    for _ in range(_TIGHTENING_PASSES):
+        lower, upper = tighten(lower, upper, A[None, :, :], b[None, :])
+    return lower[0], upper[0]
+
+
+def _implied(A, b, rows, box, cuts):
+    """Which ``rows`` the box (None: no box) cut by one of the rows ``cuts`` at a time
+    keeps strictly within their offsets (:func:`cut_bound`): those are redundant."""
+    if box is None:
+        return np.zeros(len(rows), dtype=bool)
+    reach = cut_bound(A[rows], box[0], box[1], A[cuts], b[cuts])
+    return reach < b[rows] - 1e-12 * (1.0 + np.abs(b[rows]))
 
 
 def _aimed_directions(polar):

@@ -1,50 +1,16 @@
 """Facets by rays, bounds and LPs (minimal_representation without qhull) against an LP oracle.
 
-The oracle is written here with scipy's linprog: row i is a facet iff it repeats no earlier
+The oracle (tests/oracles.py, scipy's linprog): row i is a facet iff it repeats no earlier
 row, ``max a_i x`` over the other rows (and row i relaxed by 1) exceeds ``b_i``, and the
 in-plane Chebyshev ball of its face has radius above ``min_radius``.
 """
 
 import numpy as np
 import pytest
-from scipy.optimize import linprog
+from oracles import facets_by_linprog, repeats_earlier
 
 from polyrelu.geometry.lp import LPSolver
 from polyrelu.geometry.polytope import minimal_representation
-
-
-def repeats_earlier(A, b):
-    """Rows equal (normal and offset, to 1e-12) to an earlier row, by a double loop."""
-    repeat = np.zeros(len(b), dtype=bool)
-    for i in range(len(b)):
-        for j in range(i):
-            if np.allclose(A[i], A[j], atol=1e-12) and abs(b[i] - b[j]) <= 1e-12:
-                repeat[i] = True
-    return repeat
-
-
-def oracle_facets(A, b, min_radius):
-    """(rows, in-plane inradius of each) of the facets of {A x <= b}, by two LPs per row."""
-    d = A.shape[1]
-    kept = np.flatnonzero(~repeats_earlier(A, b))
-    rows, radii = [], []
-    for i in kept:
-        others = kept[kept != i]
-        relaxed = linprog(-A[i], A_ub=np.vstack([A[others], A[i]]),
-                          b_ub=np.append(b[others], b[i] + 1.0),
-                          bounds=[(None, None)] * d, method="highs")
-        assert relaxed.status == 0
-        if -relaxed.fun <= b[i] + 1e-9:
-            continue
-        in_plane = np.linalg.norm(A[others] - np.outer(A[others] @ A[i], A[i]), axis=1)
-        ball = linprog(np.r_[np.zeros(d), -1.0], A_ub=np.hstack([A[others], in_plane[:, None]]),
-                       b_ub=b[others], A_eq=np.r_[A[i], 0.0][None, :], b_eq=[b[i]],
-                       bounds=[(None, None)] * d + [(0, None)], method="highs")
-        assert ball.status == 0
-        if ball.x[d] > min_radius:
-            rows.append(i)
-            radii.append(ball.x[d])
-    return np.array(rows, dtype=int), np.array(radii)
 
 
 def check_against_oracle(A, b, center, min_radius):
@@ -52,7 +18,7 @@ def check_against_oracle(A, b, center, min_radius):
     solver = LPSolver()
     facets = minimal_representation(A, b, center, min_radius=min_radius, solver=solver,
                                     use_qhull=False)
-    rows, radii = oracle_facets(A, b, min_radius)
+    rows, radii = facets_by_linprog(A, b, min_radius)
     assert facets.rows.tolist() == rows.tolist()
     assert np.all(facets.inner_radius > min_radius)
     assert np.all(facets.inner_radius <= radii * (1 + 1e-7) + 1e-12)
@@ -114,27 +80,27 @@ def square_with(rows, offsets, d=2):
 def test_duplicated_rows_keep_the_first():
     A, b = square_with([[1.0, 0.0], [1.0, 1.0], [1.0, 1.0]], [1.0, 1.2, 1.2])
     check_against_oracle(A, b, np.zeros(2), 1e-9)
-    assert oracle_facets(A, b, 1e-9)[0].tolist() == [0, 1, 2, 3, 5]
+    assert facets_by_linprog(A, b, 1e-9)[0].tolist() == [0, 1, 2, 3, 5]
 
 
 def test_parallel_rows():
     A, b = square_with([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]], [2.0, 0.5, 0.999])
     check_against_oracle(A, b, np.zeros(2), 1e-9)
-    assert oracle_facets(A, b, 1e-9)[0].tolist() == [0, 3, 5, 6]
+    assert facets_by_linprog(A, b, 1e-9)[0].tolist() == [0, 3, 5, 6]
 
 
 @pytest.mark.parametrize("d", [2, 3, 8])
 def test_a_row_touching_at_a_vertex_is_not_a_facet(d):
     A, b = square_with(np.ones((1, d)), [np.sqrt(d)], d)
     check_against_oracle(A, b, np.zeros(d), 1e-9)
-    assert len(oracle_facets(A, b, 1e-9)[0]) == 2 * d
+    assert len(facets_by_linprog(A, b, 1e-9)[0]) == 2 * d
 
 
 @pytest.mark.parametrize("min_radius,facets", [(1e-3, 4), (1e-9, 5)])
 def test_a_thin_facet_below_min_radius_is_dropped(min_radius, facets):
     A, b = square_with([[1.0, 1.0]], [(2 - 1e-4) / np.sqrt(2)])  # cuts a corner 1e-4 deep
     check_against_oracle(A, b, np.zeros(2), min_radius)
-    assert len(oracle_facets(A, b, min_radius)[0]) == facets
+    assert len(facets_by_linprog(A, b, min_radius)[0]) == facets
 
 
 @pytest.mark.parametrize("d", [3, 5, 12])
@@ -146,4 +112,4 @@ def test_nearly_degenerate_simplex(d):
                         [1.5 / np.sqrt(d - 1)]])
     center = np.r_[np.full(d - 1, 1.0), 1e-4] / (d + 1)
     check_against_oracle(A, b, center, 1e-12)
-    assert len(oracle_facets(A, b, 1e-12)[0]) == d + 1
+    assert len(facets_by_linprog(A, b, 1e-12)[0]) == d + 1
