@@ -53,10 +53,14 @@ def digits_network():
 
 
 def random_weights(sizes, seed):
+    """Weights and biases rounded to float32, so that the ONNX file given to nnenum holds
+    the very network polyrelu enumerates."""
     rng = np.random.default_rng(seed)
     weights = [rng.normal(size=(n_out, n_in)) / np.sqrt(n_in)
                for n_in, n_out in itertools.pairwise(sizes)]
-    return weights, [rng.normal(size=n_out) * 0.1 for n_out in sizes[1:]]
+    biases = [rng.normal(size=n_out) * 0.1 for n_out in sizes[1:]]
+    return ([w.astype(np.float32).astype(np.float64) for w in weights],
+            [c.astype(np.float32).astype(np.float64) for c in biases])
 
 
 CASES = {"net8": ((8, 24, 24, 4), 0, 0.05), "net12": ((12, 12, 12, 2), 1, 0.1)}
@@ -132,7 +136,9 @@ def write_nnenum_inputs(directory):
         nodes, "net8", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, sizes[0]])],
         [helper.make_tensor_value_info(last, TensorProto.FLOAT, [1, sizes[-1]])], inits)
     net = Path(directory) / "net8.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), net)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8  # nnenum's onnxruntime reads IR versions up to 10
+    onnx.save(model, net)
     lines = [f"(declare-const X_{i} Real)" for i in range(sizes[0])]
     lines += [f"(declare-const Y_{i} Real)" for i in range(sizes[-1])]
     for i in range(sizes[0]):
@@ -143,11 +149,12 @@ def write_nnenum_inputs(directory):
     return net, prop
 
 
-def nnenum(python, processes):
-    with tempfile.TemporaryDirectory(prefix="facets-nnenum-") as tmp:
+def nnenum(python, processes, timeout):
+    with tempfile.TemporaryDirectory(prefix="bench-highdim-nnenum-") as tmp:
         net, prop = write_nnenum_inputs(tmp)
         out = subprocess.run([python, str(HERE / "peer_nnenum.py"), "enumerate", str(net),
-                              str(prop), "--processes", str(processes)],
+                              str(prop), "--processes", str(processes)]
+                             + (["--timeout", str(timeout)] if timeout else []),
                              capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -195,7 +202,7 @@ def main():
         if case == "net8" and args.nnenum_python:
             for processes in (1, 2):
                 print_figures(f"nnenum[processes={processes}]",
-                              nnenum(args.nnenum_python, processes))
+                              nnenum(args.nnenum_python, processes, args.timeout))
     for (case, name), (walked, walk_s, counted, count_s) in totals.items():
         print(f"total {case} [{name}]: walk {walked} regions in {walk_s:.1f} s "
               f"({walked / walk_s:.1f}/s), count {counted} in {count_s:.1f} s "
