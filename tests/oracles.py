@@ -111,6 +111,40 @@ def shared_facet_radius(region_u, region_v):
     return best
 
 
+def repeats_earlier(A, b):
+    """Rows equal (normal and offset, to 1e-12) to an earlier row, by a double loop."""
+    repeat = np.zeros(len(b), dtype=bool)
+    for i in range(len(b)):
+        for j in range(i):
+            if np.allclose(A[i], A[j], atol=1e-12) and abs(b[i] - b[j]) <= 1e-12:
+                repeat[i] = True
+    return repeat
+
+
+def facets_by_linprog(A, b, min_radius):
+    """(rows, in-plane inradius of each) of the facets of {A x <= b}, by two LPs per row."""
+    d = A.shape[1]
+    kept = np.flatnonzero(~repeats_earlier(A, b))
+    rows, radii = [], []
+    for i in kept:
+        others = kept[kept != i]
+        relaxed = linprog(-A[i], A_ub=np.vstack([A[others], A[i]]),
+                          b_ub=np.append(b[others], b[i] + 1.0),
+                          bounds=[(None, None)] * d, method="highs")
+        assert relaxed.status == 0
+        if -relaxed.fun <= b[i] + 1e-9:
+            continue
+        in_plane = np.linalg.norm(A[others] - np.outer(A[others] @ A[i], A[i]), axis=1)
+        ball = linprog(np.r_[np.zeros(d), -1.0], A_ub=np.hstack([A[others], in_plane[:, None]]),
+                       b_ub=b[others], A_eq=np.r_[A[i], 0.0][None, :], b_eq=[b[i]],
+                       bounds=[(None, None)] * d + [(0, None)], method="highs")
+        assert ball.status == 0
+        if ball.x[d] > min_radius:
+            rows.append(i)
+            radii.append(ball.x[d])
+    return np.array(rows, dtype=int), np.array(radii)
+
+
 def random_network(sizes, rng, bias_scale=0.3):
     """Weights N(0, 1/fan_in) and biases N(0, bias_scale^2) for layer sizes [d, h1, ..., m]."""
     weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in zip(sizes[:-1], sizes[1:])]

@@ -337,14 +337,12 @@ class Walk:
         The region's id is set when the walk records it (-1 until then).
         """
         A, b, sources = self._constraints(pattern, maps)
-        facets = self._facets(A, b, seed)
-        center, radius = self._chebyshev_ball(A, b, np.union1d(facets.rows,
-                                                               np.flatnonzero(sources < 0)))
-        if center is None or radius <= self.min_radius:
+        if self.use_qhull:
+            center, radius, facets = self._facets_then_ball(A, b, sources, seed)
+        else:
+            center, radius, facets = self._ball_then_facets(A, b)
+        if facets is None:
             return None
-        if np.min(b - A @ seed) < 1e-3 * radius:
-            self.stats["recentred"] += 1
-            facets = self._facets(A, b, center)
         rows = facets.rows
         region = Region(
             -1, np.packbits(pattern), self.network.num_hidden,
@@ -352,6 +350,28 @@ class Walk:
             maps.W_eff, maps.b_eff,
         )
         return region, facets.points
+
+    def _facets_then_ball(self, A, b, sources, seed):
+        """(centre, radius, facets) for qhull: its facets from the seed need no LP, and the
+        ball LP then has only the facet rows; facets None if the region is thin. The
+        facets are found again from the centre if the seed was too near the boundary."""
+        facets = self._facets(A, b, seed)
+        center, radius = self._chebyshev_ball(A, b, np.union1d(facets.rows,
+                                                               np.flatnonzero(sources < 0)))
+        if center is None or radius <= self.min_radius:
+            return center, radius, None
+        if np.min(b - A @ seed) < 1e-3 * radius:
+            self.stats["recentred"] += 1
+            facets = self._facets(A, b, center)
+        return center, radius, facets
+
+    def _ball_then_facets(self, A, b):
+        """(centre, radius, facets) for the ray scheme, which needs a well-centred start:
+        the ball LP over all rows, then the facets from its centre (None if thin)."""
+        center, radius = self.solver.chebyshev_ball(A, b)
+        if center is None or radius <= self.min_radius:
+            return center, radius, None
+        return center, radius, self._facets(A, b, center)
 
     def _chebyshev_ball(self, A, b, rows):
         """Chebyshev ball of ``{A x <= b}`` from the facet rows (plus the domain's, which
