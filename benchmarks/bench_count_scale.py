@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nnenum_inputs import box_vnnlib, mlp_onnx
 
 HERE = Path(__file__).resolve().parent
 ACASXU = HERE.parents[1] / "shared" / "data" / "acasxu"
@@ -44,37 +45,12 @@ NNENUM_PYTHON = "/work/peer-nnenum/venv/bin/python"
 
 def random_onnx(path, sizes, seed):
     """A seeded random ReLU net (He-scaled weights, biases N(0, 0.3^2)) saved as ONNX."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     rng = np.random.default_rng(seed)
-    nodes, inits, last = [], [], "x"
-    for k, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
-        weight = (rng.normal(size=(fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
-        bias = (0.3 * rng.normal(size=fan_out)).astype(np.float32)
-        inits += [numpy_helper.from_array(weight, f"W{k}"), numpy_helper.from_array(bias, f"b{k}")]
-        nodes += [helper.make_node("MatMul", [last, f"W{k}"], [f"m{k}"]),
-                  helper.make_node("Add", [f"m{k}", f"b{k}"], [f"z{k}"])]
-        last = f"z{k}"
-        if k < len(sizes) - 2:
-            nodes.append(helper.make_node("Relu", [last], [f"h{k}"]))
-            last = f"h{k}"
-    graph = helper.make_graph(
-        nodes, "random", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, sizes[0]])],
-        [helper.make_tensor_value_info(last, TensorProto.FLOAT, [1, sizes[-1]])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
-    onnx.save(model, path)  # IR version 8: what nnenum's onnxruntime 1.19 reads
-
-
-def box_vnnlib(path, low, high, outputs):
-    """A VNN-LIB file of the box [low, high] (and one output constraint, which nnenum's
-    loader wants and its enumeration ignores)."""
-    lines = [f"(declare-const X_{i} Real)" for i in range(len(low))]
-    lines += [f"(declare-const Y_{j} Real)" for j in range(outputs)]
-    for i, (lo, hi) in enumerate(zip(low, high)):
-        lines += [f"(assert (>= X_{i} {float(lo)!r}))", f"(assert (<= X_{i} {float(hi)!r}))"]
-    lines.append("(assert (>= Y_0 1e9))")
-    Path(path).write_text("\n".join(lines) + "\n")
+    weights, biases = [], []
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        weights.append((rng.normal(size=(fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32).T)
+        biases.append((0.3 * rng.normal(size=fan_out)).astype(np.float32))
+    mlp_onnx(weights, biases, path)
 
 
 def run(command, env=None, timeout=None):

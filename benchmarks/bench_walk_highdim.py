@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nnenum_inputs import box_vnnlib, mlp_onnx
 
 HERE = Path(__file__).resolve().parent
 
@@ -118,34 +119,11 @@ def child(repo, *arguments):
 
 def write_nnenum_inputs(directory):
     """net8 as ONNX (Gemm and Relu nodes) and its box as a VNN-LIB property."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     sizes, seed, half = CASES["net8"]
     weights, biases = random_weights(sizes, seed)
-    nodes, inits, last = [], [], "x"
-    for i, (w, b) in enumerate(zip(weights, biases)):
-        inits += [numpy_helper.from_array(w.astype(np.float32), f"W{i}"),
-                  numpy_helper.from_array(b.astype(np.float32), f"b{i}")]
-        nodes.append(helper.make_node("Gemm", [last, f"W{i}", f"b{i}"], [f"z{i}"], transB=1))
-        last = f"z{i}"
-        if i < len(weights) - 1:
-            nodes.append(helper.make_node("Relu", [last], [f"h{i}"]))
-            last = f"h{i}"
-    graph = helper.make_graph(
-        nodes, "net8", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, sizes[0]])],
-        [helper.make_tensor_value_info(last, TensorProto.FLOAT, [1, sizes[-1]])], inits)
-    net = Path(directory) / "net8.onnx"
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8  # nnenum's onnxruntime reads IR versions up to 10
-    onnx.save(model, net)
-    lines = [f"(declare-const X_{i} Real)" for i in range(sizes[0])]
-    lines += [f"(declare-const Y_{i} Real)" for i in range(sizes[-1])]
-    for i in range(sizes[0]):
-        lines += [f"(assert (<= X_{i} {half}))", f"(assert (>= X_{i} {-half}))"]
-    lines.append("(assert (<= Y_0 -1000000.0))")  # never holds: nothing is pruned
-    prop = Path(directory) / "net8.vnnlib"
-    prop.write_text("\n".join(lines) + "\n")
+    net, prop = Path(directory) / "net8.onnx", Path(directory) / "net8.vnnlib"
+    mlp_onnx(weights, biases, net)
+    box_vnnlib(prop, [-half] * sizes[0], [half] * sizes[0], sizes[-1])
     return net, prop
 
 
