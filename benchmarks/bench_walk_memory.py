@@ -61,7 +61,8 @@ def run_case(mode, net_path, out_path):
     cpu = time.process_time() - cpu_start
     with np.load(out_path) as data:
         regions, edges = len(data["ids"]), len(data["edges"])
-    return {"code": str(Path(polyrelu.__file__).parents[1]), "mode": mode, "regions": regions, "edges": edges, "seconds": round(seconds, 1),
+    return {"code": str(Path(polyrelu.__file__).parents[1]), "mode": mode, "regions": regions,
+            "edges": edges, "seconds": round(seconds, 1),
             "cpu_seconds": round(cpu, 1), "regions_per_cpu_second": round(regions / cpu, 1),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
             "file_mb": round(os.path.getsize(out_path) / 2**20, 1)}

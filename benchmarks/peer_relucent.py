@@ -37,13 +37,15 @@ def main() -> None:
     ap.add_argument("net", help="npz file with W0,b0,W1,b1,...")
     ap.add_argument("--lo", type=float, default=-1.0)
     ap.add_argument("--hi", type=float, default=1.0)
-    ap.add_argument("--workers", type=int, default=None, help="relucent worker processes (default: all CPUs)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="relucent worker processes (default: all CPUs)")
     ap.add_argument("--no-verify", action="store_true", help="skip relucent's certification pass")
     args = ap.parse_args()
 
     z = np.load(args.net)
     n_layers = sum(1 for k in z.files if k.startswith("W"))
-    layers = [(np.asarray(z[f"W{i}"], np.float64), np.asarray(z[f"b{i}"], np.float64).ravel()) for i in range(n_layers)]
+    layers = [(np.asarray(z[f"W{i}"], np.float64), np.asarray(z[f"b{i}"], np.float64).ravel())
+              for i in range(n_layers)]
     d = layers[0][0].shape[1]
     centre, radius = (args.lo + args.hi) / 2.0, (args.hi - args.lo) / 2.0
     W0, b0 = layers[0]

@@ -23,8 +23,8 @@ from sklearn.datasets import load_digits
 from sklearn.neural_network import MLPClassifier
 
 from polyrelu.network.loaders import from_sklearn
-from polyrelu.planar.pictures import slice_picture
 from polyrelu.planar import decision_boundary, slice_through
+from polyrelu.planar.pictures import slice_picture
 
 HERE = Path(__file__).parent
 

@@ -19,8 +19,8 @@ import numpy as np
 from sklearn.datasets import make_moons
 
 import polyrelu
-from polyrelu.planar.pictures import slice_picture
 from polyrelu.planar import decision_boundary, slice_regions
+from polyrelu.planar.pictures import slice_picture
 
 HERE = Path(__file__).parent
 
@@ -36,7 +36,8 @@ def main():
     print(f"edges: {plane.graph.number_of_edges()}")
     print(f"seconds: {plane.stats['seconds']:.3f}")
     print(f"boundary_segments: {len(boundary)}")
-    print(f"boundary_length: {np.linalg.norm(np.diff(boundary.segments, axis=1), axis=2).sum():.4f}")
+    length = np.linalg.norm(np.diff(boundary.segments, axis=1), axis=2).sum()
+    print(f"boundary_length: {length:.4f}")
     data, _ = make_moons(n_samples=400, noise=0.15, random_state=0)
     pictures = [
         _pattern_with_data(plane, boundary, data, out / "moons_pattern.png"),

@@ -80,10 +80,10 @@ def frame_facets(W):
     >>> import numpy as np
     >>> sorted(map(sorted, frame_facets(np.array([[1.0, 0], [0, 1], [-1, -1]])).tolist()))
     [[0, 1], [0, 2], [1, 2]]
-    >>> frame_facets(np.array([[1.0, 0], [0, 1], [1, 1]]))
+    >>> frame_facets(np.array([[1.0, 0], [0, 1], [1, 1]]))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    polyrelu.errors.PolyreluError: the normalised rows do not surround 0 (0 is not in the interior of their convex hull): no bias makes the layer injective around 0
+    polyrelu.errors.PolyreluError: the normalised rows do not surround 0 (0 is not in the ...
     """
     U = _unit_rows(W)
     if not _surrounds_origin(U):

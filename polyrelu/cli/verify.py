@@ -22,7 +22,8 @@ def add_parser(commands):
         description="Decide whether NET satisfies the VNN-LIB property PROP: 'holds' with a "
                     "certificate (checked before printing), 'violated' with a counterexample "
                     "(re-checked exactly and, for ONNX files, with onnxruntime), or 'timeout'.")
-    parser.add_argument("net", metavar="NET", help="network file (.onnx, .npz, .skops; .pt, .pt2, .joblib with --trust-pickle)")
+    parser.add_argument("net", metavar="NET", help="network file (.onnx, .npz, .skops; .pt, "
+                                                   ".pt2, .joblib with --trust-pickle)")
     parser.add_argument("property", metavar="PROP", help="VNN-LIB property file")
     parser.add_argument("--timeout", type=seconds, metavar="S",
                         help="give up after S seconds (result: timeout, exit status 3)")

@@ -59,10 +59,10 @@ class Domain:
     >>> square = Domain.box([-1, -1], [1, 1])
     >>> square.dim, square.radius, float(square.diameter)
     (2, 1.0, 2.8284271247461903)
-    >>> Domain.box([0, 1], [1, 1])
+    >>> Domain.box([0, 1], [1, 1])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    polyrelu.errors.InvalidDomainError: empty or degenerate box: lower bound 1.0 is not below upper bound 1.0 in dimension 1
+    polyrelu.errors.InvalidDomainError: empty or degenerate box: lower bound 1.0 is not below ...
     """
 
     def __init__(self, A, b, *, lower, upper, center, radius, kind):

@@ -7,8 +7,9 @@ a ReLU unit with bounds ``l < 0 < u`` is replaced by the linear relaxation
 0), stable ReLU units by ``z`` or ``0``, linear units by ``z``. A max window is bounded
 below by its entry of largest lower bound (itself relaxed) and above by that entry when
 the window's winner is fixed by the bounds, else by the largest upper bound of its
-entries (a constant). The bound of each layer uses the bounds of the layers before it. The result is never tighter than the truth and, on boxes
-where few neurons are unstable, much tighter than interval arithmetic.
+entries (a constant). The bound of each layer uses the bounds of the layers before it.
+The result is never tighter than the truth and, on boxes where few neurons are unstable,
+much tighter than interval arithmetic.
 
 Rounding. The float64 computation carries its own error bound: the same
 back-substitution in absolute values gives a magnitude ``M`` of every result and

@@ -43,7 +43,8 @@ __all__ = ["from_exported_program", "from_torch"]
 #: shows; an exported program runs at the batch size it was exported with).
 _BATCH = 2
 
-_SUPPORTED = ("Linear, Conv1d/2d/3d, ConvTranspose1d/2d/3d, BatchNorm1d/2d (eval), ReLU, LeakyReLU, PReLU, Hardtanh, "
+_SUPPORTED = ("Linear, Conv1d/2d/3d, ConvTranspose1d/2d/3d, BatchNorm1d/2d (eval), ReLU, "
+              "LeakyReLU, PReLU, Hardtanh, "
               "ReLU6, Hardsigmoid, Softshrink, abs, clamp, MaxPool/AvgPool/AdaptiveAvgPool/"
               "AdaptiveMaxPool 1d/2d, Flatten, Unflatten, Identity, Dropout (eval), "
               "ZeroPad/ConstantPad 1d/2d, +, -, scaling, shape operations, cat, sum/mean, "

@@ -72,7 +72,8 @@ def draw_pieces(plane, ax, *, color="pattern", output=0, neuron=None, cmap=None,
 
 
 def draw_decision_boundary(plane, ax, boundary=None, *, color="black", linewidth=1.6):
-    """Draw the exact decision boundary (:func:`polyrelu.planar.boundary.decision_boundary`) on ``ax``.
+    """Draw the exact decision boundary (:func:`polyrelu.planar.boundary.decision_boundary`)
+    on ``ax``.
 
     Returns the :class:`~polyrelu.planar.slices.DecisionBoundary` drawn.
     """

@@ -166,7 +166,8 @@ class PlanarSlice:
         --------
         >>> absolute = Network([[[1.0, 0.0], [-1.0, 0.0]], [[1.0, 1.0]]], [[0, 0], [0]])
         >>> plane = slice_regions(absolute, [0, 0], np.eye(2), ([-1, -1], [1, 1]))
-        >>> len(plane.crossed_pieces([-1, 0], [1, 0])), len(plane.crossed_pieces([0.5, -1], [0.5, 1]))
+        >>> across = plane.crossed_pieces([-1, 0], [1, 0])
+        >>> len(across), len(plane.crossed_pieces([0.5, -1], [0.5, 1]))
         (2, 1)
         """
         start, end = np.asarray(start, dtype=float), np.asarray(end, dtype=float)

@@ -203,7 +203,8 @@ class RegionComplex:
             raise InvalidNetworkError("the region complex holds the regions of another "
                                       "network (fingerprints differ)")
         if domain is not None and not (
-                np.array_equal(domain.A, self.domain.A) and np.array_equal(domain.b, self.domain.b)):
+                np.array_equal(domain.A, self.domain.A)
+                and np.array_equal(domain.b, self.domain.b)):
             raise InvalidDomainError("the region complex was computed over another domain")
 
     def region_id(self, pattern):

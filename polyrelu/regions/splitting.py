@@ -29,8 +29,9 @@ or tied with a lower position: the canonical lowest argmax) cannot win there; wh
 several can, the piece becomes one child per position that wins on a part of it wider
 than the radius tolerance (a witness beating every other candidate, else the part's
 Chebyshev LP; one-cut bounds rule positions out), its rows that position's value
-``>=`` each other live candidate's (kink: their tie). Each region is one leaf. A final piece counts as a region when a
-witness (or their mean) lies deeper inside it than the radius tolerance, otherwise by
+``>=`` each other live candidate's (kink: their tie). Each region is one leaf. A final
+piece counts as a region when a witness (or their mean) lies deeper inside it than the
+radius tolerance, otherwise by
 its Chebyshev-ball LP (``exact=True``: always by the LP, for the exact ball).
 
 One driving loop, :func:`split_batches`, serves every user: :func:`count_regions`
@@ -206,8 +207,8 @@ def iter_leaves(network, domain, *, options=None, solver=None, exact_balls=False
 @dataclass
 class Leaf:
     """A region found by splitting: ``{x : A x <= b}`` (unit rows; ``sources`` names each
-    row: domain face ``-1 - k`` or kink j, see :meth:`polyrelu.Network.kink_rows`) with its activation ``pattern``, and a ball
-    of radius ``radius`` around ``center`` inside it."""
+    row: domain face ``-1 - k`` or kink j, see :meth:`polyrelu.Network.kink_rows`) with its
+    activation ``pattern``, and a ball of radius ``radius`` around ``center`` inside it."""
 
     A: np.ndarray
     b: np.ndarray
@@ -588,7 +589,8 @@ class Splitter:
         for q in range(candidates.shape[1]):
             rows = np.flatnonzero(live[owner, q] & (position != q))
             if len(rows):
-                a, c = diff_A[owner[rows], position[rows], q], diff_c[owner[rows], position[rows], q]
+                at = (owner[rows], position[rows], q)
+                a, c = diff_A[at], diff_c[at]
                 self._append_rows(pieces, target[rows], -a, c, kinks[position[rows], q])
                 inside[rows] &= values[rows, :, q] >= 0
         pieces.valid[target] = inside

@@ -124,7 +124,8 @@ class OutputPolytope:
     d_exact: tuple
 
     def contains(self, y, tol=0.0):
-        """Whether ``C y <= d + tol`` (float check; see :mod:`polyrelu.verification.search` for exact)."""
+        """Whether ``C y <= d + tol`` (float check; see :mod:`polyrelu.verification.search`
+        for exact)."""
         return bool(np.all(self.C @ np.asarray(y, dtype=float) <= self.d + tol))
 
 

@@ -4,12 +4,11 @@ regions' rows from the oracle's loops, independent of the enumeration engines.""
 import networkx as nx
 import numpy as np
 
+from oracles import general_brute_force, general_rows
 from polyrelu.geometry.interval import neuron_status
 from polyrelu.geometry.polytope import HPolytope
 from polyrelu.options import Options
 from polyrelu.regions.region import Region, RegionComplex
-
-from oracles import general_brute_force, general_rows
 
 
 def brute_complex(network, domain):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracles import random_network
 
+from oracles import random_network
 from polyrelu import Domain, Network, enumerate_regions
 from polyrelu.analysis.complexity import RegionCounter, count_checkpoints
 from polyrelu.errors import PolyreluError

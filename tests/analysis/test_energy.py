@@ -5,8 +5,12 @@ import pytest
 
 from oracles import random_network
 from polyrelu import Domain, Network, enumerate_regions
-from polyrelu.analysis.energy import (energy_range, layer_energies, null_set_check,
-                             propagation_energies)
+from polyrelu.analysis.energy import (
+    energy_range,
+    layer_energies,
+    null_set_check,
+    propagation_energies,
+)
 from polyrelu.analysis.filterbanks import filter_bank_network, haar_filters
 
 LOW, HIGH = haar_filters()

@@ -5,8 +5,14 @@ import pytest
 
 from polyrelu import InvalidNetworkError
 from polyrelu.analysis.energy import propagation_energies
-from polyrelu.analysis.filterbanks import (bank_matrix, circulant, conv1d_matrix, filter_bank_network,
-                                  frame_bounds, haar_filters)
+from polyrelu.analysis.filterbanks import (
+    bank_matrix,
+    circulant,
+    conv1d_matrix,
+    filter_bank_network,
+    frame_bounds,
+    haar_filters,
+)
 
 
 def test_circulant_is_circular_convolution_by_loops():

@@ -4,25 +4,28 @@ analyses that need Linear + ReLU networks refusing the others."""
 
 import numpy as np
 import pytest
+from general_complex import brute_complex
+from networks import mixed_network, residual_pool_network
 
+from oracles import general_forward
 from polyrelu import Domain, Network
 from polyrelu.analysis.atoms import layer_stability, region_atoms
 from polyrelu.analysis.energy import energy_range, layer_energies, null_set_check
 from polyrelu.analysis.injectivity import network_injectivity
-from polyrelu.analysis.lipschitz import (check_certificate, exact_jacobian, exact_pattern,
-                                         lipschitz)
-from polyrelu.analysis.lipschitz_bounds import (compare_bounds, lipsdp, norm_product,
-                                                pattern_aware_product, read_multiplicity,
-                                                sampled_lower_bound)
+from polyrelu.analysis.lipschitz import check_certificate, exact_jacobian, exact_pattern, lipschitz
+from polyrelu.analysis.lipschitz_bounds import (
+    compare_bounds,
+    lipsdp,
+    norm_product,
+    pattern_aware_product,
+    read_multiplicity,
+    sampled_lower_bound,
+)
 from polyrelu.analysis.paths import ClosedCurve, Segment, path_pieces
 from polyrelu.analysis.spectrum import path_spectrum
 from polyrelu.errors import UnsupportedNetworkError
 from polyrelu.network.layers import Layer
 from polyrelu.network.lowering import GraphBuilder
-
-from networks import mixed_network, residual_pool_network
-from general_complex import brute_complex
-from oracles import general_forward
 
 NORMS = {1: 1, 2: 2, np.inf: np.inf}
 

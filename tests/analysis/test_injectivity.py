@@ -7,8 +7,8 @@ import pytest
 
 from polyrelu import Domain, Network, PolyreluError
 from polyrelu.analysis.bias import frame_facets
-from polyrelu.cli import main
 from polyrelu.analysis.injectivity import is_injective, network_injectivity
+from polyrelu.cli import main
 
 
 def relu_layer(W, a, x):

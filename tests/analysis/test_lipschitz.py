@@ -2,14 +2,18 @@
 
 import numpy as np
 import pytest
+from networks import tent_network
 
 from oracles import random_network
 from polyrelu import Domain, Network, PolyreluError
 from polyrelu.analysis.atoms import layer_stability, region_atoms
 from polyrelu.analysis.lipschitz import check_certificate, lipschitz, local_lipschitz
-from polyrelu.analysis.lipschitz_bounds import (lipsdp, norm_product, pattern_aware_product,
-                                       sampled_lower_bound)
-from networks import tent_network
+from polyrelu.analysis.lipschitz_bounds import (
+    lipsdp,
+    norm_product,
+    pattern_aware_product,
+    sampled_lower_bound,
+)
 
 NORMS = [1, 2, np.inf]
 

@@ -5,8 +5,8 @@ and CSV / Parquet files that read back to the same table."""
 import numpy as np
 import pandas as pd
 import pytest
-from oracles import random_network
 
+from oracles import random_network
 from polyrelu import Domain, Network, enumerate_regions
 from polyrelu.analysis.table import read_table, region_table, slice_table, write_table
 from polyrelu.cli import main

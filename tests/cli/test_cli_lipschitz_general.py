@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from networks import residual_pool_network
+
 from polyrelu.cli import main
 from polyrelu.network.loaders import save_npz
 

@@ -70,7 +70,8 @@ def test_through_points_from_npy_files_and_from_text_agree(tmp_path, capsys):
     (["--through", "0,0,0,0", "1,1,1,1", "2,2,2,2"], "collinear"),
     (["--through", "0,0,0,0", "1,0,0,0", "nope.npy"], "not a readable point (.npy) file"),
     (["--plane", "0,0,0,0", "1,0,0,0", "0,1,0,0", "--tbox", "0", "x"], "--tbox HI must be"),
-    (["--plane", "0,0,0,0", "1,0,0,0", "0,1,0,0", "-o", "pic.jpg"], "must end in .png, .svg or .html"),
+    (["--plane", "0,0,0,0", "1,0,0,0", "0,1,0,0", "-o", "pic.jpg"],
+     "must end in .png, .svg or .html"),
     (["--plane", "0,0,0,0", "1,0,0,0", "0,1,0,0", "-o", "p.png", "--color", "neuron"],
      "needs a neuron index"),
 ])

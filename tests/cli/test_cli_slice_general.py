@@ -1,8 +1,8 @@
 """``polyrelu slice`` on general networks saved as .npz (units, kept entries, windows)."""
 
 import numpy as np
-
 from networks import mixed_network, residual_pool_network
+
 from oracles import planar_cells
 from polyrelu.cli import main
 from polyrelu.network.loaders import save_npz

@@ -7,8 +7,8 @@ in-plane Chebyshev ball of its face has radius above ``min_radius``.
 
 import numpy as np
 import pytest
-from oracles import facets_by_linprog, repeats_earlier
 
+from oracles import facets_by_linprog, repeats_earlier
 from polyrelu.geometry.lp import LPSolver
 from polyrelu.geometry.polytope import minimal_representation
 

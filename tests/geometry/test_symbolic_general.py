@@ -3,8 +3,8 @@ unchanged on ReLU networks."""
 
 import numpy as np
 import pytest
-
 from networks import mixed_network, residual_pool_network
+
 from oracles import random_network
 from polyrelu import Network
 from polyrelu.geometry.interval import interval_bounds

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzzing import MUTATIONS, bounded, mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzing import MUTATIONS, bounded, mutate
 from oracles import random_network
 from polyrelu.network.loaders import load_network
 
@@ -115,7 +115,8 @@ def _graphs(draw):
         inputs = draw(st.lists(st.sampled_from(pool), max_size=3))
         attrs = draw(st.dictionaries(st.sampled_from(["axis", "transB", "axes", "alpha"]),
                                      st.one_of(st.integers(-3, 3),
-                                               st.lists(st.integers(-3, 3), min_size=1, max_size=2)),
+                                               st.lists(st.integers(-3, 3), min_size=1,
+                                                        max_size=2)),
                                      max_size=2))
         nodes.append(helper.make_node(op, inputs, [f"n{i}"], **attrs))
         names.append(f"n{i}")

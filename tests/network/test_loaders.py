@@ -121,13 +121,15 @@ def test_sklearn_mlp_agrees_with_its_predictions(kind):
     X = rng.normal(size=(200, 3))
     if kind == "classifier":
         y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int) + (X[:, 2] > 1)
-        model = sklearn.MLPClassifier(hidden_layer_sizes=(8, 6), max_iter=300, random_state=0).fit(X, y)
+        model = sklearn.MLPClassifier(hidden_layer_sizes=(8, 6), max_iter=300,
+                                      random_state=0).fit(X, y)
         logits = from_sklearn(model).forward(X)
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         np.testing.assert_allclose(probs / probs.sum(axis=1, keepdims=True),
                                    model.predict_proba(X), atol=1e-12)
     else:
-        model = sklearn.MLPRegressor(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(X, X[:, 0] ** 2)
+        model = sklearn.MLPRegressor(hidden_layer_sizes=(8,), max_iter=300,
+                                     random_state=0).fit(X, X[:, 0] ** 2)
         np.testing.assert_allclose(from_sklearn(model).forward(X).ravel(), model.predict(X),
                                    atol=1e-12)
 

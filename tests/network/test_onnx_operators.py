@@ -2,9 +2,9 @@
 
 Every case is a small float64 model built here. Where onnxruntime's CPU provider has no
 double kernel (Conv, ConvTranspose, AveragePool, GlobalAveragePool, GlobalMaxPool,
-HardSigmoid, Mean, Clip in its opset-6 form, in onnxruntime 1.32), the case brings an independent float64 numpy
-reference (direct loops over windows) and is also checked against onnxruntime on the
-float32 copy of the model, to float32 accuracy.
+HardSigmoid, Mean, Clip in its opset-6 form, in onnxruntime 1.32), the case brings an
+independent float64 numpy reference (direct loops over windows) and is also checked against
+onnxruntime on the float32 copy of the model, to float32 accuracy.
 """
 
 import itertools

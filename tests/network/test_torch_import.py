@@ -312,8 +312,8 @@ def test_pt2_needs_trust(tmp_path):
                                model(x).detach().numpy(), atol=1e-12)
 
 
-EXPORTED = ["conv-transpose2d", "conv3d", "maxpool2d-pad-ceil", "avgpool2d-exclude-pad", "adaptive-max-2d",
-            "prelu-channels", "zero-pad", "batchnorm1d", "hardsigmoid"]
+EXPORTED = ["conv-transpose2d", "conv3d", "maxpool2d-pad-ceil", "avgpool2d-exclude-pad",
+            "adaptive-max-2d", "prelu-channels", "zero-pad", "batchnorm1d", "hardsigmoid"]
 EXPORTED_FUNCTIONAL = ["getitem", "cat-stack-split", "max-of-two", "amax", "matmul", "pad"]
 
 

@@ -11,8 +11,12 @@ import shapely  # noqa: E402
 
 from oracles import random_network  # noqa: E402
 from polyrelu import Network, PolyreluError  # noqa: E402
-from polyrelu.planar.pictures import (draw_adjacency, draw_decision_boundary, draw_pieces,  # noqa: E402
-                               slice_picture)
+from polyrelu.planar.pictures import (  # noqa: E402
+    draw_adjacency,
+    draw_decision_boundary,
+    draw_pieces,
+    slice_picture,
+)
 from polyrelu.planar.slices import slice_regions  # noqa: E402
 
 

@@ -8,10 +8,10 @@ import shapely
 
 from oracles import brute_force_regions, random_network
 from polyrelu import Domain, InvalidDomainError, Network, Options, enumerate_regions
-from polyrelu.regions.region import pattern_key
-from polyrelu.regions.splitting import iter_leaves
 from polyrelu.analysis.paths import Segment, path_pieces
 from polyrelu.planar import decision_boundary, slice_regions, slice_through
+from polyrelu.regions.region import pattern_key
+from polyrelu.regions.splitting import iter_leaves
 
 BOX = ([-1.0, -1.0], [1.0, 1.0])
 

@@ -4,17 +4,16 @@ qhull areas, and forward passes."""
 
 import numpy as np
 import pytest
+from networks import mixed_network, residual_pool_network
 from scipy.spatial import ConvexHull, HalfspaceIntersection
 
+from oracles import general_brute_force, general_forward, general_rows, planar_cells
 from polyrelu import Network
 from polyrelu.network.layers import Layer
 from polyrelu.network.lowering import GraphBuilder
 from polyrelu.planar.boundary import decision_boundary
 from polyrelu.planar.slices import plane_network, plane_through, slice_regions, slice_through
 from polyrelu.regions.region import pattern_key
-
-from networks import mixed_network, residual_pool_network
-from oracles import general_brute_force, general_forward, general_rows, planar_cells
 
 BOX = (np.array([-2.0, -2.0]), np.array([2.0, 2.0]))
 

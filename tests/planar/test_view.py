@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracles import random_network
 
+from oracles import random_network
 from polyrelu import Network
 from polyrelu.cli import main
 from polyrelu.errors import PolyreluError

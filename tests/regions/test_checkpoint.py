@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracles import assert_same_complex, random_network
 
+from oracles import assert_same_complex, random_network
 from polyrelu import Domain, InvalidFileError, Network, RegionComplex, enumerate_regions
 
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from oracles import random_network
 
+from oracles import random_network
 from polyrelu import Domain, InvalidFileError, Network, RegionComplex, enumerate_regions
 
 

@@ -13,8 +13,8 @@ import zipfile
 import numpy as np
 import pytest
 from networks import mixed_network, tent_network
-from oracles import brute_force_regions, random_network
 
+from oracles import brute_force_regions, random_network
 from polyrelu import Domain, InvalidFileError, Network, Options, enumerate_regions
 from polyrelu.deadline import Deadline
 from polyrelu.errors import SizeLimitError, TimeLimitError

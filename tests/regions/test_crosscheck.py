@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from networks import degenerate_networks
-from oracles import random_network
 
+from oracles import random_network
 from polyrelu import Domain, Network, enumerate_regions
 from polyrelu.regions.crosscheck import compare_complexes, cross_check
 from polyrelu.regions.splitting import count_regions, enumerate_by_splitting

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from networks import degenerate_networks
-from oracles import assert_same_complex, random_network
 
+from oracles import assert_same_complex, random_network
 from polyrelu import (
     Domain,
     InvalidFileError,
@@ -72,7 +72,8 @@ def rewrite(arrays, path, rehash=True):
 def test_round_trip_keeps_the_provenance(saved):
     complex_, path = saved
     meta = json.loads(str(arrays_of(path)["meta"]))
-    assert meta["version"] == 3 and meta["polyrelu_version"] and meta["options"]["zero_rel"] == 1e-10
+    assert meta["version"] == 3 and meta["polyrelu_version"]
+    assert meta["options"]["zero_rel"] == 1e-10
     assert len(meta["network_sha256"]) == 64 and len(meta["content_sha256"]) == 64
     assert_same_complex(complex_, RegionComplex.load(path, network=complex_.network))
 

@@ -3,8 +3,8 @@ is the oracle of the parallel count."""
 
 import numpy as np
 import pytest
-from oracles import assert_same_complex, random_network
 
+from oracles import assert_same_complex, random_network
 from polyrelu import Domain, Network, enumerate_regions
 from polyrelu.regions.parallel import count_parallel, enumerate_parallel
 
@@ -44,7 +44,8 @@ def test_dask_local_cluster_gives_the_single_process_result(case):
         assert count == len(single) and stats["units"] >= 2
 
 
-@pytest.mark.parametrize("sizes,seed", [((3, 10, 8, 2), 61), ((2, 6, 6, 6, 1), 62), ((4, 12, 1), 63)])
+@pytest.mark.parametrize("sizes,seed",
+                         [((3, 10, 8, 2), 61), ((2, 6, 6, 6, 1), 62), ((4, 12, 1), 63)])
 def test_parallel_count_equals_the_walk(sizes, seed):
     network = Network(*random_network(sizes, np.random.default_rng(seed)))
     domain = Domain.box(-np.ones(sizes[0]), np.ones(sizes[0]))

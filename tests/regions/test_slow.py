@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from networks import degenerate_networks
-from oracles import brute_force_regions, random_network
 
+from oracles import brute_force_regions, random_network
 from polyrelu import Domain, Network, enumerate_regions
 from polyrelu.regions.crosscheck import cross_check
 

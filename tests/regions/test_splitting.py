@@ -3,9 +3,9 @@ and its leaves' interior points against their definition."""
 
 import numpy as np
 import pytest
-from oracles import random_network
 from scipy.optimize import linprog
 
+from oracles import random_network
 from polyrelu import Domain, Network
 from polyrelu.geometry.boxes import contract, cut_bound, tighten
 from polyrelu.regions.splitting import count_regions, iter_leaves

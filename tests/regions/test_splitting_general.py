@@ -4,8 +4,8 @@ Clip, Abs, residual additions) against the brute-force and planar oracles."""
 import numpy as np
 import pytest
 from networks import mixed_network, residual_pool_network
-from oracles import general_brute_force, general_forward, planar_cells
 
+from oracles import general_brute_force, general_forward, planar_cells
 from polyrelu import Domain
 from polyrelu.network.lowering import GraphBuilder
 from polyrelu.options import Options

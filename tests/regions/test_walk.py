@@ -6,8 +6,8 @@ import networkx as nx
 import numpy as np
 import pytest
 from networks import tent_network
-from oracles import brute_force_regions, random_network, shared_facet_radius
 
+from oracles import brute_force_regions, random_network, shared_facet_radius
 from polyrelu import Domain, Network, Options, enumerate_regions
 
 TINY = [

@@ -11,6 +11,7 @@ import networkx as nx
 import numpy as np
 import pytest
 from networks import residual_pool_network
+
 from oracles import (
     assert_same_complex,
     general_brute_force,
@@ -18,7 +19,6 @@ from oracles import (
     planar_cells,
     random_network,
 )
-
 from polyrelu import (
     Domain,
     InvalidFileError,

@@ -4,8 +4,8 @@ of the region's pattern, built by plain loops)."""
 
 import numpy as np
 import pytest
-from oracles import facets_by_linprog, pattern_polytope, random_network
 
+from oracles import facets_by_linprog, pattern_polytope, random_network
 from polyrelu import Domain, Network, Options, enumerate_regions
 from polyrelu.regions.crosscheck import cross_check
 from polyrelu.regions.splitting import count_regions

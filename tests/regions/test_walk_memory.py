@@ -4,8 +4,8 @@ exactly the complex of the in-memory walk and of the splitting enumerator."""
 import numpy as np
 import pytest
 from networks import mixed_network, residual_pool_network, tent_network
-from oracles import assert_same_complex, edge_keys, random_network, shared_facet_radius
 
+from oracles import assert_same_complex, edge_keys, random_network, shared_facet_radius
 from polyrelu import Domain, InvalidFileError, Network, RegionComplex, enumerate_regions
 from polyrelu.cli.main import main
 from polyrelu.deadline import Deadline

@@ -17,8 +17,8 @@ up to 4, each interior point has its region's pattern by the oracle's own
 """
 
 import numpy as np
-from oracles import general_brute_force, general_forward
 
+from oracles import general_brute_force, general_forward
 from polyrelu import Domain, Network, Options, enumerate_regions
 from polyrelu.network.layers import Layer
 

@@ -5,9 +5,9 @@ change nearby."""
 
 import numpy as np
 import pytest
-from oracles import random_network
 from scipy import ndimage
 
+from oracles import random_network
 from polyrelu import Domain, Network, enumerate_regions
 from polyrelu.network.lowering import GraphBuilder
 from polyrelu.topology import barcode, betti_numbers, critical_points

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from oracles import random_network
 from polyrelu import Network, PolyreluError
 from polyrelu.errors import InvalidFileError
 from polyrelu.network.loaders import load_network
@@ -26,8 +27,6 @@ from polyrelu.verification.certificate_io import load_certificate, save_certific
 from polyrelu.verification.checker import check_certificate
 from polyrelu.verification.search import verify
 from polyrelu.verification.vnnlib import read_vnnlib
-
-from oracles import random_network
 
 
 def threshold_property(d, t, lower=-1.0, upper=1.0):

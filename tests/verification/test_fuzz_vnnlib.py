@@ -3,10 +3,10 @@ exception other than a PolyreluError escapes, nothing hangs, memory stays bounde
 
 from pathlib import Path
 
+from fuzzing import MUTATIONS, bounded, mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzing import MUTATIONS, bounded, mutate
 from polyrelu.verification.vnnlib import read_vnnlib
 
 ACAS = Path(__file__).resolve().parents[3] / "shared" / "data" / "acasxu"

@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
+from oracles import brute_force_regions, pattern_polytope, random_network
 from polyrelu import Network, PolyreluError
 from polyrelu.network.loaders import load_network
 from polyrelu.verification import check_certificate, verify
 from polyrelu.verification.certificate import BoundPiece, RegionPiece, StarPiece
-from polyrelu.verification.counterexample import check_counterexample_exact, check_counterexample_onnx
+from polyrelu.verification.counterexample import (
+    check_counterexample_exact,
+    check_counterexample_onnx,
+)
 from polyrelu.verification.vnnlib import read_vnnlib
-
-from oracles import brute_force_regions, pattern_polytope, random_network
 
 
 def property_text(lower, upper, disjuncts, outputs):

@@ -6,16 +6,15 @@ Every "holds" certificate passes the checker; counterexamples land in the unsafe
 
 import numpy as np
 import pytest
+from networks import mixed_network, residual_pool_network
 from scipy.optimize import linprog
 
+from oracles import general_brute_force, general_forward, general_rows
 from polyrelu.network.lowering import GraphBuilder
 from polyrelu.verification.checked import verify as checked_verify
 from polyrelu.verification.checker import check_certificate
 from polyrelu.verification.search import verify
 from polyrelu.verification.vnnlib import read_vnnlib
-
-from networks import mixed_network, residual_pool_network
-from oracles import general_brute_force, general_forward, general_rows
 from tests.regions.test_splitting_general import conv_pool_network
 
 MARGIN = 1e-4  # the oracle decides only instances whose unsafe slack is at least this
