@@ -145,7 +145,8 @@ def _pieces_variants(data, net, certificate, others):
     return dataclasses.replace(certificate, pieces=pieces)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+# 25 examples (a verify run each, twice): about 30 s; CI runs the suite twice in 20 minutes
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 10_000), data=st.data())
 def test_no_certificate_of_a_violated_property_passes(seed, data):
     """Property-based adversary: any certificate (genuine ones of a holding property on
