@@ -2,7 +2,7 @@
 
 from ..errors import PolyreluError, TimeLimitError
 from ..regions.walk import enumerate_regions
-from ..topology import barcode, betti_numbers, critical_points
+from ..topology import barcode, betti_numbers, critical_points, vertex_incidence
 from .arguments import add_command, add_timeout, inputs
 
 __all__ = ["add_parser", "run"]
@@ -46,19 +46,22 @@ def run(args):
                                      deadline=args.deadline)
     except TimeLimitError as err:
         raise TimeLimitError(str(err), {"regions_found": len(err.partial or ())}) from err
+    incidence = vertex_incidence(complex_)  # the vertices, once for every result below
     betti = betti_numbers(complex_, output=args.output_index, level=args.level,
-                          superlevel=args.superlevel, winner=args.winner)
+                          superlevel=args.superlevel, winner=args.winner, incidence=incidence)
     results = {f"betti_{k}": b for k, b in enumerate(betti)}
     results["regions"] = len(complex_)
     if args.barcode:
         results["bars"] = [{"dim": bar.dim, "birth": bar.birth, "death": _finite(bar.death)}
                            for bar in barcode(complex_, output=args.output_index,
-                                              superlevel=args.superlevel is not None)]
+                                              superlevel=args.superlevel is not None,
+                                              incidence=incidence)]
     if args.critical:
         results["critical_points"] = [
             {"index": p.index, "value": p.value, "point": p.point.tolist(),
              "multiplicity": p.multiplicity}
-            for p in critical_points(complex_, output=args.output_index)]
+            for p in critical_points(complex_, output=args.output_index,
+                                     incidence=incidence)]
     return results
 
 

@@ -94,6 +94,7 @@ def _region_data(plane, output):
     pieces = plane.pieces
     centres = [np.asarray(p.polygon.centroid.coords[0]) for p in pieces]
     values = [p.apply(c)[0] for p, c in zip(pieces, centres)]
+    predicted = [int(np.argmax(v)) if len(v) > 1 else int(v[0] > 0) for v in values]
     return {
         "xs": [list(p.vertices[:, 0]) for p in pieces],
         "ys": [list(p.vertices[:, 1]) for p in pieces],
@@ -102,10 +103,9 @@ def _region_data(plane, output):
         "map": [_map_text(p.W_eff, p.b_eff) for p in pieces],
         "output": [float(v[output]) for v in values],
         "gradient_norm": [float(np.linalg.norm(p.W_eff[output])) for p in pieces],
-        "predicted": [int(np.argmax(v)) if len(v) > 1 else int(v[0] > 0) for v in values],
+        "predicted": predicted,
         "neighbours": [sorted(int(n) for n in plane.graph[p.id]) for p in pieces],
-        "colour": [_PALETTE[int(np.argmax(v)) % len(_PALETTE)] if len(v) > 1
-                   else _PALETTE[int(v[0] > 0)] for v in values],
+        "colour": [_PALETTE[c % len(_PALETTE)] for c in predicted],
     }
 
 

@@ -24,7 +24,7 @@ from .nerve import lower_link, sublevel_nerve, winner_nerve
 
 __all__ = ["Bar", "CriticalPoint", "barcode", "betti_numbers", "critical_points"]
 
-_WIN_REL = _LEVEL_REL = 1e-9
+_RESOLUTION_REL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,13 @@ class CriticalPoint:
     multiplicity: int
 
 
-def betti_numbers(complex_, *, output=0, level=None, superlevel=None, winner=None):
+def betti_numbers(complex_, *, output=0, level=None, superlevel=None, winner=None,
+                  incidence=None):
     """Betti numbers ``(b_0, ..., b_{d-1})`` over GF(2) of one closed set of the domain.
 
     Give exactly one of ``level`` (``{f_output <= level}``), ``superlevel``
     (``{f_output >= superlevel}``) or ``winner`` (``{f_winner >= f_j for all j}``).
+    ``incidence``: the complex's :func:`vertex_incidence`, to reuse it across calls.
 
     Examples
     --------
@@ -69,19 +71,20 @@ def betti_numbers(complex_, *, output=0, level=None, superlevel=None, winner=Non
     if sum(x is not None for x in (level, superlevel, winner)) != 1:
         raise PolyreluError("give exactly one of level, superlevel and winner")
     d = complex_.domain.dim
-    incidence = vertex_incidence(complex_)
+    k = _output(complex_, output if winner is None else winner)
+    incidence = vertex_incidence(complex_) if incidence is None else incidence
+    outputs = incidence.outputs
     if winner is not None:
-        simplices = winner_nerve(incidence, _margins(complex_, incidence, winner),
-                                 LPSolver(), _win_tol(complex_, incidence))
+        margins = outputs[:, [k]] - np.delete(outputs, k, axis=1)  # f_k - f_j, j != k
+        simplices = winner_nerve(incidence, margins, LPSolver(), _resolution(outputs))
         return _betti(_tree({s: 0.0 for s in simplices}), d)
-    values = incidence.values(complex_, _output(complex_, output))
     sign, cut = (1.0, level) if level is not None else (-1.0, -superlevel)
-    nerve = sublevel_nerve(incidence, sign * values, d)
-    cut += _LEVEL_REL * (1.0 + float(np.abs(values).max(initial=0.0)))
+    nerve = sublevel_nerve(incidence, sign * outputs[:, k], d)
+    cut += _resolution(outputs[:, k])
     return _betti(_tree({s: v for s, v in nerve.items() if v <= cut}), d)
 
 
-def barcode(complex_, *, output=0, superlevel=False):
+def barcode(complex_, *, output=0, superlevel=False, incidence=None):
     """The persistence barcode of the sublevel filtration ``{f_output <= c}`` (or, with
     ``superlevel``, of ``{f_output >= c}`` for decreasing ``c``: births then lie above
     deaths), as a list of :class:`Bar` in degrees ``0 .. d-1``, longest first in each.
@@ -89,7 +92,7 @@ def barcode(complex_, *, output=0, superlevel=False):
     The Betti numbers at any level ``c`` count the bars with ``birth <= c < death``
     (``birth >= c > death`` for superlevel bars). Bars shorter than the resolution
     (``1e-9`` times the output's magnitude: the float64 noise of tied vertex values) are
-    left out.
+    left out. ``incidence`` as for :func:`betti_numbers`.
 
     >>> from polyrelu import Domain, Network, enumerate_regions
     >>> net = Network([[[1.0], [-1.0]], [[1.0, 1.0], [-1.0, -1.0]], [[1.0, 1.0]]],
@@ -99,12 +102,13 @@ def barcode(complex_, *, output=0, superlevel=False):
     [(0, 0.0, inf), (0, 0.0, 1.0)]
     """
     d = complex_.domain.dim
-    incidence = vertex_incidence(complex_)
+    k = _output(complex_, output)
+    incidence = vertex_incidence(complex_) if incidence is None else incidence
     sign = -1.0 if superlevel else 1.0
-    values = sign * incidence.values(complex_, _output(complex_, output))
+    values = sign * incidence.outputs[:, k]
     tree = _tree(sublevel_nerve(incidence, values, d))
     tree.compute_persistence(homology_coeff_field=2, persistence_dim_max=True)
-    shortest = _LEVEL_REL * (1.0 + float(np.abs(values).max(initial=0.0)))
+    shortest = _resolution(values)
     bars = []
     for k in range(d):
         intervals = sorted((tuple(i) for i in tree.persistence_intervals_in_dimension(k)),
@@ -114,13 +118,13 @@ def barcode(complex_, *, output=0, superlevel=False):
     return bars
 
 
-def critical_points(complex_, *, output=0):
+def critical_points(complex_, *, output=0, incidence=None):
     """The PL critical points of output ``output`` on the complex: the vertices whose lower
     link (the directions in which the output decreases, within the domain) is not
     acyclic, with their index. Ties between vertex values are broken by vertex order.
 
     Morse's relation holds: the sum of ``(-1)^index * multiplicity`` is the Euler
-    characteristic of the domain (1 for a box).
+    characteristic of the domain (1 for a box). ``incidence`` as for :func:`betti_numbers`.
 
     >>> from polyrelu import Domain, Network, enumerate_regions
     >>> net = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
@@ -129,8 +133,9 @@ def critical_points(complex_, *, output=0):
     [([0.0], 0)]
     """
     d = complex_.domain.dim
-    incidence = vertex_incidence(complex_)
-    values = incidence.values(complex_, _output(complex_, output))
+    k = _output(complex_, output)
+    incidence = vertex_incidence(complex_) if incidence is None else incidence
+    values = incidence.outputs[:, k]
     order = np.lexsort((np.arange(len(values)), values))
     rank = np.empty(len(values), dtype=np.int64)
     rank[order] = np.arange(len(values))
@@ -177,15 +182,7 @@ def _output(complex_, output):
     return int(output)
 
 
-def _margins(complex_, incidence, winner):
-    """``f_winner - f_j`` at every vertex, one column per other output."""
-    k = _output(complex_, winner)
-    outputs = np.column_stack([incidence.values(complex_, j)
-                               for j in range(complex_.network.output_dim)])
-    return outputs[:, [k]] - np.delete(outputs, k, axis=1)
-
-
-def _win_tol(complex_, incidence):
-    outputs = np.column_stack([incidence.values(complex_, j)
-                               for j in range(complex_.network.output_dim)])
-    return _WIN_REL * (1.0 + float(np.abs(outputs).max()))
+def _resolution(values):
+    """How far a vertex value may lie beyond a level (or a margin below 0) and still count:
+    ``1e-9`` times the values' magnitude (float64 vertices are a few ulps off)."""
+    return _RESOLUTION_REL * (1.0 + float(np.abs(values).max(initial=0.0)))

@@ -36,21 +36,15 @@ class VertexIncidence:
         ``regions[v]``: the sorted ids of the regions that have vertex ``v``.
     vertices : list of ndarray of int
         ``vertices[r]``: the vertex ids of region ``r``.
+    outputs : ndarray, shape (V, m)
+        The network's outputs at every vertex (by the affine map of one region that holds
+        it: the maps agree there).
     """
 
     points: np.ndarray
     regions: list
     vertices: list
-
-    def values(self, complex_, output):
-        """Output ``output`` of the network at every vertex (each vertex evaluated with the
-        affine map of one region that holds it: the maps agree there)."""
-        first = np.array([members[0] for members in self.regions])
-        values = np.empty(len(self.points))
-        for r in np.unique(first):
-            at = first == r
-            values[at] = complex_.regions[r].apply(self.points[at])[:, output]
-        return values
+    outputs: np.ndarray
 
 
 def vertex_incidence(complex_, tol=None):
@@ -85,7 +79,17 @@ def vertex_incidence(complex_, tol=None):
         regions[v].add(r)
     offsets = np.cumsum([0] + [len(p) for p in per_region])
     vertices = [np.unique(label[a:b]) for a, b in pairwise(offsets)]
-    return VertexIncidence(merged, [tuple(sorted(r)) for r in regions], vertices)
+    regions = [tuple(sorted(r)) for r in regions]
+    return VertexIncidence(merged, regions, vertices, _outputs(complex_, merged, regions))
+
+
+def _outputs(complex_, points, regions):
+    first = np.array([members[0] for members in regions])
+    outputs = np.empty((len(points), complex_.network.output_dim))
+    for r in np.unique(first):
+        at = first == r
+        outputs[at] = complex_.regions[r].apply(points[at])
+    return outputs
 
 
 def _region_vertices(region):

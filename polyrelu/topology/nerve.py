@@ -31,7 +31,7 @@ def sublevel_nerve(incidence, values, dim):
     ``dim``.
 
     >>> from polyrelu.topology.incidence import VertexIncidence
-    >>> two = VertexIncidence(None, [(0,), (0, 1), (1,)], None)
+    >>> two = VertexIncidence(None, [(0,), (0, 1), (1,)], None, None)
     >>> sorted(sublevel_nerve(two, [3.0, 1.0, 0.0], 1).items())
     [((0,), 1.0), ((0, 1), 1.0), ((1,), 0.0)]
     """
