@@ -391,18 +391,10 @@ def _meta_bytes(meta):
 
 def _count_meta(arrays, fingerprint):
     """The checked metadata of a count checkpoint's arrays."""
-    try:
-        meta = json.loads(arrays["meta"].astype(np.uint8).tobytes().decode())
-    except (KeyError, ValueError, UnicodeDecodeError) as err:
-        raise InvalidFileError("not a count checkpoint (no readable metadata)") from err
-    if not isinstance(meta, dict) or meta.get("format") != COUNT_FORMAT \
-            or meta.get("version") != COUNT_VERSION:
-        raise InvalidFileError("not a count checkpoint of this polyrelu version")
+    meta = validation.read_meta(arrays, COUNT_FORMAT, COUNT_VERSION)
     if meta.get("fingerprint") != fingerprint:
         raise InvalidFileError("a checkpoint of another network, domain or options; use a "
                                "new directory")
-    if meta.get("content_sha256") != validation.content_hash(arrays):
-        raise InvalidFileError("the arrays do not match their hash (edited or damaged)")
     batches = meta.get("batches")
     numbers = [meta.get("count"), meta.get("lps")]
     if not all(type(n) is int and n >= 0 for n in numbers) or not isinstance(batches, list) \

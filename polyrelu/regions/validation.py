@@ -60,7 +60,9 @@ def read_meta(arrays, expected_format, version):
     Parameters
     ----------
     arrays : dict of str to ndarray
-        All arrays of the file; ``arrays["meta"]`` is a 0-d string array of JSON.
+        All arrays of the file; ``arrays["meta"]`` is JSON: a 0-d string array, or its
+        UTF-8 bytes as a 1-d uint8 array (for files read by
+        :func:`polyrelu.arrayfiles.read_npz`, which takes only numbers).
     expected_format : str
     version : int or tuple of int
         The version the file must have (or one of them).
@@ -77,10 +79,14 @@ def read_meta(arrays, expected_format, version):
     if "meta" not in arrays:
         raise InvalidFileError(f"not a {name} file (no metadata)")
     meta_array = arrays["meta"]
-    if meta_array.dtype.kind != "U" or meta_array.shape != ():
+    if meta_array.dtype.kind == "U" and meta_array.shape == ():
+        text = str(meta_array)
+    elif meta_array.dtype == np.uint8 and meta_array.ndim == 1:
+        text = meta_array.tobytes().decode("utf-8", errors="replace")
+    else:
         raise InvalidFileError("the metadata is not one JSON string")
     try:
-        meta = json.loads(str(meta_array))
+        meta = json.loads(text)
     except json.JSONDecodeError as err:
         raise InvalidFileError(f"the metadata is not valid JSON ({err.msg})") from err
     if not isinstance(meta, dict) or meta.get("format") != expected_format:
