@@ -211,10 +211,7 @@ class Checkpoint:
             "format": CHUNK_FORMAT, "version": VERSION, "fingerprint": self.fingerprint,
             "chunk": self._chunks, "first_id": int(regions[0].id),
             "content_sha256": validation.content_hash(arrays)}))
-        final = self.directory / f"chunk_{self._chunks:06d}.npz"
-        temporary = self.directory / f".chunk_{self._chunks:06d}.tmp.npz"
-        np.savez(temporary, **arrays)
-        os.replace(temporary, final)
+        _save_atomically(self.directory / f"chunk_{self._chunks:06d}.npz", arrays)
         self._chunks += 1
         self._pending = []
 
@@ -293,6 +290,14 @@ def _make_directory(directory):
                                f"{err.strerror or err}") from err
 
 
+def _save_atomically(path, arrays):
+    """``numpy.savez`` to ``.NAME.tmp.npz`` beside ``path``, then renamed to ``path``: a
+    reader never sees half a file."""
+    temporary = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(temporary, **arrays)
+    os.replace(temporary, path)
+
+
 def _write_atomically(path, data):
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_bytes(data)
@@ -366,9 +371,7 @@ class CountCheckpoint:
             "count": int(count), "lps": int(lps),
             "batches": [[b.layer, b.unit] for b in batches],
             "content_sha256": validation.content_hash(arrays)})
-        temporary = self.directory / f".{COUNT_FILE}.tmp.npz"
-        np.savez(temporary, **arrays)
-        os.replace(temporary, self.path)
+        _save_atomically(self.path, arrays)
 
     def load(self):
         """``(count, lps, batches)`` of the stored state, validated; None when there is
