@@ -54,17 +54,20 @@ class HPolytope:
         return self.b - points @ self.A.T
 
     def vertices(self, interior_point):
-        """Vertices of the polytope (d >= 2), by qhull's halfspace intersection."""
+        """Vertices of the polytope: qhull's halfspace intersection (d >= 2), the two ends
+        ``[[lower], [upper]]`` for d = 1."""
+        if self.dim == 1:
+            a, b = self.A[:, 0], self.b
+            return np.array([[np.max(b[a < 0] / a[a < 0])], [np.min(b[a > 0] / a[a > 0])]])
         halfspaces = np.hstack([self.A, -self.b[:, None]])
         return HalfspaceIntersection(halfspaces, np.asarray(interior_point, float)).intersections
 
     def volume(self, interior_point):
         """d-dimensional volume (length for d = 1), computed from the vertices."""
+        vertices = self.vertices(interior_point)
         if self.dim == 1:
-            upper = np.min(self.b[self.A[:, 0] > 0] / self.A[self.A[:, 0] > 0, 0])
-            lower = np.max(self.b[self.A[:, 0] < 0] / self.A[self.A[:, 0] < 0, 0])
-            return float(upper - lower)
-        return float(ConvexHull(self.vertices(interior_point)).volume)
+            return float(vertices[1, 0] - vertices[0, 0])
+        return float(ConvexHull(vertices).volume)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def vertex_incidence(complex_, tol=None):
     """
     if tol is None:
         tol = MERGE_REL * float(complex_.domain.diameter)
-    per_region = [_region_vertices(region) for region in complex_.regions]
+    per_region = [region.polytope.vertices(region.interior_point) for region in complex_.regions]
     points = np.vstack(per_region)
     owner = np.repeat(np.arange(len(per_region)), [len(p) for p in per_region])
     label = _merged(points, tol)
@@ -90,14 +90,6 @@ def _outputs(complex_, points, regions):
         at = first == r
         outputs[at] = complex_.regions[r].apply(points[at])
     return outputs
-
-
-def _region_vertices(region):
-    polytope = region.polytope
-    if polytope.dim == 1:
-        a, b = polytope.A[:, 0], polytope.b
-        return np.array([[np.max(b[a < 0] / a[a < 0])], [np.min(b[a > 0] / a[a > 0])]])
-    return polytope.vertices(region.interior_point)
 
 
 def _merged(points, tol):
