@@ -77,20 +77,26 @@ def all_inactive_star(net, prop):
     return Certificate(network_fingerprint(net), [piece])
 
 
-def test_forged_all_inactive_star_piece_is_rejected():
-    rng = np.random.default_rng(11)
-    for _ in range(20):
-        net = Network(*random_network([2, 6, 6, 1], rng))
+def first_forgery(sizes, seed=11, tries=20):
+    """``(net, prop, forged)``: the first of ``tries`` random nets of ``sizes`` on which
+    :func:`all_inactive_star` forges a certificate for a property that sampled outputs
+    violate (the top fifth of them is unsafe)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(tries):
+        net = Network(*random_network(sizes, rng))
         y = net.forward(rng.uniform(-1, 1, size=(4000, 2)))[:, 0]
         prop = threshold_property(2, float(np.quantile(y, 0.8)))
         forged = all_inactive_star(net, prop)
-        if forged is None:
-            continue
-        assert verify(net, prop).status == "violated"  # and brute force: sampled y >= t
-        with pytest.raises(PolyreluError, match="not provably so"):
-            check_certificate(net, prop, forged)
-        return
+        if forged is not None:
+            return net, prop, forged
     pytest.fail("no network gave a forgery to test")
+
+
+def test_forged_all_inactive_star_piece_is_rejected():
+    net, prop, forged = first_forgery([2, 6, 6, 1])
+    assert verify(net, prop).status == "violated"  # and brute force: sampled y >= t
+    with pytest.raises(PolyreluError, match="not provably so"):
+        check_certificate(net, prop, forged)
 
 
 def test_forged_star_piece_on_acas_prop_2_is_rejected(acasxu_dir):
@@ -344,15 +350,7 @@ def test_forged_box_hints_never_prove_and_never_break_a_proof(seed, data):
 def test_a_forged_hint_does_not_rescue_the_all_inactive_star():
     """The issue-15 forgery with BoxHints that claim a box around the origin for every
     node: still refused."""
-    rng = np.random.default_rng(11)
-    for _ in range(20):
-        net = Network(*random_network([2, 5, 5, 1], rng))
-        y = net.forward(rng.uniform(-1, 1, size=(4000, 2)))[:, 0]
-        prop = threshold_property(2, float(np.quantile(y, 0.8)))
-        forged = all_inactive_star(net, prop)
-        if forged is not None:
-            break
-    assert forged is not None
+    net, prop, forged = first_forgery([2, 5, 5, 1])
     pattern = forged.pieces[0].pattern
     hints = []
     for layer, count in ((0, 4), (1, 4 + 5)):
