@@ -104,13 +104,14 @@ def _min_radius(domain):
     return Options().min_radius_rel * domain.diameter
 
 
-@pytest.mark.parametrize("d", [2, 3, 4])
-@pytest.mark.parametrize("kind", [kind for kind in KINDS if kind != "mixed"])
+@pytest.mark.parametrize("kind, d", [
+    pytest.param(kind, d, marks=[pytest.mark.slow] if (kind, d) == ("conv", 4) else [])
+    for d in (2, 3, 4) for kind in KINDS if kind != "mixed"])
 def test_splitting_finds_the_brute_force_regions(kind, d):
     _check_against_brute_force(make_network(kind, d, d), d)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_splitting_finds_the_brute_force_regions_of_mixed_networks(seed):
     _check_against_brute_force(mixed_network(seed, 2), 2)
     _check_against_brute_force(residual_pool_network(seed), 2)

@@ -38,8 +38,10 @@ def test_same_regions_as_brute_force(sizes, seed, facet_method):
         np.testing.assert_allclose(region.b_eff, c, atol=1e-12)
 
 
-@pytest.mark.parametrize("sizes,seed", [((2, 8, 8, 3), 11), ((3, 10, 10, 2), 12),
-                                        ((4, 10, 8, 1), 13), ((5, 8, 8, 1), 14)])
+@pytest.mark.parametrize("sizes,seed", [
+    ((2, 8, 8, 3), 11), ((3, 10, 10, 2), 12),
+    pytest.param((4, 10, 8, 1), 13, marks=pytest.mark.slow),
+    pytest.param((5, 8, 8, 1), 14, marks=pytest.mark.slow)])
 def test_sampled_points_fall_in_exactly_one_region(sizes, seed):
     rng = np.random.default_rng(seed)
     weights, biases = random_network(sizes, rng)
@@ -97,7 +99,8 @@ def test_one_hidden_layer_matches_zaslavsky(n, N, seed):
     assert len(complex_) == sum(math.comb(N, k) for k in range(n + 1))
 
 
-@pytest.mark.parametrize("sizes,seed", [((2, 6, 6, 1), 21), ((3, 5, 4, 1), 22)])
+@pytest.mark.parametrize("sizes,seed", [
+    ((2, 6, 6, 1), 21), pytest.param((3, 5, 4, 1), 22, marks=pytest.mark.slow)])
 def test_edges_are_exactly_the_shared_facets(sizes, seed):
     weights, biases = random_network(sizes, np.random.default_rng(seed))
     d = sizes[0]
