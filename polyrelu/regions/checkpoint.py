@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arrayfiles import read_npz
 from ..errors import InvalidFileError
 from ..network.model import network_fingerprint
 from . import validation
@@ -319,8 +318,6 @@ def _fingerprint(network, domain, options):
 COUNT_FORMAT = "polyrelu-count-checkpoint"
 COUNT_VERSION = 1
 COUNT_FILE = "count.npz"
-#: A count checkpoint holding more array entries than this is refused unread.
-MAX_COUNT_ENTRIES = 2 ** 31
 _BATCH_FIELDS = Pieces.BASE + ("map_A", "map_c")
 
 
@@ -378,7 +375,7 @@ class CountCheckpoint:
         none yet."""
         if not self.path.exists():
             return None
-        arrays = read_npz(self.path, "count checkpoint", max_entries=MAX_COUNT_ENTRIES)
+        arrays = read_arrays(self.path, "count checkpoint")
         try:
             meta = _count_meta(arrays, self.fingerprint)
             batches = [_batch_from_arrays(arrays, k, layer, unit, self.network)

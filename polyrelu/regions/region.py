@@ -26,8 +26,6 @@ networks, weights and biases only, ``edge_neurons``) are still read.
 import dataclasses
 import json
 import os
-import zipfile
-import zlib
 from dataclasses import dataclass
 
 import networkx as nx
@@ -35,6 +33,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..arrayfiles import read_npz
 from ..errors import (
     InvalidDomainError,
     InvalidFileError,
@@ -294,15 +293,10 @@ class RegionComplex:
 
 
 def read_arrays(path, what):
-    """All arrays of an ``.npz`` file (no pickle), or :class:`InvalidFileError` naming
-    why it cannot be read (missing, truncated, not a zip, corrupt)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
-            NotImplementedError) as err:
-        raise InvalidFileError(f"{path}: not a readable polyrelu {what} file "
-                               f"({type(err).__name__}: {str(err)[:120]})") from err
+    """All arrays of a region-complex or checkpoint ``.npz`` file (no pickle; numbers, the
+    ``meta`` text, at most :data:`MAX_FILE_ENTRIES` entries counted from the headers before
+    anything is read), or :class:`InvalidFileError` naming why it cannot be read."""
+    return read_npz(path, f"polyrelu {what}", max_entries=MAX_FILE_ENTRIES, text=("meta",))
 
 
 def affine_piece_labels(W, b, edges, rtol=1e-9, batch=100_000):
@@ -387,6 +381,10 @@ def write_complex(path, network, domain, region_arrays, edges, kinks, zero_tol, 
         if os.path.exists(temporary):
             os.remove(temporary)
 
+
+#: The most array entries a region-complex or checkpoint file may declare (2^31: 16 GB of
+#: float64), checked from the headers before anything is allocated.
+MAX_FILE_ENTRIES = 2 ** 31
 
 _LAYOUT = ("units", "keep", "windows")
 

@@ -7,11 +7,9 @@ truncated or foreign file into one :class:`polyrelu.errors.InvalidFileError`; th
 pieces read back are then re-checked by :func:`polyrelu.verification.checker.check_certificate`.
 """
 
-import zipfile
-import zlib
-
 import numpy as np
 
+from ..arrayfiles import read_npz
 from ..errors import InvalidFileError
 from .certificate import (
     FORMAT_NAME,
@@ -27,7 +25,7 @@ from .certificate import (
 __all__ = ["save_certificate", "load_certificate"]
 
 _KINDS = (BoundPiece, StarPiece, RegionPiece)  # kind codes 0, 1, 2
-_MAX_ENTRIES = 10 ** 9  # refuse arrays declaring more entries than this
+_MAX_ENTRIES = 10 ** 9  # refuse files declaring more entries (counted from the headers)
 
 
 def save_certificate(certificate, path):
@@ -103,15 +101,9 @@ def load_certificate(path):
         If the file is not a readable certificate of a readable format version (corrupt,
         truncated, another format or version, arrays of the wrong type or size).
     """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = _read_arrays(data, path)
-    except InvalidFileError:
-        raise
-    except (OSError, EOFError, KeyError, ValueError, TypeError, IndexError, MemoryError,
-            zipfile.BadZipFile, zlib.error, NotImplementedError) as err:
-        raise InvalidFileError(f"{path}: cannot read a certificate "
-                               f"({type(err).__name__}: {str(err)[:80]})") from None
+    data = read_npz(path, "certificate", max_entries=_MAX_ENTRIES,
+                    text=("format", "fingerprint"))
+    arrays = _read_arrays(data, path)
     return _rebuild(arrays, path)
 
 
@@ -131,7 +123,7 @@ _BOX_HINTS = {  # optional (files without them have no BoxHints): name: (kind, n
 def _read_arrays(data, path):
     """The file's arrays after the format, version and per-array type checks."""
     for name in ("format", "version", "fingerprint"):
-        if name not in data.files:
+        if name not in data:
             raise InvalidFileError(f"{path}: not a polyrelu certificate (no '{name}' entry)")
     name, version = _scalar(data, "format", "U", path), _scalar(data, "version", "i", path)
     if name != FORMAT_NAME:
@@ -142,21 +134,15 @@ def _read_arrays(data, path):
                                f"{', '.join(map(str, READABLE_VERSIONS))}; re-run "
                                "'polyrelu verify --certificate' to make a new one)")
     arrays = {"fingerprint": _scalar(data, "fingerprint", "U", path), "version": version}
-    for key, (kind, ndim) in _SCHEMA.items():
-        if key not in data.files:
+    for key in _SCHEMA:
+        if key not in data:
             raise InvalidFileError(f"{path}: certificate has no '{key}' array")
-        array = data[key]
-        if array.dtype.kind != kind or array.ndim != ndim or array.size > _MAX_ENTRIES:
-            raise InvalidFileError(f"{path}: certificate array '{key}' has type {array.dtype} "
-                                   f"and shape {array.shape}")
-        arrays[key] = array
-    present = [key for key in _BOX_HINTS if key in data.files]
+    present = [key for key in _BOX_HINTS if key in data]
     if present and len(present) != len(_BOX_HINTS):
         raise InvalidFileError(f"{path}: certificate has some 'box_hint_*' arrays but not all")
-    for key in present:
-        kind, ndim = _BOX_HINTS[key]
+    for key, (kind, ndim) in [*_SCHEMA.items(), *((key, _BOX_HINTS[key]) for key in present)]:
         array = data[key]
-        if array.dtype.kind != kind or array.ndim != ndim or array.size > _MAX_ENTRIES:
+        if array.dtype.kind != kind or array.ndim != ndim:
             raise InvalidFileError(f"{path}: certificate array '{key}' has type {array.dtype} "
                                    f"and shape {array.shape}")
         arrays[key] = array

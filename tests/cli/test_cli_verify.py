@@ -132,4 +132,4 @@ def test_saved_certificate_is_rechecked_and_bound_to_its_network(tmp_path, capsy
     assert "fingerprint" in capsys.readouterr().err
     (tmp_path / "junk.npz").write_bytes(b"not a certificate")
     assert main(["check-certificate", str(net), str(prop), str(tmp_path / "junk.npz")]) == 2
-    assert "cannot read a certificate" in capsys.readouterr().err
+    assert "not a readable certificate file" in capsys.readouterr().err

@@ -8,6 +8,7 @@ network must catch it), and a mutated file that loads must equal the original.
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,24 @@ def test_truncated_or_foreign_files_are_refused(saved, tmp_path, cut):
         RegionComplex.load(path)
     with pytest.raises(InvalidFileError, match="not a readable"):
         RegionComplex.load(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("header, message", [
+    ("{'descr': '<f8', 'fortran_order': False, 'sh", "not a readable"),  # tokenizer error
+    ("{'descr': '<f8', 'fortran_order': False, 'shape': (3000000000,), }", "max_parameters"),
+    ("{'descr': '<f8', 'fortran_order': False, 'shape': (1000,), }", "declares 8000 bytes"),
+])
+def test_a_member_with_a_broken_or_lying_header_is_refused(saved, tmp_path, header, message):
+    """Headers found by the byte fuzzer (one that makes numpy's header tokenizer raise) and
+    headers declaring more data than the member holds: refused before reading the data."""
+    path = tmp_path / "broken.npz"
+    shutil.copy(saved[1], path)
+    member = b"\x93NUMPY\x01\x00" + len(header + "\n").to_bytes(2, "little") \
+        + (header + "\n").encode() + bytes(16)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("extra.npy", member)
+    with pytest.raises(InvalidFileError, match=message):
+        RegionComplex.load(path)
 
 
 _KEYS = ["patterns", "facet_A", "facet_b", "facet_sources", "interior_points", "radii",
