@@ -507,14 +507,9 @@ def _layer_on_pieces(network, layer, pieces, domain, options, deadline=None):
 
 def _output_box(layer, piece):
     """Exact bounding box of the layer's outputs over a piece (relu of an affine range)."""
-    x0 = LPSolver().chebyshev_ball(piece.A, piece.b)[0]
     poly = HPolytope(piece.A, piece.b, np.zeros(len(piece.b), dtype=np.int64))
-    if piece.M.shape[1] == 1:
-        lo = np.max((piece.b / piece.A[:, 0])[piece.A[:, 0] < 0])
-        hi = np.min((piece.b / piece.A[:, 0])[piece.A[:, 0] > 0])
-        vertices = np.array([[lo], [hi]])
-    else:
-        vertices = poly.vertices(x0)
+    x0 = None if poly.dim == 1 else LPSolver().chebyshev_ball(piece.A, piece.b)[0]
+    vertices = poly.vertices(x0)
     pre = (vertices @ piece.M.T + piece.c) @ layer.W.T - layer.a
     return np.maximum(pre.min(axis=0), 0), np.maximum(pre.max(axis=0), 0)
 
