@@ -24,8 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..network.layers import LINEAR
-
 __all__ = ["LinearBounds", "linear_bounds", "linear_bounds_batch"]
 
 _EPS = np.finfo(np.float64).eps
@@ -131,7 +129,7 @@ def _layer_relaxation(layer, lo, hi):
     ``h`` over pre-activation bounds ``[lo, hi]`` (batched: L and U of shape
     (B, n_out, n_z)). Kept units: their relaxation; windows: see the module docstring."""
     lower_slope, upper_slope, intercept = _relaxation(lo, hi)
-    linear = layer.units == LINEAR
+    linear = layer.linear_mask
     lower_slope = np.where(linear, 1.0, lower_slope)
     upper_slope = np.where(linear, 1.0, upper_slope)
     intercept = np.where(linear, 0.0, intercept)

@@ -123,6 +123,11 @@ class Layer:
         return np.flatnonzero(self.units == RELU)
 
     @property
+    def linear_mask(self):
+        """True for each linear unit (no kink) among the pre-activations."""
+        return self.units == LINEAR
+
+    @property
     def num_slots(self):
         """Pattern slots: one per ReLU unit, one per window position."""
         return int(np.count_nonzero(self.units == RELU)) + self.windows.size
