@@ -123,7 +123,7 @@ def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_
     (1.0, 2)
     """
     norm = parse_norm(norm)
-    C = _functional(network, output, functional)
+    C = functional_matrix(network, output, functional)
     if complex_ is None:
         try:
             complex_ = enumerate_regions(network, domain, options=options, progress=progress,
@@ -175,7 +175,9 @@ def local_lipschitz(network, center, radius, norm=2, *, ball="inf", **kwargs):
     return lipschitz(network, domain, norm, **kwargs)
 
 
-def _functional(network, output, functional):
+def functional_matrix(network, output, functional):
+    """The output functional C (k, m): row ``output`` of the identity, ``functional`` as a
+    matrix, or the identity; bad values raise :class:`PolyreluError` in one line."""
     m = network.output_dim
     if output is not None and functional is not None:
         raise PolyreluError("give either output or functional, not both")
