@@ -51,6 +51,7 @@ from ..geometry.domain import check_input_dimension
 from ..geometry.exact import to_fractions
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope
+from ..geometry.symbolic import linear_bounds_batch
 from ..network.layers import RELU, Layer
 from ..network.windowless import without_windows
 from ..options import Options
@@ -231,7 +232,8 @@ class _Tail:
     """The bounds of the layers after a piece's fixed prefix (see the module docstring)."""
 
     def __init__(self, network, objective):
-        self.layers, self.objective = network.layers, objective
+        self.network, self.layers, self.objective = network, network.layers, objective
+        self.tails = {}
         self.last = objective.C @ network.layers[-1].weight
         self.relu = [layer.units == RELU for layer in network.layers[:-1]]
 
@@ -252,30 +254,37 @@ class _Tail:
             weight = self.layers[k].weight
             T_mid, T_rad = (lo + hi) / 2 @ weight, (hi - lo) / 2 @ np.abs(weight)
         J_mid, J_rad = T_mid @ map_A, T_rad @ np.abs(map_A)
-        through = self.objective.bound(J_mid, J_rad)
-        product = self.objective.chained(T_mid, T_rad, map_A)
-        return np.minimum(through, product) * (1 + BOUND_SLACK)
+        bound = np.minimum(self.objective.bound(J_mid, J_rad),
+                           self.objective.chained(T_mid, T_rad, map_A))
+        return bound * (1 + BOUND_SLACK)
 
     def _slopes(self, layer, map_A, map_c, low, high):
         """Per hidden layer from ``layer`` on, the interval ``[s_lo, s_hi]`` of each unit's
         derivative over the boxes (pre-activation bounds: see the module docstring)."""
-        centre, radius = (high + low) / 2, (high - low) / 2
-        weight, bias = self.layers[layer].weight, self.layers[layer].bias
-        pre_A = weight @ map_A
-        z_mid = np.einsum("pnd,pd->pn", pre_A, centre) + map_c @ weight.T + bias
-        z_rad = np.einsum("pnd,pd->pn", np.abs(pre_A), radius)
         slopes = []
-        for k in range(layer, len(self.layers) - 1):
-            z_rad = z_rad + BOUND_SLACK * (np.abs(z_mid) + z_rad)
-            lo, hi = z_mid - z_rad, z_mid + z_rad
+        for k, (lo, hi) in enumerate(self._pre_bounds(layer, map_A, map_c, low, high), layer):
             relu = self.relu[k]
             slopes.append((np.where(relu, lo > 0, 1.0), np.where(relu, hi > 0, 1.0)))
-            h_lo, h_hi = np.where(relu, np.maximum(lo, 0.0), lo), np.where(relu, np.maximum(
-                hi, 0.0), hi)
-            following = self.layers[k + 1]
-            z_mid = (h_lo + h_hi) / 2 @ following.weight.T + following.bias
-            z_rad = (h_hi - h_lo) / 2 @ np.abs(following.weight).T
         return slopes
+
+    def _pre_bounds(self, layer, map_A, map_c, low, high):
+        """Bounds ``(lo, hi)`` (pieces, units) of the pre-activations of every hidden layer
+        from ``layer`` on over the boxes: layer ``layer``'s from the pieces' maps, the
+        later ones by back-substitution through the tail network."""
+        weight, bias = self.layers[layer].weight, self.layers[layer].bias
+        first = (weight @ map_A, map_c @ weight.T + bias)
+        if layer + 2 == len(self.layers):
+            centre, radius = (high + low) / 2, (high - low) / 2
+            z_mid = np.einsum("pnd,pd->pn", first[0], centre) + first[1]
+            z_rad = np.einsum("pnd,pd->pn", np.abs(first[0]), radius)
+            z_rad = z_rad + BOUND_SLACK * (np.abs(z_mid) + z_rad)
+            return [(z_mid - z_rad, z_mid + z_rad)]
+        if layer not in self.tails:
+            self.tails[layer] = type(self.network).from_layers(self.layers[layer:])
+        bounds = linear_bounds_batch(self.tails[layer], low, high, first=first)
+        return [(np.array([b.pre_lower[k] for b in bounds]),
+                 np.array([b.pre_upper[k] for b in bounds]))
+                for k in range(len(self.layers) - 1 - layer)]
 
 
 class _Objective:
