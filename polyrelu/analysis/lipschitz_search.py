@@ -30,7 +30,8 @@ witness point, its pattern and polytope, and the rational re-check of
 
 Networks with max windows are searched as :func:`polyrelu.network.windowless.without_windows`
 rewrites them (the same function, ReLU and linear units only, so the same constant); the
-pattern reported is then that network's (``result.network``).
+region reported is the original network's region around the witness (the rewrite's
+maximising region lies inside it, with the same Jacobian).
 
 The same search maximises other quantities of the Jacobian: one output's gradient norm
 (``output``), any functional ``C`` (``functional``), a directional derivative
@@ -106,7 +107,7 @@ class LipschitzSearchResult:
         Whether the witness has ``pattern`` in exact arithmetic, every ReLU
         pre-activation non-zero.
     network : Network
-        The network searched (the input's :func:`without_windows` rewrite).
+        The network measured (the input, or its part up to ``layer``).
     stats : dict
         ``lps``, ``steps`` (splitting steps), ``bounded`` (pieces bounded), ``pruned``
         (closed by their bound), ``regions`` (reached), ``sampled`` (points whose region
@@ -169,7 +170,8 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
     """
     norm = parse_norm(norm)
     check_input_dimension(network, domain)
-    network = without_windows(_hidden_map(network, layer))
+    original = _hidden_map(network, layer)
+    network = without_windows(original)
     C = functional_matrix(network, output, functional)
     objective = _Objective(norm, C, _direction(direction, network.input_dim))
     options = options or Options()
@@ -200,10 +202,12 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
             "radius is below Options.min_radius_rel times the diameter): no Lipschitz "
             "constant can be certified; enlarge or rescale the domain")
     lower, upper = objective.exact_bracket(network, best.pattern)
+    pattern = best.pattern if network is original else \
+        original.activation_pattern(best.witness[None])[0]
     return LipschitzSearchResult(
-        float(best.value), float(best.value), True, norm, best.pattern,
-        _region_polytope(network, domain, best.pattern), best.witness, C, objective.direction,
-        lower, upper, exact_pattern(network, best.witness, best.pattern), network, stats,
+        float(best.value), float(best.value), True, norm, pattern,
+        _region_polytope(original, domain, pattern), best.witness, C, objective.direction,
+        lower, upper, exact_pattern(original, best.witness, pattern), original, stats,
         outcome.tree)
 
 
