@@ -14,12 +14,14 @@ Upper bound of a piece awaiting layer ``k`` (sound over every completion of its 
   arithmetic;
 - each ReLU unit's derivative is then 1 (stable active), 0 (stable inactive) or in
   [0, 1]; linear units have derivative 1;
-- the interval matrix product from the output back to layer ``k`` gives an interval
-  ``T`` for the tail's Jacobian; times the piece's exact map ``M`` (the fixed prefix)
-  it gives an interval ``[mid - rad, mid + rad]`` holding every completion's ``C J``;
+- the interval matrix product from the output back to layer ``k``'s units gives an
+  interval ``T`` for the tail's Jacobian; times the piece's exact pre-activation map
+  ``P`` of layer ``k`` (the fixed prefix) it gives an interval ``[mid - rad, mid + rad]``
+  holding every completion's ``C J``; a piece part way through layer ``k`` has the
+  units it was cut by fixed (their rows say on which side it lies);
 - its norm is bounded from the entrywise magnitude ``|mid| + rad`` (l1: column sums,
   l_inf: row sums, l2: the least of its spectral norm, ``||mid||_2 + ||rad||_2`` and
-  ``sqrt(l1 l_inf)``), and by ``bound(T) ||M||``; the smaller is kept, widened by
+  ``sqrt(l1 l_inf)``), and by ``bound(T) ||P||``; the smaller is kept, widened by
   ``1e-9`` relative for the float rounding of these products.
 
 Lower bound (the incumbent): the exact Jacobian norm of every region reached, and,
@@ -134,7 +136,7 @@ class LipschitzSearchResult:
 
 
 def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, direction=None,
-                     layer=None, options=None, deadline=None, seed=0, group=32):
+                     layer=None, options=None, deadline=None, seed=0, group=32, chunk=64):
     """Exact Lipschitz constant of ``network`` over ``domain`` by branch and bound.
 
     The same value as :func:`polyrelu.lipschitz` (which enumerates every region),
@@ -153,8 +155,9 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
     seed : int
         Seeds the sampled points of the first incumbent (the answer does not depend
         on it).
-    group : int
-        Pieces per queued node (see :func:`polyrelu.regions.branching.best_first`).
+    group, chunk : int
+        Pieces per queued node, and most pieces a batch is split into before its parts
+        are bounded and queued again (see :func:`polyrelu.regions.branching.best_first`).
 
     Returns
     -------
@@ -188,7 +191,7 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
         return values.max(initial=-np.inf)
 
     outcome = best_first(splitter, tail.bound, reach, incumbent=best.value,
-                         deadline=deadline, group=group)
+                         deadline=deadline, group=group, chunk=chunk)
     stats = {"lps": outcome.lps, "steps": outcome.steps, "bounded": outcome.bounded,
              "pruned": outcome.pruned, "regions": outcome.regions, "sampled": best.sampled,
              "seconds": outcome.seconds}
@@ -229,7 +232,7 @@ def jacobian_bound(network, objective_norm, C, map_A, map_c, low, high, layer):
     True
     """
     tail = _Tail(network, _Objective(parse_norm(objective_norm), np.atleast_2d(C), None))
-    return tail.bounds(layer, map_A, map_c, low, high)
+    return tail.bounds(layer, *tail.pre_maps(layer, map_A, map_c), low, high)
 
 
 class _Tail:
@@ -240,43 +243,77 @@ class _Tail:
         self.tails = {}
         self.last = objective.C @ network.layers[-1].weight
         self.relu = [layer.units == RELU for layer in network.layers[:-1]]
+        self.slot_starts = np.cumsum((0,) + network.slot_sizes)
 
-    def bound(self, pieces, layer, map_A, map_c):
-        """The search's bound hook: tighten the boxes, then :meth:`bounds`."""
+    def bound(self, batch):
+        """The search's bound hook (see :func:`best_first`): tighten the boxes, then
+        :meth:`bounds`, with the signs of the units of the batch's layer already cut."""
+        pieces, layer = batch.pieces, batch.layer
         pieces.low, pieces.high = tighten(pieces.low, pieces.high, pieces.A, pieces.b)
-        return self.bounds(layer, map_A, map_c, pieces.low, pieces.high)
+        if batch.unit is None:
+            pre_A, pre_c = self.pre_maps(layer, batch.map_A, batch.map_c)
+            return self.bounds(layer, pre_A, pre_c, pieces.low, pieces.high)
+        pre_A, pre_c = batch.map_A[pieces.maps], batch.map_c[pieces.maps]  # pre-activations
+        return self.bounds(layer, pre_A, pre_c, pieces.low, pieces.high,
+                           self._cut_slopes(pieces, layer, pre_A))
 
-    def bounds(self, layer, map_A, map_c, low, high):
-        slopes = self._slopes(layer, map_A, map_c, low, high)
+    def pre_maps(self, layer, map_A, map_c):
+        """Hidden layer ``layer``'s pre-activation maps from its input maps."""
+        weight, bias = self.layers[layer].weight, self.layers[layer].bias
+        return weight @ map_A, map_c @ weight.T + bias
+
+    def _cut_slopes(self, pieces, layer, pre_A):
+        """Per piece and unit of ``layer``: its derivative (1 or 0) where the piece has the
+        unit's cut among its rows (``sources``), else NaN."""
+        start = self.slot_starts[layer]
+        relu = self.layers[layer].relu_units
+        sources = pieces.sources
+        rows = np.arange(sources.shape[1]) < pieces.rows[:, None]
+        p, r = np.nonzero(rows & (sources >= start) & (sources < start + relu.size))
+        unit = relu[sources[p, r] - start]
+        fixed = np.full(pre_A.shape[:2], np.nan)
+        # the row is -sign a x <= sign c (a: the unit's gradient, sign +1 on its active side)
+        fixed[p, unit] = np.einsum("kd,kd->k", pieces.A[p, r], pre_A[p, unit]) < 0
+        return fixed
+
+    def bounds(self, layer, pre_A, pre_c, low, high, fixed=None):
+        """Upper bounds over boxes on which hidden layer ``layer``'s pre-activations are
+        ``pre_A[p] x + pre_c[p]`` (``fixed``: known derivatives of its units, NaN where
+        not known)."""
+        slopes = self._slopes(layer, pre_A, pre_c, low, high)
+        if fixed is not None:
+            known = ~np.isnan(fixed)
+            slopes[0] = tuple(np.where(known, fixed, s) for s in slopes[0])
         T_mid = np.broadcast_to(self.last, (len(low),) + self.last.shape)
         T_rad = np.zeros_like(T_mid)
         for k in range(len(self.layers) - 2, layer - 1, -1):
+            if k < len(self.layers) - 2:
+                weight = self.layers[k + 1].weight
+                T_mid, T_rad = T_mid @ weight, T_rad @ np.abs(weight)
             s_lo, s_hi = slopes[k - layer]
             lo, hi = T_mid - T_rad, T_mid + T_rad
             lo, hi = (np.minimum(lo * s_lo[:, None], lo * s_hi[:, None]),
                       np.maximum(hi * s_lo[:, None], hi * s_hi[:, None]))
-            weight = self.layers[k].weight
-            T_mid, T_rad = (lo + hi) / 2 @ weight, (hi - lo) / 2 @ np.abs(weight)
-        J_mid, J_rad = T_mid @ map_A, T_rad @ np.abs(map_A)
+            T_mid, T_rad = (lo + hi) / 2, (hi - lo) / 2
+        J_mid, J_rad = T_mid @ pre_A, T_rad @ np.abs(pre_A)
         bound = np.minimum(self.objective.bound(J_mid, J_rad),
-                           self.objective.chained(T_mid, T_rad, map_A))
+                           self.objective.chained(T_mid, T_rad, pre_A))
         return bound * (1 + BOUND_SLACK)
 
-    def _slopes(self, layer, map_A, map_c, low, high):
+    def _slopes(self, layer, pre_A, pre_c, low, high):
         """Per hidden layer from ``layer`` on, the interval ``[s_lo, s_hi]`` of each unit's
         derivative over the boxes (pre-activation bounds: see the module docstring)."""
         slopes = []
-        for k, (lo, hi) in enumerate(self._pre_bounds(layer, map_A, map_c, low, high), layer):
+        for k, (lo, hi) in enumerate(self._pre_bounds(layer, pre_A, pre_c, low, high), layer):
             relu = self.relu[k]
             slopes.append((np.where(relu, lo > 0, 1.0), np.where(relu, hi > 0, 1.0)))
         return slopes
 
-    def _pre_bounds(self, layer, map_A, map_c, low, high):
+    def _pre_bounds(self, layer, pre_A, pre_c, low, high):
         """Bounds ``(lo, hi)`` (pieces, units) of the pre-activations of every hidden layer
         from ``layer`` on over the boxes: layer ``layer``'s from the pieces' maps, the
         later ones by back-substitution through the tail network."""
-        weight, bias = self.layers[layer].weight, self.layers[layer].bias
-        first = (weight @ map_A, map_c @ weight.T + bias)
+        first = (pre_A, pre_c)
         if layer + 2 == len(self.layers):
             centre, radius = (high + low) / 2, (high - low) / 2
             z_mid = np.einsum("pnd,pd->pn", first[0], centre) + first[1]

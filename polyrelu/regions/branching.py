@@ -9,9 +9,9 @@ it. :func:`best_first` maximises an objective over the regions (the final pieces
    over their pieces (the caller's ``bound``, one call per batch, arrays in and out);
 2. the best is popped and taken one splitting step on (:func:`split_step`: cut by the
    next kinks of its layer, or to the end of the layer);
-3. the pieces that reached a new layer get their own bounds; those that cannot beat
-   the incumbent (``bound <= incumbent``) are closed, the others are grouped by bound
-   and queued (pieces part way through a layer keep their parent's bound);
+3. the pieces it became (at the next layer, or part way through this one when the
+   batch outgrew ``chunk``) get their own bounds; those that cannot beat the incumbent
+   (``bound <= incumbent``) are closed, the others are grouped by bound and queued;
 4. final pieces (full regions) go to the caller's ``reach``, which returns the best
    objective value among them (the incumbent becomes the larger).
 
@@ -61,7 +61,7 @@ class SearchTree:
     the slots of the layers before ``layers[i]``, packed with ``np.packbits``; None when
     the splitter does not track patterns) and ``values[i]`` (the bound that closed it, or
     the region's value). A piece closed part way through a layer has the pattern of the
-    layers before it and its parent's bound.
+    layers before it (its cuts in that layer are among its rows).
     """
 
     kinds: list = field(default_factory=list)
@@ -118,10 +118,13 @@ def best_first(splitter, bound, reach, *, incumbent=-np.inf, target=np.inf, dead
     splitter : Splitter
         The splitting of the domain (with ``track=True`` the tree records patterns).
     bound : callable
-        ``bound(pieces, layer, map_A, map_c)`` -> array (pieces.count,) of upper bounds
-        of the objective over each piece (:class:`Pieces` awaiting hidden layer
-        ``layer``, whose input on piece p is ``map_A[p] x + map_c[p]``). It must be sound:
-        a piece is closed when its bound is ``<= incumbent``.
+        ``bound(batch)`` -> array (batch.pieces.count,) of upper bounds of the objective
+        over each piece of a :class:`Batch`: awaiting hidden layer ``batch.layer``
+        (``batch.unit`` None; its input on piece p is ``map_A[p] x + map_c[p]``) or part
+        way through it (its kinks before ``batch.unit`` cut, see :class:`Batch`; the
+        bound of the piece's parent is a valid answer). It must be sound: a piece is
+        closed when its bound is ``<= incumbent`` (the smaller of it and the parent's
+        bound is used).
     reach : callable
         ``reach(pieces, map_A, map_c, wide)`` -> the largest objective value over the
         final pieces where ``wide`` is True (the regions; ``map_A[p] x + map_c[p]`` is the
@@ -154,8 +157,8 @@ def best_first(splitter, bound, reach, *, incumbent=-np.inf, target=np.inf, dead
     >>> from polyrelu.regions.splitting import Splitter
     >>> net = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
     >>> splitter = Splitter(net, Domain.box([-1], [2]), Options(), LPSolver(Options()))
-    >>> def bound(pieces, layer, A, c):
-    ...     return np.abs(pieces.low).max(1) + np.abs(pieces.high).max(1)
+    >>> def bound(batch):
+    ...     return np.abs(batch.pieces.low).max(1) + np.abs(batch.pieces.high).max(1)
     >>> def reach(pieces, A, c, wide):
     ...     out = np.einsum("pij,pj->pi", A, pieces.high) + c   # the output layer's input
     ...     return float(np.where(wide, out.sum(1), -np.inf).max())
@@ -214,11 +217,7 @@ class _Search:
             self.tree.add("sliver", batch.layer, pieces, np.flatnonzero(~wide),
                           np.zeros(int((~wide).sum())))
             return
-        if batch.unit is not None:  # part way through a layer: the parent's bound
-            self._push(key, batch)
-            return
-        bounds = np.minimum(np.asarray(self.bound_fn(pieces, batch.layer, batch.map_A,
-                                                     batch.map_c), dtype=float), key)
+        bounds = np.minimum(np.asarray(self.bound_fn(batch), dtype=float), key)
         self.bounded += pieces.count
         closed = bounds <= self.incumbent
         self.tree.add("bound", batch.layer, pieces, np.flatnonzero(closed), bounds[closed])

@@ -20,9 +20,9 @@ def active_count_search(network, domain, **kwargs):
     the fixed layers plus every unit of the later layers (sound, and loose)."""
     offsets = np.cumsum([0] + list(network.hidden_sizes))
 
-    def bound(pieces, layer, map_A, map_c):
-        fixed = pieces.pattern[:, :offsets[layer]].sum(1)
-        return fixed + (offsets[-1] - offsets[layer])
+    def bound(batch):
+        fixed = batch.pieces.pattern[:, :offsets[batch.layer]].sum(1)
+        return fixed + (offsets[-1] - offsets[batch.layer])
 
     def reach(pieces, map_A, map_c, wide):
         return np.where(wide, pieces.pattern.sum(1), -np.inf).max(initial=-np.inf)
@@ -58,7 +58,7 @@ def test_a_bound_that_never_prunes_reaches_every_region():
         return 0.0
 
     outcome = best_first(splitter_for(network, domain),
-                         lambda pieces, *_: np.full(pieces.count, np.inf), reach)
+                         lambda batch: np.full(batch.pieces.count, np.inf), reach)
     assert outcome.status == "exact" and outcome.pruned == 0
     assert set(values) == {np.packbits(region.pattern).tobytes() for region in walked}
     assert outcome.regions == len(walked) == outcome.tree.count("region")
