@@ -133,10 +133,7 @@ def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_
     else:
         complex_.check_matches(network, domain)
     if not len(complex_):
-        raise InvalidDomainError(
-            f"no region of {domain} is thick enough to be resolved (every piece's Chebyshev "
-            "radius is below Options.min_radius_rel times the diameter): no Lipschitz "
-            "constant can be certified; enlarge or rescale the domain")
+        raise no_region_error(domain)
     W = np.array([r.W_eff for r in complex_])
     values = operator_norms(C @ W, norm)
     best = int(np.argmax(values))
@@ -145,6 +142,14 @@ def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_
     return LipschitzResult(
         float(values[best]), norm, best, region.interior_point.copy(), values, C,
         lower, upper, exact_pattern(network, region.interior_point, region.pattern), complex_)
+
+
+def no_region_error(domain):
+    """The error for a domain none of whose pieces is thick enough to be a region."""
+    return InvalidDomainError(
+        f"no region of {domain} is thick enough to be resolved (every piece's Chebyshev "
+        "radius is below Options.min_radius_rel times the diameter): no Lipschitz "
+        "constant can be certified; enlarge or rescale the domain")
 
 
 def _bracket(partial, network, C, norm):

@@ -48,7 +48,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..deadline import Deadline
-from ..errors import InvalidDomainError, PolyreluError, TimeLimitError
+from ..errors import PolyreluError, TimeLimitError
 from ..geometry.boxes import tighten
 from ..geometry.domain import check_input_dimension
 from ..geometry.exact import to_fractions
@@ -65,6 +65,7 @@ from .lipschitz import (
     exact_norm_bracket,
     exact_pattern,
     functional_matrix,
+    no_region_error,
     operator_norms,
     parse_norm,
 )
@@ -200,10 +201,7 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
                              {"lower": max(best.value, 0.0), "upper": outcome.upper,
                               **stats})
     if best.pattern is None:
-        raise InvalidDomainError(
-            f"no region of {domain} is thick enough to be resolved (every piece's Chebyshev "
-            "radius is below Options.min_radius_rel times the diameter): no Lipschitz "
-            "constant can be certified; enlarge or rescale the domain")
+        raise no_region_error(domain)
     lower, upper = objective.exact_bracket(network, best.pattern)
     pattern = best.pattern if network is original else \
         original.activation_pattern(best.witness[None])[0]

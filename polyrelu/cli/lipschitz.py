@@ -52,12 +52,8 @@ def run(args):
         result = lipschitz(network, domain, args.norm, output=args.output, progress=progress,
                            deadline=args.deadline)
     except TimeLimitError as err:
-        bracket = err.partial or {}
-        raise TimeLimitError(str(err), {
-            "lipschitz_bracket": [bracket.get("lower"), bracket.get("upper")],
-            "bracket_from": f"largest norm over the {bracket.get('regions')} regions found "
-                            "(lower), product of layer norms (upper)",
-            "norm": args.norm}) from err
+        raise _with_bracket(err, args.norm, "largest norm over the {} regions found (lower), "
+                                            "product of layer norms (upper)") from err
     check_certificate(result)
     table = [_row(bound, result.value)
              for bound in compare_bounds(result, domain, sdp=not args.no_sdp,
@@ -89,12 +85,8 @@ def _search(args, network, domain):
                                   direction=direction, layer=args.layer,
                                   deadline=args.deadline)
     except TimeLimitError as err:
-        found = err.partial or {}
-        raise TimeLimitError(str(err), {
-            "lipschitz_bracket": [found.get("lower"), found.get("upper")],
-            "bracket_from": f"best of the {found.get('regions')} regions reached (lower), "
-                            "largest bound of the open branches (upper)",
-            "norm": args.norm}) from err
+        raise _with_bracket(err, args.norm, "best of the {} regions reached (lower), largest "
+                                            "bound of the open branches (upper)") from err
     stats = result.stats
     return {
         "lipschitz": result.value,
@@ -110,6 +102,15 @@ def _search(args, network, domain):
         "lps": stats["lps"],
         "seconds": round(stats["seconds"], 3),
     }
+
+
+def _with_bracket(err, norm, bracket_from):
+    """The time limit ``err`` reported with its Lipschitz bracket; ``bracket_from`` says
+    where the bounds come from (``{}``: the number of regions)."""
+    found = err.partial or {}
+    return TimeLimitError(str(err), {
+        "lipschitz_bracket": [found.get("lower"), found.get("upper")],
+        "bracket_from": bracket_from.format(found.get("regions")), "norm": norm})
 
 
 def _row(bound, exact):

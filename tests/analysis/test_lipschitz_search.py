@@ -3,13 +3,13 @@ patterns, finite differences and closed forms."""
 
 import numpy as np
 import pytest
+from deadlines import ChecksDeadline
 from networks import mixed_network, residual_pool_network, tent_network
 
 from oracles import brute_force_regions, general_brute_force, random_network
 from polyrelu import Domain, Network, PolyreluError, TimeLimitError, enumerate_regions
 from polyrelu.analysis.lipschitz import lipschitz, operator_norms
 from polyrelu.analysis.lipschitz_search import jacobian_bound, lipschitz_search
-from polyrelu.deadline import Deadline
 from polyrelu.geometry.symbolic import linear_bounds_batch
 from polyrelu.network.lowering import GraphBuilder
 
@@ -138,18 +138,6 @@ def test_finds_a_maximising_region_of_radius_1e6():
     sampled = domain.sample(20000, 0)
     J = np.array([fd_jacobian(network, p, 1e-9) for p in sampled[:2000]])
     assert operator_norms(J, 2).max() < result.value * 0.9  # sampling misses it
-
-
-class ChecksDeadline(Deadline):
-    """Expires after a number of checks: a state, not a clock."""
-
-    def __init__(self, checks):
-        super().__init__(None)
-        self.seconds, self.left = 0, checks
-
-    def expired(self):
-        self.left -= 1
-        return self.left < 0
 
 
 @pytest.mark.parametrize("checks", [0, 3, 10])

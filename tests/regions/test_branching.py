@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from deadlines import ChecksDeadline
 
 from oracles import brute_force_regions, random_network
 from polyrelu import Domain, Network, Options, enumerate_regions
-from polyrelu.deadline import Deadline
 from polyrelu.geometry.lp import LPSolver
 from polyrelu.regions.branching import best_first
 from polyrelu.regions.splitting import Splitter
@@ -81,18 +81,6 @@ def test_target_stops_the_search_early():
     domain = Domain.box(-np.ones(2), np.ones(2))
     outcome = active_count_search(network, domain, target=1)
     assert outcome.status == "target" and outcome.incumbent >= 1
-
-
-class ChecksDeadline(Deadline):
-    """Expires after a number of checks: a state, not a clock."""
-
-    def __init__(self, checks):
-        super().__init__(None)
-        self.seconds, self.left = 0, checks
-
-    def expired(self):
-        self.left -= 1
-        return self.left < 0
 
 
 def test_deadline_gives_a_bracket_of_the_maximum():
