@@ -10,8 +10,9 @@ layer-wise splitting's pieces, each a partial activation pattern (the layers bef
 Upper bound of a piece awaiting layer ``k`` (sound over every completion of its pattern):
 
 - the pre-activations of layers ``k, k+1, ...`` are bounded over the piece's box:
-  layer ``k`` exactly from the piece's own affine map, the later ones by interval
-  arithmetic;
+  layer ``k`` exactly from the piece's own affine map, the later ones by
+  back-substitution (:func:`polyrelu.geometry.symbolic.linear_bounds_batch`) through the
+  tail network whose first map is the piece's, batched over the pieces;
 - each ReLU unit's derivative is then 1 (stable active), 0 (stable inactive) or in
   [0, 1]; linear units have derivative 1;
 - the interval matrix product from the output back to layer ``k``'s units gives an
@@ -39,6 +40,8 @@ The same search maximises other quantities of the Jacobian: one output's gradien
 (``output``), any functional ``C`` (``functional``), a directional derivative
 ``||C J v||`` (``direction``) and a hidden layer's map (``layer``: the Jacobian of that
 layer's pre-activations, e.g. its largest singular value with ``norm=2``).
+:func:`output_maximum` maximises a linear functional of the outputs itself (the upper
+bound of a piece: the tail's back-substitution bound; a region's value: one LP).
 """
 
 import math
@@ -70,7 +73,8 @@ from .lipschitz import (
     parse_norm,
 )
 
-__all__ = ["lipschitz_search", "LipschitzSearchResult", "jacobian_bound"]
+__all__ = ["lipschitz_search", "LipschitzSearchResult", "jacobian_bound", "output_maximum",
+           "OutputMaximum"]
 
 #: Relative widening of every upper bound, for the float rounding of its products.
 BOUND_SLACK = 1e-9
@@ -233,6 +237,79 @@ def jacobian_bound(network, objective_norm, C, map_A, map_c, low, high, layer):
     return tail.bounds(layer, *tail.pre_maps(layer, map_A, map_c), low, high)
 
 
+@dataclass(frozen=True)
+class OutputMaximum:
+    """The maximum of ``c @ f(x)`` over a domain, by branch and bound.
+
+    ``value`` is ``c @ f(witness)`` (the best found; the maximum when ``exact``, up to the
+    LP tolerance of each region's maximiser), ``upper`` a sound upper bound (``value``
+    when exact); ``stats`` as for :class:`LipschitzSearchResult`."""
+
+    value: float
+    upper: float
+    exact: bool
+    witness: np.ndarray
+    stats: dict
+
+
+def output_maximum(network, domain, functional, *, options=None, deadline=None, chunk=64):
+    """The largest value of ``functional @ f(x)`` over ``domain``, by branch and bound.
+
+    Pieces are bounded by the back-substitution bound of their tail network, regions
+    are maximised by one LP each; sampled points give the first incumbent. With
+    ``deadline`` the search may stop early (``exact`` False: ``[value, upper]`` brackets
+    the maximum).
+
+    Examples
+    --------
+    >>> from polyrelu import Network, Domain
+    >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> best = output_maximum(absolute, Domain.box([-1], [2]), [1.0])
+    >>> best.value, best.exact, best.witness.tolist()
+    (2.0, True, [2.0])
+    """
+    check_input_dimension(network, domain)
+    network = without_windows(network)
+    c = functional_matrix(network, None, functional)
+    if len(c) != 1:
+        raise PolyreluError(f"functional must be one row, got {len(c)}")
+    options = options or Options()
+    splitter = Splitter(network, domain, options, LPSolver(options))
+    points = np.vstack([domain.center[None], domain.sample(SAMPLES, 0)])
+    values = network.forward(points) @ c[0]
+    best = {"value": float(values.max()), "witness": points[int(np.argmax(values))]}
+    tail = _Tail(network, _Objective(np.inf, c, None))
+    weight = c @ network.layers[-1].weight
+
+    def bound(batch):
+        pieces = batch.pieces
+        pieces.low, pieces.high = tighten(pieces.low, pieces.high, pieces.A, pieces.b)
+        pre_A, pre_c = tail.pre_maps_of(batch)
+        lower = linear_bounds_batch(tail.tail_from(batch.layer), pieces.low, pieces.high, -c,
+                                    first=(pre_A, pre_c))
+        return -np.array([b.lower[0] for b in lower])
+
+    def reach(pieces, map_A, map_c, wide):
+        found = -np.inf
+        for p in np.flatnonzero(wide):
+            rows = pieces.rows[p]
+            result = splitter.solver.maximize_warm((weight @ map_A[p])[0], pieces.A[p, :rows],
+                                                   pieces.b[p, :rows])
+            if result.status == "optimal":
+                value = float(network.forward(result.x[None])[0] @ c[0])
+                found = max(found, value)
+                if value > best["value"]:
+                    best.update(value=value, witness=result.x)
+        return found
+
+    outcome = best_first(splitter, bound, reach, incumbent=best["value"], deadline=deadline,
+                         chunk=chunk)
+    stats = {"lps": outcome.lps, "steps": outcome.steps, "bounded": outcome.bounded,
+             "pruned": outcome.pruned, "regions": outcome.regions, "seconds": outcome.seconds}
+    return OutputMaximum(best["value"], max(outcome.upper, best["value"]),
+                         outcome.status == "exact", best["witness"], stats)
+
+
 class _Tail:
     """The bounds of the layers after a piece's fixed prefix (see the module docstring)."""
 
@@ -248,17 +325,27 @@ class _Tail:
         :meth:`bounds`, with the signs of the units of the batch's layer already cut."""
         pieces, layer = batch.pieces, batch.layer
         pieces.low, pieces.high = tighten(pieces.low, pieces.high, pieces.A, pieces.b)
+        pre_A, pre_c = self.pre_maps_of(batch)
+        fixed = None if batch.unit is None else self._cut_slopes(pieces, layer, pre_A)
+        return self.bounds(layer, pre_A, pre_c, pieces.low, pieces.high, fixed)
+
+    def pre_maps_of(self, batch):
+        """The pre-activation maps of the batch's layer on each of its pieces (part way
+        through the layer, the batch holds them)."""
         if batch.unit is None:
-            pre_A, pre_c = self.pre_maps(layer, batch.map_A, batch.map_c)
-            return self.bounds(layer, pre_A, pre_c, pieces.low, pieces.high)
-        pre_A, pre_c = batch.map_A[pieces.maps], batch.map_c[pieces.maps]  # pre-activations
-        return self.bounds(layer, pre_A, pre_c, pieces.low, pieces.high,
-                           self._cut_slopes(pieces, layer, pre_A))
+            return self.pre_maps(batch.layer, batch.map_A, batch.map_c)
+        return batch.map_A[batch.pieces.maps], batch.map_c[batch.pieces.maps]
 
     def pre_maps(self, layer, map_A, map_c):
         """Hidden layer ``layer``'s pre-activation maps from its input maps."""
         weight, bias = self.layers[layer].weight, self.layers[layer].bias
         return weight @ map_A, map_c @ weight.T + bias
+
+    def tail_from(self, layer):
+        """The network of the layers from hidden layer ``layer`` on."""
+        if layer not in self.tails:
+            self.tails[layer] = type(self.network).from_layers(self.layers[layer:])
+        return self.tails[layer]
 
     def _cut_slopes(self, pieces, layer, pre_A):
         """Per piece and unit of ``layer``: its derivative (1 or 0) where the piece has the
@@ -318,9 +405,7 @@ class _Tail:
             z_rad = np.einsum("pnd,pd->pn", np.abs(first[0]), radius)
             z_rad = z_rad + BOUND_SLACK * (np.abs(z_mid) + z_rad)
             return [(z_mid - z_rad, z_mid + z_rad)]
-        if layer not in self.tails:
-            self.tails[layer] = type(self.network).from_layers(self.layers[layer:])
-        bounds = linear_bounds_batch(self.tails[layer], low, high, first=first)
+        bounds = linear_bounds_batch(self.tail_from(layer), low, high, first=first)
         return [(np.array([b.pre_lower[k] for b in bounds]),
                  np.array([b.pre_upper[k] for b in bounds]))
                 for k in range(len(self.layers) - 1 - layer)]

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from deadlines import ChecksDeadline
 from networks import mixed_network, residual_pool_network, tent_network
+from scipy.optimize import linprog
 
 from oracles import brute_force_regions, general_brute_force, random_network
 from polyrelu import Domain, Network, PolyreluError, TimeLimitError, enumerate_regions
 from polyrelu.analysis.lipschitz import lipschitz, operator_norms
-from polyrelu.analysis.lipschitz_search import jacobian_bound, lipschitz_search
+from polyrelu.analysis.lipschitz_search import jacobian_bound, lipschitz_search, output_maximum
 from polyrelu.geometry.symbolic import linear_bounds_batch
 from polyrelu.network.lowering import GraphBuilder
 
@@ -208,3 +209,24 @@ def test_bounds_hold_over_sampled_points_of_a_piece():
         inner = composed.preactivations(points)
         assert np.all(inner[:, :8] >= bounds[box].pre_lower[0] - 1e-12)
         assert np.all(inner[:, 8:] <= bounds[box].pre_upper[1] + 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_output_maximum_equals_the_largest_region_lp(seed):
+    """Against scipy's linprog on every region of the walk (c W_eff x + c b_eff)."""
+    rng = np.random.default_rng(70 + seed)
+    d = int(rng.integers(1, 4))
+    network = Network(*random_network((d, 6, 5, 2), rng))
+    domain = Domain.box(-np.ones(d), np.ones(d))
+    c = np.array([1.0, -0.5])
+    expected = -np.inf
+    for region in enumerate_regions(network, domain):
+        cost = c @ region.W_eff
+        found = linprog(-cost, A_ub=region.polytope.A, b_ub=region.polytope.b,
+                        bounds=[(None, None)] * d, method="highs")
+        expected = max(expected, -found.fun + c @ region.b_eff)
+    best = output_maximum(network, domain, c)
+    assert best.exact and best.value == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert network.forward(best.witness[None])[0] @ c == pytest.approx(best.value, rel=1e-12)
+    stopped = output_maximum(network, domain, c, deadline=ChecksDeadline(0))
+    assert stopped.value <= expected * (1 + 1e-9) + 1e-12 and stopped.upper >= expected
