@@ -190,10 +190,10 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
 
     def reach(pieces, map_A, map_c, wide):
         values = np.where(wide, objective.exact(tail.last @ map_A), -np.inf)
-        p = int(np.argmax(values)) if len(values) else 0
-        if len(values) and values[p] > best.value:
+        p = int(np.argmax(values))
+        if values[p] > best.value:
             best.update(values[p], pieces.pattern[p], pieces.center[p])
-        return values.max(initial=-np.inf)
+        return values
 
     outcome = best_first(splitter, tail.bound, reach, incumbent=best.value,
                          deadline=deadline, group=group, chunk=chunk)
@@ -290,17 +290,16 @@ def output_maximum(network, domain, functional, *, options=None, deadline=None, 
         return -np.array([b.lower[0] for b in lower])
 
     def reach(pieces, map_A, map_c, wide):
-        found = -np.inf
+        values = np.full(pieces.count, -np.inf)
         for p in np.flatnonzero(wide):
             rows = pieces.rows[p]
             result = splitter.solver.maximize_warm((weight @ map_A[p])[0], pieces.A[p, :rows],
                                                    pieces.b[p, :rows])
             if result.status == "optimal":
-                value = float(network.forward(result.x[None])[0] @ c[0])
-                found = max(found, value)
-                if value > best["value"]:
-                    best.update(value=value, witness=result.x)
-        return found
+                values[p] = network.forward(result.x[None])[0] @ c[0]
+                if values[p] > best["value"]:
+                    best.update(value=float(values[p]), witness=result.x)
+        return values
 
     outcome = best_first(splitter, bound, reach, incumbent=best["value"], deadline=deadline,
                          chunk=chunk)

@@ -12,8 +12,8 @@ it. :func:`best_first` maximises an objective over the regions (the final pieces
 3. the pieces it became (at the next layer, or part way through this one when the
    batch outgrew ``chunk``) get their own bounds; those that cannot beat the incumbent
    (``bound <= incumbent``) are closed, the others are grouped by bound and queued;
-4. final pieces (full regions) go to the caller's ``reach``, which returns the best
-   objective value among them (the incumbent becomes the larger).
+4. final pieces (full regions) go to the caller's ``reach``, which returns their
+   objective values (the incumbent becomes the largest).
 
 It stops when the best open bound is at most the incumbent (the answer is exact: the
 incumbent), when the incumbent reaches ``target`` (the caller's "stop"), or at the
@@ -126,10 +126,10 @@ def best_first(splitter, bound, reach, *, incumbent=-np.inf, target=np.inf, dead
         closed when its bound is ``<= incumbent`` (the smaller of it and the parent's
         bound is used).
     reach : callable
-        ``reach(pieces, map_A, map_c, wide)`` -> the largest objective value over the
-        final pieces where ``wide`` is True (the regions; ``map_A[p] x + map_c[p]`` is the
-        output layer's input), or ``-inf``. Thin pieces (``~wide``) are passed too, for
-        callers that must close them.
+        ``reach(pieces, map_A, map_c, wide)`` -> array (pieces.count,) of the objective's
+        values on final pieces (``map_A[p] x + map_c[p]`` is the output layer's input):
+        those where ``wide`` is True are the regions; thin pieces (``~wide``) are passed
+        too, for callers that must close them, and should get ``-inf`` unless they count.
     incumbent : float
         The value to beat at the start (a known lower bound, or a threshold).
     target : float
@@ -161,7 +161,7 @@ def best_first(splitter, bound, reach, *, incumbent=-np.inf, target=np.inf, dead
     ...     return np.abs(batch.pieces.low).max(1) + np.abs(batch.pieces.high).max(1)
     >>> def reach(pieces, A, c, wide):
     ...     out = np.einsum("pij,pj->pi", A, pieces.high) + c   # the output layer's input
-    ...     return float(np.where(wide, out.sum(1), -np.inf).max())
+    ...     return np.where(wide, out.sum(1), -np.inf)
     >>> outcome = best_first(splitter, bound, reach)
     >>> outcome.status, outcome.incumbent
     ('exact', 2.0)
@@ -209,13 +209,12 @@ class _Search:
             return
         if batch.layer == self.final:
             wide = self.splitter.finish(pieces)
-            value = self.reach_fn(pieces, batch.map_A, batch.map_c, wide)
-            self.incumbent = max(self.incumbent, float(value))
+            values = np.asarray(self.reach_fn(pieces, batch.map_A, batch.map_c, wide),
+                                dtype=float)
+            self.incumbent = max(self.incumbent, float(values.max(initial=-np.inf)))
             self.regions += int(wide.sum())
-            self.tree.add("region", batch.layer, pieces, np.flatnonzero(wide), np.full(
-                int(wide.sum()), value))
-            self.tree.add("sliver", batch.layer, pieces, np.flatnonzero(~wide),
-                          np.zeros(int((~wide).sum())))
+            self.tree.add("region", batch.layer, pieces, np.flatnonzero(wide), values[wide])
+            self.tree.add("sliver", batch.layer, pieces, np.flatnonzero(~wide), values[~wide])
             return
         bounds = np.minimum(np.asarray(self.bound_fn(batch), dtype=float), key)
         self.bounded += pieces.count

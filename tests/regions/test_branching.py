@@ -25,7 +25,7 @@ def active_count_search(network, domain, **kwargs):
         return fixed + (offsets[-1] - offsets[batch.layer])
 
     def reach(pieces, map_A, map_c, wide):
-        return np.where(wide, pieces.pattern.sum(1), -np.inf).max(initial=-np.inf)
+        return np.where(wide, pieces.pattern.sum(1), -np.inf)
 
     return best_first(splitter_for(network, domain), bound, reach, **kwargs)
 
@@ -55,7 +55,7 @@ def test_a_bound_that_never_prunes_reaches_every_region():
     def reach(pieces, map_A, map_c, wide):
         for p in np.flatnonzero(wide):
             values[np.packbits(pieces.pattern[p]).tobytes()] = 1.0
-        return 0.0
+        return np.zeros(pieces.count)
 
     outcome = best_first(splitter_for(network, domain),
                          lambda batch: np.full(batch.pieces.count, np.inf), reach)
@@ -72,6 +72,8 @@ def test_pruning_closes_pieces_and_records_them():
     assert outcome.pruned == tree.count("bound") > 0
     closed = [value for kind, value in zip(tree.kinds, tree.values) if kind == "bound"]
     assert max(closed) <= outcome.incumbent
+    reached = [value for kind, value in zip(tree.kinds, tree.values) if kind == "region"]
+    assert max(reached) == outcome.incumbent and min(reached) < outcome.incumbent
     assert all(layer >= 0 for layer in tree.layers)
     assert len(enumerate_regions(network, domain)) > outcome.regions
 
