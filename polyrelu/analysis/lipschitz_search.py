@@ -89,13 +89,8 @@ class LipschitzSearchResult:
     Attributes
     ----------
     value : float
-        The maximum (the norm of ``C J`` on ``pattern``'s region), or the best lower
-        bound found when ``exact`` is False.
-    upper : float
-        A sound upper bound of the maximum (``value`` when exact).
-    exact : bool
-        False when the time limit stopped the search (then ``[value, upper]`` is the
-        bracket).
+        The maximum: the norm of ``C J`` on ``pattern``'s region (a time limit raises
+        :class:`TimeLimitError` with the bracket instead).
     norm : {1, 2, inf}
     pattern : ndarray of bool
         The activation pattern of a maximising region of ``network``.
@@ -124,8 +119,6 @@ class LipschitzSearchResult:
     """
 
     value: float
-    upper: float
-    exact: bool
     norm: float
     pattern: np.ndarray
     polytope: HPolytope
@@ -173,7 +166,7 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
     >>> from polyrelu import Network, Domain
     >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
     >>> result = lipschitz_search(absolute, Domain.box([-1], [1]), norm=2)
-    >>> result.value, result.exact
+    >>> result.value, result.witness_pattern_exact
     (1.0, True)
     """
     norm = parse_norm(norm)
@@ -210,7 +203,7 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
     pattern = best.pattern if network is original else \
         original.activation_pattern(best.witness[None])[0]
     return LipschitzSearchResult(
-        float(best.value), float(best.value), True, norm, pattern,
+        float(best.value), norm, pattern,
         _region_polytope(original, domain, pattern), best.witness, C, objective.direction,
         lower, upper, exact_pattern(original, best.witness, pattern), original, stats,
         outcome.tree)
