@@ -190,9 +190,7 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
 
     outcome = best_first(splitter, tail.bound, reach, incumbent=best.value,
                          deadline=deadline, group=group, chunk=chunk)
-    stats = {"lps": outcome.lps, "steps": outcome.steps, "bounded": outcome.bounded,
-             "pruned": outcome.pruned, "regions": outcome.regions, "sampled": best.sampled,
-             "seconds": outcome.seconds}
+    stats = {**outcome.counts(), "sampled": best.sampled}
     if outcome.status == "deadline":
         raise TimeLimitError(f"lipschitz search: time limit of {deadline.seconds:g} s reached",
                              {"lower": max(best.value, 0.0), "upper": outcome.upper,
@@ -296,10 +294,8 @@ def output_maximum(network, domain, functional, *, options=None, deadline=None, 
 
     outcome = best_first(splitter, bound, reach, incumbent=best["value"], deadline=deadline,
                          chunk=chunk)
-    stats = {"lps": outcome.lps, "steps": outcome.steps, "bounded": outcome.bounded,
-             "pruned": outcome.pruned, "regions": outcome.regions, "seconds": outcome.seconds}
     return OutputMaximum(best["value"], max(outcome.upper, best["value"]),
-                         outcome.status == "exact", best["witness"], stats)
+                         outcome.status == "exact", best["witness"], outcome.counts())
 
 
 class _Tail:

@@ -85,8 +85,9 @@ def _search(args, network, domain):
                                   direction=direction, layer=args.layer,
                                   deadline=args.deadline)
     except TimeLimitError as err:
-        raise _with_bracket(err, args.norm, "best of the {} regions reached (lower), largest "
-                                            "bound of the open branches (upper)") from err
+        raise _with_bracket(err, args.norm, "best region found: {} reached, and those of "
+                                            "sampled points (lower); largest bound of the "
+                                            "open branches (upper)") from err
     stats = result.stats
     return {
         "lipschitz": result.value,

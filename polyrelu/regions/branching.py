@@ -108,6 +108,11 @@ class BranchOutcome:
     seconds: float
     tree: SearchTree
 
+    def counts(self):
+        """``lps``, ``steps``, ``bounded``, ``pruned``, ``regions`` and ``seconds`` as a dict."""
+        return {"lps": self.lps, "steps": self.steps, "bounded": self.bounded,
+                "pruned": self.pruned, "regions": self.regions, "seconds": self.seconds}
+
 
 def best_first(splitter, bound, reach, *, incumbent=-np.inf, target=np.inf, deadline=None,
                chunk=256, group=32, dive=True):
