@@ -6,6 +6,8 @@ regions: ``max_R ||C W_eff(R)||`` (C: the output functional, identity by default
 :func:`lipschitz` enumerates the regions and returns that maximum, the
 maximising region, a witness point, every region's value (the certificate,
 re-checked by :func:`check_certificate`) and an exact re-check of the maximiser.
+:func:`polyrelu.analysis.lipschitz_search.lipschitz_search` finds the same value by
+branch and bound, without every region.
 """
 
 import math
