@@ -20,6 +20,7 @@ from .analysis.bias import ball_bias, polytope_bias
 from .analysis.energy import energy_range, null_set_check
 from .analysis.injectivity import is_injective, network_injectivity
 from .analysis.lipschitz import lipschitz, local_lipschitz
+from .analysis.lipschitz_search import lipschitz_search
 from .analysis.paths import ClosedCurve, PathPiece, Segment, path_pieces
 from .analysis.reconstruction import invert
 from .analysis.spectrum import Spectrum, path_spectrum
@@ -92,6 +93,7 @@ __all__ = [
     "invert",
     "is_injective",
     "lipschitz",
+    "lipschitz_search",
     "load_network",
     "local_lipschitz",
     "network_injectivity",

@@ -6,6 +6,8 @@ regions: ``max_R ||C W_eff(R)||`` (C: the output functional, identity by default
 :func:`lipschitz` enumerates the regions and returns that maximum, the
 maximising region, a witness point, every region's value (the certificate,
 re-checked by :func:`check_certificate`) and an exact re-check of the maximiser.
+:func:`polyrelu.analysis.lipschitz_search.lipschitz_search` finds the same value by
+branch and bound, without every region.
 """
 
 import math
@@ -123,7 +125,7 @@ def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_
     (1.0, 2)
     """
     norm = parse_norm(norm)
-    C = _functional(network, output, functional)
+    C = functional_matrix(network, output, functional)
     if complex_ is None:
         try:
             complex_ = enumerate_regions(network, domain, options=options, progress=progress,
@@ -133,10 +135,7 @@ def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_
     else:
         complex_.check_matches(network, domain)
     if not len(complex_):
-        raise InvalidDomainError(
-            f"no region of {domain} is thick enough to be resolved (every piece's Chebyshev "
-            "radius is below Options.min_radius_rel times the diameter): no Lipschitz "
-            "constant can be certified; enlarge or rescale the domain")
+        raise no_region_error(domain)
     W = np.array([r.W_eff for r in complex_])
     values = operator_norms(C @ W, norm)
     best = int(np.argmax(values))
@@ -145,6 +144,14 @@ def lipschitz(network, domain, norm=2, *, output=None, functional=None, complex_
     return LipschitzResult(
         float(values[best]), norm, best, region.interior_point.copy(), values, C,
         lower, upper, exact_pattern(network, region.interior_point, region.pattern), complex_)
+
+
+def no_region_error(domain):
+    """The error for a domain none of whose pieces is thick enough to be a region."""
+    return InvalidDomainError(
+        f"no region of {domain} is thick enough to be resolved (every piece's Chebyshev "
+        "radius is below Options.min_radius_rel times the diameter): no Lipschitz "
+        "constant can be certified; enlarge or rescale the domain")
 
 
 def _bracket(partial, network, C, norm):
@@ -175,7 +182,9 @@ def local_lipschitz(network, center, radius, norm=2, *, ball="inf", **kwargs):
     return lipschitz(network, domain, norm, **kwargs)
 
 
-def _functional(network, output, functional):
+def functional_matrix(network, output, functional):
+    """The output functional C (k, m): row ``output`` of the identity, ``functional`` as a
+    matrix, or the identity; bad values raise :class:`PolyreluError` in one line."""
     m = network.output_dim
     if output is not None and functional is not None:
         raise PolyreluError("give either output or functional, not both")

@@ -1,10 +1,16 @@
-"""``polyrelu lipschitz``: the exact Lipschitz constant over a domain, with baselines."""
+"""``polyrelu lipschitz``: the exact Lipschitz constant over a domain.
+
+By default by branch and bound over partial activation patterns
+(:func:`polyrelu.lipschitz_search`); with ``--enumerate`` from every region (today's full
+report: per-region values re-checked, layer-norm stability, the baselines' table).
+"""
 
 from ..analysis.atoms import layer_stability
 from ..analysis.lipschitz import check_certificate, lipschitz
 from ..analysis.lipschitz_bounds import compare_bounds
-from ..errors import TimeLimitError
-from .arguments import add_command, add_timeout, inputs
+from ..analysis.lipschitz_search import lipschitz_search
+from ..errors import PolyreluError, TimeLimitError
+from .arguments import add_command, add_timeout, inputs, parse_bound
 
 __all__ = ["add_parser", "run"]
 
@@ -13,29 +19,41 @@ def add_parser(commands):
     """Declare the ``lipschitz`` command and its options."""
     parser = add_command(
         commands, "lipschitz", run,
-        "exact Lipschitz constant over a domain, with baselines",
+        "exact Lipschitz constant over a domain (branch and bound)",
         "Exact Lipschitz constant of NET over the domain (max over regions of the Jacobian's "
-        "operator norm), compared with approximate bounds.")
+        "operator norm), by branch and bound over partial activation patterns; with "
+        "--enumerate from every region, compared with approximate bounds.")
     parser.add_argument("--norm", choices=("1", "2", "inf"), default="2",
                         help="vector norm on inputs and outputs (default: 2)")
     parser.add_argument("--output", type=int, help="measure only this output component")
-    parser.add_argument("--no-sdp", action="store_true", help="skip the LipSDP baseline (l2)")
+    parser.add_argument("--direction", metavar="V",
+                        help="maximise the directional derivative's norm ||J v|| instead "
+                             "(V: comma-separated, one number per input; search only)")
+    parser.add_argument("--layer", type=int,
+                        help="maximise over hidden layer LAYER's map instead (the Jacobian "
+                             "of its pre-activations; search only)")
+    parser.add_argument("--enumerate", action="store_true",
+                        help="enumerate every region (per-region values, layer-norm "
+                             "stability, the baselines' table) instead of the search")
+    parser.add_argument("--no-sdp", action="store_true",
+                        help="skip the LipSDP baseline (l2, with --enumerate)")
     add_timeout(parser)
 
 
 def run(args):
-    """The exact constant, its re-checked certificate and the baselines' table."""
+    """The exact constant by the search, or (``--enumerate``) by every region with its
+    re-checked certificate and the baselines' table."""
     network, domain, progress = inputs(args)
+    if not args.enumerate:
+        return _search(args, network, domain)
+    if args.direction is not None or args.layer is not None:
+        raise PolyreluError("--direction and --layer need the search (drop --enumerate)")
     try:
         result = lipschitz(network, domain, args.norm, output=args.output, progress=progress,
                            deadline=args.deadline)
     except TimeLimitError as err:
-        bracket = err.partial or {}
-        raise TimeLimitError(str(err), {
-            "lipschitz_bracket": [bracket.get("lower"), bracket.get("upper")],
-            "bracket_from": f"largest norm over the {bracket.get('regions')} regions found "
-                            "(lower), product of layer norms (upper)",
-            "norm": args.norm}) from err
+        raise _with_bracket(err, args.norm, "largest norm over the {} regions found (lower), "
+                                            "product of layer norms (upper)") from err
     check_certificate(result)
     table = [_row(bound, result.value)
              for bound in compare_bounds(result, domain, sdp=not args.no_sdp,
@@ -56,6 +74,44 @@ def run(args):
         "worst_layer_norm_at": f"region {stability.worst_region}, layer {stability.worst_layer}",
         "table": table,
     }
+
+
+def _search(args, network, domain):
+    """The report of the branch-and-bound search."""
+    direction = (None if args.direction is None
+                 else parse_bound(args.direction, network.input_dim, "V", "--direction"))
+    try:
+        result = lipschitz_search(network, domain, args.norm, output=args.output,
+                                  direction=direction, layer=args.layer,
+                                  deadline=args.deadline)
+    except TimeLimitError as err:
+        raise _with_bracket(err, args.norm, "best region found: {} reached, and those of "
+                                            "sampled points (lower); largest bound of the "
+                                            "open branches (upper)") from err
+    stats = result.stats
+    return {
+        "lipschitz": result.value,
+        "norm": args.norm,
+        "method": "branch and bound",
+        "witness": result.witness.tolist(),
+        "exact_bracket": [result.exact_lower, result.exact_upper],
+        "witness_pattern_exact": result.witness_pattern_exact,
+        "active_slots": int(result.pattern.sum()),
+        "regions_reached": stats["regions"],
+        "pieces_bounded": stats["bounded"],
+        "pieces_pruned": stats["pruned"],
+        "lps": stats["lps"],
+        "seconds": round(stats["seconds"], 3),
+    }
+
+
+def _with_bracket(err, norm, bracket_from):
+    """The time limit ``err`` reported with its Lipschitz bracket; ``bracket_from`` says
+    where the bounds come from (``{}``: the number of regions)."""
+    found = err.partial or {}
+    return TimeLimitError(str(err), {
+        "lipschitz_bracket": [found.get("lower"), found.get("upper")],
+        "bracket_from": bracket_from.format(found.get("regions")), "norm": norm})
 
 
 def _row(bound, exact):

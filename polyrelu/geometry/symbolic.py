@@ -87,22 +87,29 @@ def linear_bounds(network, lower, upper, C=None):
     return linear_bounds_batch(network, lower, upper, C)[0]
 
 
-def linear_bounds_batch(network, lower, upper, C=None):
+def linear_bounds_batch(network, lower, upper, C=None, first=None):
     """:func:`linear_bounds` for a batch of boxes ``lower[i] <= x <= upper[i]`` at once.
 
     ``lower`` and ``upper`` have shape (B, d); returns a list of B :class:`LinearBounds`.
+    ``first``, if given, is ``(weight, bias)`` of shapes (B, n, d) and (B, n): box i's own
+    affine map in place of the first layer's (its units are the network's), e.g. a
+    network's later layers on the pieces where its earlier layers are affine.
     """
     lower = np.asarray(lower, dtype=np.float64)
     upper = np.asarray(upper, dtype=np.float64)
     center, radius = (upper + lower) / 2, (upper - lower) / 2
-    weights, biases = network.weights, network.biases
-    slack = 4.0 * (len(weights) + 2) * (_width(network) + 2) * _EPS
+    weights, biases = list(network.weights), list(network.biases)
+    width = _width(network)
+    if first is not None:
+        weights[0], biases[0] = (np.asarray(array, dtype=np.float64) for array in first)
+        width = max(width, weights[0].shape[-1])
+    slack = 4.0 * (len(weights) + 2) * (width + 2) * _EPS
     relaxations, pre_lower, pre_upper = [], [], []
     for k in range(len(weights) - 1):
-        both = np.vstack([weights[k], -weights[k]])
-        low, _, _ = _back_substitute(both, np.concatenate([biases[k], -biases[k]]),
+        both = np.concatenate([weights[k], -weights[k]], axis=-2)
+        low, _, _ = _back_substitute(both, np.concatenate([biases[k], -biases[k]], axis=-1),
                                      relaxations, weights, biases, center, radius, slack)
-        n = len(biases[k])
+        n = biases[k].shape[-1]
         lo, hi = low[:, :n], -low[:, n:]
         pre_lower.append(lo)
         pre_upper.append(hi)
@@ -175,8 +182,9 @@ def _back_substitute(coef, const, relaxations, weights, biases, center, radius, 
     substituting layers K, ..., 1 down to the input. Returns (bounds, input coefficients,
     offsets) with a leading batch axis."""
     batch = len(center)
-    coef = np.broadcast_to(coef, (batch,) + coef.shape)
-    const = np.broadcast_to(const, (batch,) + const.shape)
+    if coef.ndim == 2:
+        coef = np.broadcast_to(coef, (batch,) + coef.shape)
+        const = np.broadcast_to(const, (batch,) + const.shape)
     magnitude, const_magnitude = np.abs(coef), np.abs(const)
     for k in range(len(relaxations) - 1, -1, -1):
         if len(relaxations[k]) == 4:
@@ -190,14 +198,19 @@ def _back_substitute(coef, const, relaxations, weights, biases, center, radius, 
             const_magnitude = const_magnitude - shift
             coef = coef * np.where(coef < 0, upper_slope[:, None, :], lower_slope[:, None, :])
             magnitude = magnitude * np.maximum(lower_slope, upper_slope)[:, None, :]
-        const = const + coef @ biases[k]
-        const_magnitude = const_magnitude + magnitude @ np.abs(biases[k])
+        const = const + _times_bias(coef, biases[k])
+        const_magnitude = const_magnitude + _times_bias(magnitude, np.abs(biases[k]))
         coef, magnitude = coef @ weights[k], magnitude @ np.abs(weights[k])
     bound = const + np.einsum("bkd,bd->bk", coef, center) \
         - np.einsum("bkd,bd->bk", np.abs(coef), radius)
     error = slack * (const_magnitude
                      + np.einsum("bkd,bd->bk", magnitude, np.abs(center) + radius))
     return bound - error, coef, const - error
+
+
+def _times_bias(coef, bias):
+    """``coef @ bias`` for one bias (n,) or one per box (B, n)."""
+    return coef @ bias if bias.ndim == 1 else np.einsum("bkn,bn->bk", coef, bias)
 
 
 def _through_layer(relaxation, coef, const, magnitude, const_magnitude):

@@ -70,7 +70,8 @@ def test_missing_network_file(capsys):
 
 @pytest.mark.parametrize("norm", ["1", "2", "inf"])
 def test_lipschitz_prints_value_and_a_consistent_table(net_file, capsys, norm):
-    assert main(["lipschitz", str(net_file), "--box", "-1", "1", "--norm", norm]) == 0
+    assert main(["lipschitz", str(net_file), "--box", "-1", "1", "--norm", norm,
+                 "--enumerate"]) == 0
     out = capsys.readouterr().out
     lines = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
     assert float(lines["lipschitz"]) > 0
@@ -79,11 +80,17 @@ def test_lipschitz_prints_value_and_a_consistent_table(net_file, capsys, norm):
 
 
 def test_lipschitz_json(net_file, capsys):
-    assert main(["lipschitz", str(net_file), "--box", "-1", "1", "--json", "--no-sdp"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    low, high = result["exact_bracket"]
-    assert low <= result["lipschitz"] <= high
-    assert [row["method"] for row in result["table"]][0] == "exact (polyrelu)"
+    assert main(["lipschitz", str(net_file), "--box", "-1", "1", "--json", "--no-sdp",
+                 "--enumerate"]) == 0
+    enumerated = json.loads(capsys.readouterr().out)
+    low, high = enumerated["exact_bracket"]
+    assert low <= enumerated["lipschitz"] <= high
+    assert [row["method"] for row in enumerated["table"]][0] == "exact (polyrelu)"
+    assert main(["lipschitz", str(net_file), "--box", "-1", "1", "--json"]) == 0
+    searched = json.loads(capsys.readouterr().out)
+    assert searched["method"] == "branch and bound" and searched["witness_pattern_exact"]
+    assert searched["lipschitz"] == pytest.approx(enumerated["lipschitz"], rel=1e-12)
+    assert searched["regions_reached"] <= enumerated["regions"]
 
 
 def test_cli_runs_as_a_module():

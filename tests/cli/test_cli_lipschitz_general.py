@@ -33,7 +33,7 @@ def general_file(tmp_path, monkeypatch):
 @pytest.mark.parametrize("norm", ["1", "2", "inf"])
 def test_lipschitz_of_a_general_network(general_file, capsys, norm):
     assert main(["lipschitz", general_file, "--box", "-1,-1", "1,1", "--norm", norm,
-                 "--json"]) == 0
+                 "--json", "--enumerate"]) == 0
     result = json.loads(capsys.readouterr().out)
     network = residual_pool_network(0)
     low, high = result["exact_bracket"]
@@ -45,3 +45,7 @@ def test_lipschitz_of_a_general_network(general_file, capsys, norm):
     if norm == "2":
         assert "Linear + ReLU" in rows["LipSDP-neuron"]["note"]
     assert result["regions"] > 5 and network.input_dim == 2
+    assert main(["lipschitz", general_file, "--box", "-1,-1", "1,1", "--norm", norm,
+                 "--json"]) == 0
+    searched = json.loads(capsys.readouterr().out)
+    assert searched["lipschitz"] == pytest.approx(result["lipschitz"], rel=1e-9)

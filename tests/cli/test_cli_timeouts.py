@@ -9,11 +9,11 @@ import time
 
 import numpy as np
 import pytest
+from deadlines import ChecksDeadline
 
 from oracles import assert_same_complex, random_network
 from polyrelu import Domain, Network, TimeLimitError, enumerate_regions
 from polyrelu.analysis.lipschitz import lipschitz
-from polyrelu.deadline import Deadline
 from polyrelu.regions.parallel import enumerate_parallel
 
 LIMIT = 3.0
@@ -67,18 +67,6 @@ def test_timeout_returns_within_the_limit_with_partial_results(slow, command, ex
     assert seconds <= LIMIT + 5, f"{seconds:.1f} s for a {LIMIT} s limit"
     assert expect in done.stdout
     assert len(done.stderr.strip().splitlines()) == 1 and "time limit" in done.stderr
-
-
-class ChecksDeadline(Deadline):
-    """Expires after a number of checks: a state, not a clock."""
-
-    def __init__(self, checks):
-        super().__init__(None)
-        self.seconds, self.left = 0, checks
-
-    def expired(self):
-        self.left -= 1
-        return self.left < 0
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
