@@ -28,6 +28,7 @@ from ..geometry.domain import check_input_dimension
 from ..geometry.interval import neuron_status
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope, minimal_representation
+from ..network.model import LocalAffineMaps
 from ..options import Options
 from ..progress import progress_bar
 from .checkpoint import Checkpoint, StreamedComplex
@@ -37,6 +38,7 @@ __all__ = ["Walk", "enumerate_regions", "open_checkpoint"]
 
 _MAX_HALVINGS = 60
 _THIN = -1  # the id of a pattern whose region was too thin to keep
+_BATCH = 64  # regions built at once (their maps and facet steps as array operations)
 
 
 def enumerate_regions(network, domain, *, options=None, progress=False, checkpoint=None,
@@ -159,9 +161,9 @@ class Walk:
             if executor is None:
                 while self.queue:
                     self._check_deadline()
-                    item = self._next_item()
-                    if item is not None:
-                        self._record(item[0], self.build(item), checkpoint, bar)
+                    batch = self._next_batch(_BATCH)
+                    for item, built in zip(batch, self.build_batch(batch)):
+                        self._record(item[0], built, checkpoint, bar)
             else:
                 self._walk_in_parallel(executor, jobs, checkpoint, bar)
         finally:
@@ -196,26 +198,31 @@ class Walk:
                 partial = self._complex(**extra)
             self.deadline.check(f"region walk ({self.count} regions found)", partial)
 
-    def build(self, item):
-        """Build the queued region ``item``: (region, facet points, crossings), None if thin.
+    def build_batch(self, items):
+        """Build the queued regions ``items``: per item (region, facet points, crossings),
+        or None if thin. The affine maps and the steps across the facets are computed for
+        the whole batch at once.
 
         Pure with respect to the walk's bookkeeping, so worker processes can run it.
         """
-        key, bits, seed = item
-        pattern = np.unpackbits(bits, count=self.network.num_hidden).astype(bool)
-        maps = self.network.affine_maps(pattern)
-        built = self._region(pattern, maps, seed)
-        if built is None:
-            return None
-        region, facet_points = built
-        return region, facet_points, self._crossings(region, facet_points, maps)
+        patterns = np.unpackbits(np.array([bits for _, bits, _ in items]), axis=1,
+                                 count=self.network.num_hidden).astype(bool)
+        maps = self.kinks.affine_maps(patterns)
+        built = [self._region(pattern, piece, seed)
+                 for pattern, piece, (_, _, seed) in zip(patterns, maps, items)]
+        kept = [i for i, found in enumerate(built) if found is not None]
+        crossings = self._crossings([built[i] for i in kept], [maps[i] for i in kept])
+        results = [None] * len(items)
+        for i, crossed in zip(kept, crossings):
+            results[i] = (*built[i], crossed)
+        return results
 
     def _restore(self, checkpoint):
         """Start from the stored regions of a checkpoint (read chunk by chunk), or from the
         domain's centre."""
         for region, facet_points in checkpoint.stored(self.zero_tol) if checkpoint else ():
             maps = self.network.affine_maps(region.pattern)
-            self._accept(region, self._crossings(region, facet_points, maps))
+            self._accept(region, self._crossings([(region, facet_points)], [maps])[0])
         self.stats["resumed_regions"] = self.count
         if self.count:
             self.queue = deque(item for item in self.queue if self.ids[item[0]] is None)
@@ -223,10 +230,14 @@ class Walk:
             point = self._start_point()
             self.queue.append(self._discover(point, self.network.activation_pattern(point)[0]))
 
-    def _next_item(self):
-        """The next queued region still to build (None if an earlier run stored it)."""
-        item = self.queue.popleft()
-        return None if self.ids.get(item[0]) is not None else item
+    def _next_batch(self, size):
+        """Up to ``size`` queued regions still to build (not stored by an earlier run)."""
+        batch = []
+        while self.queue and len(batch) < size:
+            item = self.queue.popleft()
+            if self.ids.get(item[0]) is None:
+                batch.append(item)
+        return batch
 
     def _record(self, key, built, checkpoint, bar):
         """Record the region built for the queued pattern ``key`` (``built`` None: thin)."""
@@ -249,12 +260,7 @@ class Walk:
         while self.queue or running:
             self._check_deadline(len(running))
             while self.queue and len(running) < 2 * jobs:
-                size = max(1, min(64, len(self.queue) // (2 * jobs)))
-                batch = []
-                while self.queue and len(batch) < size:
-                    item = self._next_item()
-                    if item is not None:
-                        batch.append(item)
+                batch = self._next_batch(max(1, min(_BATCH, len(self.queue) // (2 * jobs))))
                 if batch:
                     future = executor.submit(_build_batch, token, self.network, self.domain,
                                              self.options, batch)
@@ -286,8 +292,8 @@ class Walk:
         seen = {}  # earlier neighbour -> [kink of the first crossing, crossings]
         for neighbour, kink in self.pending.pop(region.key, ()):
             seen.setdefault(neighbour, [kink, 0])[1] += 1
-        for kink, point, raw in crossings:
-            key = self._neighbour_key(point, raw)
+        for kink, point, raw, canonical in crossings:
+            key = self._neighbour_key(point, raw, canonical)
             if key == region.key:
                 raise NumericalAmbiguityError(
                     f"crossing the facet of kink {self.network.kink_name(kink)} "
@@ -312,17 +318,24 @@ class Walk:
         bits = np.packbits(pattern)
         return bits.tobytes(), bits, point
 
-    def _neighbour_key(self, point, raw):
-        """Canonical key of the region at ``point`` (raw pattern ``raw``); queue it if new."""
+    def _neighbour_key(self, point, raw, canonical=False):
+        """Canonical key of the region at ``point`` (raw pattern ``raw``, known to be
+        canonical if ``canonical``); queue it if new."""
         raw_key = pattern_key(raw)
-        key = self.canonical.get(raw_key)
+        key = raw_key if canonical else self.canonical.get(raw_key)
         if key is None:
             found = self._discover(point, raw)
             key = self.canonical[raw_key] = found[0]
-            if key not in self.ids:
-                self.ids[key] = None
-                self.queue.append(found)
+            self._queue_new(found)
+        elif canonical:
+            self._queue_new((key, np.frombuffer(key, dtype=np.uint8), point))
         return key
+
+    def _queue_new(self, found):
+        """Queue the discovered region ``found`` (key, bits, seed) unless it was seen."""
+        if found[0] not in self.ids:
+            self.ids[found[0]] = None
+            self.queue.append(found)
 
     def edge_array(self):
         """The edges found, int64 array (E, 3): the two regions (earlier first) and the
@@ -426,18 +439,23 @@ class Walk:
         return np.any(same_normal & same_offset, axis=1)
 
     # -- crossing facets -------------------------------------------------------
-    def _crossings(self, region, facet_points, maps):
-        """List of (kink, point just across, its raw pattern) for the region's kink facets."""
-        near = self.min_radius * np.linalg.norm(
-            self.kinks.gradients(region.pattern, maps), axis=1)
-        return list(self._crossing_points(region, facet_points, near))
+    def _crossings(self, built, maps):
+        """Per built region (region, facet points), the list of (kink, point just across,
+        its raw pattern, whether that is canonical) for its kink facets; the steps of all
+        the regions are taken at once."""
+        parts = [self._facet_starts(region, points, piece)
+                 for (region, points), piece in zip(built, maps)]
+        if not parts:
+            return []
+        starts, normals, step, kinks, near = (np.concatenate(column) for column in zip(*parts))
+        ends, patterns, canonical = self._verified_steps(starts, normals, step, kinks, near)
+        bounds = np.cumsum([0] + [len(part[0]) for part in parts])
+        crossed = list(zip(kinks.tolist(), ends, patterns, canonical.tolist()))
+        return [crossed[start:stop] for start, stop in zip(bounds[:-1], bounds[1:])]
 
-    def _crossing_points(self, region, facet_points, near):
-        """(kink, point just across, its pattern) for every facet of the region on a kink.
-
-        ``near[c]`` is the magnitude of the value of kink ``kinks.ids[c]`` at distance
-        ``min_radius`` from its hyperplane on this region.
-        """
+    def _facet_starts(self, region, facet_points, maps):
+        """For the region's facets on a kink: the points on them to step from, their
+        normals, the step lengths, the kinks, and ``near`` (see :meth:`_verified_steps`)."""
         polytope = region.polytope
         rows = np.flatnonzero(polytope.sources >= 0)
         normals = polytope.A[rows]
@@ -447,17 +465,21 @@ class Walk:
         inside[np.arange(len(rows)), rows] = np.inf
         step = 0.5 * np.minimum(inside.min(axis=1, initial=np.inf), region.radius)
         kinks = polytope.sources[rows]
-        ends, patterns = self._verified_steps(starts, normals, step, kinks, near)
-        return zip(kinks.tolist(), ends, patterns)
+        gradients = self.kinks.gradients(region.pattern, maps)
+        near = self.min_radius * np.linalg.norm(gradients, axis=1)
+        return starts, normals, step, kinks, np.broadcast_to(near, (len(rows), near.size))
 
     def _verified_steps(self, starts, normals, step, kinks, near):
-        """Points ``start + step * normal`` that cross no other kink, and their patterns.
+        """Points ``start + step * normal`` that cross no other kink, their patterns, and
+        whether each pattern is surely canonical (:meth:`KinkSet.surely_canonical`).
 
         Kinks whose hyperplane passes within the radius tolerance of the start point
         (the facet's own kink and any kink coincident with it) may change sign; every
         other kink must keep its sign and stay clear of zero (a ReLU unit its
         pre-activation's, a window pair the difference of its two values), and the
-        point must stay in the domain.
+        point must stay in the domain. ``near[i, c]`` is the magnitude of the value of
+        kink ``kinks.ids[c]`` at distance ``min_radius`` from its hyperplane on the
+        region of start ``i``.
         """
         values_start = self.kinks.values(self.network.preactivations(starts))
         near = np.maximum(near, 1e-3 * self.kinks.tol)  # at least the rounding error
@@ -466,20 +488,23 @@ class Walk:
         pending = np.arange(len(starts))
         ends = starts.copy()
         patterns = np.zeros((len(starts), self.network.num_hidden), dtype=bool)
+        canonical = np.zeros(len(starts), dtype=bool)
         for _ in range(_MAX_HALVINGS):
             trial = starts[pending] + step[pending, None] * normals[pending]
             z = self.network.preactivations(trial)
             values = self.kinks.values(z)
             kept = (np.sign(values) == np.sign(values_start[pending])) & (
-                np.abs(values) > near)
+                np.abs(values) > near[pending])
             good = np.all(kept | free_to_flip[pending], axis=1) & self.domain.contains(
                 trial, tol=-self.min_radius)
             if good.any():  # (Layer.slots refuses zero points)
-                ends[pending[good]] = trial[good]
-                patterns[pending[good]] = self.kinks.patterns(z[good])
+                found = pending[good]
+                ends[found] = trial[good]
+                patterns[found] = self.kinks.patterns(z[good])
+                canonical[found] = self.kinks.surely_canonical(z[good], patterns[found])
             pending = pending[~good]
             if pending.size == 0:
-                return ends, patterns
+                return ends, patterns, canonical
             self.stats["step_halvings"] += pending.size
             step[pending] /= 2
         raise NumericalAmbiguityError(
@@ -547,6 +572,7 @@ class KinkSet:
         self.is_relu_unit = np.concatenate(
             [layer.units for layer in network.layers[:-1]] or [np.zeros(0)]) == 1
         self.z_splits = np.cumsum([layer.n_z for layer in network.layers[:-2]], dtype=np.int64)
+        self.zero_margin = 2 * zero_tol + 1e-300  # a zero slot's value is below its zero_tol
 
     def values(self, z):
         """Kink values (n, K) from the hidden pre-activations ``z`` (n, Z) of n points
@@ -565,6 +591,39 @@ class KinkSet:
         layers = self.network.layers[:-1]
         slots = [layer.slots(part) for layer, part in zip(layers, np.split(z, self.z_splits, 1))]
         return np.concatenate(slots, axis=1) if slots else np.zeros((len(z), 0), dtype=bool)
+
+    def surely_canonical(self, z, patterns):
+        """Whether each raw pattern (n, N) at points of pre-activations ``z`` (n, Z) is its
+        own canonical form (:meth:`polyrelu.Network.canonical_pattern`): for a ReLU network,
+        when no active unit's value is within twice its zero tolerance of 0 (a unit whose
+        map is zero on the domain has a value within its zero tolerance); never said of
+        other networks (their window ties need the maps)."""
+        if not self.network.is_relu_mlp:
+            return np.zeros(len(z), dtype=bool)
+        return ~np.any(patterns & (z <= self.zero_margin), axis=1)
+
+    def affine_maps(self, patterns):
+        """The :class:`~polyrelu.network.model.LocalAffineMaps` of each pattern (n, N); for
+        a ReLU network computed for all the patterns at once (the masks of
+        :meth:`polyrelu.Network.layer_masks` applied to a stack of maps)."""
+        network = self.network
+        if not network.is_relu_mlp:
+            return [network.affine_maps(pattern) for pattern in patterns]
+        n, d = len(patterns), network.input_dim
+        A, c = np.broadcast_to(np.eye(d), (n, d, d)), np.zeros((n, d))
+        pre_A, pre_c, offset = [], [], 0
+        for w, b in zip(network.weights[:-1], network.biases[:-1]):
+            A, c = np.matmul(w, A), c @ w.T + b
+            pre_A.append(A)
+            pre_c.append(c)
+            mask = patterns[:, offset:offset + len(b)]
+            A, c = A * mask[:, :, None], c * mask
+            offset += len(b)
+        W, b = network.weights[-1], network.biases[-1]
+        A, c = np.matmul(W, A), c @ W.T + b
+        pre_A = np.concatenate(pre_A, axis=1) if pre_A else np.zeros((n, 0, d))
+        pre_c = np.concatenate(pre_c, axis=1) if pre_c else np.zeros((n, 0))
+        return [LocalAffineMaps(*parts) for parts in zip(pre_A, pre_c, A, c)]
 
     def rows(self, pattern, maps):
         """Rows ``A x <= b`` of ``pattern``'s region (``maps`` its affine maps) for these
@@ -601,4 +660,4 @@ def _build_batch(token, network, domain, options, batch):
         _WORKER_WALKS.clear()
         walk = _WORKER_WALKS[token] = Walk(network, domain, options)
     before = walk.solver.count
-    return [walk.build(item) for item in batch], walk.solver.count - before
+    return walk.build_batch(batch), walk.solver.count - before
