@@ -208,8 +208,7 @@ class Walk:
         patterns = np.unpackbits(np.array([bits for _, bits, _ in items]), axis=1,
                                  count=self.network.num_hidden).astype(bool)
         maps = self.kinks.affine_maps(patterns)
-        built = [self._region(pattern, piece, seed)
-                 for pattern, piece, (_, _, seed) in zip(patterns, maps, items)]
+        built = self._regions(patterns, maps, [seed for _, _, seed in items])
         kept = [i for i, found in enumerate(built) if found is not None]
         crossings = self._crossings([built[i] for i in kept], [maps[i] for i in kept])
         results = [None] * len(items)
@@ -343,80 +342,88 @@ class Walk:
         once the walk is over (the buffer cannot grow while a view exists)."""
         return np.frombuffer(self.edges, dtype=np.int64).reshape(-1, 3)
 
-    # -- one region ------------------------------------------------------------
-    def _region(self, pattern, maps, seed):
-        """Build the region of ``pattern`` from a strictly interior ``seed``; None if thin.
+    # -- building regions ------------------------------------------------------
+    def _regions(self, patterns, maps, seeds):
+        """Per pattern (with its maps and a strictly interior seed), its region and facet
+        points, or None if thin. The region's id is set when the walk records it (-1 until
+        then).
 
-        The region's id is set when the walk records it (-1 until then).
+        With qhull the facets come first, from the seed (no LP), and the Chebyshev balls
+        then need only the facet rows (:meth:`_balls`); the facets are found again from
+        the centre if the seed was too near the boundary. The ray scheme needs a
+        well-centred start: the balls over all rows first, then the facets from their
+        centres. The balls of the batch are solved together
+        (:meth:`~polyrelu.geometry.lp.LPSolver.chebyshev_balls`).
         """
-        A, b, sources = self._constraints(pattern, maps)
+        systems = self._systems(patterns, maps)
         if self.use_qhull:
-            center, radius, facets = self._facets_then_ball(A, b, sources, seed)
+            facets = [self._facets(A, b, seed) for (A, b, _), seed in zip(systems, seeds)]
+            balls = self._balls(systems, [np.union1d(found.rows, np.flatnonzero(sources < 0))
+                                          for found, (_, _, sources) in zip(facets, systems)])
         else:
-            center, radius, facets = self._ball_then_facets(A, b)
-        if facets is None:
-            return None
-        rows = facets.rows
-        region = Region(
-            -1, np.packbits(pattern), self.network.num_hidden,
-            HPolytope(A[rows], b[rows], sources[rows]), center, radius,
-            maps.W_eff, maps.b_eff,
-        )
-        return region, facets.points
+            facets = [None] * len(systems)
+            balls = self.solver.chebyshev_balls([(A, b) for A, b, _ in systems])
+        built = []
+        for (A, b, sources), found, (center, radius), seed, pattern, piece in zip(
+                systems, facets, balls, seeds, patterns, maps):
+            if center is None or radius <= self.min_radius:
+                built.append(None)
+                continue
+            if found is None or np.min(b - A @ seed) < 1e-3 * radius:
+                self.stats["recentred"] += found is not None
+                found = self._facets(A, b, center)
+            rows = found.rows
+            built.append((Region(-1, np.packbits(pattern), self.network.num_hidden,
+                                 HPolytope(A[rows], b[rows], sources[rows]), center, radius,
+                                 piece.W_eff, piece.b_eff), found.points))
+        return built
 
-    def _facets_then_ball(self, A, b, sources, seed):
-        """(centre, radius, facets) for qhull: its facets from the seed need no LP, and the
-        ball LP then has only the facet rows; facets None if the region is thin. The
-        facets are found again from the centre if the seed was too near the boundary."""
-        facets = self._facets(A, b, seed)
-        center, radius = self._chebyshev_ball(A, b, np.union1d(facets.rows,
-                                                               np.flatnonzero(sources < 0)))
-        if center is None or radius <= self.min_radius:
-            return center, radius, None
-        if np.min(b - A @ seed) < 1e-3 * radius:
-            self.stats["recentred"] += 1
-            facets = self._facets(A, b, center)
-        return center, radius, facets
-
-    def _ball_then_facets(self, A, b):
-        """(centre, radius, facets) for the ray scheme, which needs a well-centred start:
-        the ball LP over all rows, then the facets from its centre (None if thin)."""
-        center, radius = self.solver.chebyshev_ball(A, b)
-        if center is None or radius <= self.min_radius:
-            return center, radius, None
-        return center, radius, self._facets(A, b, center)
-
-    def _chebyshev_ball(self, A, b, rows):
-        """Chebyshev ball of ``{A x <= b}`` from the facet rows (plus the domain's, which
-        keep it bounded); all rows are used if that ball sticks out of the region, as it
-        can when facets thinner than the radius tolerance were left out."""
-        center, radius = self.solver.chebyshev_ball(A[rows], b[rows])
-        if center is not None and np.any(A @ center + radius * (1 - 1e-9) > b):
-            center, radius = self.solver.chebyshev_ball(A, b)
-        return center, radius
+    def _balls(self, systems, rows):
+        """Chebyshev balls of the systems ``{A x <= b}`` from their rows ``rows`` (the
+        facets, plus the domain's, which keep them bounded); all rows are used for a
+        ball that sticks out of its region, as it can when facets thinner than the radius
+        tolerance were left out."""
+        balls = self.solver.chebyshev_balls([(A[kept], b[kept])
+                                             for (A, b, _), kept in zip(systems, rows)])
+        for i, ((A, b, _), (center, radius)) in enumerate(zip(systems, balls)):
+            if center is not None and np.any(A @ center + radius * (1 - 1e-9) > b):
+                balls[i] = self.solver.chebyshev_ball(A, b)
+        return balls
 
     def _facets(self, A, b, point):
         return minimal_representation(A, b, point, min_radius=self.min_radius,
                                       solver=self.solver, use_qhull=self.use_qhull)
 
-    def _constraints(self, pattern, maps):
-        """Rows ``A x <= b`` (unit norm) of the pattern's region, with their sources (the
-        kink of each row, ``-1 - f`` for domain face ``f``)."""
-        A, b, kinks = self.kinks.rows(pattern, maps)
-        tol = self.kinks.tol[self.kinks.column[kinks]]
-        norms = np.linalg.norm(A, axis=1)
+    def _systems(self, patterns, maps):
+        """Per pattern (n, N) and its maps, the rows ``A x <= b`` (unit norm) of its region
+        and their sources (the kink of each row, ``-1 - f`` for domain face ``f``); for a
+        ReLU network computed for all the patterns at once (their rows have one shape)."""
+        if self.network.is_relu_mlp:
+            return self._constraints(patterns, maps)
+        return [system for pattern, piece in zip(patterns, maps)
+                for system in self._constraints(pattern[None], [piece])]
+
+    def _constraints(self, patterns, maps):
+        """:meth:`_systems` of patterns whose kink rows have one shape."""
+        A, b, kinks = self.kinks.rows(patterns, maps)
+        tol = np.broadcast_to(self.kinks.tol[self.kinks.column[kinks]], b.shape)
+        norms = np.linalg.norm(A, axis=2)
         constant = norms * self.domain.diameter <= tol
         if np.any(b[constant] < -tol[constant]):
             raise NumericalAmbiguityError("a pattern's constant constraint is violated")
-        keep = ~constant
-        A, b, kinks = A[keep] / norms[keep, None], b[keep] / norms[keep], kinks[keep]
-        if self.kinks.pair_units.size:
-            A, b, kinks = self._first_of_coincident(A, b, kinks)
-        on_domain_face = self._on_domain_face(A, b)
-        A = np.vstack([A[~on_domain_face], self.domain.A])
-        b = np.concatenate([b[~on_domain_face], self.domain.b])
-        sources = np.concatenate([kinks[~on_domain_face], -1 - np.arange(len(self.domain.b))])
-        return A, b, sources
+        norms = np.where(constant, 1.0, norms)
+        A, b = A / norms[..., None], b / norms
+        keep = ~constant & ~self._on_domain_face(A, b)
+        faces = -1 - np.arange(len(self.domain.b))
+        systems = []
+        for rows, offsets, kept in zip(A, b, keep):
+            rows, offsets, sources = rows[kept], offsets[kept], kinks[kept]
+            if self.kinks.pair_units.size:
+                rows, offsets, sources = self._first_of_coincident(rows, offsets, sources)
+            systems.append((np.vstack([rows, self.domain.A]),
+                            np.concatenate([offsets, self.domain.b]),
+                            np.concatenate([sources, faces])))
+        return systems
 
     def _first_of_coincident(self, A, b, kinks):
         """The rows without repeats: of rows on one hyperplane (to 1e-9 of the domain's
@@ -433,10 +440,11 @@ class Walk:
         return A[first], b[first], kinks[first]
 
     def _on_domain_face(self, A, b):
-        """Rows that coincide with a face of the domain (the face is kept, it has no neighbour)."""
+        """Rows (of any leading shape) that coincide with a face of the domain (the face is
+        kept, it has no neighbour)."""
         same_normal = A @ self.domain.A.T > 1 - 1e-12
-        same_offset = np.abs(b[:, None] - self.domain.b[None, :]) <= self.min_radius
-        return np.any(same_normal & same_offset, axis=1)
+        same_offset = np.abs(b[..., None] - self.domain.b) <= self.min_radius
+        return np.any(same_normal & same_offset, axis=-1)
 
     # -- crossing facets -------------------------------------------------------
     def _crossings(self, built, maps):
@@ -625,18 +633,21 @@ class KinkSet:
         pre_c = np.concatenate(pre_c, axis=1) if pre_c else np.zeros((n, 0))
         return [LocalAffineMaps(*parts) for parts in zip(pre_A, pre_c, A, c)]
 
-    def rows(self, pattern, maps):
-        """Rows ``A x <= b`` of ``pattern``'s region (``maps`` its affine maps) for these
-        kinks, in increasing kink order, and their kinks: those of
-        :meth:`polyrelu.Network.kink_rows` (for a ReLU network, built directly: the same
-        rows, without the slot bookkeeping)."""
+    def rows(self, patterns, maps):
+        """Rows ``A x <= b`` of the regions of ``patterns`` (n, N) (``maps`` their affine
+        maps) for these kinks, in increasing kink order, and their kinks: arrays (n, K, d),
+        (n, K) and (K,). They are those of :meth:`polyrelu.Network.kink_rows` (for a ReLU
+        network built directly, for all the patterns at once: the same rows, without the
+        slot bookkeeping); other networks take one pattern at a time (n = 1)."""
         if self.network.is_relu_mlp:
-            sign = np.where(pattern[self.ids], 1.0, -1.0)
-            return (-sign[:, None] * maps.pre_A[self.ids], sign * maps.pre_c[self.ids],
-                    self.ids)
-        G, g, kinks = self.network.kink_rows(pattern, maps)
+            sign = np.where(patterns[:, self.ids], 1.0, -1.0)
+            pre_A = np.stack([piece.pre_A[self.ids] for piece in maps])
+            pre_c = np.stack([piece.pre_c[self.ids] for piece in maps])
+            return -sign[..., None] * pre_A, sign * pre_c, self.ids
+        (pattern,), (piece,) = patterns, maps
+        G, g, kinks = self.network.kink_rows(pattern, piece)
         keep = self.column[kinks] >= 0
-        return -G[keep], g[keep], kinks[keep]
+        return -G[keep][None], g[keep][None], kinks[keep]
 
     def gradients(self, pattern, maps):
         """Gradients (K, d) of the kink values on ``pattern``'s region (``maps`` its affine
