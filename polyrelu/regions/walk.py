@@ -32,7 +32,7 @@ from ..network.model import LocalAffineMaps
 from ..options import Options
 from ..progress import progress_bar
 from .checkpoint import Checkpoint, StreamedComplex
-from .region import Region, RegionComplex, pattern_key
+from .region import Region, RegionComplex
 
 __all__ = ["Walk", "enumerate_regions", "open_checkpoint"]
 
@@ -291,8 +291,9 @@ class Walk:
         seen = {}  # earlier neighbour -> [kink of the first crossing, crossings]
         for neighbour, kink in self.pending.pop(region.key, ()):
             seen.setdefault(neighbour, [kink, 0])[1] += 1
-        for kink, point, raw, canonical in crossings:
-            key = self._neighbour_key(point, raw, canonical)
+        kinks, points, bits, canonical = crossings
+        for kink, point, raw, surely in zip(kinks.tolist(), points, bits, canonical.tolist()):
+            key = self._neighbour_key(point, raw, surely)
             if key == region.key:
                 raise NumericalAmbiguityError(
                     f"crossing the facet of kink {self.network.kink_name(kink)} "
@@ -317,17 +318,18 @@ class Walk:
         bits = np.packbits(pattern)
         return bits.tobytes(), bits, point
 
-    def _neighbour_key(self, point, raw, canonical=False):
-        """Canonical key of the region at ``point`` (raw pattern ``raw``, known to be
-        canonical if ``canonical``); queue it if new."""
-        raw_key = pattern_key(raw)
+    def _neighbour_key(self, point, bits, canonical=False):
+        """Canonical key of the region at ``point`` (raw pattern ``bits``, packed; known to
+        be canonical if ``canonical``); queue it if new."""
+        raw_key = bits.tobytes()
         key = raw_key if canonical else self.canonical.get(raw_key)
         if key is None:
-            found = self._discover(point, raw)
+            raw = np.unpackbits(bits, count=self.network.num_hidden).astype(bool)
+            found = self._discover(point.copy(), raw)
             key = self.canonical[raw_key] = found[0]
             self._queue_new(found)
         elif canonical:
-            self._queue_new((key, np.frombuffer(key, dtype=np.uint8), point))
+            self._queue_new((key, bits.copy(), point.copy()))
         return key
 
     def _queue_new(self, found):
@@ -448,9 +450,9 @@ class Walk:
 
     # -- crossing facets -------------------------------------------------------
     def _crossings(self, built, maps):
-        """Per built region (region, facet points), the list of (kink, point just across,
-        its raw pattern, whether that is canonical) for its kink facets; the steps of all
-        the regions are taken at once."""
+        """Per built region (region, facet points), the arrays of its kink facets' kinks,
+        points just across them, their raw patterns (packed) and whether each is surely
+        canonical; the steps of all the regions are taken at once."""
         parts = [self._facet_starts(region, points, piece)
                  for (region, points), piece in zip(built, maps)]
         if not parts:
@@ -458,8 +460,9 @@ class Walk:
         starts, normals, step, kinks, near = (np.concatenate(column) for column in zip(*parts))
         ends, patterns, canonical = self._verified_steps(starts, normals, step, kinks, near)
         bounds = np.cumsum([0] + [len(part[0]) for part in parts])
-        crossed = list(zip(kinks.tolist(), ends, patterns, canonical.tolist()))
-        return [crossed[start:stop] for start, stop in zip(bounds[:-1], bounds[1:])]
+        bits = np.packbits(patterns, axis=1)
+        return [(kinks[start:stop], ends[start:stop], bits[start:stop], canonical[start:stop])
+                for start, stop in zip(bounds[:-1], bounds[1:])]
 
     def _facet_starts(self, region, facet_points, maps):
         """For the region's facets on a kink: the points on them to step from, their
