@@ -162,7 +162,10 @@ class Walk:
                 while self.queue:
                     self._check_deadline()
                     batch = self._next_batch(_BATCH)
-                    for item, built in zip(batch, self.build_batch(batch)):
+                    for done, (item, built) in enumerate(zip(batch, self.build_batch(batch))):
+                        if done and self.deadline.expired():  # the rest go back to the queue
+                            self.queue.extendleft(reversed(batch[done:]))
+                            self._check_deadline()
                         self._record(item[0], built, checkpoint, bar)
             else:
                 self._walk_in_parallel(executor, jobs, checkpoint, bar)
