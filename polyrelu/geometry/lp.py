@@ -173,6 +173,67 @@ class LPSolver:
             return result.x[:-1], float(result.x[-1])
         raise SolverError(f"Chebyshev-ball LP is {result.status}: the polytope is unbounded")
 
+    def chebyshev_balls(self, systems):
+        """:meth:`chebyshev_ball` of each polytope ``{x : A x <= b}`` of ``systems`` (a
+        list of ``(A, b)``, all of one dimension): a list of ``(centre, radius)``.
+
+        The LPs are independent, and solved :data:`BALLS_PER_SOLVE` at a time as the
+        blocks of one block-diagonal LP (one HiGHS call: measured 165 -> 93 us per ball
+        on ACAS Xu regions); the counter counts each ball's LP. A group whose joint LP is
+        not optimal (an empty or unbounded polytope in it) is solved ball by ball.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> box = np.vstack([np.eye(2), -np.eye(2)])
+        >>> balls = LPSolver().chebyshev_balls([(box, np.ones(4)), (box, np.full(4, 2.0))])
+        >>> [round(radius, 12) for _, radius in balls]
+        [1.0, 2.0]
+        """
+        balls = []
+        for start in range(0, len(systems), BALLS_PER_SOLVE):
+            group = systems[start:start + BALLS_PER_SOLVE]
+            solved = self._joint_balls(group) if len(group) > 1 else None
+            balls.extend(solved or [self.chebyshev_ball(A, b) for A, b in group])
+        return balls
+
+    def _joint_balls(self, group):
+        """The balls of ``group`` from one block-diagonal LP (block k: ``max r_k`` s.t.
+        ``A_k x_k + ||A_k,i|| r_k <= b_k``, ``r_k >= 0``); None if that LP is not optimal
+        or a polytope has a violated constant row (the caller then solves them one by one)."""
+        blocks, offsets = [], []
+        for A, b in group:
+            A, b = np.asarray(A, dtype=np.float64), np.asarray(b, dtype=np.float64)
+            norms = np.linalg.norm(A, axis=1)
+            keep, violated = _constant_rows(norms, b)
+            if violated is not None:
+                return None
+            blocks.append(np.column_stack([A[keep], norms[keep]]))
+            offsets.append(b[keep])
+        width = blocks[0].shape[1]
+        rows = np.array([len(block) for block in blocks])
+        columns = np.repeat(np.arange(len(blocks)) * width, rows)[:, None] + np.arange(width)
+        n = width * len(blocks)
+        cost = np.zeros(n)
+        cost[width - 1::width] = 1.0
+        lower = np.full(n, -_INF)
+        lower[width - 1::width] = 0.0
+        m = int(rows.sum())
+        self._warm = None
+        status = self._highs.passModel(
+            n, m, m * width, _ROWWISE, _MAXIMIZE, 0.0, cost, lower, np.full(n, _INF),
+            np.full(m, -_INF), np.concatenate(offsets),
+            np.arange(0, m * width, width, dtype=np.int32), columns.astype(np.int32).ravel(),
+            np.concatenate(blocks).ravel(), np.zeros(n, dtype=np.int32))
+        if status == highspy.HighsStatus.kError:
+            return None
+        self._highs.run()
+        if self._highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        self.count += len(group)
+        x = np.array(self._highs.getSolution().col_value).reshape(len(group), width)
+        return [(point[:-1], float(point[-1])) for point in x]
+
     def signed_inradius(self, A, b):
         """The largest ``r`` (of any sign) such that some ``x`` has ``A x + ||A_i|| r <= b``.
 
@@ -263,6 +324,10 @@ class LPSolver:
         raise SolverError(f"HiGHS could not solve an LP (statuses {', '.join(seen)}, "
                           "after retrying with other algorithms)")
 
+
+#: Chebyshev balls solved in one block-diagonal LP by :meth:`LPSolver.chebyshev_balls`
+#: (measured on ACAS Xu regions: 16 per solve 93 us per ball, 64: 102, 256: 172).
+BALLS_PER_SOLVE = 16
 
 # Settings tried, in order, when HiGHS returns a status polyrelu cannot interpret.
 _RETRIES = (

@@ -149,37 +149,39 @@ def _facets_1d(A, b):
 def _facets_by_polar_hull(A, slack, center, min_radius, solver):
     """Facets = vertices of conv{a_i / s_i} (the polar of the polytope around ``center``).
 
-    Only rows whose hyperplane is nearer to ``center`` than the farthest vertex
-    of a relaxation can be facets: start with the nearest rows, take the
-    farthest vertex of their polytope, and add rows until that radius covers
-    every row left out (exact, not a heuristic).
+    The hull starts from the rows nearest to ``center`` and grows (qhull's incremental
+    mode) by the rows that cut the polytope of the rows taken so far, i.e. that some
+    vertex of it violates: a row no vertex violates is redundant (the polytope is the
+    hull of its vertices), so once none is left the rows taken bound the polytope
+    exactly (not a heuristic). Until the rows taken bound a polytope, more of the
+    nearest rows are added.
     """
     b = A @ center + slack
     order = np.argsort(slack)
-    size = min(len(order), max(8 * A.shape[1], 32))
-    while True:
-        subset = order[:size]
-        hull = ConvexHull(A[subset] / slack[subset, None])
-        offsets = -hull.equations[:, -1]
-        if np.all(offsets > 0):
-            # Each hull facet n.y + o = 0 is a polytope vertex center + n / (-o).
-            vertices = center + hull.equations[:, :-1] / offsets[:, None]
-            reach = np.sqrt(np.max(np.sum((vertices - center) ** 2, axis=1)))
-            needed = int(np.searchsorted(slack[order], reach * (1 + 1e-9), side="right"))
-            if needed <= size:
-                break
-            size = needed
-        elif size == len(order):
-            raise QhullError("the polytope is unbounded around its interior point")
-        else:
-            size = min(len(order), 2 * size)
+    subset = order[:min(len(order), max(8 * A.shape[1], 32))]
+    hull = ConvexHull(A[subset] / slack[subset, None], incremental=True)
+    try:
+        while True:
+            offsets = -hull.equations[:, -1]
+            taken = np.zeros(len(b), dtype=bool)
+            taken[subset] = True
+            if np.all(offsets > 0):
+                # Each hull facet n.y + o = 0 is a polytope vertex center + n / (-o).
+                vertices = center + hull.equations[:, :-1] / offsets[:, None]
+                margin = 1e-9 * (1.0 + np.abs(b))
+                new = np.flatnonzero(~taken & np.any(vertices @ A.T > b - margin, axis=0))
+                if not new.size:
+                    break
+            elif taken.all():
+                raise QhullError("the polytope is unbounded around its interior point")
+            else:
+                new = order[~taken[order]][:len(subset)]
+            subset = np.concatenate([subset, new])
+            hull.add_points(A[new] / slack[new, None])
+    finally:
+        hull.close()
     rows = subset[hull.vertices]
-    d = A.shape[1]
-    total = np.zeros((len(subset), d))
-    count = np.zeros(len(subset))
-    np.add.at(total, hull.simplices.ravel(), np.repeat(vertices, d, axis=0))
-    np.add.at(count, hull.simplices.ravel(), 1.0)
-    points = total[hull.vertices] / count[hull.vertices, None]
+    points = _vertex_means(hull.simplices, vertices)[hull.vertices]
     radius = _inner_radius_bound(A[rows], b[rows], points)
     sure = radius > min_radius
     if sure.all():
@@ -190,6 +192,15 @@ def _facets_by_polar_hull(A, slack, center, min_radius, solver):
         np.vstack([points[sure], checked.points]),
         np.concatenate([radius[sure], checked.inner_radius]),
     )
+
+
+def _vertex_means(simplices, vertices):
+    """For each polar point, the mean of the polytope vertices (one per hull facet, the
+    rows of ``simplices``) it belongs to: a point in the relative interior of its facet."""
+    incidence = np.zeros((simplices.max(initial=-1) + 1, len(simplices)))
+    incidence[simplices, np.arange(len(simplices))[:, None]] = 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (incidence @ vertices) / incidence.sum(axis=1)[:, None]
 
 
 def _sorted_facets(rows, points, radius):

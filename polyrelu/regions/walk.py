@@ -28,15 +28,17 @@ from ..geometry.domain import check_input_dimension
 from ..geometry.interval import neuron_status
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope, minimal_representation
+from ..network.model import LocalAffineMaps
 from ..options import Options
 from ..progress import progress_bar
 from .checkpoint import Checkpoint, StreamedComplex
-from .region import Region, RegionComplex, pattern_key
+from .region import Region, RegionComplex
 
 __all__ = ["Walk", "enumerate_regions", "open_checkpoint"]
 
 _MAX_HALVINGS = 60
 _THIN = -1  # the id of a pattern whose region was too thin to keep
+_BATCH = 64  # regions built at once (their maps and facet steps as array operations)
 
 
 def enumerate_regions(network, domain, *, options=None, progress=False, checkpoint=None,
@@ -159,9 +161,12 @@ class Walk:
             if executor is None:
                 while self.queue:
                     self._check_deadline()
-                    item = self._next_item()
-                    if item is not None:
-                        self._record(item[0], self.build(item), checkpoint, bar)
+                    batch = self._next_batch(_BATCH)
+                    for done, (item, built) in enumerate(zip(batch, self.build_batch(batch))):
+                        if done and self.deadline.expired():  # the rest go back to the queue
+                            self.queue.extendleft(reversed(batch[done:]))
+                            self._check_deadline()
+                        self._record(item[0], built, checkpoint, bar)
             else:
                 self._walk_in_parallel(executor, jobs, checkpoint, bar)
         finally:
@@ -196,26 +201,30 @@ class Walk:
                 partial = self._complex(**extra)
             self.deadline.check(f"region walk ({self.count} regions found)", partial)
 
-    def build(self, item):
-        """Build the queued region ``item``: (region, facet points, crossings), None if thin.
+    def build_batch(self, items):
+        """Build the queued regions ``items``: per item (region, facet points, crossings),
+        or None if thin. The affine maps and the steps across the facets are computed for
+        the whole batch at once.
 
         Pure with respect to the walk's bookkeeping, so worker processes can run it.
         """
-        key, bits, seed = item
-        pattern = np.unpackbits(bits, count=self.network.num_hidden).astype(bool)
-        maps = self.network.affine_maps(pattern)
-        built = self._region(pattern, maps, seed)
-        if built is None:
-            return None
-        region, facet_points = built
-        return region, facet_points, self._crossings(region, facet_points, maps)
+        patterns = np.unpackbits(np.array([bits for _, bits, _ in items]), axis=1,
+                                 count=self.network.num_hidden).astype(bool)
+        maps = self.kinks.affine_maps(patterns)
+        built = self._regions(patterns, maps, [seed for _, _, seed in items])
+        kept = [i for i, found in enumerate(built) if found is not None]
+        crossings = self._crossings([built[i] for i in kept], [maps[i] for i in kept])
+        results = [None] * len(items)
+        for i, crossed in zip(kept, crossings):
+            results[i] = (*built[i], crossed)
+        return results
 
     def _restore(self, checkpoint):
         """Start from the stored regions of a checkpoint (read chunk by chunk), or from the
         domain's centre."""
         for region, facet_points in checkpoint.stored(self.zero_tol) if checkpoint else ():
             maps = self.network.affine_maps(region.pattern)
-            self._accept(region, self._crossings(region, facet_points, maps))
+            self._accept(region, self._crossings([(region, facet_points)], [maps])[0])
         self.stats["resumed_regions"] = self.count
         if self.count:
             self.queue = deque(item for item in self.queue if self.ids[item[0]] is None)
@@ -223,10 +232,14 @@ class Walk:
             point = self._start_point()
             self.queue.append(self._discover(point, self.network.activation_pattern(point)[0]))
 
-    def _next_item(self):
-        """The next queued region still to build (None if an earlier run stored it)."""
-        item = self.queue.popleft()
-        return None if self.ids.get(item[0]) is not None else item
+    def _next_batch(self, size):
+        """Up to ``size`` queued regions still to build (not stored by an earlier run)."""
+        batch = []
+        while self.queue and len(batch) < size:
+            item = self.queue.popleft()
+            if self.ids.get(item[0]) is None:
+                batch.append(item)
+        return batch
 
     def _record(self, key, built, checkpoint, bar):
         """Record the region built for the queued pattern ``key`` (``built`` None: thin)."""
@@ -249,12 +262,7 @@ class Walk:
         while self.queue or running:
             self._check_deadline(len(running))
             while self.queue and len(running) < 2 * jobs:
-                size = max(1, min(64, len(self.queue) // (2 * jobs)))
-                batch = []
-                while self.queue and len(batch) < size:
-                    item = self._next_item()
-                    if item is not None:
-                        batch.append(item)
+                batch = self._next_batch(max(1, min(_BATCH, len(self.queue) // (2 * jobs))))
                 if batch:
                     future = executor.submit(_build_batch, token, self.network, self.domain,
                                              self.options, batch)
@@ -286,8 +294,9 @@ class Walk:
         seen = {}  # earlier neighbour -> [kink of the first crossing, crossings]
         for neighbour, kink in self.pending.pop(region.key, ()):
             seen.setdefault(neighbour, [kink, 0])[1] += 1
-        for kink, point, raw in crossings:
-            key = self._neighbour_key(point, raw)
+        kinks, points, bits, canonical = crossings
+        for kink, point, raw, surely in zip(kinks.tolist(), points, bits, canonical.tolist()):
+            key = self._neighbour_key(point, raw, surely)
             if key == region.key:
                 raise NumericalAmbiguityError(
                     f"crossing the facet of kink {self.network.kink_name(kink)} "
@@ -312,17 +321,25 @@ class Walk:
         bits = np.packbits(pattern)
         return bits.tobytes(), bits, point
 
-    def _neighbour_key(self, point, raw):
-        """Canonical key of the region at ``point`` (raw pattern ``raw``); queue it if new."""
-        raw_key = pattern_key(raw)
-        key = self.canonical.get(raw_key)
+    def _neighbour_key(self, point, bits, canonical=False):
+        """Canonical key of the region at ``point`` (raw pattern ``bits``, packed; known to
+        be canonical if ``canonical``); queue it if new."""
+        raw_key = bits.tobytes()
+        key = raw_key if canonical else self.canonical.get(raw_key)
         if key is None:
-            found = self._discover(point, raw)
+            raw = np.unpackbits(bits, count=self.network.num_hidden).astype(bool)
+            found = self._discover(point.copy(), raw)
             key = self.canonical[raw_key] = found[0]
-            if key not in self.ids:
-                self.ids[key] = None
-                self.queue.append(found)
+            self._queue_new(found)
+        elif canonical:
+            self._queue_new((key, bits.copy(), point.copy()))
         return key
+
+    def _queue_new(self, found):
+        """Queue the discovered region ``found`` (key, bits, seed) unless it was seen."""
+        if found[0] not in self.ids:
+            self.ids[found[0]] = None
+            self.queue.append(found)
 
     def edge_array(self):
         """The edges found, int64 array (E, 3): the two regions (earlier first) and the
@@ -330,80 +347,88 @@ class Walk:
         once the walk is over (the buffer cannot grow while a view exists)."""
         return np.frombuffer(self.edges, dtype=np.int64).reshape(-1, 3)
 
-    # -- one region ------------------------------------------------------------
-    def _region(self, pattern, maps, seed):
-        """Build the region of ``pattern`` from a strictly interior ``seed``; None if thin.
+    # -- building regions ------------------------------------------------------
+    def _regions(self, patterns, maps, seeds):
+        """Per pattern (with its maps and a strictly interior seed), its region and facet
+        points, or None if thin. The region's id is set when the walk records it (-1 until
+        then).
 
-        The region's id is set when the walk records it (-1 until then).
+        With qhull the facets come first, from the seed (no LP), and the Chebyshev balls
+        then need only the facet rows (:meth:`_balls`); the facets are found again from
+        the centre if the seed was too near the boundary. The ray scheme needs a
+        well-centred start: the balls over all rows first, then the facets from their
+        centres. The balls of the batch are solved together
+        (:meth:`~polyrelu.geometry.lp.LPSolver.chebyshev_balls`).
         """
-        A, b, sources = self._constraints(pattern, maps)
+        systems = self._systems(patterns, maps)
         if self.use_qhull:
-            center, radius, facets = self._facets_then_ball(A, b, sources, seed)
+            facets = [self._facets(A, b, seed) for (A, b, _), seed in zip(systems, seeds)]
+            balls = self._balls(systems, [np.union1d(found.rows, np.flatnonzero(sources < 0))
+                                          for found, (_, _, sources) in zip(facets, systems)])
         else:
-            center, radius, facets = self._ball_then_facets(A, b)
-        if facets is None:
-            return None
-        rows = facets.rows
-        region = Region(
-            -1, np.packbits(pattern), self.network.num_hidden,
-            HPolytope(A[rows], b[rows], sources[rows]), center, radius,
-            maps.W_eff, maps.b_eff,
-        )
-        return region, facets.points
+            facets = [None] * len(systems)
+            balls = self.solver.chebyshev_balls([(A, b) for A, b, _ in systems])
+        built = []
+        for (A, b, sources), found, (center, radius), seed, pattern, piece in zip(
+                systems, facets, balls, seeds, patterns, maps):
+            if center is None or radius <= self.min_radius:
+                built.append(None)
+                continue
+            if found is None or np.min(b - A @ seed) < 1e-3 * radius:
+                self.stats["recentred"] += found is not None
+                found = self._facets(A, b, center)
+            rows = found.rows
+            built.append((Region(-1, np.packbits(pattern), self.network.num_hidden,
+                                 HPolytope(A[rows], b[rows], sources[rows]), center, radius,
+                                 piece.W_eff, piece.b_eff), found.points))
+        return built
 
-    def _facets_then_ball(self, A, b, sources, seed):
-        """(centre, radius, facets) for qhull: its facets from the seed need no LP, and the
-        ball LP then has only the facet rows; facets None if the region is thin. The
-        facets are found again from the centre if the seed was too near the boundary."""
-        facets = self._facets(A, b, seed)
-        center, radius = self._chebyshev_ball(A, b, np.union1d(facets.rows,
-                                                               np.flatnonzero(sources < 0)))
-        if center is None or radius <= self.min_radius:
-            return center, radius, None
-        if np.min(b - A @ seed) < 1e-3 * radius:
-            self.stats["recentred"] += 1
-            facets = self._facets(A, b, center)
-        return center, radius, facets
-
-    def _ball_then_facets(self, A, b):
-        """(centre, radius, facets) for the ray scheme, which needs a well-centred start:
-        the ball LP over all rows, then the facets from its centre (None if thin)."""
-        center, radius = self.solver.chebyshev_ball(A, b)
-        if center is None or radius <= self.min_radius:
-            return center, radius, None
-        return center, radius, self._facets(A, b, center)
-
-    def _chebyshev_ball(self, A, b, rows):
-        """Chebyshev ball of ``{A x <= b}`` from the facet rows (plus the domain's, which
-        keep it bounded); all rows are used if that ball sticks out of the region, as it
-        can when facets thinner than the radius tolerance were left out."""
-        center, radius = self.solver.chebyshev_ball(A[rows], b[rows])
-        if center is not None and np.any(A @ center + radius * (1 - 1e-9) > b):
-            center, radius = self.solver.chebyshev_ball(A, b)
-        return center, radius
+    def _balls(self, systems, rows):
+        """Chebyshev balls of the systems ``{A x <= b}`` from their rows ``rows`` (the
+        facets, plus the domain's, which keep them bounded); all rows are used for a
+        ball that sticks out of its region, as it can when facets thinner than the radius
+        tolerance were left out."""
+        balls = self.solver.chebyshev_balls([(A[kept], b[kept])
+                                             for (A, b, _), kept in zip(systems, rows)])
+        for i, ((A, b, _), (center, radius)) in enumerate(zip(systems, balls)):
+            if center is not None and np.any(A @ center + radius * (1 - 1e-9) > b):
+                balls[i] = self.solver.chebyshev_ball(A, b)
+        return balls
 
     def _facets(self, A, b, point):
         return minimal_representation(A, b, point, min_radius=self.min_radius,
                                       solver=self.solver, use_qhull=self.use_qhull)
 
-    def _constraints(self, pattern, maps):
-        """Rows ``A x <= b`` (unit norm) of the pattern's region, with their sources (the
-        kink of each row, ``-1 - f`` for domain face ``f``)."""
-        A, b, kinks = self.kinks.rows(pattern, maps)
-        tol = self.kinks.tol[self.kinks.column[kinks]]
-        norms = np.linalg.norm(A, axis=1)
+    def _systems(self, patterns, maps):
+        """Per pattern (n, N) and its maps, the rows ``A x <= b`` (unit norm) of its region
+        and their sources (the kink of each row, ``-1 - f`` for domain face ``f``); for a
+        ReLU network computed for all the patterns at once (their rows have one shape)."""
+        if self.network.is_relu_mlp:
+            return self._constraints(patterns, maps)
+        return [system for pattern, piece in zip(patterns, maps)
+                for system in self._constraints(pattern[None], [piece])]
+
+    def _constraints(self, patterns, maps):
+        """:meth:`_systems` of patterns whose kink rows have one shape."""
+        A, b, kinks = self.kinks.rows(patterns, maps)
+        tol = np.broadcast_to(self.kinks.tol[self.kinks.column[kinks]], b.shape)
+        norms = np.linalg.norm(A, axis=2)
         constant = norms * self.domain.diameter <= tol
         if np.any(b[constant] < -tol[constant]):
             raise NumericalAmbiguityError("a pattern's constant constraint is violated")
-        keep = ~constant
-        A, b, kinks = A[keep] / norms[keep, None], b[keep] / norms[keep], kinks[keep]
-        if self.kinks.pair_units.size:
-            A, b, kinks = self._first_of_coincident(A, b, kinks)
-        on_domain_face = self._on_domain_face(A, b)
-        A = np.vstack([A[~on_domain_face], self.domain.A])
-        b = np.concatenate([b[~on_domain_face], self.domain.b])
-        sources = np.concatenate([kinks[~on_domain_face], -1 - np.arange(len(self.domain.b))])
-        return A, b, sources
+        norms = np.where(constant, 1.0, norms)
+        A, b = A / norms[..., None], b / norms
+        keep = ~constant & ~self._on_domain_face(A, b)
+        faces = -1 - np.arange(len(self.domain.b))
+        systems = []
+        for rows, offsets, kept in zip(A, b, keep):
+            rows, offsets, sources = rows[kept], offsets[kept], kinks[kept]
+            if self.kinks.pair_units.size:
+                rows, offsets, sources = self._first_of_coincident(rows, offsets, sources)
+            systems.append((np.vstack([rows, self.domain.A]),
+                            np.concatenate([offsets, self.domain.b]),
+                            np.concatenate([sources, faces])))
+        return systems
 
     def _first_of_coincident(self, A, b, kinks):
         """The rows without repeats: of rows on one hyperplane (to 1e-9 of the domain's
@@ -420,24 +445,31 @@ class Walk:
         return A[first], b[first], kinks[first]
 
     def _on_domain_face(self, A, b):
-        """Rows that coincide with a face of the domain (the face is kept, it has no neighbour)."""
+        """Rows (of any leading shape) that coincide with a face of the domain (the face is
+        kept, it has no neighbour)."""
         same_normal = A @ self.domain.A.T > 1 - 1e-12
-        same_offset = np.abs(b[:, None] - self.domain.b[None, :]) <= self.min_radius
-        return np.any(same_normal & same_offset, axis=1)
+        same_offset = np.abs(b[..., None] - self.domain.b) <= self.min_radius
+        return np.any(same_normal & same_offset, axis=-1)
 
     # -- crossing facets -------------------------------------------------------
-    def _crossings(self, region, facet_points, maps):
-        """List of (kink, point just across, its raw pattern) for the region's kink facets."""
-        near = self.min_radius * np.linalg.norm(
-            self.kinks.gradients(region.pattern, maps), axis=1)
-        return list(self._crossing_points(region, facet_points, near))
+    def _crossings(self, built, maps):
+        """Per built region (region, facet points), the arrays of its kink facets' kinks,
+        points just across them, their raw patterns (packed) and whether each is surely
+        canonical; the steps of all the regions are taken at once."""
+        parts = [self._facet_starts(region, points, piece)
+                 for (region, points), piece in zip(built, maps)]
+        if not parts:
+            return []
+        starts, normals, step, kinks, near = (np.concatenate(column) for column in zip(*parts))
+        ends, patterns, canonical = self._verified_steps(starts, normals, step, kinks, near)
+        bounds = np.cumsum([0] + [len(part[0]) for part in parts])
+        bits = np.packbits(patterns, axis=1)
+        return [(kinks[start:stop], ends[start:stop], bits[start:stop], canonical[start:stop])
+                for start, stop in zip(bounds[:-1], bounds[1:])]
 
-    def _crossing_points(self, region, facet_points, near):
-        """(kink, point just across, its pattern) for every facet of the region on a kink.
-
-        ``near[c]`` is the magnitude of the value of kink ``kinks.ids[c]`` at distance
-        ``min_radius`` from its hyperplane on this region.
-        """
+    def _facet_starts(self, region, facet_points, maps):
+        """For the region's facets on a kink: the points on them to step from, their
+        normals, the step lengths, the kinks, and ``near`` (see :meth:`_verified_steps`)."""
         polytope = region.polytope
         rows = np.flatnonzero(polytope.sources >= 0)
         normals = polytope.A[rows]
@@ -447,17 +479,21 @@ class Walk:
         inside[np.arange(len(rows)), rows] = np.inf
         step = 0.5 * np.minimum(inside.min(axis=1, initial=np.inf), region.radius)
         kinks = polytope.sources[rows]
-        ends, patterns = self._verified_steps(starts, normals, step, kinks, near)
-        return zip(kinks.tolist(), ends, patterns)
+        gradients = self.kinks.gradients(region.pattern, maps)
+        near = self.min_radius * np.linalg.norm(gradients, axis=1)
+        return starts, normals, step, kinks, np.broadcast_to(near, (len(rows), near.size))
 
     def _verified_steps(self, starts, normals, step, kinks, near):
-        """Points ``start + step * normal`` that cross no other kink, and their patterns.
+        """Points ``start + step * normal`` that cross no other kink, their patterns, and
+        whether each pattern is surely canonical (:meth:`KinkSet.surely_canonical`).
 
         Kinks whose hyperplane passes within the radius tolerance of the start point
         (the facet's own kink and any kink coincident with it) may change sign; every
         other kink must keep its sign and stay clear of zero (a ReLU unit its
         pre-activation's, a window pair the difference of its two values), and the
-        point must stay in the domain.
+        point must stay in the domain. ``near[i, c]`` is the magnitude of the value of
+        kink ``kinks.ids[c]`` at distance ``min_radius`` from its hyperplane on the
+        region of start ``i``.
         """
         values_start = self.kinks.values(self.network.preactivations(starts))
         near = np.maximum(near, 1e-3 * self.kinks.tol)  # at least the rounding error
@@ -466,20 +502,23 @@ class Walk:
         pending = np.arange(len(starts))
         ends = starts.copy()
         patterns = np.zeros((len(starts), self.network.num_hidden), dtype=bool)
+        canonical = np.zeros(len(starts), dtype=bool)
         for _ in range(_MAX_HALVINGS):
             trial = starts[pending] + step[pending, None] * normals[pending]
             z = self.network.preactivations(trial)
             values = self.kinks.values(z)
             kept = (np.sign(values) == np.sign(values_start[pending])) & (
-                np.abs(values) > near)
+                np.abs(values) > near[pending])
             good = np.all(kept | free_to_flip[pending], axis=1) & self.domain.contains(
                 trial, tol=-self.min_radius)
             if good.any():  # (Layer.slots refuses zero points)
-                ends[pending[good]] = trial[good]
-                patterns[pending[good]] = self.kinks.patterns(z[good])
+                found = pending[good]
+                ends[found] = trial[good]
+                patterns[found] = self.kinks.patterns(z[good])
+                canonical[found] = self.kinks.surely_canonical(z[good], patterns[found])
             pending = pending[~good]
             if pending.size == 0:
-                return ends, patterns
+                return ends, patterns, canonical
             self.stats["step_halvings"] += pending.size
             step[pending] /= 2
         raise NumericalAmbiguityError(
@@ -547,6 +586,7 @@ class KinkSet:
         self.is_relu_unit = np.concatenate(
             [layer.units for layer in network.layers[:-1]] or [np.zeros(0)]) == 1
         self.z_splits = np.cumsum([layer.n_z for layer in network.layers[:-2]], dtype=np.int64)
+        self.zero_margin = 2 * zero_tol + 1e-300  # a zero slot's value is below its zero_tol
 
     def values(self, z):
         """Kink values (n, K) from the hidden pre-activations ``z`` (n, Z) of n points
@@ -566,18 +606,54 @@ class KinkSet:
         slots = [layer.slots(part) for layer, part in zip(layers, np.split(z, self.z_splits, 1))]
         return np.concatenate(slots, axis=1) if slots else np.zeros((len(z), 0), dtype=bool)
 
-    def rows(self, pattern, maps):
-        """Rows ``A x <= b`` of ``pattern``'s region (``maps`` its affine maps) for these
-        kinks, in increasing kink order, and their kinks: those of
-        :meth:`polyrelu.Network.kink_rows` (for a ReLU network, built directly: the same
-        rows, without the slot bookkeeping)."""
+    def surely_canonical(self, z, patterns):
+        """Whether each raw pattern (n, N) at points of pre-activations ``z`` (n, Z) is its
+        own canonical form (:meth:`polyrelu.Network.canonical_pattern`): for a ReLU network,
+        when no active unit's value is within twice its zero tolerance of 0 (a unit whose
+        map is zero on the domain has a value within its zero tolerance); never said of
+        other networks (their window ties need the maps)."""
+        if not self.network.is_relu_mlp:
+            return np.zeros(len(z), dtype=bool)
+        return ~np.any(patterns & (z <= self.zero_margin), axis=1)
+
+    def affine_maps(self, patterns):
+        """The :class:`~polyrelu.network.model.LocalAffineMaps` of each pattern (n, N); for
+        a ReLU network computed for all the patterns at once (the masks of
+        :meth:`polyrelu.Network.layer_masks` applied to a stack of maps)."""
+        network = self.network
+        if not network.is_relu_mlp:
+            return [network.affine_maps(pattern) for pattern in patterns]
+        n, d = len(patterns), network.input_dim
+        A, c = np.broadcast_to(np.eye(d), (n, d, d)), np.zeros((n, d))
+        pre_A, pre_c, offset = [], [], 0
+        for w, b in zip(network.weights[:-1], network.biases[:-1]):
+            A, c = np.matmul(w, A), c @ w.T + b
+            pre_A.append(A)
+            pre_c.append(c)
+            mask = patterns[:, offset:offset + len(b)]
+            A, c = A * mask[:, :, None], c * mask
+            offset += len(b)
+        W, b = network.weights[-1], network.biases[-1]
+        A, c = np.matmul(W, A), c @ W.T + b
+        pre_A = np.concatenate(pre_A, axis=1) if pre_A else np.zeros((n, 0, d))
+        pre_c = np.concatenate(pre_c, axis=1) if pre_c else np.zeros((n, 0))
+        return [LocalAffineMaps(*parts) for parts in zip(pre_A, pre_c, A, c)]
+
+    def rows(self, patterns, maps):
+        """Rows ``A x <= b`` of the regions of ``patterns`` (n, N) (``maps`` their affine
+        maps) for these kinks, in increasing kink order, and their kinks: arrays (n, K, d),
+        (n, K) and (K,). They are those of :meth:`polyrelu.Network.kink_rows` (for a ReLU
+        network built directly, for all the patterns at once: the same rows, without the
+        slot bookkeeping); other networks take one pattern at a time (n = 1)."""
         if self.network.is_relu_mlp:
-            sign = np.where(pattern[self.ids], 1.0, -1.0)
-            return (-sign[:, None] * maps.pre_A[self.ids], sign * maps.pre_c[self.ids],
-                    self.ids)
-        G, g, kinks = self.network.kink_rows(pattern, maps)
+            sign = np.where(patterns[:, self.ids], 1.0, -1.0)
+            pre_A = np.stack([piece.pre_A[self.ids] for piece in maps])
+            pre_c = np.stack([piece.pre_c[self.ids] for piece in maps])
+            return -sign[..., None] * pre_A, sign * pre_c, self.ids
+        (pattern,), (piece,) = patterns, maps
+        G, g, kinks = self.network.kink_rows(pattern, piece)
         keep = self.column[kinks] >= 0
-        return -G[keep], g[keep], kinks[keep]
+        return -G[keep][None], g[keep][None], kinks[keep]
 
     def gradients(self, pattern, maps):
         """Gradients (K, d) of the kink values on ``pattern``'s region (``maps`` its affine
@@ -601,4 +677,4 @@ def _build_batch(token, network, domain, options, batch):
         _WORKER_WALKS.clear()
         walk = _WORKER_WALKS[token] = Walk(network, domain, options)
     before = walk.solver.count
-    return [walk.build(item) for item in batch], walk.solver.count - before
+    return walk.build_batch(batch), walk.solver.count - before

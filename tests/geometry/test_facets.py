@@ -1,4 +1,5 @@
-"""Facets by rays, bounds and LPs (minimal_representation without qhull) against an LP oracle.
+"""Facets by rays, bounds and LPs (minimal_representation without qhull), and by qhull's
+polar hull, against an LP oracle.
 
 The oracle (tests/oracles.py, scipy's linprog): row i is a facet iff it repeats no earlier
 row, ``max a_i x`` over the other rows (and row i relaxed by 1) exceeds ``b_i``, and the
@@ -13,11 +14,11 @@ from polyrelu.geometry.lp import LPSolver
 from polyrelu.geometry.polytope import minimal_representation
 
 
-def check_against_oracle(A, b, center, min_radius):
+def check_against_oracle(A, b, center, min_radius, use_qhull=False):
     """Facets (rows, points, radii) agree with the oracle; returns the LPs used."""
     solver = LPSolver()
     facets = minimal_representation(A, b, center, min_radius=min_radius, solver=solver,
-                                    use_qhull=False)
+                                    use_qhull=use_qhull)
     rows, radii = facets_by_linprog(A, b, min_radius)
     assert facets.rows.tolist() == rows.tolist()
     assert np.all(facets.inner_radius > min_radius)
@@ -56,6 +57,21 @@ def test_random_cut_boxes(d, seed):
     rng = np.random.default_rng(seed + 100 * d)
     A, b = random_cut_box(d, 3 * d, rng)
     check_against_oracle(A, b, np.zeros(d), 1e-9)
+
+
+@pytest.mark.parametrize("d", [2, 3, 5, 7, 9])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_polar_hull_from_a_seed_near_the_boundary(d, seed):
+    """A seed close to one facet (as the walk's seeds are) and, behind that facet, more
+    rows tilted slightly from it than the polar hull starts from (8 d): they are the
+    nearest to the seed, so the hull must grow by the rows that cut it."""
+    rng = np.random.default_rng(seed + 10 * d)
+    A, b = random_cut_box(d, 3 * d, rng)
+    near = np.argmin(b[:3 * d])
+    tilted = unit(A[near] + 0.05 * rng.normal(size=(10 * d, d)))
+    A = np.vstack([A, tilted])
+    b = np.concatenate([b, b[near] * (1.001 + 0.05 * rng.uniform(size=10 * d))])
+    check_against_oracle(A, b, 0.999 * b[near] * A[near], 1e-9, use_qhull=True)
 
 
 @pytest.mark.parametrize("d", [2, 3, 5, 8, 12])

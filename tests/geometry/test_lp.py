@@ -65,3 +65,35 @@ def test_an_lp_no_algorithm_solves_is_a_solver_error():
     A = np.vstack([np.eye(2), -np.eye(2), [[1.0, 1.0]]])
     with pytest.raises(SolverError, match="after retrying"):
         solver.maximize(np.ones(2), A, np.array([1.0, 1.0, 1.0, 1.0, 1.5]))
+
+
+@pytest.mark.parametrize("count", [1, 2, 16, 17, 40])
+def test_chebyshev_balls_solved_together_match_linprog_one_by_one(count):
+    """The block-diagonal LP of chebyshev_balls (groups of 16) against scipy's linprog per
+    polytope (interior-point method, another algorithm); an empty polytope (a violated zero
+    row) in a group sends that group ball by ball."""
+    rng = np.random.default_rng(count)
+    systems = []
+    for k in range(count):
+        d = 3
+        A = rng.normal(size=(8 + k % 5, d))
+        b = np.abs(rng.normal(size=len(A))) + 0.1
+        A = np.vstack([A, np.eye(d), -np.eye(d)])  # bounded
+        b = np.concatenate([b, np.full(2 * d, 2.0)])
+        systems.append((A, b))
+    if count > 16:
+        systems[16] = (np.vstack([systems[16][0], np.zeros(3)]), np.append(systems[16][1], -1.0))
+    solver = LPSolver()
+    balls = solver.chebyshev_balls(systems)
+    assert solver.count == count - (count > 16)  # the empty one needs no LP
+    for k, ((A, b), (center, radius)) in enumerate(zip(systems, balls)):
+        if k == 16:
+            assert center is None and radius is None
+            continue
+        norms = np.linalg.norm(A, axis=1)
+        reference = linprog(np.r_[np.zeros(3), -1.0], A_ub=np.column_stack([A, norms]),
+                            b_ub=b, bounds=[(None, None)] * 3 + [(0, None)],
+                            method="highs-ipm")
+        assert reference.status == 0
+        assert radius == pytest.approx(-reference.fun, rel=1e-7, abs=1e-9)
+        assert np.all(A @ center + radius * norms <= b + 1e-9)  # the ball is inside

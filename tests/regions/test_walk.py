@@ -170,3 +170,54 @@ def test_coarse_radius_tolerance_keeps_every_centre_inside_its_region():
     patterns = net.activation_pattern(centres)
     for region, pattern in zip(complex_, patterns):
         assert np.array_equal(region.pattern, pattern)
+
+
+def test_batched_affine_maps_match_the_loop_oracle():
+    """KinkSet.affine_maps (all patterns of a batch at once) against oracles.layer_maps (a
+    loop over neurons) on the patterns of sampled points."""
+    from oracles import layer_maps
+    from polyrelu.geometry.interval import neuron_status
+    from polyrelu.regions.walk import KinkSet
+
+    weights, biases = random_network((3, 5, 4, 2), np.random.default_rng(3))
+    network, domain = Network(weights, biases), Domain.box(-np.ones(3), np.ones(3))
+    kinks = KinkSet(network, neuron_status(network, domain, Options()))
+    points = np.random.default_rng(4).uniform(-1, 1, size=(20, 3))
+    patterns = network.activation_pattern(points)
+    for pattern, maps in zip(patterns, kinks.affine_maps(patterns)):
+        neurons, (W, c) = layer_maps(weights, biases, pattern)
+        np.testing.assert_allclose(maps.pre_A, [a for a, _ in neurons], atol=1e-12)
+        np.testing.assert_allclose(maps.pre_c, [k for _, k in neurons], atol=1e-12)
+        np.testing.assert_allclose(maps.W_eff, W, atol=1e-12)
+        np.testing.assert_allclose(maps.b_eff, c, atol=1e-12)
+
+
+def test_a_pattern_said_canonical_is_its_canonical_form():
+    """KinkSet.surely_canonical against Network.canonical_pattern: a unit whose map is zero
+    on the domain up to a tiny positive bias is active in raw patterns but canonically
+    inactive, so those patterns must not be taken as canonical."""
+    from polyrelu.geometry.interval import neuron_status
+    from polyrelu.regions.walk import KinkSet
+
+    weights, biases = random_network((2, 4, 3, 1), np.random.default_rng(5))
+    weights[1][1], biases[1][1] = 0.0, 1e-15  # identically (almost) zero on the domain
+    network, domain = Network(weights, biases), Domain.box(-np.ones(2), np.ones(2))
+    status = neuron_status(network, domain, Options())
+    kinks = KinkSet(network, status)
+    points = np.random.default_rng(6).uniform(-1, 1, size=(200, 2))
+    z = network.preactivations(points)
+    raw = kinks.patterns(z)
+    surely = kinks.surely_canonical(z, raw)
+    assert raw[:, 5].all() and not surely.any()
+    weights[1][1], biases[1][1] = 1.0, 0.0  # no zero unit: most patterns are canonical
+    network = Network(weights, biases)
+    status = neuron_status(network, domain, Options())
+    kinks = KinkSet(network, status)
+    z = network.preactivations(points)
+    raw = kinks.patterns(z)
+    surely = kinks.surely_canonical(z, raw)
+    assert surely.mean() > 0.9
+    for pattern, sure in zip(raw, surely):
+        canonical, _, _ = network.canonical_pattern(pattern, status.zero_tol, domain.lower,
+                                                    domain.upper)
+        assert not sure or np.array_equal(canonical, pattern)
