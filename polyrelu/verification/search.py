@@ -77,6 +77,7 @@ from .certificate import (
     verification_network,
 )
 from .counterexample import Counterexample, check_counterexample_exact
+from .falsify import attack
 
 __all__ = ["verify", "VerificationResult", "result_file_text", "timeout_result"]
 
@@ -113,6 +114,14 @@ class _Undecided(Exception):
 
 class _Cancelled(Exception):
     pass
+
+
+class _Found(Exception):
+    """An attack round between sub-boxes found a counterexample."""
+
+    def __init__(self, counterexample):
+        super().__init__()
+        self.counterexample = counterexample
 
 
 def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exact_depth=12,
@@ -182,19 +191,75 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
         certificate = Certificate(network_fingerprint(network), total.pieces,
                                   hints=total.hints)
     stats = {"boxes": total.boxes, "lps": total.lps, "seconds": time.monotonic() - start,
-             **piece_counts(total.pieces)}
+             "falsify_seconds": total.falsify_seconds, **piece_counts(total.pieces)}
     return VerificationResult(total.status, total.counterexample, certificate, stats)
 
 
+#: The attacks (:mod:`polyrelu.verification.falsify`): round 0 before the proof, then
+#: another, with twice the starts, whenever the rounds so far have taken less than
+#: ``FALSIFY_SHARE`` of the time spent; one round takes at most that share of the time
+#: left and at most ``FALSIFY_CAP`` seconds (also without a limit).
+FALSIFY_SHARE = 0.1
+FALSIFY_CAP = 2.0
+
+
 def _search_all(network, prop, settings, jobs, total, progress):
-    """Search every case of ``prop`` (in ``jobs`` processes), merging into ``total``."""
+    """Attack every case of ``prop``, then search them (in ``jobs`` processes; attacks go
+    on in this process only), merging into ``total``."""
+    attacks = _Attacks(settings)
+    found = attacks.first_round(network, prop)
+    if found is not None:
+        total.status, total.counterexample = "violated", found
     frontier = 4 * jobs if jobs > 1 else None
     for index in range(len(prop.cases)):
-        total.add(_search(network, prop, index, (), settings, frontier, progress))
         if total.status != "holds":
-            return
-    if total.open_tasks:
+            break
+        total.add(_search(network, prop, index, (), settings, frontier, progress, attacks))
+    if total.status == "holds" and total.open_tasks:
         _search_in_parallel(network, prop, settings, jobs, total)
+    total.lps += attacks.solver.count
+    total.falsify_seconds = attacks.spent
+
+
+class _Attacks:
+    """The attack rounds of one :func:`verify` call and the time they took."""
+
+    def __init__(self, settings):
+        self.settings, self.start = settings, time.monotonic()
+        self.solver = LPSolver(settings.options)
+        self.spent, self.round = 0.0, 0
+
+    def first_round(self, network, prop):
+        """Round 0 on every case within one budget: a confirmed Counterexample or None."""
+        began, budget = time.monotonic(), self._budget()
+        try:
+            for index, case in enumerate(prop.cases):
+                search = _CaseSearch(network, case, index, self.settings, self.solver, None)
+                found = search.falsify(budget, 0)
+                if found is not None or budget.expired():
+                    return found
+            return None
+        finally:
+            self.spent += time.monotonic() - began
+            self.round = 1
+
+    def due(self):
+        """Whether the rounds so far took less than FALSIFY_SHARE of the time spent."""
+        return self.spent < FALSIFY_SHARE * (time.monotonic() - self.start)
+
+    def next_round(self, search):
+        """One more round on the case of ``search`` (a _CaseSearch): a Counterexample or
+        None."""
+        began = time.monotonic()
+        try:
+            return search.falsify(self._budget(), self.round)
+        finally:
+            self.spent += time.monotonic() - began
+            self.round += 1
+
+    def _budget(self):
+        remaining = self.settings.deadline.remaining()
+        return Deadline(min(FALSIFY_CAP, FALSIFY_SHARE * remaining))
 
 
 @dataclass(frozen=True)
@@ -217,6 +282,7 @@ class _Outcome:
     open_tasks: list = field(default_factory=list)
     boxes: int = 0
     lps: int = 0
+    falsify_seconds: float = 0.0  # merged by the caller, not by add
 
     def add(self, other):
         if self.status == "holds":
@@ -231,17 +297,22 @@ class _Outcome:
 _STOP = None  # set in worker processes: another worker has decided the property
 
 
-def _search(network, prop, index, path, settings, frontier=None, progress=None):
+def _search(network, prop, index, path, settings, frontier=None, progress=None,
+            attacks=None):
     """Search case ``index`` below ``path``; with ``frontier``, stop once that many
-    sub-boxes are open and return them in ``open_tasks``."""
+    sub-boxes are open and return them in ``open_tasks``. With ``attacks`` (an
+    _Attacks), attack rounds run between sub-boxes when due."""
     solver = LPSolver(settings.options)
-    search = _CaseSearch(network, prop.cases[index], index, settings, solver, progress)
+    search = _CaseSearch(network, prop.cases[index], index, settings, solver, progress,
+                         attacks)
     outcome = _Outcome()
     try:
         outcome.counterexample, open_paths = search.run(outcome.pieces, path, frontier)
         outcome.open_tasks = [(index, p) for p in open_paths]
         if outcome.counterexample is not None:
             outcome.status = "violated"
+    except _Found as found:
+        outcome.status, outcome.counterexample = "violated", found.counterexample
     except (_Timeout, TimeLimitError):
         outcome.status = "timeout"
     except _Undecided:
@@ -324,8 +395,9 @@ def _check_dimensions(network, prop):
 class _CaseSearch:
     """Branch and bound over one input box of a property."""
 
-    def __init__(self, network, case, index, settings, solver, progress):
+    def __init__(self, network, case, index, settings, solver, progress, attacks=None):
         self.network, self.case, self.index = network, case, index
+        self.attacks = attacks
         self.options, self.solver = settings.options, solver
         self.exact_threshold, self.deadline = settings.exact_threshold, settings.deadline
         self.exact_depth, self.original = settings.exact_depth, settings.original
@@ -370,6 +442,16 @@ class _CaseSearch:
             stack.extend(reversed(self._best_split(path, lower, upper, refuted)))
         return None, []
 
+    def falsify(self, budget, round):
+        """The first candidate of round ``round`` of
+        :func:`polyrelu.verification.falsify.attack` (within the Deadline ``budget``) that
+        the exact re-check confirms, as a Counterexample, or None."""
+        for candidate in attack(self.network, self.case, self.solver, budget, round=round):
+            found = self._counterexample(candidate.x, candidate.disjunct, candidate.pattern)
+            if found is not None:
+                return found
+        return None
+
     def _best_split(self, path, lower, upper, refuted):
         """The two halves (path, bounds) of the bisection that improves the bounds most:
         every input is tried; the score is the sum over the open unsafe sets of the
@@ -400,6 +482,10 @@ class _CaseSearch:
             raise _Cancelled
         if self.progress is not None and self.boxes % 64 == 0:
             self.progress(self.boxes)
+        if self.attacks is not None and self.attacks.due():
+            found = self.attacks.next_round(self)
+            if found is not None:
+                raise _Found(found)
 
     def _refutation(self, bounds, k, lower, upper, network=None):
         """Multipliers on polytope k's rows proving the box misses it, or None.
@@ -448,10 +534,11 @@ class _CaseSearch:
         activation ``pattern`` of a region around ``x``, a nearby vertex of the region's
         intersection with the unsafe set is tried too (solved exactly)."""
         x = np.clip(x, self.case.lower, self.case.upper)
-        candidates = [to_fractions(x)]
+        candidates = [lambda: to_fractions(x)]  # the vertex (exact, slow) only if x fails
         if pattern is not None:
-            candidates.append(self._vertex_near(x, pattern, disjunct))
-        for point in candidates:
+            candidates.append(lambda: self._vertex_near(x, pattern, disjunct))
+        for candidate in candidates:
+            point = candidate()
             if point is not None and check_counterexample_exact(self.original, self.case,
                                                                 disjunct, point):
                 x = np.array([float(v) for v in point])
