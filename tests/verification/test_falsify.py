@@ -10,8 +10,8 @@ from oracles import random_network
 from polyrelu import Network
 from polyrelu.deadline import Deadline
 from polyrelu.geometry.lp import LPSolver
-from polyrelu.verification import verify
 from polyrelu.verification import search as search_module
+from polyrelu.verification import verify
 from polyrelu.verification.counterexample import check_counterexample_exact
 from polyrelu.verification.falsify import attack, inner_box, input_gradients
 from polyrelu.verification.vnnlib import read_vnnlib
