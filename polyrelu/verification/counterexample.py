@@ -47,13 +47,14 @@ def check_counterexample_exact(network, case, disjunct, x):
 
 
 def check_counterexample_onnx(path, prop, counterexample, tol=1e-4):
-    """Re-run an ONNX model with onnxruntime at the counterexample (float32 input, as
-    VNN-COMP does, or float64 for a model that takes doubles) and return
-    ``(passes, output, worst_violation)``: ``passes`` when the output is within ``tol``
-    of the unsafe polytope's rows."""
+    """Re-run an ONNX model (a path, or the model's bytes) with onnxruntime at the
+    counterexample (float32 input, as VNN-COMP does, or float64 for a model that takes
+    doubles) and return ``(passes, output, worst_violation)``: ``passes`` when the output
+    is within ``tol`` of the unsafe polytope's rows."""
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
     entry = session.get_inputs()[0]
     shape = [dim if isinstance(dim, int) else 1 for dim in entry.shape]
     dtype = np.float64 if entry.type == "tensor(double)" else np.float32

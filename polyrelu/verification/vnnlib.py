@@ -34,6 +34,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import InvalidFileError
+from ..network.loaders import gzip_fallback, read_gzip
 
 __all__ = ["parse_sexpressions", "read_vnnlib", "Property", "Case", "OutputPolytope",
            "input_box"]
@@ -202,10 +203,16 @@ def input_box(path):
 
 
 def _read_text(path_or_text):
+    """The text and its source's name: the text itself, a file, or a gzip file
+    (``x.vnnlib.gz``, also read for ``x.vnnlib`` when only it exists; decompressed up to
+    :data:`polyrelu.network.loaders.MAX_DECOMPRESSED_BYTES`)."""
     text = str(path_or_text)
     if "(" in text:
         return text, "<vnnlib text>"
+    path = gzip_fallback(text)
     try:
+        if path.name.endswith(".gz"):
+            return read_gzip(path).decode("utf-8"), str(path)
         with open(text, encoding="utf-8") as handle:
             return handle.read(), text
     except (OSError, UnicodeDecodeError) as err:
