@@ -3,9 +3,11 @@
 VNN-LIB is an SMT-LIB subset. This reader accepts what the VNN-COMP benchmarks
 (ACAS Xu among them) use: ``(declare-const X_i Real)`` for inputs,
 ``(declare-const Y_j Real)`` for outputs, and ``(assert F)`` where F is built from
-``and``, ``or`` and the comparisons ``<=``, ``>=`` between a variable or a
-number and a variable or a number. Every other construct is refused with an
-error that names it.
+``and``, ``or`` and the comparisons ``<=``, ``>=`` between linear terms: variables,
+numbers, ``(+ a b ...)``, ``(- a)``, ``(- a b ...)`` and ``(* c ... a)`` with at most one
+factor that is not a constant. A comparison must bound one input (``(<= (* 2 X_0) 1)``)
+or relate outputs (and numbers); every other construct is refused with an error that
+names it.
 
 The assertions describe the *unsafe* set: a property is **violated** (``sat`` in
 VNN-COMP) when some input satisfies all of them, and **holds** (``unsat``)
@@ -16,12 +18,16 @@ constraints ``C y <= d`` on the outputs. A :class:`Property` is a list of
 output polyhedra that are unsafe there.
 
 Numbers are kept exactly (as :class:`fractions.Fraction` of the decimal text)
-next to their float64 values, so counterexamples can be re-checked exactly.
+next to their float64 values, so counterexamples can be re-checked exactly. The
+coefficients of an output row (``C``) are the float64 roundings of their exact values
+(exact for the integers and dyadic fractions benchmarks use): the property polyrelu
+decides, and re-checks counterexamples against, is the one with those coefficients.
 
 The text is untrusted: the reader is iterative (any nesting depth) and linear in
 the file's size (0.2 to 0.3 s and 10 to 16 MB of memory per MB of text, see
 ``benchmarks/bench_vnnlib.py``); a number is refused beyond 400 characters, a
-decimal exponent beyond 400 in magnitude or the float64 range; the expansion into
+decimal exponent beyond 400 in magnitude or the float64 range, a coefficient of a
+linear term beyond the float64 range or 4096 bits; the expansion into
 cases stops at 100,000 cases or 5e7 comparisons, the output matrices at 2e7
 entries; an error message quotes at most 80 characters of the input.
 """
@@ -350,6 +356,8 @@ class _Comparisons:
     def classify(self, comparison):
         """What ``comparison`` (``[op, left, right]``) says, see the class."""
         op, left, right = comparison
+        if isinstance(left, list) or isinstance(right, list):
+            return self._linear(comparison)
         sides = [self._operand(left), self._operand(right)]
         if op == ">=":
             sides.reverse()  # now: sides[0] <= sides[1]
@@ -364,10 +372,26 @@ class _Comparisons:
             f"{self.source}: unsupported comparison {_show(comparison)}: "
             "inputs may only be compared with numbers, outputs with outputs or numbers")
 
+    def _linear(self, comparison):
+        """A comparison of linear terms: ``e <= 0`` with ``e`` the difference of its sides,
+        a bound when ``e`` has one input variable, an output row when it has outputs only."""
+        op, left, right = comparison
+        small, large = (left, right) if op == "<=" else (right, left)
+        terms, constant = _difference(_linear_form(small, self.source),
+                                      _linear_form(large, self.source))
+        kinds = {kind for kind, _ in terms}
+        if kinds == {"X"} and len(terms) == 1:
+            ((_, index), a), = terms.items()
+            return ("upper" if a > 0 else "lower"), index, -constant / a
+        if kinds == {"Y"}:
+            return "row", None, (tuple((j, a) for (_, j), a in terms.items()), -constant)
+        raise InvalidFileError(
+            f"{self.source}: unsupported comparison {_show(comparison)}: a linear constraint "
+            "may bound one input, or relate outputs (constraints mixing several inputs, or "
+            "inputs and outputs, are not supported)" if kinds else
+            f"{self.source}: comparison without variables {_show(comparison)}")
+
     def _operand(self, token):
-        if isinstance(token, list):
-            raise InvalidFileError(f"{self.source}: unsupported operand {_show(token)} "
-                                   "(expected a variable or a number)")
         known = self.variables.get(token)
         if known is not None:
             return known
@@ -432,6 +456,119 @@ def _read_operand(token, source):
         raise InvalidFileError(f"{source}: the number {_show(token)!r} is outside the float64 "
                                "range")
     return "const", value
+
+
+_LINEAR_HEADS = frozenset("+-*")
+_MAX_COEFFICIENT_BITS = 4096
+
+
+class _Form:
+    """A linear term ``scale * sum(terms) + constant`` being built: ``terms`` maps
+    ``(kind, index)`` to a Fraction. The lazy ``scale`` keeps ``(* c (* c ...))`` linear."""
+
+    def __init__(self, terms=None, constant=_ZERO):
+        self.terms, self.scale, self.constant = terms or {}, Fraction(1), constant
+
+    def coefficients(self):
+        return {key: value * self.scale for key, value in self.terms.items() if value}
+
+
+def _linear_form(expression, source):
+    """The :class:`_Form` of a linear term built from variables, numbers, ``+``, ``-`` and
+    ``*`` (by constants), read iteratively (any nesting depth, linear in its size)."""
+    if not isinstance(expression, list):
+        return _leaf_form(expression, source)
+    frames = [_open_term(expression, source)]
+    while True:
+        node, parts = frames[-1]
+        if len(parts) + 1 < len(node):
+            child = node[len(parts) + 1]
+            if isinstance(child, list):
+                frames.append(_open_term(child, source))
+            else:
+                parts.append(_leaf_form(child, source))
+            continue
+        frames.pop()
+        form = _combine(node, parts, source)
+        if not frames:
+            return form
+        frames[-1][1].append(form)
+
+
+def _open_term(node, source):
+    if not node or node[0] not in _LINEAR_HEADS or len(node) < 2:
+        raise InvalidFileError(f"{source}: unsupported operand {_show(node)} (expected a "
+                               "variable, a number, or +, - or * of those)")
+    return node, []
+
+
+def _leaf_form(token, source):
+    kind, value = _read_operand(token, source)
+    return _Form(constant=value) if kind == "const" else _Form({(kind, value): Fraction(1)})
+
+
+def _combine(node, parts, source):
+    """The form of ``(+ parts...)``, ``(- parts...)`` or ``(* parts...)``."""
+    head = node[0]
+    if head == "*":
+        return _product(node, parts, source)
+    if head == "-":
+        for part in parts if len(parts) == 1 else parts[1:]:
+            part.scale, part.constant = -part.scale, -part.constant
+    base = max(parts, key=lambda part: len(part.terms))  # merge the smaller into the larger
+    for part in parts:
+        if part is base:
+            continue
+        ratio = part.scale if base.scale == 1 else part.scale / base.scale
+        for key, value in part.terms.items():
+            base.terms[key] = _checked(base.terms.get(key, _ZERO) + value * ratio, node,
+                                       source)
+        if part.constant:
+            base.constant = _checked(base.constant + part.constant, node, source)
+    return base
+
+
+def _product(node, parts, source):
+    """The form of ``(* parts...)``: at most one part may hold variables."""
+    variable = [part for part in parts if part.terms]
+    if len(variable) > 1:
+        raise InvalidFileError(f"{source}: {_show(node)} is not linear (a product of "
+                               "two variables)")
+    factor = Fraction(1)
+    for part in parts:
+        if not part.terms and part.constant != 1:
+            factor = _checked(factor * part.constant, node, source)
+    if not variable:
+        return _Form(constant=factor)
+    form = variable[0]
+    if not factor:
+        return _Form()
+    if factor != 1:
+        form.constant = _checked(form.constant * factor, node, source)
+        form.scale = _checked(form.scale * factor, node, source)
+    return form
+
+
+def _checked(value, node, source):
+    """``value``, refused when beyond the float64 range (about 2^+-1022) or with more than
+    ``_MAX_COEFFICIENT_BITS`` bits in its numerator or denominator (too slow to carry)."""
+    top, bottom = value.numerator.bit_length(), value.denominator.bit_length()
+    if value and abs(top - bottom) > 1022:
+        raise InvalidFileError(f"{source}: a coefficient or constant of {_show(node)} is "
+                               "outside the float64 range")
+    if max(top, bottom) > _MAX_COEFFICIENT_BITS:
+        raise InvalidFileError(f"{source}: a coefficient or constant of {_show(node)} is too "
+                               f"precise (over {_MAX_COEFFICIENT_BITS} bits)")
+    return value
+
+
+def _difference(small, large):
+    """``(coefficients, constant)`` of ``small - large``."""
+    terms = small.coefficients()
+    for key, value in large.coefficients().items():
+        terms[key] = terms.get(key, _ZERO) - value
+    return {key: value for key, value in terms.items() if value}, \
+        small.constant - large.constant
 
 
 def _output_row(sides):
