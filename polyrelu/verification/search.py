@@ -174,9 +174,10 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
     _check_dimensions(network, prop)
     if jobs < 1:
         raise PolyreluError(f"jobs must be at least 1, got {jobs}")
+    searched = verification_network(network, prop)
     settings = _Settings(options or Options(), exact_threshold, exact_depth,
-                         deadline or Deadline(timeout), network)
-    searched = verification_network(network)
+                         deadline or Deadline(timeout),
+                         searched if prop.input_rows else network, prop.output_dim)
     start = time.monotonic()
     total = _Outcome()
     remaining = settings.deadline.remaining()
@@ -268,7 +269,10 @@ class _Settings:
     exact_threshold: int
     exact_depth: int
     deadline: Deadline
-    original: object  # the network given: counterexamples are checked and evaluated on it
+    # the network given (with its inputs appended for a property with input rows, see
+    # vnnlib.Property): counterexamples are checked and evaluated on it
+    original: object
+    outputs: int  # the given network's outputs (a counterexample's output)
 
 
 @dataclass
@@ -401,6 +405,7 @@ class _CaseSearch:
         self.options, self.solver = settings.options, solver
         self.exact_threshold, self.deadline = settings.exact_threshold, settings.deadline
         self.exact_depth, self.original = settings.exact_depth, settings.original
+        self.outputs = settings.outputs
         self.progress = progress
         self.boxes = 0
         self.hints = []  # BoxHints of the open pieces at each layer (for the checker)
@@ -542,8 +547,8 @@ class _CaseSearch:
             if point is not None and check_counterexample_exact(self.original, self.case,
                                                                 disjunct, point):
                 x = np.array([float(v) for v in point])
-                return Counterexample(x, self.original.forward(x[None])[0], self.index,
-                                      disjunct, tuple(point))
+                return Counterexample(x, self.original.forward(x[None])[0][:self.outputs],
+                                      self.index, disjunct, tuple(point))
         return None
 
     def _vertex_near(self, x, pattern, disjunct):

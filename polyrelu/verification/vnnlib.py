@@ -5,9 +5,10 @@ VNN-LIB is an SMT-LIB subset. This reader accepts what the VNN-COMP benchmarks
 ``(declare-const Y_j Real)`` for outputs, and ``(assert F)`` where F is built from
 ``and``, ``or`` and the comparisons ``<=``, ``>=`` between linear terms: variables,
 numbers, ``(+ a b ...)``, ``(- a)``, ``(- a b ...)`` and ``(* c ... a)`` with at most one
-factor that is not a constant. A comparison must bound one input (``(<= (* 2 X_0) 1)``)
-or relate outputs (and numbers); every other construct is refused with an error that
-names it.
+factor that is not a constant. A comparison of one input with numbers bounds it
+(``(<= (* 2 X_0) 1)``); any other comparison is a linear constraint on the outputs, or
+on outputs and inputs together (a general input polytope, see :class:`Property`). Every
+other construct is refused with an error that names it.
 
 The assertions describe the *unsafe* set: a property is **violated** (``sat`` in
 VNN-COMP) when some input satisfies all of them, and **holds** (``unsat``)
@@ -122,8 +123,10 @@ def _expressions(text):
 class OutputPolytope:
     """The output set ``{y : C y <= d}`` (one disjunct of the unsafe set).
 
-    ``d_exact`` holds the right-hand sides as Fractions; ``C`` has small integer
-    entries (from comparisons of variables), so it is exact as floats.
+    ``d_exact`` holds the right-hand sides as Fractions; ``C`` holds the float64
+    coefficients (small integers from comparisons of variables; linear terms' coefficients
+    rounded to float64, see the module's notes). Its columns are the outputs, then, for a
+    property with ``input_rows``, the inputs.
     """
 
     C: np.ndarray
@@ -149,12 +152,21 @@ class Case:
 
 @dataclass(frozen=True)
 class Property:
-    """A VNN-LIB property: violated iff some case has an input mapped into an unsafe polytope."""
+    """A VNN-LIB property: violated iff some case has an input mapped into an unsafe polytope.
+
+    With ``input_rows`` some constraints mix inputs (several inputs, or inputs and
+    outputs): then every unsafe polytope is over ``(y, x)``, the outputs followed by the
+    inputs (``C`` has ``output_dim + input_dim`` columns), and the case's box is the
+    bounding box its one-input bounds give; the search and the checker work on the
+    network extended to output its inputs too
+    (:func:`polyrelu.verification.certificate.verification_network`).
+    """
 
     input_dim: int
     output_dim: int
     cases: tuple
     source: str = ""
+    input_rows: bool = False
 
 
 def read_vnnlib(path_or_text):
@@ -188,8 +200,11 @@ def read_vnnlib(path_or_text):
     if d == 0:
         raise InvalidFileError(f"{source}: declares no input variable X_i")
     cases = _group_by_box(_split_term(term, d, source) for term in conjunction.terms)
-    built = tuple(_case(box, disjuncts, d, m, source) for box, disjuncts in cases)
-    return Property(d, m, built, source)
+    input_rows = any(isinstance(key, tuple) for _, disjuncts in cases for rows in disjuncts
+                     for row in rows for key, _ in row[0])
+    columns = m + d if input_rows else m
+    built = tuple(_case(box, disjuncts, d, m, columns, source) for box, disjuncts in cases)
+    return Property(d, m, built, source, input_rows)
 
 
 def input_box(path):
@@ -345,8 +360,9 @@ class _Comparisons:
     """Reads comparisons (their variables once each).
 
     ``classify`` gives ``("upper", i, value)`` for ``X_i <= value``, ``("lower", i,
-    value)`` for ``X_i >= value`` and ``("row", None, (c, rhs))`` for an output
-    constraint ``c y <= rhs``.
+    value)`` for ``X_i >= value`` and ``("row", None, (c, rhs))`` for a constraint
+    ``c y <= rhs`` on the outputs (``c``: pairs of an output index and a coefficient) or
+    on outputs and inputs (an input's index is the pair ``("X", i)``).
     """
 
     def __init__(self, source):
@@ -368,28 +384,23 @@ class _Comparisons:
             return "lower", sides[1][1], sides[0][1]
         if "X" not in kinds and kinds != ("const", "const"):
             return "row", None, _output_row(sides)
-        raise InvalidFileError(
-            f"{self.source}: unsupported comparison {_show(comparison)}: "
-            "inputs may only be compared with numbers, outputs with outputs or numbers")
+        return self._linear(comparison)
 
     def _linear(self, comparison):
         """A comparison of linear terms: ``e <= 0`` with ``e`` the difference of its sides,
-        a bound when ``e`` has one input variable, an output row when it has outputs only."""
+        a bound when ``e`` has one input variable, else a row (see the class)."""
         op, left, right = comparison
         small, large = (left, right) if op == "<=" else (right, left)
         terms, constant = _difference(_linear_form(small, self.source),
                                       _linear_form(large, self.source))
-        kinds = {kind for kind, _ in terms}
-        if kinds == {"X"} and len(terms) == 1:
+        if not terms:
+            raise InvalidFileError(f"{self.source}: comparison without variables "
+                                   f"{_show(comparison)}")
+        if len(terms) == 1 and next(iter(terms))[0] == "X":
             ((_, index), a), = terms.items()
             return ("upper" if a > 0 else "lower"), index, -constant / a
-        if kinds == {"Y"}:
-            return "row", None, (tuple((j, a) for (_, j), a in terms.items()), -constant)
-        raise InvalidFileError(
-            f"{self.source}: unsupported comparison {_show(comparison)}: a linear constraint "
-            "may bound one input, or relate outputs (constraints mixing several inputs, or "
-            "inputs and outputs, are not supported)" if kinds else
-            f"{self.source}: comparison without variables {_show(comparison)}")
+        return "row", None, (tuple((j if kind == "Y" else (kind, j), a)
+                                   for (kind, j), a in terms.items()), -constant)
 
     def _operand(self, token):
         known = self.variables.get(token)
@@ -585,21 +596,26 @@ def _output_row(sides):
     return tuple(c.items()), rhs
 
 
-def _output_matrix(rows, m, source):
-    """The dense matrix C of output rows (dicts), refused beyond ``_MAX_MATRIX`` entries."""
-    if len(rows) * m > _MAX_MATRIX:
-        raise InvalidFileError(f"{source}: {len(rows)} output constraints on {m} outputs make "
-                               f"a matrix of more than {_MAX_MATRIX} entries")
-    C = np.zeros((len(rows), m))
+def _output_matrix(rows, d, m, columns, source):
+    """The dense matrix C of the rows (output ``j`` in column ``j``, input ``i`` in column
+    ``m + i``), refused beyond ``_MAX_MATRIX`` entries."""
+    if len(rows) * columns > _MAX_MATRIX:
+        raise InvalidFileError(f"{source}: {len(rows)} output constraints on {columns} "
+                               f"variables make a matrix of more than {_MAX_MATRIX} entries")
+    C = np.zeros((len(rows), columns))
     for i, (coefficients, _) in enumerate(rows):
         for j, value in coefficients:
-            if j >= m:
+            if isinstance(j, tuple):
+                if j[1] >= d:
+                    raise InvalidFileError(f"{source}: X_{j[1]} is not declared")
+                j = m + j[1]
+            elif j >= m:
                 raise InvalidFileError(f"{source}: Y_{j} is not declared")
             C[i, j] = value
     return C
 
 
-def _case(box, disjuncts, d, m, source):
+def _case(box, disjuncts, d, m, columns, source):
     lower, upper = box
     bad = [i for i in range(d) if lower[i] > upper[i]]
     if bad:
@@ -607,7 +623,7 @@ def _case(box, disjuncts, d, m, source):
     unsafe = []
     for rows in disjuncts:
         rhs = tuple(row[1] for row in rows)
-        unsafe.append(OutputPolytope(_output_matrix(rows, m, source),
+        unsafe.append(OutputPolytope(_output_matrix(rows, d, m, columns, source),
                                      np.array([float(v) for v in rhs]), rhs))
     return Case(np.array([float(v) for v in lower]), np.array([float(v) for v in upper]),
                 tuple(lower), tuple(upper), tuple(unsafe))

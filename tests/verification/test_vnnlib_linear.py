@@ -75,7 +75,7 @@ def test_random_linear_terms_match_an_independent_evaluator():
         try:
             _, polytope = only_polytope(text)
         except InvalidFileError as err:  # no variables (two numbers, or terms that cancel)
-            assert re.search("without variables|may only be compared", str(err))
+            assert "without variables" in str(err)
             assert sum(c.d_exact == () for c in []) == 0 and \
                 all(eval_left([v] * 3) - eval_right([v] * 3) ==
                     eval_left([0] * 3) - eval_right([0] * 3) for v in (1, -3))
@@ -126,8 +126,6 @@ def test_many_variables_merge_in_near_linear_time():
     ("(<= (/ Y_0 2) 1)", "unsupported operand"),
     ("(<= (+ Y_0 (exp Y_1)) 1)", "unsupported operand"),
     ("(<= (+ 1 2) 3)", "without variables"),
-    ("(<= (+ X_0 X_1) 1)", "may bound one input"),
-    ("(<= (+ X_0 Y_0) 1)", "may bound one input"),
     ("(<= (* 1e99999 Y_0) 1)", "refusing the number"),
 ])
 def test_adversarial_linear_terms_are_refused_in_one_short_line(assertion, message):
