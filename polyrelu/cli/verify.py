@@ -65,6 +65,7 @@ def run(args):
     if show:
         print(file=sys.stderr)
     out = {"result": result.status, "seconds": round(result.stats["seconds"], 3),
+           "falsify_seconds": round(result.stats.get("falsify_seconds", 0.0), 3),
            "boxes": result.stats["boxes"], "lps": result.stats["lps"]}
     if result.status == "holds":
         out.update(certificate="checked", **result.certificate.counts())

@@ -232,3 +232,21 @@ def test_instances_in_parallel_give_the_serial_results_in_order(acasxu_dir, tmp_
     assert results_without_times(serial) == results_without_times(parallel)
     assert [(r["network"], r["property"]) for r in results_without_times(parallel)] == \
         [(a, b) for a, b, _ in ACAS_ROWS]
+
+
+def test_instances_in_parallel_each_honour_their_own_limit(acasxu_dir, tmp_path, capsys):
+    """Two instances that run for minutes, 2 s each, two at a time: both rows say
+    timeout within their own limit (plus the search's one-second grace)."""
+    rows = [("ACASXU_run2a_1_1_batch_2000.onnx", "prop_6.vnnlib", 2),
+            ("ACASXU_run2a_4_2_batch_2000.onnx", "prop_3.vnnlib", 2)]
+    for name in {r[0] for r in rows} | {r[1] for r in rows}:
+        (tmp_path / name).symlink_to(acasxu_dir / name)
+    instances = tmp_path / "instances.csv"
+    instances.write_text("".join(f"{a},{b},{t}\n" for a, b, t in rows))
+    results = tmp_path / "results.csv"
+    assert main(["verify-instances", str(instances), "-o", str(results), "--no-progress",
+                 "--jobs", "2"]) == 0
+    capsys.readouterr()
+    written = list(csv.DictReader(open(results)))
+    assert [r["result"] for r in written] == ["timeout", "timeout"]
+    assert all(float(r["seconds"]) <= 3.5 for r in written)
