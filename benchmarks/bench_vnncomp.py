@@ -26,7 +26,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench_verify import DECIDED, run_nnenum, run_polyrelu, summary
+from bench_verify import DECIDED, nnenum_columns, record, run_polyrelu, summary
 
 from polyrelu.verification.instances import read_instances
 
@@ -108,13 +108,8 @@ def main():
                    "polyrelu_result": status, "polyrelu_seconds": f"{seconds:.3f}"}
             if args.nnenum_python:
                 net, prop = (plain_copy(p, Path(scratch)) for p in (net_path, prop_path))
-                result, peer_seconds, wall = run_nnenum(args.nnenum_python, net, prop, limit)
-                row.update(nnenum_result=result, nnenum_seconds=f"{peer_seconds:.3f}",
-                           nnenum_wall_seconds=f"{wall:.3f}")
-            writer.writerow(row)
-            handle.flush()
-            rows.append(row)
-            print(" ".join(str(v) for v in row.values()), flush=True)
+                row.update(nnenum_columns(args.nnenum_python, net, prop, limit))
+            record(row, writer, handle, rows)
     report(rows, ["polyrelu"] + (["nnenum"] if args.nnenum_python else []))
     sys.exit(0)
 
