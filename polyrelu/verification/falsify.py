@@ -244,9 +244,10 @@ def _walk(network, box, unsafe, k, x, solver, deadline, steps, tries=4):
     rows = (np.vstack([np.eye(d), -np.eye(d)]), np.concatenate([box[1], -box[0]]))
 
     def minimum(pattern):
-        A, b, ((A_k, b_k),) = region_constraints(network, pattern, rows, [unsafe])
-        return (A[2 * d:], b[2 * d:],
-                *_region_minimum(solver, A, b, A_k[len(b):], b_k[len(b):], box))
+        A, b, _ = region_constraints(network, pattern, rows)
+        W, c = network.feature_map(pattern)  # the margin's rows unscaled: comparable
+        return (A[2 * d:], b[2 * d:],        # between regions
+                *_region_minimum(solver, A, b, unsafe.C @ W, unsafe.d - unsafe.C @ c, box))
 
     pattern = network.activation_pattern(x)[0]
     seen = {pattern.tobytes()}
