@@ -21,11 +21,13 @@ The attack only proposes points (:func:`attack`): the caller re-checks every one
 gradient or a rounded LP point can cost time, never an answer.
 """
 
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
+from ..deadline import Deadline
 from ..network.layers import LINEAR
 from .certificate import region_constraints
 
@@ -124,8 +126,9 @@ def attack(network, case, solver, deadline, settings=AttackSettings(), round=0):
     starts = min(settings.starts << min(round, 30), settings.max_starts)
     box = inner_box(case)
     best = []
-    for k, unsafe in enumerate(case.unsafe):
-        points, margin = _descend(network, box, unsafe, rng, deadline, settings, starts)
+    for k, unsafe in enumerate(case.unsafe):  # each polytope gets its share of the time
+        share = Deadline(deadline.remaining() / (len(case.unsafe) - k))
+        points, margin = _descend(network, box, unsafe, rng, share, settings, starts)
         for i in np.argsort(margin):
             if margin[i] > 0:
                 break
@@ -191,21 +194,25 @@ def input_gradients(network, points, directions):
 
 
 def _starts(box, rng, count):
-    """The box's centre, random corners and random points (``count`` in all)."""
+    """The box's centre, then random corners and random points in random order (``count``
+    in all; any prefix is a fair mix)."""
     lower, upper = box
     corners = np.where(rng.random((count // 2, len(lower))) < 0.5, lower, upper)
     inside = lower + rng.random((count - 1 - len(corners), len(lower))) * (upper - lower)
-    return np.vstack([(lower + upper) / 2, corners, inside])
+    mixed = np.vstack([corners, inside])
+    return np.vstack([(lower + upper) / 2, mixed[rng.permutation(len(mixed))]])
 
 
 def _descend(network, box, unsafe, rng, deadline, settings, starts):
     """Projected sign-gradient descent on the margin from ``starts`` points: the best
-    point of each and its margin."""
+    point of each and its margin. If the first step shows that all steps for all starts
+    would outlast ``deadline``, only as many starts as fit go on (at least 4)."""
     x = np.clip(_starts(box, rng, starts), *box)
     width = box[1] - box[0]
     best_x, best = x.copy(), np.full(len(x), np.inf)
     sizes = np.geomspace(settings.first_step, settings.last_step, settings.steps)
-    for size in sizes:
+    began = time.monotonic()
+    for step, size in enumerate(sizes):
         margin, row = margins(unsafe, network.forward(x))
         better = margin < best
         best_x[better], best[better] = x[better], margin[better]
@@ -213,6 +220,11 @@ def _descend(network, box, unsafe, rng, deadline, settings, starts):
             break
         gradient = input_gradients(network, x, unsafe.C[row])
         x = np.clip(x - size * width * np.sign(gradient), *box)
+        if step == 0:
+            fit = int(len(x) * deadline.remaining() / ((time.monotonic() - began) * len(sizes)))
+            if fit < len(x):
+                keep = max(fit, 4)
+                x, row, best_x, best = x[:keep], row[:keep], best_x[:keep], best[:keep]
     else:
         margin, _ = margins(unsafe, network.forward(x))
         better = margin < best
