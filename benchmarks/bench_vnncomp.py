@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bench_verify import DECIDED, nnenum_columns, record, run_polyrelu, summary
 
+from polyrelu.errors import PolyreluError
 from polyrelu.verification.instances import read_instances
 
 _ANSWER = {"sat": "violated", "unsat": "holds"}
@@ -102,7 +103,11 @@ def main():
             limit = min(limit, args.cap)
             answer, disputed = majority(official.get((_plain_name(net_path),
                                                       _plain_name(prop_path))))
-            status, seconds = run_polyrelu(net_path, prop_path, limit, cache)
+            try:
+                status, seconds = run_polyrelu(net_path, prop_path, limit, cache)
+            except PolyreluError as err:  # a network polyrelu refuses (e.g. too large)
+                status, seconds = "refused", 0.0
+                print(f"polyrelu refused {net_path.name}: {err}", file=sys.stderr)
             row = {"network": _plain_name(net_path), "property": _plain_name(prop_path),
                    "limit": limit, "official": answer, "disputed": disputed,
                    "polyrelu_result": status, "polyrelu_seconds": f"{seconds:.3f}"}
