@@ -37,9 +37,13 @@ def run_polyrelu(net_path, prop_path, limit, cache):
 def run_nnenum(python, net_path, prop_path, limit):
     script = Path(__file__).with_name("peer_nnenum.py")
     start = time.monotonic()
-    done = subprocess.run([python, str(script), "verify", str(net_path), str(prop_path),
-                           "--timeout", str(limit)], capture_output=True, text=True,
-                          timeout=limit + 60)
+    try:
+        done = subprocess.run([python, str(script), "verify", str(net_path), str(prop_path),
+                               "--timeout", str(limit)], capture_output=True, text=True,
+                              timeout=limit + 60)
+    except subprocess.TimeoutExpired:  # nnenum overran its limit by a minute: stopped
+        wall = time.monotonic() - start
+        return "timeout", wall, wall
     wall = time.monotonic() - start
     try:
         out = json.loads(done.stdout.strip().splitlines()[-1])
