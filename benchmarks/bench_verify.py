@@ -37,15 +37,37 @@ def run_polyrelu(net_path, prop_path, limit, cache):
 def run_nnenum(python, net_path, prop_path, limit):
     script = Path(__file__).with_name("peer_nnenum.py")
     start = time.monotonic()
-    done = subprocess.run([python, str(script), "verify", str(net_path), str(prop_path),
-                           "--timeout", str(limit)], capture_output=True, text=True,
-                          timeout=limit + 60)
+    try:
+        done = subprocess.run([python, str(script), "verify", str(net_path), str(prop_path),
+                               "--timeout", str(limit)], capture_output=True, text=True,
+                              timeout=limit + 60)
+    except subprocess.TimeoutExpired:  # nnenum overran its limit by a minute: stopped
+        wall = time.monotonic() - start
+        return "timeout", wall, wall
     wall = time.monotonic() - start
     try:
         out = json.loads(done.stdout.strip().splitlines()[-1])
         return out["result"], out["seconds"], wall
     except (IndexError, ValueError, KeyError):
         return "error", wall, wall
+
+
+def nnenum_columns(python, net_path, prop_path, limit):
+    """nnenum's columns of a row (its answer, seconds and wall seconds; retried once on
+    an error: nnenum's LP layer fails now and then)."""
+    answer, peer_seconds, wall = run_nnenum(python, net_path, prop_path, limit)
+    if answer == "error":
+        answer, peer_seconds, wall = run_nnenum(python, net_path, prop_path, limit)
+    return {"nnenum_result": answer, "nnenum_seconds": f"{peer_seconds:.3f}",
+            "nnenum_wall_seconds": f"{wall:.3f}"}
+
+
+def record(row, writer, handle, rows):
+    """Write ``row`` at once (flushed), keep it in ``rows`` and print it."""
+    writer.writerow(row)
+    handle.flush()
+    rows.append(row)
+    print(" ".join(str(v) for v in row.values()), flush=True)
 
 
 def summary(rows, tool):
@@ -78,17 +100,8 @@ def main():
             row = {"network": net_path.name, "property": prop_path.name, "limit": limit,
                    "polyrelu_result": status, "polyrelu_seconds": f"{seconds:.3f}"}
             if args.nnenum_python:
-                answer, peer_seconds, wall = run_nnenum(args.nnenum_python, net_path,
-                                                        prop_path, limit)
-                if answer == "error":  # nnenum's LP layer fails now and then: retry once
-                    answer, peer_seconds, wall = run_nnenum(args.nnenum_python, net_path,
-                                                            prop_path, limit)
-                row.update(nnenum_result=answer, nnenum_seconds=f"{peer_seconds:.3f}",
-                           nnenum_wall_seconds=f"{wall:.3f}")
-            writer.writerow(row)
-            handle.flush()
-            rows.append(row)
-            print(" ".join(str(v) for v in row.values()), flush=True)
+                row.update(nnenum_columns(args.nnenum_python, net_path, prop_path, limit))
+            record(row, writer, handle, rows)
     print(summary(rows, "polyrelu"))
     if args.nnenum_python:
         print(summary(rows, "nnenum"))

@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from ..errors import TimeLimitError
+from ..network.loaders import gzip_fallback, read_gzip
 from ..verification.certificate_io import save_certificate
 from ..verification.checked import verify
 from ..verification.counterexample import check_counterexample_onnx
@@ -64,6 +65,7 @@ def run(args):
     if show:
         print(file=sys.stderr)
     out = {"result": result.status, "seconds": round(result.stats["seconds"], 3),
+           "falsify_seconds": round(result.stats.get("falsify_seconds", 0.0), 3),
            "boxes": result.stats["boxes"], "lps": result.stats["lps"]}
     if result.status == "holds":
         out.update(certificate="checked", **result.certificate.counts())
@@ -90,9 +92,11 @@ def _counterexample(net, prop, cex):
     out = {"counterexample": cex.x.tolist(), "output": cex.output.tolist(),
            "exact_check": "passed" + ("" if cex.exact else " at a rational point next to the "
                                       "printed float")}
-    if str(net).endswith(".onnx"):
+    net = gzip_fallback(net)
+    if net.name.endswith((".onnx", ".onnx.gz")):
+        model = read_gzip(net) if net.name.endswith(".gz") else net
         try:
-            passes, _, worst = check_counterexample_onnx(net, prop, cex)
+            passes, _, worst = check_counterexample_onnx(model, prop, cex)
         except ImportError:
             out["onnxruntime_check"] = "skipped (install onnxruntime: pip install onnxruntime)"
             return out

@@ -16,13 +16,15 @@ def add_parser(commands):
         "verify-instances", help="run a benchmark csv of instances, write a results csv",
         description="Verify every line (network,property,timeout) of a VNN-COMP style "
                     "instances csv; results are appended to OUT as they finish and a rerun "
-                    "skips the instances already there.")
+                    "skips the instances already there. A network or property named x "
+                    "that exists only as x.gz is read from the gzip.")
     parser.add_argument("instances", metavar="CSV", help="instances csv")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="results csv")
     parser.add_argument("--timeout-cap", type=seconds, metavar="S",
                         help="at most S seconds per instance (default: its own limit)")
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
-                        help="worker processes per instance")
+                        help="run N instances at once, one worker process each (results "
+                             "in the csv's order)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                         help="print each result as it finishes (default: on)")

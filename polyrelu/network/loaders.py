@@ -12,10 +12,12 @@ array is read from the file's headers and checked against ``max_parameters``
 before anything of that size is allocated.
 """
 
+import gzip
 import json
 import pickle
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,7 @@ from ..errors import (
     InvalidFileError,
     InvalidNetworkError,
     PolyreluError,
+    SizeLimitError,
     UnsafeFileError,
     UnsupportedLayerError,
     brief,
@@ -36,7 +39,10 @@ from .onnx_import import from_onnx
 from .torch_import import from_exported_program, from_torch
 
 __all__ = [
+    "MAX_DECOMPRESSED_BYTES",
     "MAX_PARAMETERS",
+    "gzip_fallback",
+    "read_gzip",
     "from_npz",
     "from_sklearn",
     "from_skops",
@@ -62,6 +68,52 @@ _PICKLE_ROUTES[".pt2"] = ("export the torch model to ONNX (torch.onnx.export) or
                           "from_torch_state(architecture, path)")
 
 
+#: Default limit on the decompressed size of a gzip file (``x.onnx.gz``, ``x.vnnlib.gz``):
+#: 1 GiB, counted while decompressing, so a small file that expands without end (a gzip
+#: bomb) is refused after at most that much work and memory. The public VNN-COMP MLP
+#: benchmarks decompress to at most a few MB per file.
+MAX_DECOMPRESSED_BYTES = 1 << 30
+_CHUNK = 1 << 20
+
+
+def gzip_fallback(path):
+    """``path``, or ``path + ".gz"`` when only that exists (the VNN-COMP benchmark layout:
+    instances.csv names ``x.onnx``, the repository holds ``x.onnx.gz``).
+
+    >>> str(gzip_fallback("no/such/file.onnx"))
+    'no/such/file.onnx'
+    """
+    path = Path(path)
+    zipped = path.with_name(path.name + ".gz")
+    return zipped if not path.exists() and zipped.is_file() else path
+
+
+def read_gzip(path, max_bytes=None):
+    """The decompressed contents (bytes) of the gzip file ``path``, at most ``max_bytes``
+    (default :data:`MAX_DECOMPRESSED_BYTES`).
+
+    Raises
+    ------
+    SizeLimitError
+        As soon as more than ``max_bytes`` bytes have come out.
+    InvalidFileError
+        If the file cannot be read or is not a valid gzip stream.
+    """
+    max_bytes = MAX_DECOMPRESSED_BYTES if max_bytes is None else max_bytes
+    chunks, size = [], 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise SizeLimitError(f"{path}: decompresses to more than {max_bytes} "
+                                         "bytes; refused (raise max_bytes for a larger file)")
+                chunks.append(chunk)
+    except (OSError, EOFError, zlib.error) as err:
+        raise InvalidFileError(f"{path}: cannot be decompressed ({brief(err)})") from err
+    return b"".join(chunks)
+
+
 def load_network(path, *, trust=False, max_parameters=MAX_PARAMETERS,
                  allow_extreme_numerics=False):
     """Load a network from a file, by extension.
@@ -71,7 +123,9 @@ def load_network(path, *, trust=False, max_parameters=MAX_PARAMETERS,
     path : str or Path
         ``.npz`` (keys ``W0, b0, W1, b1, ...``, W of shape out x in), ``.onnx``, or
         ``.skops`` (a scikit-learn ``MLPClassifier``/``MLPRegressor`` saved with
-        skops); with ``trust=True`` also a pickled torch model (``.pt``/``.pth``), a
+        skops), ``.onnx.gz`` (decompressed in memory, at most
+        ``MAX_DECOMPRESSED_BYTES``; also read for ``x.onnx`` when only ``x.onnx.gz``
+        exists); with ``trust=True`` also a pickled torch model (``.pt``/``.pth``), a
         ``torch.export.save`` program (``.pt2``) or a scikit-learn MLP
         (``.joblib``/``.pkl``).
     trust : bool, default False
@@ -92,12 +146,14 @@ def load_network(path, *, trust=False, max_parameters=MAX_PARAMETERS,
     SizeLimitError
         If the file holds more than ``max_parameters`` parameters.
     """
-    path = Path(path)
+    path = gzip_fallback(path)
     if not path.is_file():
         raise InvalidFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
     options = {"max_parameters": max_parameters,
                "allow_extreme_numerics": allow_extreme_numerics}
+    if path.name.lower().endswith(".onnx.gz"):
+        return from_onnx(_onnx_model(read_gzip(path), path), **options)
     if suffix == ".npz":
         return from_npz(path, **options)
     if suffix == ".onnx":
@@ -107,8 +163,17 @@ def load_network(path, *, trust=False, max_parameters=MAX_PARAMETERS,
     if suffix in _PICKLE_ROUTES:
         return _from_pickle(path, suffix, trust, allow_extreme_numerics)
     raise InvalidFileError(
-        f"{path}: unknown network format {suffix!r} (expected .npz, .onnx or .skops; "
-        ".pt, .pth, .pt2, .joblib or .pkl with trust=True)")
+        f"{path}: unknown network format {suffix!r} (expected .npz, .onnx, .onnx.gz or "
+        ".skops; .pt, .pth, .pt2, .joblib or .pkl with trust=True)")
+
+
+def _onnx_model(data, path):
+    import onnx
+
+    try:
+        return onnx.load_model_from_string(data)
+    except Exception as err:  # onnx raises several unrelated types
+        raise InvalidFileError(f"{path}: cannot be read as ONNX ({brief(err)})") from err
 
 
 def _from_pickle(path, suffix, trust, allow_extreme_numerics):

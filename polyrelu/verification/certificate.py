@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import PolyreluError, SolverError
-from ..network.layers import Layer
+from ..network.layers import LINEAR, Layer
 from ..network.model import Network, network_fingerprint
 from ..network.windowless import without_windows
 
@@ -38,6 +38,7 @@ __all__ = [
     "star_box_hint",
     "tail_network",
     "verification_network",
+    "with_inputs",
 ]
 
 FORMAT_NAME = "polyrelu-certificate"
@@ -159,13 +160,41 @@ def box_from_path(case, path):
     return lower, upper
 
 
-def verification_network(network):
+def verification_network(network, prop=None):
     """The network verification and the certificate checker work on: every hidden layer
     keeps all its units, in order, and has ReLU and linear units only.
     :func:`polyrelu.network.windowless.without_windows`: ``network`` itself when it is of
     that form, else its exact rewrite (the same real-valued function; max windows become
-    trees of ``x + relu(y - x)``)."""
-    return without_windows(network)
+    trees of ``x + relu(y - x)``). For a property with ``input_rows`` (constraints that
+    mix inputs), the rewrite also outputs its inputs: ``(f(x), x)``, see
+    :func:`with_inputs`."""
+    flat = without_windows(network)
+    return with_inputs(flat) if prop is not None and prop.input_rows else flat
+
+
+def with_inputs(network):
+    """The network ``x -> (f(x), x)``: every hidden layer carries the inputs on extra
+    linear units (identity weights, exact), the output layer appends them. ``network``
+    must keep all its units in order (:func:`verification_network`).
+
+    >>> net = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])  # |x|
+    >>> with_inputs(net).forward([[-3.0]]).tolist()
+    [[3.0, -3.0]]
+    """
+    d = network.input_dim
+    layers = []
+    for index, layer in enumerate(network.layers):
+        carried = np.eye(d) if index == 0 else np.hstack([np.zeros((d, layer.n_in)),
+                                                          np.eye(d)])
+        weight = np.vstack([np.hstack([layer.weight, np.zeros((layer.n_z, d))])
+                            if index else layer.weight, carried])
+        bias = np.concatenate([layer.bias, np.zeros(d)])
+        if layer is network.layers[-1]:
+            layers.append(Layer.affine(weight, bias))
+        else:
+            units = np.concatenate([layer.units, np.full(d, LINEAR)])
+            layers.append(Layer.build(weight, bias, units=units))
+    return Network.from_layers(layers, allow_extreme_numerics=network.allow_extreme_numerics)
 
 
 def free_inputs(network, case):

@@ -75,7 +75,7 @@ def check_certificate(network, prop, certificate, *, options=None):
     fingerprint is the given network's.
     """
     _check_header(network, certificate)
-    network = verification_network(network)
+    network = verification_network(network, prop)
     shape, checked_paths = _Shape(network), {}
     for piece in certificate.pieces:
         try:

@@ -8,6 +8,11 @@ interrupted run loses nothing: rerunning the same command skips the instances
 already in the output file, recognised by their identity (two networks of one name in
 different folders, or an edited file, are different instances). Each instance's time
 limit is honoured (see :func:`polyrelu.verification.search.verify`).
+
+The VNN-COMP benchmark repositories store ``x.onnx.gz`` and ``x.vnnlib.gz`` where their
+csv names ``x.onnx`` and ``x.vnnlib``: such a file is read from the gzip (decompressed
+up to :data:`polyrelu.network.loaders.MAX_DECOMPRESSED_BYTES`), and it is the gzip file
+whose path and hash identify the instance.
 """
 
 import csv
@@ -16,7 +21,8 @@ from pathlib import Path
 
 from ..deadline import Deadline
 from ..errors import InvalidFileError
-from ..network.loaders import load_network
+from ..network.loaders import gzip_fallback, load_network, read_gzip
+from ..regions.parallel import process_pool
 from .checked import verify
 from .counterexample import check_counterexample_onnx
 from .vnnlib import read_vnnlib
@@ -29,7 +35,8 @@ _IDENTITY = _FIELDS[5:]
 
 
 def read_instances(path):
-    """The instances of a benchmark csv as ``(network path, property path, timeout)``."""
+    """The instances of a benchmark csv as ``(network path, property path, timeout)``
+    (a path naming a missing file whose ``.gz`` exists is that ``.gz`` file)."""
     path = Path(path)
     try:
         lines = list(csv.reader(open(path)))
@@ -47,7 +54,8 @@ def read_instances(path):
         except ValueError as err:
             raise InvalidFileError(f"{path}:{number}: timeout {line[2]!r} is not a number") \
                 from err
-        instances.append((path.parent / line[0].strip(), path.parent / line[1].strip(), timeout))
+        instances.append((gzip_fallback(path.parent / line[0].strip()),
+                          gzip_fallback(path.parent / line[1].strip()), timeout))
     return instances
 
 
@@ -60,9 +68,12 @@ def run_instances(instances_csv, output_csv, *, timeout_cap=None, jobs=1, progre
     timeout_cap : float, optional
         Use ``min(instance timeout, timeout_cap)`` seconds per instance.
     jobs : int
-        Worker processes per instance.
+        Instances run at once, each in its own worker process (one process each: the
+        search's own ``jobs`` stays 1). The rows are written in the csv's order, each
+        as soon as it and the rows before it are done, so the results file is the
+        same as a serial run's but for the seconds.
     progress : callable, optional
-        Called with each finished result row (a dict).
+        Called with each finished result row (a dict), in the csv's order.
 
     Returns
     -------
@@ -76,25 +87,45 @@ def run_instances(instances_csv, output_csv, *, timeout_cap=None, jobs=1, progre
     """
     output_csv = Path(output_csv)
     done = _finished(output_csv)
-    instances = read_instances(instances_csv)
+    todo = []
+    for net_path, prop_path, timeout in read_instances(instances_csv):
+        identity = instance_identity(net_path, prop_path)
+        if tuple(identity.values()) not in done:
+            limit = timeout if timeout_cap is None else min(timeout, timeout_cap)
+            todo.append((net_path, prop_path, limit, identity))
     new_file = not output_csv.exists()
     with open(output_csv, "a", newline="") as handle:
         writer = csv.DictWriter(handle, _FIELDS)
         if new_file:
             writer.writeheader()
-        cache = {}
-        for net_path, prop_path, timeout in instances:
-            identity = instance_identity(net_path, prop_path)
-            if tuple(identity.values()) in done:
-                continue
-            limit = timeout if timeout_cap is None else min(timeout, timeout_cap)
-            row = {**run_instance(net_path, prop_path, limit, jobs=jobs, cache=cache),
-                   **identity}
+        for row in _rows(todo, jobs):
             writer.writerow(row)
             handle.flush()
             if progress is not None:
                 progress(row)
     return summarize(output_csv)
+
+
+def _rows(todo, jobs):
+    """The result rows of the instances ``todo`` (net, property, limit, identity), in
+    order: run here (``jobs == 1``) or ``jobs`` at a time in worker processes."""
+    if jobs == 1:
+        cache = {}
+        for net_path, prop_path, limit, identity in todo:
+            yield {**run_instance(net_path, prop_path, limit, cache=cache), **identity}
+        return
+    with process_pool(jobs) as executor:
+        futures = [executor.submit(_run_in_worker, net_path, prop_path, limit)
+                   for net_path, prop_path, limit, _ in todo]
+        for future, (*_, identity) in zip(futures, todo):
+            yield {**future.result(), **identity}
+
+
+_WORKER_CACHE = {}  # networks loaded by this worker process
+
+
+def _run_in_worker(net_path, prop_path, limit):
+    return run_instance(net_path, prop_path, limit, cache=_WORKER_CACHE)
 
 
 def summarize(output_csv):
@@ -176,8 +207,9 @@ def run_instance(net_path, prop_path, timeout, *, jobs=1, cache=None):
 def _onnx_check(net_path, prop, counterexample):
     """The ``check`` column of a violated instance: the onnxruntime re-check (and the
     exact one)."""
+    model = read_gzip(net_path) if net_path.name.endswith(".gz") else net_path
     try:
-        passes, _, worst = check_counterexample_onnx(net_path, prop, counterexample)
+        passes, _, worst = check_counterexample_onnx(model, prop, counterexample)
     except ImportError:
         return "skipped (install onnxruntime)"
     return "passed" if passes and counterexample.exact else \

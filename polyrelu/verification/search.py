@@ -77,6 +77,7 @@ from .certificate import (
     verification_network,
 )
 from .counterexample import Counterexample, check_counterexample_exact
+from .falsify import attack
 
 __all__ = ["verify", "VerificationResult", "result_file_text", "timeout_result"]
 
@@ -113,6 +114,14 @@ class _Undecided(Exception):
 
 class _Cancelled(Exception):
     pass
+
+
+class _Found(Exception):
+    """An attack round between sub-boxes found a counterexample."""
+
+    def __init__(self, counterexample):
+        super().__init__()
+        self.counterexample = counterexample
 
 
 def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exact_depth=12,
@@ -165,9 +174,10 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
     _check_dimensions(network, prop)
     if jobs < 1:
         raise PolyreluError(f"jobs must be at least 1, got {jobs}")
+    searched = verification_network(network, prop)
     settings = _Settings(options or Options(), exact_threshold, exact_depth,
-                         deadline or Deadline(timeout), network)
-    searched = verification_network(network)
+                         deadline or Deadline(timeout),
+                         searched if prop.input_rows else network, prop.output_dim)
     start = time.monotonic()
     total = _Outcome()
     remaining = settings.deadline.remaining()
@@ -182,19 +192,81 @@ def verify(network, prop, *, timeout=None, options=None, exact_threshold=10, exa
         certificate = Certificate(network_fingerprint(network), total.pieces,
                                   hints=total.hints)
     stats = {"boxes": total.boxes, "lps": total.lps, "seconds": time.monotonic() - start,
-             **piece_counts(total.pieces)}
+             "falsify_seconds": total.falsify_seconds, **piece_counts(total.pieces)}
     return VerificationResult(total.status, total.counterexample, certificate, stats)
 
 
+#: The attacks (:mod:`polyrelu.verification.falsify`): round 0 before the proof, then
+#: another, with twice the starts, whenever the rounds so far have taken less than
+#: ``FALSIFY_SHARE`` of the time spent; one round takes at most that share of the time
+#: left and at most ``FALSIFY_CAP`` seconds (also without a limit).
+FALSIFY_SHARE = 0.1
+FALSIFY_CAP = 2.0
+
+#: Inputs tried for a bisection when there are more (see _CaseSearch._best_split).
+SPLIT_CANDIDATES = 16
+
+
 def _search_all(network, prop, settings, jobs, total, progress):
-    """Search every case of ``prop`` (in ``jobs`` processes), merging into ``total``."""
+    """Attack every case of ``prop``, then search them (in ``jobs`` processes; attacks go
+    on in this process only), merging into ``total``."""
+    attacks = _Attacks(settings)
+    found = attacks.first_round(network, prop)
+    if found is not None:
+        total.status, total.counterexample = "violated", found
     frontier = 4 * jobs if jobs > 1 else None
     for index in range(len(prop.cases)):
-        total.add(_search(network, prop, index, (), settings, frontier, progress))
         if total.status != "holds":
-            return
-    if total.open_tasks:
+            break
+        total.add(_search(network, prop, index, (), settings, frontier, progress, attacks))
+    if total.status == "holds" and total.open_tasks:
         _search_in_parallel(network, prop, settings, jobs, total)
+    total.lps += attacks.solver.count
+    total.falsify_seconds = attacks.spent
+
+
+class _Attacks:
+    """The attack rounds of one :func:`verify` call and the time they took."""
+
+    def __init__(self, settings):
+        self.settings, self.start = settings, time.monotonic()
+        self.solver = LPSolver(settings.options)
+        self.spent, self.round = 0.0, 0
+
+    def first_round(self, network, prop):
+        """Round 0 on every case within one budget (but those whose box the bounds refute
+        at once): a confirmed Counterexample or None."""
+        began, budget = time.monotonic(), self._budget()
+        try:
+            for index, case in enumerate(prop.cases):
+                search = _CaseSearch(network, case, index, self.settings, self.solver, None)
+                if search.refuted_at_once():
+                    continue
+                found = search.falsify(budget, 0)
+                if found is not None or budget.expired():
+                    return found
+            return None
+        finally:
+            self.spent += time.monotonic() - began
+            self.round = 1
+
+    def due(self):
+        """Whether the rounds so far took less than FALSIFY_SHARE of the time spent."""
+        return self.spent < FALSIFY_SHARE * (time.monotonic() - self.start)
+
+    def next_round(self, search):
+        """One more round on the case of ``search`` (a _CaseSearch): a Counterexample or
+        None."""
+        began = time.monotonic()
+        try:
+            return search.falsify(self._budget(), self.round)
+        finally:
+            self.spent += time.monotonic() - began
+            self.round += 1
+
+    def _budget(self):
+        remaining = self.settings.deadline.remaining()
+        return Deadline(min(FALSIFY_CAP, FALSIFY_SHARE * remaining))
 
 
 @dataclass(frozen=True)
@@ -203,7 +275,10 @@ class _Settings:
     exact_threshold: int
     exact_depth: int
     deadline: Deadline
-    original: object  # the network given: counterexamples are checked and evaluated on it
+    # the network given (with its inputs appended for a property with input rows, see
+    # vnnlib.Property): counterexamples are checked and evaluated on it
+    original: object
+    outputs: int  # the given network's outputs (a counterexample's output)
 
 
 @dataclass
@@ -217,6 +292,7 @@ class _Outcome:
     open_tasks: list = field(default_factory=list)
     boxes: int = 0
     lps: int = 0
+    falsify_seconds: float = 0.0  # merged by the caller, not by add
 
     def add(self, other):
         if self.status == "holds":
@@ -231,17 +307,22 @@ class _Outcome:
 _STOP = None  # set in worker processes: another worker has decided the property
 
 
-def _search(network, prop, index, path, settings, frontier=None, progress=None):
+def _search(network, prop, index, path, settings, frontier=None, progress=None,
+            attacks=None):
     """Search case ``index`` below ``path``; with ``frontier``, stop once that many
-    sub-boxes are open and return them in ``open_tasks``."""
+    sub-boxes are open and return them in ``open_tasks``. With ``attacks`` (an
+    _Attacks), attack rounds run between sub-boxes when due."""
     solver = LPSolver(settings.options)
-    search = _CaseSearch(network, prop.cases[index], index, settings, solver, progress)
+    search = _CaseSearch(network, prop.cases[index], index, settings, solver, progress,
+                         attacks)
     outcome = _Outcome()
     try:
         outcome.counterexample, open_paths = search.run(outcome.pieces, path, frontier)
         outcome.open_tasks = [(index, p) for p in open_paths]
         if outcome.counterexample is not None:
             outcome.status = "violated"
+    except _Found as found:
+        outcome.status, outcome.counterexample = "violated", found.counterexample
     except (_Timeout, TimeLimitError):
         outcome.status = "timeout"
     except _Undecided:
@@ -324,11 +405,13 @@ def _check_dimensions(network, prop):
 class _CaseSearch:
     """Branch and bound over one input box of a property."""
 
-    def __init__(self, network, case, index, settings, solver, progress):
+    def __init__(self, network, case, index, settings, solver, progress, attacks=None):
         self.network, self.case, self.index = network, case, index
+        self.attacks = attacks
         self.options, self.solver = settings.options, solver
         self.exact_threshold, self.deadline = settings.exact_threshold, settings.deadline
         self.exact_depth, self.original = settings.exact_depth, settings.original
+        self.outputs = settings.outputs
         self.progress = progress
         self.boxes = 0
         self.hints = []  # BoxHints of the open pieces at each layer (for the checker)
@@ -367,26 +450,52 @@ class _CaseSearch:
                 if found is not None:
                     return found, []
                 continue
-            stack.extend(reversed(self._best_split(path, lower, upper, refuted)))
+            stack.extend(reversed(self._best_split(path, lower, upper, refuted, bounds)))
         return None, []
 
-    def _best_split(self, path, lower, upper, refuted):
+    def refuted_at_once(self):
+        """Whether the bounds over the whole box refute every unsafe polytope (the first
+        step of :meth:`run`; then an attack is pointless)."""
+        lower, upper = box_from_path(self.case, ())
+        bounds = linear_bounds(self.network, lower, upper, self.rows)
+        return all(self._refutation(bounds, k, lower, upper) is not None
+                   for k in range(len(self.row_ranges)))
+
+    def falsify(self, budget, round):
+        """The first candidate of round ``round`` of
+        :func:`polyrelu.verification.falsify.attack` (within the Deadline ``budget``) that
+        the exact re-check confirms, as a Counterexample, or None."""
+        for candidate in attack(self.network, self.case, self.solver, budget, round=round):
+            found = self._counterexample(candidate.x, candidate.disjunct, candidate.pattern)
+            if found is not None:
+                return found
+        return None
+
+    def _best_split(self, path, lower, upper, refuted, bounds):
         """The two halves (path, bounds) of the bisection that improves the bounds most:
-        every input is tried; the score is the sum over the open unsafe sets of the
-        best single-row margin in each half."""
-        children = [path + ((dim, side),) for dim in range(len(lower)) for side in (0, 1)]
-        boxes = [box_from_path(self.case, child) for child in children]
-        bounds = linear_bounds_batch(self.network, np.array([b[0] for b in boxes]),
-                                     np.array([b[1] for b in boxes]), self.rows)
+        each candidate input is tried; the score is the sum over the open unsafe sets of
+        the best single-row margin in each half. The candidates are all inputs, or, past
+        ``SPLIT_CANDIDATES`` of them, the ones whose width weighs most in the open rows'
+        linear bounds (``bounds``, of this box): trying all 784 inputs of an MNIST net
+        is one bound computation over 1568 boxes, longer than the time limit."""
         open_sets = [k for k, lam in enumerate(refuted) if lam is None]
-        scores = np.array([sum(self._margin(bounds[i], k) for i in (2 * dim, 2 * dim + 1)
-                               for k in open_sets) for dim in range(len(lower))])
         width = (upper - lower) / self.width
-        scores[width <= 1e-12] = -np.inf
+        dims = np.arange(len(lower))
+        if len(dims) > SPLIT_CANDIDATES:
+            rows = [r for k in open_sets for r in self.row_ranges[k]]
+            weight = np.abs(bounds.coefficients[rows]).sum(axis=0) * (upper - lower)
+            dims = np.sort(np.argsort(-weight, kind="stable")[:SPLIT_CANDIDATES])
+        children = [path + ((int(dim), side),) for dim in dims for side in (0, 1)]
+        boxes = [box_from_path(self.case, child) for child in children]
+        halves = linear_bounds_batch(self.network, np.array([b[0] for b in boxes]),
+                                     np.array([b[1] for b in boxes]), self.rows)
+        scores = np.array([sum(self._margin(halves[i], k) for i in (2 * j, 2 * j + 1)
+                               for k in open_sets) for j in range(len(dims))])
+        scores[width[dims] <= 1e-12] = -np.inf
         # among (nearly) equally good splits, halve the relatively widest input
         ties = scores >= scores.max() - 1e-9 * (1.0 + abs(scores.max()))
-        dim = int(np.argmax(np.where(ties, width, -np.inf)))
-        return list(zip(children[2 * dim:2 * dim + 2], bounds[2 * dim:2 * dim + 2]))
+        j = int(np.argmax(np.where(ties, width[dims], -np.inf)))
+        return list(zip(children[2 * j:2 * j + 2], halves[2 * j:2 * j + 2]))
 
     def _margin(self, bounds, k):
         return max((bounds.lower[r] - self.rhs[r] for r in self.row_ranges[k]),
@@ -400,6 +509,10 @@ class _CaseSearch:
             raise _Cancelled
         if self.progress is not None and self.boxes % 64 == 0:
             self.progress(self.boxes)
+        if self.attacks is not None and self.attacks.due():
+            found = self.attacks.next_round(self)
+            if found is not None:
+                raise _Found(found)
 
     def _refutation(self, bounds, k, lower, upper, network=None):
         """Multipliers on polytope k's rows proving the box misses it, or None.
@@ -448,15 +561,16 @@ class _CaseSearch:
         activation ``pattern`` of a region around ``x``, a nearby vertex of the region's
         intersection with the unsafe set is tried too (solved exactly)."""
         x = np.clip(x, self.case.lower, self.case.upper)
-        candidates = [to_fractions(x)]
+        candidates = [lambda: to_fractions(x)]  # the vertex (exact, slow) only if x fails
         if pattern is not None:
-            candidates.append(self._vertex_near(x, pattern, disjunct))
-        for point in candidates:
+            candidates.append(lambda: self._vertex_near(x, pattern, disjunct))
+        for candidate in candidates:
+            point = candidate()
             if point is not None and check_counterexample_exact(self.original, self.case,
                                                                 disjunct, point):
                 x = np.array([float(v) for v in point])
-                return Counterexample(x, self.original.forward(x[None])[0], self.index,
-                                      disjunct, tuple(point))
+                return Counterexample(x, self.original.forward(x[None])[0][:self.outputs],
+                                      self.index, disjunct, tuple(point))
         return None
 
     def _vertex_near(self, x, pattern, disjunct):

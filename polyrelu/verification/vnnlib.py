@@ -3,9 +3,12 @@
 VNN-LIB is an SMT-LIB subset. This reader accepts what the VNN-COMP benchmarks
 (ACAS Xu among them) use: ``(declare-const X_i Real)`` for inputs,
 ``(declare-const Y_j Real)`` for outputs, and ``(assert F)`` where F is built from
-``and``, ``or`` and the comparisons ``<=``, ``>=`` between a variable or a
-number and a variable or a number. Every other construct is refused with an
-error that names it.
+``and``, ``or`` and the comparisons ``<=``, ``>=`` between linear terms: variables,
+numbers, ``(+ a b ...)``, ``(- a)``, ``(- a b ...)`` and ``(* c ... a)`` with at most one
+factor that is not a constant. A comparison of one input with numbers bounds it
+(``(<= (* 2 X_0) 1)``); any other comparison is a linear constraint on the outputs, or
+on outputs and inputs together (a general input polytope, see :class:`Property`). Every
+other construct is refused with an error that names it.
 
 The assertions describe the *unsafe* set: a property is **violated** (``sat`` in
 VNN-COMP) when some input satisfies all of them, and **holds** (``unsat``)
@@ -16,12 +19,16 @@ constraints ``C y <= d`` on the outputs. A :class:`Property` is a list of
 output polyhedra that are unsafe there.
 
 Numbers are kept exactly (as :class:`fractions.Fraction` of the decimal text)
-next to their float64 values, so counterexamples can be re-checked exactly.
+next to their float64 values, so counterexamples can be re-checked exactly. The
+coefficients of an output row (``C``) are the float64 roundings of their exact values
+(exact for the integers and dyadic fractions benchmarks use): the property polyrelu
+decides, and re-checks counterexamples against, is the one with those coefficients.
 
 The text is untrusted: the reader is iterative (any nesting depth) and linear in
 the file's size (0.2 to 0.3 s and 10 to 16 MB of memory per MB of text, see
 ``benchmarks/bench_vnnlib.py``); a number is refused beyond 400 characters, a
-decimal exponent beyond 400 in magnitude or the float64 range; the expansion into
+decimal exponent beyond 400 in magnitude or the float64 range, a coefficient of a
+linear term beyond the float64 range or 4096 bits; the expansion into
 cases stops at 100,000 cases or 5e7 comparisons, the output matrices at 2e7
 entries; an error message quotes at most 80 characters of the input.
 """
@@ -34,6 +41,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import InvalidFileError
+from ..network.loaders import gzip_fallback, read_gzip
 
 __all__ = ["parse_sexpressions", "read_vnnlib", "Property", "Case", "OutputPolytope",
            "input_box"]
@@ -115,8 +123,10 @@ def _expressions(text):
 class OutputPolytope:
     """The output set ``{y : C y <= d}`` (one disjunct of the unsafe set).
 
-    ``d_exact`` holds the right-hand sides as Fractions; ``C`` has small integer
-    entries (from comparisons of variables), so it is exact as floats.
+    ``d_exact`` holds the right-hand sides as Fractions; ``C`` holds the float64
+    coefficients (small integers from comparisons of variables; linear terms' coefficients
+    rounded to float64, see the module's notes). Its columns are the outputs, then, for a
+    property with ``input_rows``, the inputs.
     """
 
     C: np.ndarray
@@ -142,12 +152,21 @@ class Case:
 
 @dataclass(frozen=True)
 class Property:
-    """A VNN-LIB property: violated iff some case has an input mapped into an unsafe polytope."""
+    """A VNN-LIB property: violated iff some case has an input mapped into an unsafe polytope.
+
+    With ``input_rows`` some constraints mix inputs (several inputs, or inputs and
+    outputs): then every unsafe polytope is over ``(y, x)``, the outputs followed by the
+    inputs (``C`` has ``output_dim + input_dim`` columns), and the case's box is the
+    bounding box its one-input bounds give; the search and the checker work on the
+    network extended to output its inputs too
+    (:func:`polyrelu.verification.certificate.verification_network`).
+    """
 
     input_dim: int
     output_dim: int
     cases: tuple
     source: str = ""
+    input_rows: bool = False
 
 
 def read_vnnlib(path_or_text):
@@ -181,8 +200,11 @@ def read_vnnlib(path_or_text):
     if d == 0:
         raise InvalidFileError(f"{source}: declares no input variable X_i")
     cases = _group_by_box(_split_term(term, d, source) for term in conjunction.terms)
-    built = tuple(_case(box, disjuncts, d, m, source) for box, disjuncts in cases)
-    return Property(d, m, built, source)
+    input_rows = any(isinstance(key, tuple) for _, disjuncts in cases for rows in disjuncts
+                     for row in rows for key, _ in row[0])
+    columns = m + d if input_rows else m
+    built = tuple(_case(box, disjuncts, d, m, columns, source) for box, disjuncts in cases)
+    return Property(d, m, built, source, input_rows)
 
 
 def input_box(path):
@@ -202,10 +224,16 @@ def input_box(path):
 
 
 def _read_text(path_or_text):
+    """The text and its source's name: the text itself, a file, or a gzip file
+    (``x.vnnlib.gz``, also read for ``x.vnnlib`` when only it exists; decompressed up to
+    :data:`polyrelu.network.loaders.MAX_DECOMPRESSED_BYTES`)."""
     text = str(path_or_text)
     if "(" in text:
         return text, "<vnnlib text>"
+    path = gzip_fallback(text)
     try:
+        if path.name.endswith(".gz"):
+            return read_gzip(path).decode("utf-8"), str(path)
         with open(text, encoding="utf-8") as handle:
             return handle.read(), text
     except (OSError, UnicodeDecodeError) as err:
@@ -332,8 +360,9 @@ class _Comparisons:
     """Reads comparisons (their variables once each).
 
     ``classify`` gives ``("upper", i, value)`` for ``X_i <= value``, ``("lower", i,
-    value)`` for ``X_i >= value`` and ``("row", None, (c, rhs))`` for an output
-    constraint ``c y <= rhs``.
+    value)`` for ``X_i >= value`` and ``("row", None, (c, rhs))`` for a constraint
+    ``c y <= rhs`` on the outputs (``c``: pairs of an output index and a coefficient) or
+    on outputs and inputs (an input's index is the pair ``("X", i)``).
     """
 
     def __init__(self, source):
@@ -343,6 +372,8 @@ class _Comparisons:
     def classify(self, comparison):
         """What ``comparison`` (``[op, left, right]``) says, see the class."""
         op, left, right = comparison
+        if isinstance(left, list) or isinstance(right, list):
+            return self._linear(comparison)
         sides = [self._operand(left), self._operand(right)]
         if op == ">=":
             sides.reverse()  # now: sides[0] <= sides[1]
@@ -353,14 +384,25 @@ class _Comparisons:
             return "lower", sides[1][1], sides[0][1]
         if "X" not in kinds and kinds != ("const", "const"):
             return "row", None, _output_row(sides)
-        raise InvalidFileError(
-            f"{self.source}: unsupported comparison {_show(comparison)}: "
-            "inputs may only be compared with numbers, outputs with outputs or numbers")
+        return self._linear(comparison)
+
+    def _linear(self, comparison):
+        """A comparison of linear terms: ``e <= 0`` with ``e`` the difference of its sides,
+        a bound when ``e`` has one input variable, else a row (see the class)."""
+        op, left, right = comparison
+        small, large = (left, right) if op == "<=" else (right, left)
+        terms, constant = _difference(_linear_form(small, self.source),
+                                      _linear_form(large, self.source))
+        if not terms:
+            raise InvalidFileError(f"{self.source}: comparison without variables "
+                                   f"{_show(comparison)}")
+        if len(terms) == 1 and next(iter(terms))[0] == "X":
+            ((_, index), a), = terms.items()
+            return ("upper" if a > 0 else "lower"), index, -constant / a
+        return "row", None, (tuple((j if kind == "Y" else (kind, j), a)
+                                   for (kind, j), a in terms.items()), -constant)
 
     def _operand(self, token):
-        if isinstance(token, list):
-            raise InvalidFileError(f"{self.source}: unsupported operand {_show(token)} "
-                                   "(expected a variable or a number)")
         known = self.variables.get(token)
         if known is not None:
             return known
@@ -427,6 +469,119 @@ def _read_operand(token, source):
     return "const", value
 
 
+_LINEAR_HEADS = frozenset("+-*")
+_MAX_COEFFICIENT_BITS = 4096
+
+
+class _Form:
+    """A linear term ``scale * sum(terms) + constant`` being built: ``terms`` maps
+    ``(kind, index)`` to a Fraction. The lazy ``scale`` keeps ``(* c (* c ...))`` linear."""
+
+    def __init__(self, terms=None, constant=_ZERO):
+        self.terms, self.scale, self.constant = terms or {}, Fraction(1), constant
+
+    def coefficients(self):
+        return {key: value * self.scale for key, value in self.terms.items() if value}
+
+
+def _linear_form(expression, source):
+    """The :class:`_Form` of a linear term built from variables, numbers, ``+``, ``-`` and
+    ``*`` (by constants), read iteratively (any nesting depth, linear in its size)."""
+    if not isinstance(expression, list):
+        return _leaf_form(expression, source)
+    frames = [_open_term(expression, source)]
+    while True:
+        node, parts = frames[-1]
+        if len(parts) + 1 < len(node):
+            child = node[len(parts) + 1]
+            if isinstance(child, list):
+                frames.append(_open_term(child, source))
+            else:
+                parts.append(_leaf_form(child, source))
+            continue
+        frames.pop()
+        form = _combine(node, parts, source)
+        if not frames:
+            return form
+        frames[-1][1].append(form)
+
+
+def _open_term(node, source):
+    if not node or node[0] not in _LINEAR_HEADS or len(node) < 2:
+        raise InvalidFileError(f"{source}: unsupported operand {_show(node)} (expected a "
+                               "variable, a number, or +, - or * of those)")
+    return node, []
+
+
+def _leaf_form(token, source):
+    kind, value = _read_operand(token, source)
+    return _Form(constant=value) if kind == "const" else _Form({(kind, value): Fraction(1)})
+
+
+def _combine(node, parts, source):
+    """The form of ``(+ parts...)``, ``(- parts...)`` or ``(* parts...)``."""
+    head = node[0]
+    if head == "*":
+        return _product(node, parts, source)
+    if head == "-":
+        for part in parts if len(parts) == 1 else parts[1:]:
+            part.scale, part.constant = -part.scale, -part.constant
+    base = max(parts, key=lambda part: len(part.terms))  # merge the smaller into the larger
+    for part in parts:
+        if part is base:
+            continue
+        ratio = part.scale if base.scale == 1 else part.scale / base.scale
+        for key, value in part.terms.items():
+            base.terms[key] = _checked(base.terms.get(key, _ZERO) + value * ratio, node,
+                                       source)
+        if part.constant:
+            base.constant = _checked(base.constant + part.constant, node, source)
+    return base
+
+
+def _product(node, parts, source):
+    """The form of ``(* parts...)``: at most one part may hold variables."""
+    variable = [part for part in parts if part.terms]
+    if len(variable) > 1:
+        raise InvalidFileError(f"{source}: {_show(node)} is not linear (a product of "
+                               "two variables)")
+    factor = Fraction(1)
+    for part in parts:
+        if not part.terms and part.constant != 1:
+            factor = _checked(factor * part.constant, node, source)
+    if not variable:
+        return _Form(constant=factor)
+    form = variable[0]
+    if not factor:
+        return _Form()
+    if factor != 1:
+        form.constant = _checked(form.constant * factor, node, source)
+        form.scale = _checked(form.scale * factor, node, source)
+    return form
+
+
+def _checked(value, node, source):
+    """``value``, refused when beyond the float64 range (about 2^+-1022) or with more than
+    ``_MAX_COEFFICIENT_BITS`` bits in its numerator or denominator (too slow to carry)."""
+    top, bottom = value.numerator.bit_length(), value.denominator.bit_length()
+    if value and abs(top - bottom) > 1022:
+        raise InvalidFileError(f"{source}: a coefficient or constant of {_show(node)} is "
+                               "outside the float64 range")
+    if max(top, bottom) > _MAX_COEFFICIENT_BITS:
+        raise InvalidFileError(f"{source}: a coefficient or constant of {_show(node)} is too "
+                               f"precise (over {_MAX_COEFFICIENT_BITS} bits)")
+    return value
+
+
+def _difference(small, large):
+    """``(coefficients, constant)`` of ``small - large``."""
+    terms = small.coefficients()
+    for key, value in large.coefficients().items():
+        terms[key] = terms.get(key, _ZERO) - value
+    return {key: value for key, value in terms.items() if value}, \
+        small.constant - large.constant
+
+
 def _output_row(sides):
     """Coefficients (pairs of output index and coefficient) and right-hand side of
     ``sides[0] <= sides[1]`` as ``c y <= d``."""
@@ -441,21 +596,26 @@ def _output_row(sides):
     return tuple(c.items()), rhs
 
 
-def _output_matrix(rows, m, source):
-    """The dense matrix C of output rows (dicts), refused beyond ``_MAX_MATRIX`` entries."""
-    if len(rows) * m > _MAX_MATRIX:
-        raise InvalidFileError(f"{source}: {len(rows)} output constraints on {m} outputs make "
-                               f"a matrix of more than {_MAX_MATRIX} entries")
-    C = np.zeros((len(rows), m))
+def _output_matrix(rows, d, m, columns, source):
+    """The dense matrix C of the rows (output ``j`` in column ``j``, input ``i`` in column
+    ``m + i``), refused beyond ``_MAX_MATRIX`` entries."""
+    if len(rows) * columns > _MAX_MATRIX:
+        raise InvalidFileError(f"{source}: {len(rows)} output constraints on {columns} "
+                               f"variables make a matrix of more than {_MAX_MATRIX} entries")
+    C = np.zeros((len(rows), columns))
     for i, (coefficients, _) in enumerate(rows):
         for j, value in coefficients:
-            if j >= m:
+            if isinstance(j, tuple):
+                if j[1] >= d:
+                    raise InvalidFileError(f"{source}: X_{j[1]} is not declared")
+                j = m + j[1]
+            elif j >= m:
                 raise InvalidFileError(f"{source}: Y_{j} is not declared")
             C[i, j] = value
     return C
 
 
-def _case(box, disjuncts, d, m, source):
+def _case(box, disjuncts, d, m, columns, source):
     lower, upper = box
     bad = [i for i in range(d) if lower[i] > upper[i]]
     if bad:
@@ -463,7 +623,7 @@ def _case(box, disjuncts, d, m, source):
     unsafe = []
     for rows in disjuncts:
         rhs = tuple(row[1] for row in rows)
-        unsafe.append(OutputPolytope(_output_matrix(rows, m, source),
+        unsafe.append(OutputPolytope(_output_matrix(rows, d, m, columns, source),
                                      np.array([float(v) for v in rhs]), rhs))
     return Case(np.array([float(v) for v in lower]), np.array([float(v) for v in upper]),
                 tuple(lower), tuple(upper), tuple(unsafe))

@@ -133,3 +133,120 @@ def test_saved_certificate_is_rechecked_and_bound_to_its_network(tmp_path, capsy
     (tmp_path / "junk.npz").write_bytes(b"not a certificate")
     assert main(["check-certificate", str(net), str(prop), str(tmp_path / "junk.npz")]) == 2
     assert "not a readable certificate file" in capsys.readouterr().err
+
+
+def gzipped_copy(source, target):
+    import gzip
+
+    target.write_bytes(gzip.compress(source.read_bytes()))
+
+
+ACAS_ROWS = [("ACASXU_run2a_1_7_batch_2000.onnx", "prop_3.vnnlib", 60),
+             ("ACASXU_run2a_1_6_batch_2000.onnx", "prop_3.vnnlib", 60),
+             ("ACASXU_run2a_2_1_batch_2000.onnx", "prop_2.vnnlib", 60),
+             ("ACASXU_run2a_1_8_batch_2000.onnx", "prop_4.vnnlib", 60),
+             ("ACASXU_run2a_2_4_batch_2000.onnx", "prop_3.vnnlib", 60)]
+
+
+def results_without_times(path):
+    """The rows of a results csv without their seconds (the rest must not depend on how
+    the instances were scheduled)."""
+    return [{k: v for k, v in row.items() if k != "seconds"}
+            for row in csv.DictReader(open(path))]
+
+
+def test_vnncomp_layout_reads_the_gzip_files(acasxu_dir, tmp_path, capsys):
+    """An instances csv naming x.onnx and x.vnnlib where only x.onnx.gz and x.vnnlib.gz
+    exist (the VNN-COMP benchmark repositories): the same answers as from the plain
+    files, and the onnxruntime check runs on the decompressed model."""
+    plain, zipped = tmp_path / "plain", tmp_path / "zipped"
+    plain.mkdir(), zipped.mkdir()
+    rows = ACAS_ROWS[:3]
+    for name in {r[0] for r in rows} | {r[1] for r in rows}:
+        (plain / name).symlink_to(acasxu_dir / name)
+        gzipped_copy(acasxu_dir / name, zipped / (name + ".gz"))
+    for folder in (plain, zipped):
+        (folder / "instances.csv").write_text("".join(f"{a},{b},{t}\n" for a, b, t in rows))
+        assert main(["verify-instances", str(folder / "instances.csv"), "-o",
+                     str(folder / "results.csv"), "--no-progress"]) == 0
+    capsys.readouterr()
+    answers = [[(r["result"], r["check"]) for r in csv.DictReader(open(folder / "results.csv"))]
+               for folder in (plain, zipped)]
+    assert answers[0] == answers[1]
+    assert ("violated", "passed") in answers[1] and ("holds", "passed") in answers[1]
+    written = list(csv.DictReader(open(zipped / "results.csv")))
+    assert all(r["network_path"].endswith(".onnx.gz") for r in written)
+
+
+def test_verify_reads_a_gzipped_network_and_property(acasxu_dir, tmp_path, capsys):
+    net, prop = tmp_path / "net.onnx.gz", tmp_path / "prop.vnnlib.gz"
+    gzipped_copy(onnx_net(acasxu_dir, "2_1"), net)
+    gzipped_copy(acasxu_dir / "prop_2.vnnlib", prop)
+    assert main(["verify", str(net), str(prop), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"result": "violated"' in out and '"onnxruntime_check": "passed' in out
+
+
+def test_a_gzip_bomb_is_refused_in_one_line(acasxu_dir, tmp_path, capsys, monkeypatch):
+    """A small gzip that decompresses beyond the limit: refused while decompressing, one
+    line, exit 2 (the limit lowered to keep the test small)."""
+    import gzip
+
+    from polyrelu.network import loaders
+
+    monkeypatch.setattr(loaders, "MAX_DECOMPRESSED_BYTES", 1 << 20)
+    bomb = tmp_path / "bomb.onnx.gz"
+    bomb.write_bytes(gzip.compress(bytes(8 << 20)))
+    assert bomb.stat().st_size < 20_000
+    prop = tmp_path / "p.vnnlib.gz"
+    prop.write_bytes(gzip.compress(b"(declare-const X_0 Real)" + b" " * (8 << 20)))
+    net, good_prop = onnx_net(acasxu_dir, "2_1"), acasxu_dir / "prop_2.vnnlib"
+    for arguments in ([str(bomb), str(good_prop)], [str(net), str(prop)]):
+        assert main(["verify", *arguments]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "decompresses to more than 1048576 bytes" in err and len(err.splitlines()) == 1
+
+
+def test_a_truncated_gzip_is_one_line(acasxu_dir, tmp_path, capsys):
+    import gzip
+
+    net = tmp_path / "net.onnx.gz"
+    net.write_bytes(gzip.compress(onnx_net(acasxu_dir, "2_1").read_bytes())[:5000])
+    assert main(["verify", str(net), str(acasxu_dir / "prop_2.vnnlib")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot be decompressed" in err and len(err.splitlines()) == 1
+
+
+def test_instances_in_parallel_give_the_serial_results_in_order(acasxu_dir, tmp_path, capsys):
+    """verify-instances --jobs 2 (two instances at a time, in worker processes): the same
+    rows as one at a time, in the csv's order."""
+    for name in {r[0] for r in ACAS_ROWS} | {r[1] for r in ACAS_ROWS}:
+        (tmp_path / name).symlink_to(acasxu_dir / name)
+    instances = tmp_path / "instances.csv"
+    instances.write_text("".join(f"{a},{b},{t}\n" for a, b, t in ACAS_ROWS))
+    serial, parallel = tmp_path / "serial.csv", tmp_path / "parallel.csv"
+    assert main(["verify-instances", str(instances), "-o", str(serial), "--no-progress"]) == 0
+    assert main(["verify-instances", str(instances), "-o", str(parallel), "--no-progress",
+                 "--jobs", "2"]) == 0
+    capsys.readouterr()
+    assert results_without_times(serial) == results_without_times(parallel)
+    assert [(r["network"], r["property"]) for r in results_without_times(parallel)] == \
+        [(a, b) for a, b, _ in ACAS_ROWS]
+
+
+def test_instances_in_parallel_each_honour_their_own_limit(acasxu_dir, tmp_path, capsys):
+    """Two instances that run for minutes, 2 s each, two at a time: both rows say
+    timeout within their own limit (plus the search's one-second grace)."""
+    rows = [("ACASXU_run2a_1_1_batch_2000.onnx", "prop_6.vnnlib", 2),
+            ("ACASXU_run2a_4_2_batch_2000.onnx", "prop_3.vnnlib", 2)]
+    for name in {r[0] for r in rows} | {r[1] for r in rows}:
+        (tmp_path / name).symlink_to(acasxu_dir / name)
+    instances = tmp_path / "instances.csv"
+    instances.write_text("".join(f"{a},{b},{t}\n" for a, b, t in rows))
+    results = tmp_path / "results.csv"
+    assert main(["verify-instances", str(instances), "-o", str(results), "--no-progress",
+                 "--jobs", "2"]) == 0
+    capsys.readouterr()
+    written = list(csv.DictReader(open(results)))
+    assert [r["result"] for r in written] == ["timeout", "timeout"]
+    assert all(float(r["seconds"]) <= 3.5 for r in written)
