@@ -67,7 +67,8 @@ def test_streamed_walk_equals_in_memory_walk_and_splitting(name, tmp_path):
     assert not list((tmp_path / "run").glob(".chunk_*"))
 
 
-@pytest.mark.parametrize("sizes,seed", [((2, 6, 5, 1), 42), ((3, 5, 4, 1), 43)])
+@pytest.mark.parametrize("sizes,seed", [
+    ((2, 6, 5, 1), 42), pytest.param((3, 5, 4, 1), 43, marks=pytest.mark.slow)])
 def test_streamed_edges_are_exactly_the_shared_facets(sizes, seed, tmp_path):
     network = _random(sizes, seed)
     _, loaded = _streamed(network, tmp_path)
