@@ -43,11 +43,14 @@ def add_parser(commands):
 def run(args):
     """The exact constant by the search, or (``--enumerate``) by every region with its
     re-checked certificate and the baselines' table."""
+    if args.enumerate and (args.direction is not None or args.layer is not None):
+        raise PolyreluError("--direction and --layer need the search (drop --enumerate)")
+    if args.no_sdp and not args.enumerate:
+        raise PolyreluError("--no-sdp applies to --enumerate only (the search computes no "
+                            "baselines)")
     network, domain, progress = inputs(args)
     if not args.enumerate:
         return _search(args, network, domain)
-    if args.direction is not None or args.layer is not None:
-        raise PolyreluError("--direction and --layer need the search (drop --enumerate)")
     try:
         result = lipschitz(network, domain, args.norm, output=args.output, progress=progress,
                            deadline=args.deadline)

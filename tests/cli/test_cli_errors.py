@@ -67,9 +67,17 @@ def test_bad_options_of_other_commands(capsys, command):
     one_line_error(capsys, main(command), 2, "error")
 
 
+@pytest.mark.parametrize("options, message", [
+    (["--no-sdp"], "--no-sdp applies to --enumerate only"),
+    (["--enumerate", "--direction", "1,0"], "need the search"),
+    (["--enumerate", "--layer", "1"], "need the search"),
+])
+def test_lipschitz_options_that_would_be_ignored_are_refused(capsys, options, message):
+    one_line_error(capsys, main(["lipschitz", MOONS, *BOX, *options]), 2, message)
+
+
 def test_lipschitz_on_a_tiny_box(capsys):
-    line = one_line_error(capsys, main(["lipschitz", MOONS, "--box", "0", "1e-300",
-                                        "--no-sdp"]), 2)
+    line = one_line_error(capsys, main(["lipschitz", MOONS, "--box", "0", "1e-300"]), 2)
     assert "no region" in line or "resolvable scale" in line  # the domain check may come first
 
 
