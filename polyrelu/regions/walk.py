@@ -331,7 +331,7 @@ class Walk:
             found = self._discover(point.copy(), raw)
             key = self.canonical[raw_key] = found[0]
             self._queue_new(found)
-        elif canonical:
+        elif canonical and key not in self.ids:  # copy the seed only for a new region
             self._queue_new((key, bits.copy(), point.copy()))
         return key
 
