@@ -39,6 +39,7 @@ from ..errors import (
     InvalidFileError,
     InvalidNetworkError,
     PolyreluError,
+    SizeLimitError,
 )
 from ..geometry.domain import Domain
 from ..geometry.interval import neuron_status
@@ -296,7 +297,12 @@ def read_arrays(path, what):
     """All arrays of a region-complex or checkpoint ``.npz`` file (no pickle; numbers, the
     ``meta`` text, at most :data:`MAX_FILE_ENTRIES` entries counted from the headers before
     anything is read), or :class:`InvalidFileError` naming why it cannot be read."""
-    return read_npz(path, f"polyrelu {what}", max_entries=MAX_FILE_ENTRIES, text=("meta",))
+    try:
+        return read_npz(path, f"polyrelu {what}", max_entries=MAX_FILE_ENTRIES, text=("meta",))
+    except SizeLimitError as err:  # its message names --max-parameters, a network option
+        raise SizeLimitError(f"{path}: its arrays declare more than {MAX_FILE_ENTRIES} entries "
+                             f"(counted from their headers): not a polyrelu {what} file that "
+                             "can be read") from err
 
 
 def affine_piece_labels(W, b, edges, rtol=1e-9, batch=100_000):
