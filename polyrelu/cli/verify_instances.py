@@ -3,6 +3,7 @@
 import argparse
 import sys
 
+from ..errors import PolyreluError
 from ..verification.instances import run_instances
 from .arguments import positive_int, seconds
 from .outputs import check_output
@@ -25,6 +26,9 @@ def add_parser(commands):
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                         help="run N instances at once, one worker process each (results "
                              "in the csv's order)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the instances on a Dask cluster (dask.distributed "
+                             "scheduler address) instead of --jobs worker processes")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                         help="print each result as it finishes (default: on)")
@@ -34,8 +38,12 @@ def add_parser(commands):
 def run(args):
     """Run the instances (appending to the results csv) and return the totals."""
     check_output(args.output, "-o")
+    if args.scheduler and args.jobs > 1:
+        raise PolyreluError("--jobs and --scheduler exclude each other (on a Dask cluster "
+                            "its workers decide how many instances run at once)")
     return run_instances(args.instances, args.output, timeout_cap=args.timeout_cap,
-                         jobs=args.jobs, progress=_show if args.progress else None)
+                         jobs=args.jobs, scheduler=args.scheduler,
+                         progress=_show if args.progress else None)
 
 
 def _show(row):

@@ -31,7 +31,7 @@ from .checkpoint import CountCheckpoint
 from .splitting import Splitter, count_batches
 from .walk import Walk, open_checkpoint
 
-__all__ = ["enumerate_parallel", "count_parallel", "process_pool"]
+__all__ = ["enumerate_parallel", "count_parallel", "process_pool", "dask_executor"]
 
 
 def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
@@ -113,14 +113,24 @@ def _dask_client(scheduler):
     return scheduler if isinstance(scheduler, Client) else _connect(Client, scheduler)
 
 
-def _on_dask(walk, scheduler, checkpoint, progress, keep):
+@contextmanager
+def dask_executor(scheduler):
+    """``(executor, workers)`` of a Dask cluster: a ``concurrent.futures`` executor whose
+    tasks run on the cluster and the number of its workers (at least 1). ``scheduler`` is
+    a ``dask.distributed.Client`` (left open) or a scheduler's address (a client is made,
+    and closed on leaving the block); a PolyreluError names a missing dask or an
+    unreachable scheduler."""
     client = _dask_client(scheduler)
     try:
-        workers = max(len(client.scheduler_info()["workers"]), 1)
-        return walk.run(progress, checkpoint, client.get_executor(pure=False), workers, keep)
+        yield client.get_executor(pure=False), max(len(client.scheduler_info()["workers"]), 1)
     finally:
         if client is not scheduler:
             client.close()
+
+
+def _on_dask(walk, scheduler, checkpoint, progress, keep):
+    with dask_executor(scheduler) as (executor, workers):
+        return walk.run(progress, checkpoint, executor, workers, keep)
 
 
 def count_parallel(network, domain, *, jobs=1, scheduler=None, options=None, checkpoint=None,
@@ -162,11 +172,10 @@ def count_parallel(network, domain, *, jobs=1, scheduler=None, options=None, che
                     checkpoint_seconds, deadline or Deadline(None))
     bar = progress_bar(progress, "splitting")
     bar.update(run.count)
-    client = _dask_client(scheduler) if scheduler is not None else None
     try:
-        if client is not None:
-            run.share(client.get_executor(pure=False),
-                      max(len(client.scheduler_info()["workers"]), 1), bar)
+        if scheduler is not None:
+            with dask_executor(scheduler) as (executor, workers):
+                run.share(executor, workers, bar)
         elif jobs > 1:
             with process_pool(jobs) as executor:
                 run.share(executor, jobs, bar)
@@ -179,8 +188,6 @@ def count_parallel(network, domain, *, jobs=1, scheduler=None, options=None, che
     finally:
         run.save()
         bar.close()
-        if client is not None and client is not scheduler:
-            client.close()
     return run.count, {"lps": run.lps, "seconds": time.perf_counter() - run.started,
                        "units": run.tasks, "resumed_regions": run.resumed}
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..deadline import Deadline
 from ..errors import InvalidFileError
 from ..network.loaders import gzip_fallback, load_network, read_gzip
-from ..regions.parallel import process_pool
+from ..regions.parallel import dask_executor, process_pool
 from .checked import verify
 from .counterexample import check_counterexample_onnx
 from .vnnlib import read_vnnlib
@@ -59,7 +59,8 @@ def read_instances(path):
     return instances
 
 
-def run_instances(instances_csv, output_csv, *, timeout_cap=None, jobs=1, progress=None):
+def run_instances(instances_csv, output_csv, *, timeout_cap=None, jobs=1, scheduler=None,
+                  progress=None):
     """Verify every instance of ``instances_csv``, appending results to ``output_csv``.
 
     Parameters
@@ -72,6 +73,12 @@ def run_instances(instances_csv, output_csv, *, timeout_cap=None, jobs=1, progre
         search's own ``jobs`` stays 1). The rows are written in the csv's order, each
         as soon as it and the rows before it are done, so the results file is the
         same as a serial run's but for the seconds.
+    scheduler : str or dask.distributed.Client, optional
+        Run the instances on a Dask cluster instead (an address such as
+        ``"tcp://host:8786"``, or a client; ``jobs`` is then ignored: the cluster's workers
+        count). Rows come in the csv's order as with ``jobs``. Dask runs tasks in worker
+        threads, where each search's limit is kept by its own deadline checks (the
+        main-thread backstop of :func:`polyrelu.deadline.hard_limit` does not apply).
     progress : callable, optional
         Called with each finished result row (a dict), in the csv's order.
 
@@ -98,7 +105,7 @@ def run_instances(instances_csv, output_csv, *, timeout_cap=None, jobs=1, progre
         writer = csv.DictWriter(handle, _FIELDS)
         if new_file:
             writer.writeheader()
-        for row in _rows(todo, jobs):
+        for row in _rows(todo, jobs, scheduler):
             writer.writerow(row)
             handle.flush()
             if progress is not None:
@@ -106,19 +113,28 @@ def run_instances(instances_csv, output_csv, *, timeout_cap=None, jobs=1, progre
     return summarize(output_csv)
 
 
-def _rows(todo, jobs):
+def _rows(todo, jobs, scheduler=None):
     """The result rows of the instances ``todo`` (net, property, limit, identity), in
-    order: run here (``jobs == 1``) or ``jobs`` at a time in worker processes."""
-    if jobs == 1:
+    order: run here (``jobs == 1``), ``jobs`` at a time in worker processes, or on the
+    Dask cluster of ``scheduler``."""
+    if scheduler is not None:
+        with dask_executor(scheduler) as (executor, _):
+            yield from _submitted(executor, todo)
+    elif jobs > 1:
+        with process_pool(jobs) as executor:
+            yield from _submitted(executor, todo)
+    else:
         cache = {}
         for net_path, prop_path, limit, identity in todo:
             yield {**run_instance(net_path, prop_path, limit, cache=cache), **identity}
-        return
-    with process_pool(jobs) as executor:
-        futures = [executor.submit(_run_in_worker, net_path, prop_path, limit)
-                   for net_path, prop_path, limit, _ in todo]
-        for future, (*_, identity) in zip(futures, todo):
-            yield {**future.result(), **identity}
+
+
+def _submitted(executor, todo):
+    """The rows of ``todo`` run by ``executor``, yielded in order as they finish."""
+    futures = [executor.submit(_run_in_worker, net_path, prop_path, limit)
+               for net_path, prop_path, limit, _ in todo]
+    for future, (*_, identity) in zip(futures, todo):
+        yield {**future.result(), **identity}
 
 
 _WORKER_CACHE = {}  # networks loaded by this worker process

@@ -250,3 +250,27 @@ def test_instances_in_parallel_each_honour_their_own_limit(acasxu_dir, tmp_path,
     written = list(csv.DictReader(open(results)))
     assert [r["result"] for r in written] == ["timeout", "timeout"]
     assert all(float(r["seconds"]) <= 3.5 for r in written)
+
+
+def test_instances_on_a_dask_cluster_give_the_serial_results_in_order(acasxu_dir, tmp_path,
+                                                                       capsys):
+    """verify-instances --scheduler ADDRESS: the rows of a serial run, in the csv's order."""
+    distributed = pytest.importorskip("dask.distributed")
+    rows = ACAS_ROWS[:3]
+    for name in {r[0] for r in rows} | {r[1] for r in rows}:
+        (tmp_path / name).symlink_to(acasxu_dir / name)
+    instances = tmp_path / "instances.csv"
+    instances.write_text("".join(f"{a},{b},{t}\n" for a, b, t in rows))
+    serial, on_dask = tmp_path / "serial.csv", tmp_path / "dask.csv"
+    assert main(["verify-instances", str(instances), "-o", str(serial), "--no-progress"]) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert main(["verify-instances", str(instances), "-o", str(on_dask), "--no-progress",
+                     "--scheduler", cluster.scheduler_address]) == 0
+    capsys.readouterr()
+    assert results_without_times(serial) == results_without_times(on_dask)
+    assert [(r["network"], r["property"]) for r in results_without_times(on_dask)] == \
+        [(a, b) for a, b, _ in rows]
+    assert main(["verify-instances", str(instances), "-o", str(tmp_path / "x.csv"),
+                 "--scheduler", "tcp://127.0.0.1:9", "--jobs", "2"]) == 2
+    assert "exclude each other" in capsys.readouterr().err
