@@ -217,21 +217,32 @@ def test_a_truncated_gzip_is_one_line(acasxu_dir, tmp_path, capsys):
     assert "cannot be decompressed" in err and len(err.splitlines()) == 1
 
 
-def test_instances_in_parallel_give_the_serial_results_in_order(acasxu_dir, tmp_path, capsys):
-    """verify-instances --jobs 2 (two instances at a time, in worker processes): the same
-    rows as one at a time, in the csv's order."""
-    for name in {r[0] for r in ACAS_ROWS} | {r[1] for r in ACAS_ROWS}:
+def instances_csv(acasxu_dir, tmp_path, rows):
+    """An instances csv of ``rows`` (network, property, limit) in ``tmp_path``, its files
+    linked from the ACAS Xu data."""
+    for name in {r[0] for r in rows} | {r[1] for r in rows}:
         (tmp_path / name).symlink_to(acasxu_dir / name)
     instances = tmp_path / "instances.csv"
-    instances.write_text("".join(f"{a},{b},{t}\n" for a, b, t in ACAS_ROWS))
-    serial, parallel = tmp_path / "serial.csv", tmp_path / "parallel.csv"
+    instances.write_text("".join(f"{a},{b},{t}\n" for a, b, t in rows))
+    return instances
+
+
+def assert_serial_rows(instances, tmp_path, rows, *options):
+    """verify-instances with ``options`` writes a serial run's rows, in the csv's order."""
+    serial, other = tmp_path / "serial.csv", tmp_path / "other.csv"
     assert main(["verify-instances", str(instances), "-o", str(serial), "--no-progress"]) == 0
-    assert main(["verify-instances", str(instances), "-o", str(parallel), "--no-progress",
-                 "--jobs", "2"]) == 0
-    capsys.readouterr()
-    assert results_without_times(serial) == results_without_times(parallel)
-    assert [(r["network"], r["property"]) for r in results_without_times(parallel)] == \
-        [(a, b) for a, b, _ in ACAS_ROWS]
+    assert main(["verify-instances", str(instances), "-o", str(other), "--no-progress",
+                 *options]) == 0
+    assert results_without_times(serial) == results_without_times(other)
+    assert [(r["network"], r["property"]) for r in results_without_times(other)] == \
+        [(a, b) for a, b, _ in rows]
+
+
+def test_instances_in_parallel_give_the_serial_results_in_order(acasxu_dir, tmp_path):
+    """verify-instances --jobs 2 (two instances at a time, in worker processes): the same
+    rows as one at a time, in the csv's order."""
+    instances = instances_csv(acasxu_dir, tmp_path, ACAS_ROWS)
+    assert_serial_rows(instances, tmp_path, ACAS_ROWS, "--jobs", "2")
 
 
 def test_instances_in_parallel_each_honour_their_own_limit(acasxu_dir, tmp_path, capsys):
@@ -239,10 +250,7 @@ def test_instances_in_parallel_each_honour_their_own_limit(acasxu_dir, tmp_path,
     timeout within their own limit (plus the search's one-second grace)."""
     rows = [("ACASXU_run2a_1_1_batch_2000.onnx", "prop_6.vnnlib", 2),
             ("ACASXU_run2a_4_2_batch_2000.onnx", "prop_3.vnnlib", 2)]
-    for name in {r[0] for r in rows} | {r[1] for r in rows}:
-        (tmp_path / name).symlink_to(acasxu_dir / name)
-    instances = tmp_path / "instances.csv"
-    instances.write_text("".join(f"{a},{b},{t}\n" for a, b, t in rows))
+    instances = instances_csv(acasxu_dir, tmp_path, rows)
     results = tmp_path / "results.csv"
     assert main(["verify-instances", str(instances), "-o", str(results), "--no-progress",
                  "--jobs", "2"]) == 0
@@ -257,20 +265,11 @@ def test_instances_on_a_dask_cluster_give_the_serial_results_in_order(acasxu_dir
     """verify-instances --scheduler ADDRESS: the rows of a serial run, in the csv's order."""
     distributed = pytest.importorskip("dask.distributed")
     rows = ACAS_ROWS[:3]
-    for name in {r[0] for r in rows} | {r[1] for r in rows}:
-        (tmp_path / name).symlink_to(acasxu_dir / name)
-    instances = tmp_path / "instances.csv"
-    instances.write_text("".join(f"{a},{b},{t}\n" for a, b, t in rows))
-    serial, on_dask = tmp_path / "serial.csv", tmp_path / "dask.csv"
-    assert main(["verify-instances", str(instances), "-o", str(serial), "--no-progress"]) == 0
+    instances = instances_csv(acasxu_dir, tmp_path, rows)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
-        assert main(["verify-instances", str(instances), "-o", str(on_dask), "--no-progress",
-                     "--scheduler", cluster.scheduler_address]) == 0
+        assert_serial_rows(instances, tmp_path, rows, "--scheduler", cluster.scheduler_address)
     capsys.readouterr()
-    assert results_without_times(serial) == results_without_times(on_dask)
-    assert [(r["network"], r["property"]) for r in results_without_times(on_dask)] == \
-        [(a, b) for a, b, _ in rows]
     assert main(["verify-instances", str(instances), "-o", str(tmp_path / "x.csv"),
                  "--scheduler", "tcp://127.0.0.1:9", "--jobs", "2"]) == 2
     assert "exclude each other" in capsys.readouterr().err
