@@ -317,14 +317,16 @@ def exact_norm_bracket(network, pattern, C, norm):
     J = exact_jacobian(network, pattern, C)
     if norm == 1:
         exact = max(sum(abs(row[c]) for row in J) for c in range(len(J[0])))
-        return _around(exact)
+        return float_bracket(exact)
     if norm == np.inf:
         exact = max(sum(abs(v) for v in row) for row in J)
-        return _around(exact)
+        return float_bracket(exact)
     return _spectral_bracket(J)
 
 
-def _around(exact):
+def float_bracket(exact):
+    """The floats either side of ``float(exact)`` (a correctly rounded value, e.g. of a
+    Fraction): a rigorous bracket of ``exact``."""
     value = float(exact)
     return math.nextafter(value, -math.inf), math.nextafter(value, math.inf)
 

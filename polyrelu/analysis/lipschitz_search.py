@@ -67,6 +67,7 @@ from .lipschitz import (
     exact_jacobian,
     exact_norm_bracket,
     exact_pattern,
+    float_bracket,
     functional_matrix,
     no_region_error,
     operator_norms,
@@ -434,17 +435,12 @@ class _Objective:
         product = [sum((a * b for a, b in zip(row, v)), Fraction(0))
                    for row in exact_jacobian(network, pattern, self.C)]
         if self.norm == 1:
-            return _around_float(float(sum(abs(x) for x in product)))
+            return float_bracket(sum(abs(x) for x in product))
         if self.norm == np.inf:
-            return _around_float(float(max(abs(x) for x in product)))
+            return float_bracket(max(abs(x) for x in product))
         value = math.sqrt(float(sum(x * x for x in product)))
         return (math.nextafter(value * (1 - 2**-50), -math.inf),
                 math.nextafter(value * (1 + 2**-50), math.inf))
-
-
-def _around_float(value):
-    """The floats either side of a correctly rounded value."""
-    return math.nextafter(value, -math.inf), math.nextafter(value, math.inf)
 
 
 def _operator_bound(mid, rad, norm):
