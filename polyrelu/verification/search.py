@@ -489,17 +489,27 @@ class _CaseSearch:
         boxes = [box_from_path(self.case, child) for child in children]
         halves = linear_bounds_batch(self.network, np.array([b[0] for b in boxes]),
                                      np.array([b[1] for b in boxes]), self.rows)
-        scores = np.array([sum(self._margin(halves[i], k) for i in (2 * j, 2 * j + 1)
-                               for k in open_sets) for j in range(len(dims))])
+        scores = np.array([sum(self._margin(halves[i], k, bounds, boxes[i])
+                               for i in (2 * j, 2 * j + 1) for k in open_sets)
+                           for j in range(len(dims))])
         scores[width[dims] <= 1e-12] = -np.inf
         # among (nearly) equally good splits, halve the relatively widest input
         ties = scores >= scores.max() - 1e-9 * (1.0 + abs(scores.max()))
         j = int(np.argmax(np.where(ties, width[dims], -np.inf)))
         return list(zip(children[2 * j:2 * j + 2], halves[2 * j:2 * j + 2]))
 
-    def _margin(self, bounds, k):
-        return max((bounds.lower[r] - self.rhs[r] for r in self.row_ranges[k]),
-                   default=-np.inf)
+    def _margin(self, bounds, k, parent, box):
+        """The best single-row margin of unsafe set k on a half ``box``: the half's own
+        bound or, where it is looser (the relaxation's slopes are chosen per box, so a
+        half's bound can be worse than its parent's), the parent's linear bound
+        minimised over the half."""
+        rows = list(self.row_ranges[k])
+        if not rows:
+            return -np.inf
+        coefficients = parent.coefficients[rows]
+        inherited = parent.offsets[rows] + np.minimum(coefficients * box[0],
+                                                      coefficients * box[1]).sum(axis=1)
+        return float(np.max(np.maximum(bounds.lower[rows], inherited) - self.rhs[rows]))
 
     def _tick(self):
         self.boxes += 1
