@@ -17,6 +17,7 @@ __all__ = [
     "UnsafeFileError",
     "SizeLimitError",
     "TimeLimitError",
+    "CertificateError",
     "clip",
     "brief",
 ]
@@ -89,6 +90,10 @@ class TimeLimitError(PolyreluError, TimeoutError):
     def __init__(self, message, partial=None):
         super().__init__(message)
         self.partial = partial
+
+
+class CertificateError(PolyreluError, ValueError):
+    """A certificate does not prove its claim (the message names the first flaw)."""
 
 
 def clip(value, limit=80):

@@ -20,9 +20,10 @@ MAY_IMPORT = {
     "network": set(),
     "geometry": set(),
     "regions": {"geometry", "network"},
-    "analysis": {"regions", "planar", "geometry", "network"},
+    "analysis": {"certify", "regions", "planar", "geometry", "network"},
     "planar": {"regions", "geometry", "network"},
-    "verification": {"regions", "geometry", "network"},
+    "certify": {"regions", "geometry", "network"},
+    "verification": {"certify", "regions", "geometry", "network"},
     "topology": {"regions", "geometry"},
     "cli": SUBPACKAGES - {"cli"},
 }

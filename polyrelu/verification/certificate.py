@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import PolyreluError, SolverError
+from ..errors import CertificateError, SolverError
 from ..network.layers import LINEAR, Layer
 from ..network.model import Network, network_fingerprint
 from ..network.windowless import without_windows
@@ -47,10 +47,6 @@ FORMAT_VERSION = 3     # 1: pieces named their own rows (unsound); 2: rows re-de
 READABLE_VERSIONS = (2, 3)  # a version 2 file is a version 3 file of a Linear + ReLU network
 FARKAS_MARGIN = 1e-10  # relative margin the search wants a Farkas certificate to prove by
 BOUND_MARGIN = 1e-9    # the search closes boxes by bounds only with this relative margin
-
-
-class CertificateError(PolyreluError, ValueError):
-    """A certificate does not prove its property (the message names the first flaw)."""
 
 
 @dataclass(frozen=True)

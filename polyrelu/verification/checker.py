@@ -4,19 +4,25 @@ It imports no search code: only the piece types and the network fingerprint of
 :mod:`polyrelu.verification.certificate`, the sound bounds of
 :mod:`polyrelu.geometry.symbolic`, the LP layer (whose answers are never trusted: only
 their dual multipliers are used, re-evaluated rigorously) and the rigorous arithmetic
-of :mod:`polyrelu.verification.rigorous`. Nothing in a piece is trusted that can be
+of :mod:`polyrelu.certify.rigorous`. Nothing in a piece is trusted that can be
 re-derived: its rows come from the network, the sub-box and the pattern; the
 coverage of an exactly decided sub-box is proven by rebuilding the splitting tree of
 its pieces. docs/certificate-format.md states the rules.
 """
 
-from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
 
 import numpy as np
 
-from ..geometry.lp import LPSolver
+from ..certify.pattern_tree import LazySolver, PatternTree
+from ..certify.rigorous import (
+    dot_error,
+    empty_by_multipliers,
+    narrowed,
+    tail_bounds_batch,
+    upward,
+    widened,
+)
 from ..geometry.symbolic import linear_bounds, linear_bounds_batch
 from ..options import Options
 from .certificate import (
@@ -30,22 +36,6 @@ from .certificate import (
     box_from_path,
     network_fingerprint,
     verification_network,
-)
-from .rigorous import (
-    LPRows,
-    box_from_multipliers,
-    dot_error,
-    empty_by_multipliers,
-    first_layer,
-    lp_box,
-    lp_proves_at_most,
-    narrowed,
-    next_layer,
-    one_cut_bounds,
-    tail_bounds_batch,
-    upper_over_box,
-    upward,
-    widened,
 )
 
 __all__ = ["check_certificate"]
@@ -85,7 +75,7 @@ def check_certificate(network, prop, certificate, *, options=None):
                 raise
             raise CertificateError(f"a malformed piece ({type(err).__name__})") from None
     hints = _hint_table(shape, prop, certificate)
-    solver = _LazySolver(options or Options())
+    solver = LazySolver(options or Options())
     stars = _StarChecks()
     by_box = {}
     for piece in certificate.pieces:
@@ -421,199 +411,30 @@ class _StarChecks:
 
 # ------------------------------------------------------------------ exactly decided boxes
 
-@dataclass
-class _Node:
-    """A node of the splitting tree of an exactly decided sub-box: the sub-box cut by the
-    sign rows ``G x <= h`` of the neurons ``decided`` so far (all neurons of earlier
-    layers, some of layer ``layer``), which have activation ``pattern``; ``maps[l]`` are
-    layer l's pre-activation maps there; ``box`` bounds the node (``tight``: by LPs)."""
-
-    pieces: list
-    layer: int
-    maps: list
-    pattern: np.ndarray
-    decided: np.ndarray
-    G: np.ndarray
-    h: np.ndarray
-    box: tuple
-    tight: bool = False
-    hinted: int = -1  # the box was intersected with the box of the hint of the node at
-    # the start of layer ``hinted``
-    whole: bool = False  # ... evaluated with all the hint's rows
-    lp: LPRows = None  # the LP form of the node's rows, made when first needed
-
-
 class _ExactBox:
-    """The coverage and closure checks of the pieces of one exactly decided sub-box."""
+    """The coverage and closure checks of the pieces of one exactly decided sub-box: the
+    splitting tree is :class:`polyrelu.certify.pattern_tree.PatternTree`'s, the leaf
+    checks (star pieces and regions) are verification's."""
 
     def __init__(self, network, case, lower, upper, solver, where, stars, hints):
-        self.network, self.case, self.solver, self.where = network, case, solver, where
-        self.stars, self.hints = stars, hints
-        self.free = case.upper > case.lower
-        self.lower, self.upper = lower[self.free], upper[self.free]
-        self.fixed = lower[~self.free]
-        self.reach = np.maximum(np.abs(self.lower), np.abs(self.upper))
-        self.offsets = np.cumsum((0,) + tuple(network.slot_sizes))
-        self.layers, self.num_hidden = len(self.offsets) - 1, int(self.offsets[-1])
-        self.relu_units = [layer.relu_units for layer in network.layers[:-1]]
-        self.terms = _exact_terms(network)
-        self.bits = {}
+        self.network, self.case, self.where, self.stars = network, case, where, stars
+        self.tree = PatternTree(network, lower, upper, case.upper > case.lower, solver, where,
+                                hints)
 
     def check(self, pieces):
-        """Rebuild the splitting tree of ``pieces`` (depth first) and check every leaf."""
-        n, d = self.num_hidden, len(self.lower)
-        for piece in pieces:
-            self.bits[id(piece)] = np.unpackbits(piece.pattern, count=n).astype(bool)
-        first = first_layer(self.network, self.free, self.fixed)
-        if self.terms.used and self.layers:
-            first.terms = self.terms.layer_terms(0)
-        root = _Node(list(pieces), 0, [first],
-                     np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros((0, d)),
-                     np.zeros(0), (self.lower, self.upper))
-        stack = [root]
-        while stack:
-            stack.extend(self._visit(stack.pop()))
+        """Rebuild the splitting tree of ``pieces`` and check every leaf."""
+        layers = self.tree.layers
+        self.tree.check(pieces,
+                        lambda p: (p.layer if isinstance(p, StarPiece) else layers, 0),
+                        self._leaf)
 
-    def _visit(self, node):
-        """Check a leaf, or return the node's children (one node: itself, a layer later)."""
-        start, stop = self.offsets[node.layer], self.offsets[node.layer + 1] \
-            if node.layer < self.layers else self.offsets[-1]
-        if not node.decided[start:stop].any():
-            if self._leaf(node):
-                return []
-        open_ = np.flatnonzero(~node.decided[start:stop]) + start
-        bits = np.array([self.bits[id(piece)][open_] for piece in node.pieces])
-        split = np.flatnonzero(bits.any(axis=0) & ~bits.all(axis=0))
-        if len(split):
-            j = open_[split[0]]
-            return [self._child(node, j, side, [p for p in node.pieces
-                                                if self.bits[id(p)][j] == side])
-                    for side in (False, True)]
-        self._prove_stable(node, open_, bits[0])
-        return [self._next_layer(node)]
-
-    def _leaf(self, node):
-        """At the start of a layer: a star piece of this layer, or (after the last layer)
-        a region, must be the node's only piece; returns whether the node is a leaf."""
-        layers = self.layers
-        here = [p for p in node.pieces if isinstance(p, StarPiece) and p.layer == node.layer]
-        if node.layer == layers or here:
-            if len(node.pieces) != 1:
-                raise CertificateError(f"{self.where}: {len(node.pieces)} pieces overlap at "
-                                       f"layer {node.layer} (duplicates or nested pieces)")
-            if here:
-                self._check_star(node, here[0])
-            elif isinstance(node.pieces[0], RegionPiece):
-                self._check_region(node, node.pieces[0])
-            else:
-                raise CertificateError(f"{self.where}: a star piece does not fit the tree")
-            return True
-        return False
-
-    def _child(self, node, j, active, pieces):
-        """``node`` cut by neuron j's sign row (``active``: ``z_j >= 0``)."""
-        row, rhs, _ = self._sign_rows(node.layer, node.maps[-1], [j - self.offsets[node.layer]],
-                                      [active])
-        pattern, decided = node.pattern.copy(), node.decided.copy()
-        pattern[j], decided[j] = active, True
-        return _Node(pieces, node.layer, node.maps, pattern, decided,
-                     np.vstack([node.G, row]), np.concatenate([node.h, rhs]), node.box,
-                     False)
-
-    def _sign_rows(self, layer, maps, slots, active):
-        """``(G, outer, inner)`` for the ReLU slots ``slots`` (local indices) of hidden layer
-        ``layer`` (pre-activation ``maps``) with signs ``active``: ``s z_j(x) <= 0``
-        (``s = -1`` if active) implies ``G_j x <= outer_j`` on the sub-box, and
-        ``G_j x <= inner_j`` on a set implies ``s z_j <= 0`` there (the maps' rounding
-        error between them)."""
-        rows = self.relu_units[layer][np.asarray(slots, dtype=int)]
-        sign = np.where(np.asarray(active, dtype=bool), -1.0, 1.0)
-        slack = self._slack(maps)[rows]
-        value = -sign * maps.c[rows]
-        return (sign[:, None] * maps.A[rows], widened(value, slack), narrowed(value, slack))
-
-    def _slack(self, maps):
-        """``maps.slack`` on the sub-box, computed once per map."""
-        cached = getattr(maps, "box_slack", None)
-        if cached is None:
-            cached = maps.box_slack = maps.slack(self.reach)
-        return cached
-
-    def _prove_stable(self, node, neurons, active):
-        """Every neuron in ``neurons`` keeps the sign ``active`` on the whole node: interval
-        bounds over the node's box (LP-tightened when many remain), then the box with one
-        of the node's rows at a time, then one LP each."""
-        start = self.offsets[node.layer]
-        G, outer, inner = self._sign_rows(node.layer, node.maps[-1], neurons - start, active)
-        # the other side {s z_j > 0} has no point in the node if max_node G_j x <= inner_j
-        if node.hinted != node.layer + 1:
-            self._apply_hint(node, neurons, active)
-        pending = upper_over_box(G, *node.box) > inner
-        if pending.sum() > 2 * len(self.lower) and not node.tight \
-                and node.hinted != node.layer + 1:
-            self._tighten(node)
-            pending &= upper_over_box(G, *node.box) > inner
-        if self._empty(node):
-            pending[:] = False
-        if pending.any() and self.terms.used:
-            rows = self.relu_units[node.layer][neurons[pending] - start]
-            pending[pending] = ~self.terms.known(node.maps[-1].terms[rows], node,
-                                                 active[pending])
-        if pending.any():
-            pending[pending] = one_cut_bounds(G[pending], node.G, node.h, *node.box) \
-                > inner[pending]
-        if pending.any() and node.lp is None:
-            node.lp = LPRows(node.G, node.h, self.lower, self.upper)
-        for i in np.flatnonzero(pending):
-            if not lp_proves_at_most(self.solver, G[i], node.lp, node.G, node.h, *node.box,
-                                     inner[i]):
-                raise CertificateError(
-                    f"{self.where}: neuron {self.network.neuron_name(neurons[i])} is "
-                    f"{'active' if active[i] else 'inactive'} in every piece of a node but not "
-                    "provably so on the node (a piece is missing)")
-        node.pattern[neurons] = active
-        node.decided[neurons] = True
-        node.G, node.h = np.vstack([node.G, G]), np.concatenate([node.h, outer])
-        node.lp = None
-
-    def _apply_hint(self, node, neurons, active):
-        """Intersect the node's box with the box of the hint for the node it becomes once
-        ``neurons`` are decided as ``active`` (the hint's rows of undecided neurons left
-        out: only rows the node already has are used)."""
-        stop = self.offsets[node.layer + 1]
-        pattern = node.pattern[:stop].copy()
-        pattern[neurons] = active
-        hint = self.hints.get(self._key(node.layer + 1, pattern))
-        if hint is not None:
-            *box, node.whole = self._hint_box(node, *hint)
-            node.box, node.hinted = tuple(box), node.layer + 1
-
-    def _key(self, layer, prefix):
-        """The hint table's key of the node at the start of ``layer`` with pattern
-        ``prefix`` (the bits of the earlier layers)."""
-        bits = np.zeros(self.num_hidden, dtype=bool)
-        bits[:len(prefix)] = prefix
-        return (layer, bytes(np.packbits(bits)))
-
-    def _tighten(self, node):
-        """Replace the node's box by its rigorous LP bounding box."""
-        node.box, node.tight = lp_box(self.solver, node.G, node.h, *node.box), True
-
-    @staticmethod
-    def _empty(node):
-        """Whether the node's rigorous box proves it empty (it then needs no proof)."""
-        return bool(np.any(node.box[0] > node.box[1]))
-
-    def _next_layer(self, node):
-        """``node`` with every neuron of its layer decided, moved to the next layer."""
-        start, stop = self.offsets[node.layer], self.offsets[node.layer + 1]
-        sources = self.network.layers[node.layer].sources(node.pattern[start:stop])
-        maps = next_layer(self.network, node.layer, node.maps[-1], sources)
-        if self.terms.used and node.layer + 1 < self.layers:
-            maps.terms = self.terms.layer_terms(node.layer + 1, sources, node.maps[-1].terms)
-        return _Node(node.pieces, node.layer + 1, node.maps + [maps], node.pattern,
-                     node.decided, node.G, node.h, node.box, node.tight, node.hinted,
-                     node.whole)
+    def _leaf(self, node, piece):
+        if isinstance(piece, StarPiece) and piece.layer == node.layer:
+            self._check_star(node, piece)
+        elif isinstance(piece, RegionPiece):
+            self._check_region(node, piece)
+        else:
+            raise CertificateError(f"{self.where}: a star piece does not fit the tree")
 
     def _check_star(self, node, piece):
         """The remaining layers' sound bounds over the piece's bounding box refute every
@@ -623,7 +444,7 @@ class _ExactBox:
         if len(piece.box_weights) and not node.tight:
             # the box of this piece's hint with all its rows, if the parent applied it
             box = node.box if node.hinted == node.layer and node.whole else \
-                self._hint_box(node, piece.box_rows, piece.box_weights)[:2]
+                self.tree.hint_box(node, piece.box_rows, piece.box_weights)[:2]
             self.stars.add(self, node, piece, box, True)
         else:
             self.refute_star_again(node, piece)
@@ -631,66 +452,27 @@ class _ExactBox:
     def refute_star_again(self, node, piece):
         """Queue the piece's refutation over the node's LP box (no more retries)."""
         if not node.tight:
-            self._tighten(node)
-        if not self._empty(node):
+            self.tree.tighten(node)
+        if not self.tree.is_empty(node):
             self.stars.add(self, node, piece, node.box, False)
-
-    def _hint_box(self, node, rows, weights):
-        """The node's box intersected with the box that hint multipliers prove: weight
-        ``weights[i]`` on the unit-normalised row ``rows[i, 1]`` (sub-box faces, then
-        neuron sign rows, rebuilt here from the node's pattern) bounding direction
-        ``rows[i, 0]``; entries on neurons the node has not decided are left out.
-        Returns ``(low, high, whether every entry was used)``."""
-        d = len(self.lower)
-        neuron = rows[:, 1] - 2 * d
-        usable = (weights > 0) & ((neuron < 0) | node.decided[np.maximum(neuron, 0)])
-        whole = bool(usable.all())
-        rows, weights, neuron = rows[usable], weights[usable], neuron[usable]
-        used = np.unique(neuron[neuron >= 0])
-        parts_G, parts_h = [np.eye(d), -np.eye(d)], [self.upper, -self.lower]
-        layer_of = np.searchsorted(self.offsets, used, side="right") - 1
-        for layer in np.unique(layer_of):
-            js = used[layer_of == layer]
-            G, outer, _ = self._sign_rows(layer, node.maps[layer], js - self.offsets[layer],
-                                          node.pattern[js])
-            parts_G.append(G)
-            parts_h.append(outer)
-        G, h = np.vstack(parts_G), np.concatenate(parts_h)
-        column = np.where(neuron < 0, rows[:, 1], 2 * d + np.searchsorted(used, neuron))
-        norms = np.linalg.norm(G, axis=1)
-        Y = np.zeros((2 * d, len(h)))
-        np.add.at(Y, (rows[:, 0], column), weights / np.where(norms > 0, norms, 1.0)[column])
-        low, high = box_from_multipliers(Y, G, h, self.lower, self.upper)
-        return np.maximum(low, node.box[0]), np.minimum(high, node.box[1]), whole
 
     def _check_region(self, node, piece):
         """Farkas multipliers on the region's rows (box, neurons in order, unsafe rows)
         prove that the region misses each unsafe set."""
         out = node.maps[-1]  # after the last hidden layer: the output layer's maps
-        d = len(self.lower)
+        d = len(self.tree.lower)
         G_box = np.vstack([np.eye(d), -np.eye(d)])
-        h_box = np.concatenate([self.upper, -self.lower])
-        G_n, h_n = self._neuron_rows(node)
+        h_box = np.concatenate([self.tree.upper, -self.tree.lower])
+        G_n, h_n = self.tree.neuron_rows(node)
         for k, (lam, unsafe) in enumerate(zip(piece.multipliers, self.case.unsafe)):
             G_u, h_u = self._unsafe_rows(out, unsafe)
             G = np.vstack([G_box, G_n, G_u])
             h = np.concatenate([h_box, h_n, h_u])
             norms = np.linalg.norm(G, axis=1)
             y = np.asarray(lam) / np.where(norms > 0, norms, 1.0)
-            if not empty_by_multipliers(y, G, h, self.lower, self.upper):
+            if not empty_by_multipliers(y, G, h, self.tree.lower, self.tree.upper):
                 raise CertificateError(f"{self.where}: Farkas multipliers do not prove that a "
                                        f"region misses unsafe set {k}")
-
-    def _neuron_rows(self, node, layers=None):
-        """Outer sign rows of every neuron of the first ``layers`` hidden layers (default:
-        all), in neuron order."""
-        layers = self.layers if layers is None else layers
-        parts = [self._sign_rows(layer, maps, np.arange(len(self.relu_units[layer])),
-                                 node.pattern[self.offsets[layer]:self.offsets[layer + 1]])
-                 for layer, maps in enumerate(node.maps[:layers])]
-        d = len(self.lower)
-        return (np.vstack([np.zeros((0, d))] + [G for G, _, _ in parts]),
-                np.concatenate([np.zeros(0)] + [outer for _, outer, _ in parts]))
 
     def _unsafe_rows(self, out, unsafe):
         """Outer rows of ``C f(x) <= d`` on the region (``f = A x + c`` up to its error), with
@@ -702,79 +484,6 @@ class _ExactBox:
         coef_err = dot_error(np.abs(C), np.abs(out.A), m) + np.abs(C) @ out.E
         const_err = dot_error(np.abs(C), np.abs(out.c), m) + np.abs(C) @ out.e
         constant = C @ out.c
-        slack = upward(coef_err @ self.reach + const_err, len(self.reach) + 1) \
+        slack = upward(coef_err @ self.tree.reach + const_err, len(self.tree.reach) + 1) \
             + 4 * np.finfo(float).eps * np.abs(constant)
         return C @ out.A, widened(d_up - constant, slack)
-
-
-
-class _ExactTerms:
-    """Hidden pre-activations as exact integer combinations of earlier ones, for the sign
-    proofs that rounding-error bounds cannot give: a unit whose weight row and bias equal
-    an earlier unit's of its layer (the ReLU of ``relu(t)`` and of ``abs(t)``) has its
-    pre-activation; a unit with integer weights and no bias (the max trees of
-    :func:`polyrelu.network.windowless.without_windows`) is, on a node, the integer
-    combination of the pre-activations its active inputs equal, e.g. ``y - x = y``
-    where ``x`` is an inactive ReLU. When that combination is ``k z_a`` for one unit
-    ``a`` of known sign on the node, or 0, the unit's sign is known there exactly
-    (its sign row lies on ``a``'s, and no float bound proves one from the other).
-
-    Terms are rows over the global pre-activation indices (the *anchors*)."""
-
-    def __init__(self, network):
-        self.layers = network.layers[:-1]
-        sizes = [layer.n_z for layer in self.layers]
-        self.offsets = np.cumsum([0] + sizes)
-        self.slot_z = network.slot_units()
-        self.first, self.integer = [], []
-        for index, layer in enumerate(self.layers):
-            rows = np.column_stack([layer.weight, layer.bias])
-            _, first, group = np.unique(rows, axis=0, return_index=True, return_inverse=True)
-            self.first.append(first[group.reshape(-1)])
-            whole = np.all((layer.weight == np.round(layer.weight))
-                           & (np.abs(layer.weight) <= 2.0 ** 20), axis=1)
-            self.integer.append(whole & (layer.bias == 0) & (index > 0))
-        self.used = any(np.any(f != np.arange(len(f))) or i.any()
-                        for f, i in zip(self.first, self.integer))
-
-    def layer_terms(self, layer, sources=None, previous=None):
-        """Terms of hidden layer ``layer``'s pre-activations, from the ``sources`` of the
-        layer before on the node and that layer's terms ``previous``."""
-        n = self.layers[layer].n_z
-        terms = np.zeros((n, int(self.offsets[-1])))
-        terms[np.arange(n), self.offsets[layer] + self.first[layer]] = 1.0
-        rows = np.flatnonzero(self.integer[layer])
-        if rows.size:
-            inputs = np.flatnonzero(sources >= 0)
-            weight = self.layers[layer].weight[np.ix_(rows, inputs)]
-            terms[rows] = weight @ previous[sources[inputs]]  # exact: small integers
-        return terms
-
-    def known(self, terms, node, active):
-        """Which rows of ``terms`` have the sign ``active`` on the node for certain."""
-        sign = np.zeros(int(self.offsets[-1]), dtype=np.int8)
-        decided = np.flatnonzero(node.decided)
-        sign[self.slot_z[decided]] = np.where(node.pattern[decided], 1, -1)
-        count = np.count_nonzero(terms, axis=1)
-        anchor = np.argmax(terms != 0, axis=1)
-        coefficient = terms[np.arange(len(terms)), anchor]
-        implied = np.sign(coefficient) * sign[anchor]
-        return (count == 0) | ((count == 1) & (implied == np.where(active, 1, -1)))
-
-
-@lru_cache(maxsize=8)
-def _exact_terms(network):
-    """The :class:`_ExactTerms` of a network (made once per network)."""
-    return _ExactTerms(network)
-
-
-class _LazySolver:
-    """An :class:`LPSolver` made on first use (most certificates need no LP at all)."""
-
-    def __init__(self, options):
-        self.options, self.solver = options, None
-
-    def __getattr__(self, name):
-        if self.solver is None:
-            self.solver = LPSolver(self.options)
-        return getattr(self.solver, name)
