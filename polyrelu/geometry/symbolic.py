@@ -104,16 +104,17 @@ def linear_bounds_batch(network, lower, upper, C=None, first=None, slopes=None):
     ``slopes``, if given, are the lower relaxation slopes ``alpha`` (``alpha z <= relu(z)``,
     sound for any ``alpha`` in [0, 1]) of every unstable ReLU unit in the back-substitution
     of ``C``: one array of shape (B, k, n_j) per hidden layer j (one slope per row of ``C``
-    and unit; the intermediate bounds keep the default slopes). Every hidden layer must
-    be a ReLU layer; a slope outside [0, 1] raises ValueError.
+    and unit, NaN for the default slope; the intermediate bounds keep the default slopes).
+    Every hidden layer must be a ReLU layer; a slope outside [0, 1] raises ValueError.
     """
-    relaxed = _Relaxed.of(network, lower, upper, first)
     C = np.zeros((0, network.output_dim)) if C is None else np.asarray(C, dtype=np.float64)
     if slopes is not None:
         slopes = [np.asarray(a, dtype=np.float64) for a in slopes]
-        if any(not np.all((a >= 0.0) & (a <= 1.0)) for a in slopes):
+        if not all(layer.is_relu for layer in network.layers[:-1]):
+            raise ValueError("relaxation slopes need a network of ReLU hidden layers")
+        if any(np.any((a < 0.0) | (a > 1.0)) for a in slopes):
             raise ValueError("relaxation slopes must lie in [0, 1]")
-    return relaxed.bounds(C, slopes)
+    return _Relaxed.of(network, lower, upper, first).bounds(C, slopes)
 
 
 def optimized_bounds_batch(network, lower, upper, C, *, steps=20, slopes=None, first=None):
@@ -237,7 +238,8 @@ class _Relaxed:
     def _substitute(self, C, slopes, recorded=None):
         relaxations = self.relaxations
         if slopes is not None:
-            relaxations = [(np.where(((lo < 0) & (hi > 0))[:, None, :], a, r[0][:, None, :]),
+            relaxations = [(np.where(((lo < 0) & (hi > 0))[:, None, :] & ~np.isnan(a), a,
+                                     r[0][:, None, :]),
                             r[1], r[2]) for r, a, lo, hi in
                            zip(relaxations, slopes, self.pre_lower, self.pre_upper)]
         return _back_substitute(C @ self.weights[-1], C @ self.biases[-1], relaxations,

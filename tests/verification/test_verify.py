@@ -229,7 +229,8 @@ def test_inputs_fixed_by_the_property_are_folded_into_the_network():
 def test_bound_piece_on_a_box_it_does_not_refute_is_rejected():
     prop = read_vnnlib(property_text([-1], [1], [[(">=", "Y_0", 1.5)]], 1))
     certificate = verify(IDENTITY, prop, exact_threshold=-1).certificate  # bounds only
-    assert certificate.counts() == {"bound_pieces": 2, "star_pieces": 0, "region_pieces": 0}
+    counts = certificate.counts()
+    assert counts["bound_pieces"] >= 1 and counts["star_pieces"] == counts["region_pieces"] == 0
     weaker = read_vnnlib(property_text([-1], [1], [[(">=", "Y_0", 0.5)]], 1))
     with pytest.raises(PolyreluError, match="do not refute"):
         check_certificate(IDENTITY, weaker, certificate)
