@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from polyrelu.errors import InvalidFileError
 from polyrelu.network.loaders import load_network
 from polyrelu.verification.certificate import BoundPiece, CertificateError, box_from_path
 from polyrelu.verification.certificate_io import load_certificate, save_certificate
@@ -100,3 +101,16 @@ def test_changed_multipliers_and_removed_leaves_are_rejected(sloped):
     pieces = [p for i, p in enumerate(certificate.pieces) if i != index]
     with pytest.raises(CertificateError, match="not covered"):
         check_certificate(net, prop, dataclasses.replace(certificate, pieces=pieces))
+
+
+def test_corrupt_slope_arrays_are_refused(sloped, tmp_path):
+    _, _, certificate = sloped
+    save_certificate(certificate, tmp_path / "cert.npz")
+    data = dict(np.load(tmp_path / "cert.npz"))
+    edits = {"offsets": dict(data, slope_offsets=data["slope_offsets"][::-1].copy()),
+             "half": {k: v for k, v in data.items() if k != "slopes"},
+             "dtype": dict(data, slopes=data["slopes"].astype(np.int64))}
+    for name, edited in edits.items():
+        np.savez(tmp_path / f"{name}.npz", **edited)
+        with pytest.raises(InvalidFileError):
+            load_certificate(tmp_path / f"{name}.npz")
