@@ -9,13 +9,15 @@ from scipy.optimize import linprog
 
 from oracles import brute_force_regions, pattern_polytope, random_network
 from polyrelu import Network, PolyreluError
-from polyrelu.network.loaders import load_network
+from polyrelu.errors import SizeLimitError
+from polyrelu.network.loaders import load_network, save_npz
 from polyrelu.verification import check_certificate, verify
 from polyrelu.verification.certificate import BoundPiece, RegionPiece, StarPiece
 from polyrelu.verification.counterexample import (
     check_counterexample_exact,
     check_counterexample_onnx,
 )
+from polyrelu.verification.instances import run_instance
 from polyrelu.verification.vnnlib import read_vnnlib
 
 
@@ -319,3 +321,12 @@ def test_search_agrees_with_brute_force_in_few_dimensions(d):
 @pytest.mark.parametrize("d", [10, 20])
 def test_search_agrees_with_brute_force_up_to_20_dimensions(d):
     _agree_with_brute_force(d, 6, seed=d)
+
+
+def test_run_instance_passes_the_loaders_size_limit(tmp_path):
+    net_path, prop_path = tmp_path / "identity.npz", tmp_path / "prop.vnnlib"
+    save_npz(IDENTITY, net_path)
+    prop_path.write_text(property_text([-1], [1], [[(">=", "Y_0", 1.5)]], 1))
+    assert run_instance(net_path, prop_path, 30)["result"] == "holds"
+    with pytest.raises(SizeLimitError, match="max_parameters = 4"):
+        run_instance(net_path, prop_path, 30, max_parameters=4)  # the net holds 7 numbers
