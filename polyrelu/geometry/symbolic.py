@@ -173,7 +173,6 @@ class _Relaxed:
     """A batch of boxes with the network's intermediate bounds and relaxations computed;
     the back-substitution of any output rows over it (:meth:`bounds`)."""
 
-    network: object
     weights: list
     biases: list
     center: np.ndarray
@@ -206,8 +205,7 @@ class _Relaxed:
             layer = network.layers[k]
             relaxations.append(_relaxation(lo, hi) if layer.is_relu
                                else _layer_relaxation(layer, lo, hi))
-        return cls(network, weights, biases, center, radius, slack, relaxations,
-                   pre_lower, pre_upper)
+        return cls(weights, biases, center, radius, slack, relaxations, pre_lower, pre_upper)
 
     def bounds(self, C, slopes):
         """The LinearBounds of rows ``C`` (with the lower ``slopes``, or the default ones)."""

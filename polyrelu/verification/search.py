@@ -570,8 +570,8 @@ class _CaseSearch:
         """The two halves (path, bounds) of the bisection that improves the bounds most:
         each candidate input is tried; the score is the sum over the open unsafe sets of
         the best single-row margin in each half, less ``UNSTABLE_COST`` times the best
-        such sum's size per unit the halves leave unstable. The candidates are all inputs, or, past
-        ``SPLIT_CANDIDATES`` of them, the ones whose width weighs most in the open rows'
+        such sum's size per unit the halves leave unstable. The candidates are all inputs,
+        or, past ``SPLIT_CANDIDATES`` of them, the ones whose width weighs most in the open rows'
         linear bounds (``bounds``, of this box): trying all 784 inputs of an MNIST net
         is one bound computation over 1568 boxes, longer than the time limit."""
         open_sets = [k for k, lam in enumerate(refuted) if lam is None]
@@ -590,7 +590,9 @@ class _CaseSearch:
                            for j in range(len(dims))])
         unstable = np.array([halves[i].unstable_count() + halves[i + 1].unstable_count()
                              for i in range(0, len(halves), 2)])
-        scores = scores - UNSTABLE_COST * np.abs(scores.max()) * unstable
+        best = scores.max()
+        if np.isfinite(best):
+            scores = scores - UNSTABLE_COST * abs(best) * unstable
         scores[width[dims] <= 1e-12] = -np.inf
         # among (nearly) equally good splits, halve the relatively widest input
         ties = scores >= scores.max() - 1e-9 * (1.0 + abs(scores.max()))
