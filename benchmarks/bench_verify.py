@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from polyrelu.network.loaders import MAX_PARAMETERS
 from polyrelu.verification.instances import read_instances, run_instance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +29,8 @@ ACASXU = ROOT.parent / "shared" / "data" / "acasxu"
 DECIDED = ("holds", "violated")
 
 
-def run_polyrelu(net_path, prop_path, limit, cache):
-    row = run_instance(net_path, prop_path, limit, cache=cache)
+def run_polyrelu(net_path, prop_path, limit, cache, max_parameters=MAX_PARAMETERS):
+    row = run_instance(net_path, prop_path, limit, cache=cache, max_parameters=max_parameters)
     assert row["check"] in ("passed", ""), f"{row['network']} {row['property']}: {row['check']}"
     return row["result"], float(row["seconds"])
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from bench_verify import DECIDED, nnenum_columns, record, run_polyrelu, summary
 
 from polyrelu.errors import PolyreluError
+from polyrelu.network.loaders import MAX_PARAMETERS
 from polyrelu.verification.instances import read_instances
 
 _ANSWER = {"sat": "violated", "unsat": "holds"}
@@ -86,6 +87,9 @@ def main():
     parser.add_argument("--official", type=Path)
     parser.add_argument("--nnenum-python")
     parser.add_argument("--out", default="bench_vnncomp.csv")
+    parser.add_argument("--max-parameters", type=int, default=MAX_PARAMETERS,
+                        help="polyrelu's loader size limit (tllverifybench's largest "
+                             "networks hold 40M entries)")
     args = parser.parse_args()
     instances = spread(read_instances(args.benchmarks / args.family / "instances.csv"),
                        args.sample)
@@ -104,7 +108,8 @@ def main():
             answer, disputed = majority(official.get((_plain_name(net_path),
                                                       _plain_name(prop_path))))
             try:
-                status, seconds = run_polyrelu(net_path, prop_path, limit, cache)
+                status, seconds = run_polyrelu(net_path, prop_path, limit, cache,
+                                               args.max_parameters)
             except PolyreluError as err:  # a network polyrelu refuses (e.g. too large)
                 status, seconds = "refused", 0.0
                 print(f"polyrelu refused {net_path.name}: {err}", file=sys.stderr)

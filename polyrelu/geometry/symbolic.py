@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LinearBounds", "linear_bounds", "linear_bounds_batch"]
+__all__ = ["LinearBounds", "linear_bounds", "linear_bounds_batch", "optimized_bounds_batch"]
 
 _EPS = np.finfo(np.float64).eps
 
@@ -57,7 +57,7 @@ class LinearBounds:
                        for lo, hi in zip(self.pre_lower, self.pre_upper)))
 
 
-def linear_bounds(network, lower, upper, C=None):
+def linear_bounds(network, lower, upper, C=None, slopes=None):
     """Sound bounds of every hidden pre-activation and of ``C f(x)`` over a box.
 
     Parameters
@@ -66,6 +66,10 @@ def linear_bounds(network, lower, upper, C=None):
     lower, upper : array_like, shape (d,)
     C : array_like, shape (k, m), optional
         Linear functionals of the outputs to bound from below (default: none).
+    slopes : list of array_like, optional
+        The lower relaxation slopes of the back-substitution of ``C``: ``slopes[j]`` of
+        shape (k, n_j) for hidden layer j (a ReLU layer), each in [0, 1]; used at the
+        unstable units only (see :func:`linear_bounds_batch`).
 
     Returns
     -------
@@ -84,43 +88,171 @@ def linear_bounds(network, lower, upper, C=None):
     """
     lower = np.asarray(lower, dtype=np.float64)[None]
     upper = np.asarray(upper, dtype=np.float64)[None]
-    return linear_bounds_batch(network, lower, upper, C)[0]
+    if slopes is not None:
+        slopes = [np.asarray(a, dtype=np.float64)[None] for a in slopes]
+    return linear_bounds_batch(network, lower, upper, C, slopes=slopes)[0]
 
 
-def linear_bounds_batch(network, lower, upper, C=None, first=None):
+def linear_bounds_batch(network, lower, upper, C=None, first=None, slopes=None):
     """:func:`linear_bounds` for a batch of boxes ``lower[i] <= x <= upper[i]`` at once.
 
     ``lower`` and ``upper`` have shape (B, d); returns a list of B :class:`LinearBounds`.
     ``first``, if given, is ``(weight, bias)`` of shapes (B, n, d) and (B, n): box i's own
     affine map in place of the first layer's (its units are the network's), e.g. a
     network's later layers on the pieces where its earlier layers are affine.
+
+    ``slopes``, if given, are the lower relaxation slopes ``alpha`` (``alpha z <= relu(z)``,
+    sound for any ``alpha`` in [0, 1]) of every unstable ReLU unit in the back-substitution
+    of ``C``: one array of shape (B, k, n_j) per hidden layer j (one slope per row of ``C``
+    and unit, NaN for the default slope; the intermediate bounds keep the default slopes).
+    Every hidden layer must be a ReLU layer; a slope outside [0, 1] raises ValueError.
     """
-    lower = np.asarray(lower, dtype=np.float64)
-    upper = np.asarray(upper, dtype=np.float64)
-    center, radius = (upper + lower) / 2, (upper - lower) / 2
-    weights, biases = list(network.weights), list(network.biases)
-    width = _width(network)
-    if first is not None:
-        weights[0], biases[0] = (np.asarray(array, dtype=np.float64) for array in first)
-        width = max(width, weights[0].shape[-1])
-    slack = 4.0 * (len(weights) + 2) * (width + 2) * _EPS
-    relaxations, pre_lower, pre_upper = [], [], []
-    for k in range(len(weights) - 1):
-        both = np.concatenate([weights[k], -weights[k]], axis=-2)
-        low, _, _ = _back_substitute(both, np.concatenate([biases[k], -biases[k]], axis=-1),
-                                     relaxations, weights, biases, center, radius, slack)
-        n = biases[k].shape[-1]
-        lo, hi = low[:, :n], -low[:, n:]
-        pre_lower.append(lo)
-        pre_upper.append(hi)
-        layer = network.layers[k]
-        relaxations.append(_relaxation(lo, hi) if layer.is_relu
-                           else _layer_relaxation(layer, lo, hi))
     C = np.zeros((0, network.output_dim)) if C is None else np.asarray(C, dtype=np.float64)
-    low, coefficients, offsets = _back_substitute(C @ weights[-1], C @ biases[-1], relaxations,
-                                                  weights, biases, center, radius, slack)
-    return [LinearBounds([lo[i] for lo in pre_lower], [hi[i] for hi in pre_upper], low[i],
-                         coefficients[i], offsets[i]) for i in range(len(lower))]
+    if slopes is not None:
+        slopes = [np.asarray(a, dtype=np.float64) for a in slopes]
+        if not all(layer.is_relu for layer in network.layers[:-1]):
+            raise ValueError("relaxation slopes need a network of ReLU hidden layers")
+        if any(np.any((a < 0.0) | (a > 1.0)) for a in slopes):
+            raise ValueError("relaxation slopes must lie in [0, 1]")
+    return _Relaxed.of(network, lower, upper, first).bounds(C, slopes)
+
+
+def optimized_bounds_batch(network, lower, upper, C, *, steps=20, slopes=None, first=None):
+    """:func:`linear_bounds_batch` with the lower relaxation slopes of the back-substitution
+    of ``C`` optimised (alpha-CROWN style): ``steps`` projected gradient steps (Adam) on
+    the slopes of the unstable units, one set per box and row, each row's best bound kept.
+
+    ``slopes`` warm-starts the search (e.g. the parent box's slopes; the default slopes
+    otherwise). Returns ``(bounds, slopes)``: the B :class:`LinearBounds` and the slopes
+    (list over hidden layers of (B, k, n_j) arrays) that give them, to be passed back to
+    :func:`linear_bounds_batch` (whose result they reproduce). Networks with non-ReLU
+    hidden layers get the default bounds and ``slopes`` None.
+
+    >>> from polyrelu import Network
+    >>> net = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])  # |x|
+    >>> plain = linear_bounds(net, [-1.0], [2.0], C=[[1.0]]).lower[0]
+    >>> (best,), _ = optimized_bounds_batch(net, [[-1.0]], [[2.0]], [[1.0]])
+    >>> bool(plain < best.lower[0] <= 0.0)
+    True
+    """
+    relaxed = _Relaxed.of(network, lower, upper, first)
+    C = np.asarray(C, dtype=np.float64)
+    if not all(layer.is_relu for layer in network.layers[:-1]) or not len(C):
+        return relaxed.bounds(C, None), None
+    defaults = [np.broadcast_to(r[0][:, None, :], (len(relaxed.center), len(C), r[0].shape[1]))
+                for r in relaxed.relaxations]
+    alpha = [np.array(a if a is not None else b, dtype=np.float64)
+             for a, b in zip(slopes or [None] * len(defaults), defaults)]
+    best_alpha = [a.copy() for a in alpha]
+    best = np.full((len(relaxed.center), len(C)), -np.inf)
+    moments = [(np.zeros_like(a), np.zeros_like(a)) for a in alpha]
+    for step in range(steps + 1):
+        value, gradient = relaxed.value_and_gradient(C, alpha)
+        better = value > best
+        best = np.where(better, value, best)
+        for kept, a in zip(best_alpha, alpha):
+            kept[better] = a[better]
+        if step == steps:
+            break
+        for a, g, (m, v) in zip(alpha, gradient, moments):
+            m *= 0.9
+            m += 0.1 * g
+            v *= 0.999
+            v += 0.001 * g * g
+            a += _STEP * (m / (1 - 0.9 ** (step + 1))) / (
+                np.sqrt(v / (1 - 0.999 ** (step + 1))) + 1e-12)
+            np.clip(a, 0.0, 1.0, out=a)
+    return relaxed.bounds(C, best_alpha), best_alpha
+
+
+_STEP = 0.1  # Adam's step on the slopes (alpha-CROWN's default learning rate)
+
+
+@dataclass
+class _Relaxed:
+    """A batch of boxes with the network's intermediate bounds and relaxations computed;
+    the back-substitution of any output rows over it (:meth:`bounds`)."""
+
+    weights: list
+    biases: list
+    center: np.ndarray
+    radius: np.ndarray
+    slack: float
+    relaxations: list
+    pre_lower: list
+    pre_upper: list
+
+    @classmethod
+    def of(cls, network, lower, upper, first=None):
+        lower = np.asarray(lower, dtype=np.float64)
+        upper = np.asarray(upper, dtype=np.float64)
+        center, radius = (upper + lower) / 2, (upper - lower) / 2
+        weights, biases = list(network.weights), list(network.biases)
+        width = _width(network)
+        if first is not None:
+            weights[0], biases[0] = (np.asarray(array, dtype=np.float64) for array in first)
+            width = max(width, weights[0].shape[-1])
+        slack = 4.0 * (len(weights) + 2) * (width + 2) * _EPS
+        relaxations, pre_lower, pre_upper = [], [], []
+        for k in range(len(weights) - 1):
+            both = np.concatenate([weights[k], -weights[k]], axis=-2)
+            low, _, _ = _back_substitute(both, np.concatenate([biases[k], -biases[k]], axis=-1),
+                                         relaxations, weights, biases, center, radius, slack)
+            n = biases[k].shape[-1]
+            lo, hi = low[:, :n], -low[:, n:]
+            pre_lower.append(lo)
+            pre_upper.append(hi)
+            layer = network.layers[k]
+            relaxations.append(_relaxation(lo, hi) if layer.is_relu
+                               else _layer_relaxation(layer, lo, hi))
+        return cls(weights, biases, center, radius, slack, relaxations, pre_lower, pre_upper)
+
+    def bounds(self, C, slopes):
+        """The LinearBounds of rows ``C`` (with the lower ``slopes``, or the default ones)."""
+        low, coefficients, offsets = self._substitute(C, slopes)
+        return [LinearBounds([lo[i] for lo in self.pre_lower], [hi[i] for hi in self.pre_upper],
+                             low[i], coefficients[i], offsets[i]) for i in range(len(low))]
+
+    def value_and_gradient(self, C, slopes):
+        """The sound lower bounds (B, k) of rows ``C`` with ``slopes`` and their gradient
+        with respect to the slopes (one array per layer, as ``slopes``): the bound is
+        piecewise linear in the slopes; the unit's slope multiplies its coefficient
+        (when positive) times the unit's pre-activation in the relaxed network at the
+        box corner that minimises the bound."""
+        recorded = []
+        low, coefficients, _ = self._substitute(C, slopes, recorded)
+        point = self.center[:, None, :] - np.sign(coefficients) * self.radius[:, None, :]
+        gradient = []
+        for k, (relaxation, coef, alpha) in enumerate(zip(self.relaxations, recorded, slopes)):
+            z = _forward(point, self.weights[k], self.biases[k])
+            _, upper_slope, intercept = relaxation
+            unstable = ((self.pre_lower[k] < 0) & (self.pre_upper[k] > 0))[:, None, :]
+            gradient.append(np.where(unstable & (coef > 0), coef * z, 0.0))
+            relaxed = np.where(coef >= 0, alpha * z,
+                               upper_slope[:, None, :] * z + intercept[:, None, :])
+            point = np.where(unstable, relaxed, upper_slope[:, None, :] * z)
+        return low, gradient
+
+    def _substitute(self, C, slopes, recorded=None):
+        relaxations = self.relaxations
+        if slopes is not None:
+            relaxations = [(np.where(((lo < 0) & (hi > 0))[:, None, :] & ~np.isnan(a), a,
+                                     r[0][:, None, :]),
+                            r[1], r[2]) for r, a, lo, hi in
+                           zip(relaxations, slopes, self.pre_lower, self.pre_upper)]
+        return _back_substitute(C @ self.weights[-1], C @ self.biases[-1], relaxations,
+                                self.weights, self.biases, self.center, self.radius,
+                                self.slack, recorded)
+
+
+def _forward(point, weight, bias):
+    """``weight @ point + bias`` for points (B, k, n_in): a shared weight (n, n_in) or one
+    per box (B, n, n_in), a shared bias (n,) or one per box (B, n)."""
+    if weight.ndim == 2:
+        z = point @ weight.T
+    else:
+        z = np.einsum("bkd,bnd->bkn", point, weight)
+    return z + (bias if bias.ndim == 1 else bias[:, None, :])
 
 
 def _width(network):
@@ -177,10 +309,13 @@ def _relaxation(lo, hi):
     return lower_slope, upper_slope, intercept
 
 
-def _back_substitute(coef, const, relaxations, weights, biases, center, radius, slack):
+def _back_substitute(coef, const, relaxations, weights, biases, center, radius, slack,
+                     recorded=None):
     """Lower bounds over each box of ``coef @ relu(z_K) + const`` (K = len(relaxations)),
     substituting layers K, ..., 1 down to the input. Returns (bounds, input coefficients,
-    offsets) with a leading batch axis."""
+    offsets) with a leading batch axis. A ReLU layer's lower slopes are (B, n) or, one per
+    row, (B, k, n). ``recorded``, a list, receives the coefficients of each layer's outputs
+    (layer 1 first)."""
     batch = len(center)
     if coef.ndim == 2:
         coef = np.broadcast_to(coef, (batch,) + coef.shape)
@@ -192,12 +327,16 @@ def _back_substitute(coef, const, relaxations, weights, biases, center, radius, 
                 relaxations[k], coef, const, magnitude, const_magnitude)
         else:
             lower_slope, upper_slope, intercept = relaxations[k]
+            if lower_slope.ndim == 2:
+                lower_slope = lower_slope[:, None, :]
+            if recorded is not None:
+                recorded.insert(0, coef)
             negative = np.minimum(coef, 0.0)
             shift = np.einsum("bkn,bn->bk", negative, intercept)
             const = const + shift
             const_magnitude = const_magnitude - shift
-            coef = coef * np.where(coef < 0, upper_slope[:, None, :], lower_slope[:, None, :])
-            magnitude = magnitude * np.maximum(lower_slope, upper_slope)[:, None, :]
+            coef = coef * np.where(coef < 0, upper_slope[:, None, :], lower_slope)
+            magnitude = magnitude * np.maximum(lower_slope, upper_slope[:, None, :])
         const = const + _times_bias(coef, biases[k])
         const_magnitude = const_magnitude + _times_bias(magnitude, np.abs(biases[k]))
         coef, magnitude = coef @ weights[k], magnitude @ np.abs(weights[k])

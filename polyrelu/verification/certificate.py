@@ -42,9 +42,11 @@ __all__ = [
 ]
 
 FORMAT_NAME = "polyrelu-certificate"
-FORMAT_VERSION = 3     # 1: pieces named their own rows (unsound); 2: rows re-derived;
-# 3: the same layout for networks of ReLU and linear units (patterns and rows by ReLU slot)
-READABLE_VERSIONS = (2, 3)  # a version 2 file is a version 3 file of a Linear + ReLU network
+FORMAT_VERSION = 4     # 1: pieces named their own rows (unsound); 2: rows re-derived;
+# 3: the same layout for networks of ReLU and linear units (patterns and rows by ReLU slot);
+# 4: bound pieces may carry relaxation slopes (optional arrays)
+READABLE_VERSIONS = (2, 3, 4)  # a version 2 file is a version 3 file of a Linear + ReLU
+# network; a version 3 file is a version 4 file without slopes
 FARKAS_MARGIN = 1e-10  # relative margin the search wants a Farkas certificate to prove by
 BOUND_MARGIN = 1e-9    # the search closes boxes by bounds only with this relative margin
 
@@ -57,11 +59,17 @@ class BoundPiece:
     ``multipliers[k]`` are non-negative weights ``lam`` on the rows of unsafe
     polytope k such that the sound lower bound of ``lam @ C_k f(x)`` over the box
     exceeds ``lam @ d_k``: no output of the box satisfies all rows of polytope k.
+
+    ``slopes[k]``, if given and not None, are the lower relaxation slopes (each in
+    [0, 1], one per hidden unit, layer after layer) of that bound's back-substitution
+    of the row ``lam @ C_k`` (:func:`polyrelu.geometry.symbolic.linear_bounds`; used at
+    the units the box leaves unstable); otherwise the default slopes.
     """
 
     case: int
     path: tuple
     multipliers: tuple
+    slopes: tuple = ()
 
 
 @dataclass(frozen=True)

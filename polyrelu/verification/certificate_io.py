@@ -70,7 +70,22 @@ def save_certificate(certificate, path):
         multipliers=_concat(multipliers, (0,), np.float64),
         hint_offsets=_offsets(hint_rows), hint_rows=_concat(hint_rows, (0, 2), np.int64),
         hint_weights=_concat(hint_weights, (0,), np.float64),
+        **_slope_arrays(pieces),
         **_box_hint_arrays(getattr(certificate, "hints", None) or [], width))
+
+
+def _slope_arrays(pieces):
+    """The optional ``slope_offsets`` and ``slopes`` arrays: one (possibly empty: the
+    default slopes) run of slopes per multiplier vector, in the order of ``multipliers``."""
+    runs = []
+    for piece in pieces:
+        slopes = getattr(piece, "slopes", ())
+        for k in range(len(piece.multipliers)):
+            run = slopes[k] if k < len(slopes) and slopes[k] is not None else ()
+            runs.append(np.asarray(run, dtype=np.float64).ravel())
+    if not any(len(run) for run in runs):
+        return {}
+    return dict(slope_offsets=_offsets(runs), slopes=_concat(runs, (0,), np.float64))
 
 
 def _box_hint_arrays(hints, width):
@@ -113,6 +128,7 @@ _SCHEMA = {  # name: (dtype kind, number of dimensions)
     "multiplier_offsets": ("i", 1), "multipliers": ("f", 1), "hint_offsets": ("i", 1),
     "hint_rows": ("i", 2), "hint_weights": ("f", 1),
 }
+_SLOPES = {"slope_offsets": ("i", 1), "slopes": ("f", 1)}  # optional (version 4)
 _BOX_HINTS = {  # optional (files without them have no BoxHints): name: (kind, ndim)
     "box_hint_case": ("i", 1), "box_hint_layer": ("i", 1), "box_hint_path_offsets": ("i", 1),
     "box_hint_path_steps": ("i", 2), "box_hint_patterns": ("u", 2),
@@ -137,10 +153,13 @@ def _read_arrays(data, path):
     for key in _SCHEMA:
         if key not in data:
             raise InvalidFileError(f"{path}: certificate has no '{key}' array")
-    present = [key for key in _BOX_HINTS if key in data]
-    if present and len(present) != len(_BOX_HINTS):
-        raise InvalidFileError(f"{path}: certificate has some 'box_hint_*' arrays but not all")
-    for key, (kind, ndim) in [*_SCHEMA.items(), *((key, _BOX_HINTS[key]) for key in present)]:
+    optional = {}
+    for group, name in ((_BOX_HINTS, "'box_hint_*'"), (_SLOPES, "slope")):
+        present = [key for key in group if key in data]
+        if present and len(present) != len(group):
+            raise InvalidFileError(f"{path}: certificate has some {name} arrays but not all")
+        optional.update((key, group[key]) for key in present)
+    for key, (kind, ndim) in [*_SCHEMA.items(), *optional.items()]:
         array = data[key]
         if array.dtype.kind != kind or array.ndim != ndim:
             raise InvalidFileError(f"{path}: certificate array '{key}' has type {array.dtype} "
@@ -176,6 +195,7 @@ def _rebuild(arrays, path):
     first = np.concatenate([[0], np.cumsum(counts)])
     offsets = _checked_offsets(arrays["multiplier_offsets"], int(first[-1]),
                                len(arrays["multipliers"]), "multiplier_offsets", path)
+    slopes = _rebuild_slopes(arrays, int(first[-1]), path)
     pieces, shared = [], {}  # equal paths as one tuple (the checker checks each once)
     for i, kind in enumerate(arrays["kind"]):
         _expect(0 <= kind < len(_KINDS), path, f"piece {i} has unknown kind {kind}")
@@ -187,7 +207,8 @@ def _rebuild(arrays, path):
                 arrays["hint_weights"][hints[i]:hints[i + 1]].astype(np.float64))
         pieces.append(_piece(_KINDS[kind], int(arrays["case"][i]),
                              steps,
-                             int(arrays["layer"][i]), arrays["patterns"][i], lams, hint))
+                             int(arrays["layer"][i]), arrays["patterns"][i], lams, hint,
+                             tuple(slopes[first[i]:first[i + 1]])))
     return Certificate(arrays["fingerprint"], pieces, int(arrays["version"]),
                        _rebuild_box_hints(arrays, path, shared))
 
@@ -219,10 +240,22 @@ def _rebuild_box_hints(arrays, path, shared):
     return hints
 
 
-def _piece(kind, case, path, layer, pattern, multipliers, hint):
+def _rebuild_slopes(arrays, count, path):
+    """One entry per multiplier vector: its slopes, or None (an empty run, or a file
+    without slopes)."""
+    if "slopes" not in arrays:
+        return [None] * count
+    offsets = _checked_offsets(arrays["slope_offsets"], count, len(arrays["slopes"]),
+                               "slope_offsets", path)
+    return [arrays["slopes"][offsets[j]:offsets[j + 1]].copy()
+            if offsets[j + 1] > offsets[j] else None for j in range(count)]
+
+
+def _piece(kind, case, path, layer, pattern, multipliers, hint, slopes):
     pattern = np.ascontiguousarray(pattern, dtype=np.uint8)
     if kind is BoundPiece:
-        return BoundPiece(case, path, multipliers)
+        return BoundPiece(case, path, multipliers,
+                          slopes if any(s is not None for s in slopes) else ())
     if kind is StarPiece:
         return StarPiece(case, path, layer, pattern, multipliers, *hint)
     return RegionPiece(case, path, pattern, multipliers)

@@ -102,6 +102,8 @@ class _Shape:
         self.input_dim, self.num_hidden = network.input_dim, network.num_hidden
         self.slot_sizes = tuple(int(n) for n in network.slot_sizes)
         self.offsets = np.cumsum((0,) + self.slot_sizes)
+        self.hidden_units = sum(w.shape[0] for w in network.weights[:-1])
+        self.relu_hidden = all(layer.is_relu for layer in network.layers[:-1])
 
 
 def _check_header(network, certificate):
@@ -128,7 +130,9 @@ def _check_piece(network, prop, piece, checked_paths=None):
                                f"{len(prop.cases)} input boxes")
     case = prop.cases[piece.case]
     _check_path(piece.path, network.input_dim, checked_paths)
-    if not isinstance(piece, BoundPiece):
+    if isinstance(piece, BoundPiece):
+        _check_slopes(network, piece)
+    else:
         _check_pattern(network, piece)
     if isinstance(piece, StarPiece):
         _check_hint(network, case, piece)
@@ -145,6 +149,31 @@ def _check_piece(network, prop, piece, checked_paths=None):
                 or np.any(lam < 0) or not np.any(lam > 0):
             raise CertificateError(f"multipliers for unsafe set {k} must be {size} finite "
                                    "non-negative float64 numbers, not all zero")
+
+
+def _check_slopes(network, piece):
+    """A bound piece's slopes (``network``: its _Shape): none, or one entry per unsafe
+    set, each None or one float64 number in [0, 1] per hidden unit (of ReLU hidden
+    layers)."""
+    slopes = piece.slopes
+    if not isinstance(slopes, tuple) or not slopes:
+        if isinstance(slopes, tuple):
+            return
+        raise CertificateError("a bound piece's slopes must be a tuple")
+    size = network.hidden_units
+    if len(slopes) != len(piece.multipliers):
+        raise CertificateError(f"bound piece has {len(slopes)} slope vectors for "
+                               f"{len(piece.multipliers)} unsafe sets")
+    if not network.relu_hidden:
+        raise CertificateError("relaxation slopes are for networks of ReLU hidden layers")
+    for k, alpha in enumerate(slopes):
+        if alpha is None:
+            continue
+        alpha = np.asarray(alpha)
+        if alpha.dtype != np.float64 or alpha.shape != (size,) or not np.all(
+                (alpha >= 0.0) & (alpha <= 1.0)):
+            raise CertificateError(f"slopes for unsafe set {k} must be {size} float64 "
+                                   "numbers in [0, 1]")
 
 
 def _check_path(path, dim, checked=None):
@@ -269,7 +298,8 @@ def _check_box(network, case, index, path, pieces, solver, stars, hints):
     if any(isinstance(piece, BoundPiece) for piece in pieces):
         if len(pieces) != 1:
             raise CertificateError(f"{where}: closed by bounds and by other pieces at once")
-        _check_refutation(network, lower, upper, case, pieces[0].multipliers, where)
+        _check_refutation(network, lower, upper, case, pieces[0].multipliers, where,
+                          pieces[0].slopes)
         return
     _ExactBox(network, case, lower, upper, solver, where, stars, hints).check(pieces)
 
@@ -304,15 +334,32 @@ def _exact_sum(weights, values):
                 for w, v in zip(weights, values) if w), Fraction(0))
 
 
-def _check_refutation(network, lower, upper, case, multipliers, where):
+def _check_refutation(network, lower, upper, case, multipliers, where, slopes=()):
     """Sound bounds of ``network`` over the box refute each unsafe set with its multipliers:
     ``lam . C f(x) > lam . d`` on the whole box, compared exactly (Fractions), with the
-    rounding of ``lam @ C`` bounded by ``|f|``'s own sound bounds."""
+    rounding of ``lam @ C`` bounded by ``|f|``'s own sound bounds. The bound of
+    ``lam_k . C_k f`` uses the piece's relaxation slopes ``slopes[k]`` where given
+    (checked by :func:`_check_slopes`; any slope in [0, 1] is sound)."""
     rows = _refutation_rows(case, multipliers, network.output_dim)
-    bounds = linear_bounds(network, lower, upper, rows)
+    bounds = linear_bounds(network, lower, upper, rows,
+                           slopes=_slope_rows(network, slopes, len(rows)))
     flaw = _refutation_flaw(bounds.lower, case, multipliers)
     if flaw is not None:
         raise CertificateError(f"{where}: {flaw}")
+
+
+def _slope_rows(network, slopes, count):
+    """The slopes of :func:`_check_refutation`'s ``count`` rows as
+    :func:`polyrelu.geometry.symbolic.linear_bounds` takes them (NaN: the default slope),
+    or None if the piece gives none."""
+    if not any(alpha is not None for alpha in slopes):
+        return None
+    sizes = [w.shape[0] for w in network.weights[:-1]]
+    table = np.full((count, sum(sizes)), np.nan)
+    for k, alpha in enumerate(slopes):
+        if alpha is not None:
+            table[k] = alpha
+    return np.split(table, np.cumsum(sizes)[:-1], axis=1)
 
 
 def _refutation_rows(case, multipliers, m):

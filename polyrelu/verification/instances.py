@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..deadline import Deadline
 from ..errors import InvalidFileError
-from ..network.loaders import gzip_fallback, load_network, read_gzip
+from ..network.loaders import MAX_PARAMETERS, gzip_fallback, load_network, read_gzip
 from ..regions.parallel import dask_executor, process_pool
 from .checked import verify
 from .counterexample import check_counterexample_onnx
@@ -200,13 +200,15 @@ def _finished(output_csv):
         return {tuple(row[k] for k in _IDENTITY) for row in reader}
 
 
-def run_instance(net_path, prop_path, timeout, *, jobs=1, cache=None):
+def run_instance(net_path, prop_path, timeout, *, jobs=1, cache=None,
+                 max_parameters=MAX_PARAMETERS):
     """Verify one instance and re-check the answer; returns its results row (a dict with
     network, property, result, seconds of ``verify`` and check). ``cache`` (a dict)
-    keeps loaded networks between calls."""
+    keeps loaded networks between calls; ``max_parameters`` is the loader's size limit
+    (:func:`polyrelu.network.loaders.load_network`)."""
     cache = {} if cache is None else cache
     if net_path not in cache:
-        cache[net_path] = load_network(net_path)
+        cache[net_path] = load_network(net_path, max_parameters=max_parameters)
     network, prop = cache[net_path], read_vnnlib(prop_path)
     result = verify(network, prop, deadline=Deadline(timeout), jobs=jobs)
     check = ""

@@ -16,6 +16,7 @@ from polyrelu import Network, PolyreluError
 from polyrelu.errors import InvalidFileError
 from polyrelu.network.loaders import load_network
 from polyrelu.verification.certificate import (
+    FORMAT_VERSION,
     BoundPiece,
     BoxHint,
     Certificate,
@@ -209,7 +210,7 @@ def test_old_and_unknown_versions_are_refused(tmp_path):
     path = tmp_path / "cert.npz"
     save_certificate(certificate, path)
     data = dict(np.load(path))
-    for version in (1, 4):
+    for version in (1, FORMAT_VERSION + 1):
         data["version"] = np.array(version)
         np.savez(tmp_path / "other.npz", **data)
         with pytest.raises(InvalidFileError, match=f"version {version} is not supported"):
