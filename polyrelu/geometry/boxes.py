@@ -98,13 +98,14 @@ def lp_bound(G, low, high, H, beta, below=None):
     all-zero rows of ``H`` with ``beta`` 0 are ignored), each the LP's maximum up to
     rounding when the dual simplex behind it reaches the optimum.
 
-    Every bound is Lagrangian, ``lam @ beta + max_box (G[k] - lam H[k]) x`` for some
-    ``lam >= 0`` (valid for any such ``lam``; a relative allowance for rounding is added),
-    so it is an upper bound however the multipliers were found (never a vertex's value).
-    They come from a dual simplex run on all the problems at once: it starts at the box's
-    corner that maximises ``G[k] @ x`` (dual feasible) and moves the most violated
-    halfspace into the active set each step. A problem stops at its optimum, when its bound is below
-    ``below[k]`` (the bound asked for is proven), or after ``2 (d + m)`` steps.
+    Every bound is a dual one: for multipliers ``y >= 0`` of d rows ``B`` of the system
+    (box rows or halfspaces, right-hand sides ``r``), ``G[k] @ x <= y @ r + max_box (G[k] -
+    y B) x`` on the polytope, whatever ``y`` is (a relative allowance for rounding is
+    added); never a vertex's value. The multipliers come from a dual simplex run on all
+    the problems at once: it starts at the box's corner that maximises ``G[k] @ x`` (dual
+    feasible) and moves the most violated row into ``B`` each step. A problem stops at
+    its optimum, once its bound is below ``below[k]`` (the bound asked for is proven), or
+    after ``2 (d + m)`` steps.
 
     >>> import numpy as np
     >>> H = np.array([[[1.0, 1.0], [1.0, -1.0]]])
@@ -114,63 +115,76 @@ def lp_bound(G, low, high, H, beta, below=None):
     0.5
     """
     n, m, d = H.shape
-    rows = np.concatenate([np.broadcast_to(np.eye(d), (n, d, d)),
-                           np.broadcast_to(-np.eye(d), (n, d, d)), H], axis=1)
-    rhs = np.concatenate([high, -low, beta], axis=1)
-    basis = np.where(G >= 0, np.arange(d), d + np.arange(d))  # the active rows, one per column
-    y = np.abs(G)  # their multipliers: G = sum_j y_j rows[basis_j]
     best = np.maximum(G * low, G * high).sum(axis=1)
     below = np.full(n, -_INF) if below is None else below
-    active = np.flatnonzero(best >= below)
+    state = _DualSimplex(G, low, high, H, beta, np.flatnonzero(best >= below))
     for _ in range(2 * (d + m)):
-        if not active.size:
+        if not state.problems.size:
             break
-        active, leaving, entering = _dual_simplex_step(rows, rhs, basis, y, active)
-        basis[active, leaving] = entering
-        best[active] = np.minimum(best[active], _lagrangian_bound(
-            G[active], low[active], high[active], H[active], beta[active],
-            basis[active] - 2 * d, y[active]))
-        active = active[best[active] >= below[active]]
+        moved = state.step()
+        bound = state.bound()
+        best[state.problems] = np.minimum(best[state.problems], bound)
+        state.keep(moved & (best[state.problems] >= below[state.problems]))
     return best
 
 
-def _dual_simplex_step(rows, rhs, basis, y, active):
-    """One dual simplex step on the problems ``active``: the most violated row of each
-    enters the active set (``y`` is updated in place). Returns the problems that moved (not
-    optimal already) and per moved problem the position in ``basis`` that leaves and the
-    row that enters it. (At the optimum the last Lagrangian bound is the LP's maximum.)"""
-    base = np.take_along_axis(rows[active], basis[active][..., None], axis=1)  # (a, d, d)
-    x = np.linalg.solve(base, np.take_along_axis(rhs[active], basis[active], 1)[..., None])[..., 0]
-    violation = np.einsum("nrd,nd->nr", rows[active], x) - rhs[active]
-    entering = np.argmax(violation, axis=1)
-    worst = violation[np.arange(len(active)), entering]
-    optimal = worst <= _ROUNDING * (1.0 + np.abs(rhs[active]).max(axis=1))
-    active, base, entering = active[~optimal], base[~optimal], entering[~optimal]
-    # the entering row in terms of the active ones, then the dual ratio test
-    w = np.linalg.solve(np.transpose(base, (0, 2, 1)),
-                        rows[active, entering][..., None])[..., 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(w > 1e-12, y[active] / w, _INF)
-    leaving = np.argmin(ratio, axis=1)
-    t = ratio[np.arange(len(active)), leaving]
-    moved = np.isfinite(t)  # (else rounding made the LP look infeasible: stop there)
-    active, w, t = active[moved], w[moved], t[moved]
-    leaving, entering = leaving[moved], entering[moved]
-    moved_y = np.maximum(y[active] - t[:, None] * w, 0.0)
-    moved_y[np.arange(len(active)), leaving] = t
-    y[active] = moved_y
-    return active, leaving, entering
+class _DualSimplex:
+    """The dual simplex state of :func:`lp_bound` for the problems still running (arrays
+    over them: all rows ``rows`` (box rows, then halfspaces) and right-hand sides ``rhs``,
+    the d rows ``base`` (right-hand sides ``base_rhs``) that define the vertex, and their
+    multipliers ``y >= 0`` with ``y @ base = G``)."""
 
+    def __init__(self, G, low, high, H, beta, problems):
+        d = G.shape[1]
+        self.problems, self.G, self.low, self.high = problems, G[problems], low[problems], \
+            high[problems]
+        count = len(problems)
+        self.rows = np.concatenate([np.broadcast_to(np.eye(d), (count, d, d)),
+                                    np.broadcast_to(-np.eye(d), (count, d, d)), H[problems]],
+                                   axis=1)
+        self.rhs = np.concatenate([self.high, -self.low, beta[problems]], axis=1)
+        upper = self.G >= 0  # the corner maximising G: x_i <= high_i or -x_i <= -low_i
+        self.base = np.where(upper[..., None], np.eye(d), -np.eye(d))
+        self.base_rhs = np.where(upper, self.high, -self.low)
+        self.y = np.abs(self.G)
+        self.tol = _ROUNDING * (1.0 + np.abs(self.rhs).max(axis=1, initial=0.0))
 
-def _lagrangian_bound(G, low, high, H, beta, cut, y):
-    """``lam @ beta + max_box (G - lam H) x`` plus its rounding allowance, where ``lam``
-    holds the multipliers ``y`` of the active halfspaces (``cut`` their indices, negative
-    for box rows)."""
-    lam = np.zeros(beta.shape)
-    which, position = np.nonzero(cut >= 0)
-    lam[which, cut[which, position]] = y[which, position]
-    g = G - np.einsum("nm,nmd->nd", lam, H)
-    terms = np.maximum(g * low, g * high)
-    weighted = lam * beta
-    scale = np.abs(terms).sum(axis=1) + np.abs(weighted).sum(axis=1) + np.abs(G).sum(axis=1)
-    return terms.sum(axis=1) + weighted.sum(axis=1) + _ROUNDING * scale
+    def step(self):
+        """Move the most violated row of each problem into its base (the dual ratio test
+        picks the row that leaves). Returns which problems moved (the others are optimal,
+        or stopped by rounding)."""
+        x = np.linalg.solve(self.base, self.base_rhs[..., None])[..., 0]
+        violation = np.einsum("nrd,nd->nr", self.rows, x) - self.rhs
+        entering = np.argmax(violation, axis=1)
+        every = np.arange(len(x))
+        row = self.rows[every, entering]
+        w = np.linalg.solve(np.transpose(self.base, (0, 2, 1)), row[..., None])[..., 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(w > 1e-12, self.y / w, _INF)
+        leaving = np.argmin(ratio, axis=1)
+        t = ratio[every, leaving]
+        moved = (violation[every, entering] > self.tol) & np.isfinite(t)
+        every, leaving, entering, t = every[moved], leaving[moved], entering[moved], t[moved]
+        y = np.maximum(self.y[every] - t[:, None] * w[moved], 0.0)
+        y[np.arange(len(every)), leaving] = t
+        self.y[every] = y
+        self.base[every, leaving] = row[moved]
+        self.base_rhs[every, leaving] = self.rhs[every, entering]
+        return moved
+
+    def bound(self):
+        """The dual bound of each problem, its rounding allowance included."""
+        residual = self.G - np.einsum("nj,njd->nd", self.y, self.base)
+        box = np.maximum(residual * self.low, residual * self.high)
+        weighted = self.y * self.base_rhs
+        scale = np.abs(box).sum(axis=1) + np.abs(weighted).sum(axis=1) + \
+            np.abs(self.G).sum(axis=1)
+        return box.sum(axis=1) + weighted.sum(axis=1) + _ROUNDING * scale
+
+    def keep(self, kept):
+        """Go on with the problems ``kept`` (a mask) only."""
+        if kept.all():
+            return
+        for name in ("problems", "G", "low", "high", "rows", "rhs", "base", "base_rhs", "y",
+                     "tol"):
+            setattr(self, name, getattr(self, name)[kept])
