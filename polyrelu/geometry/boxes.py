@@ -96,7 +96,8 @@ def lp_bound(G, low, high, H, beta, below=None):
     """Upper bounds of ``G[k] @ x`` over the box ``[low[k], high[k]]`` intersected with the
     halfspaces ``H[k] x <= beta[k]`` (shapes (n, d), (n, d), (n, d), (n, m, d), (n, m);
     all-zero rows of ``H`` with ``beta`` 0 are ignored), each the LP's maximum up to
-    rounding when the dual simplex behind it reaches the optimum.
+    rounding when the dual simplex behind it reaches the optimum, and the optimal vertices
+    (n, d), NaN where it did not (they satisfy the rows up to 1e-12, relative).
 
     Every bound is a dual one: for multipliers ``y >= 0`` of d rows ``B`` of the system
     (box rows or halfspaces, right-hand sides ``r``), ``G[k] @ x <= y @ r + max_box (G[k] -
@@ -109,23 +110,25 @@ def lp_bound(G, low, high, H, beta, below=None):
 
     >>> import numpy as np
     >>> H = np.array([[[1.0, 1.0], [1.0, -1.0]]])
-    >>> bound = lp_bound(np.array([[1.0, 0.0]]), np.full((1, 2), -2.0), np.full((1, 2), 2.0),
-    ...                  H, np.array([[1.0, 0.0]]))
-    >>> round(float(bound[0]), 9)   # x1 <= 1/2 where x1 + x2 <= 1 and x1 - x2 <= 0
-    0.5
+    >>> bound, vertex = lp_bound(np.array([[1.0, 0.0]]), np.full((1, 2), -2.0),
+    ...                          np.full((1, 2), 2.0), H, np.array([[1.0, 0.0]]))
+    >>> round(float(bound[0]), 9), vertex.round(9).tolist()  # x1 + x2 <= 1, x1 - x2 <= 0
+    (0.5, [[0.5, 0.5]])
     """
     n, m, d = H.shape
     best = np.maximum(G * low, G * high).sum(axis=1)
     below = np.full(n, -_INF) if below is None else below
+    vertices = np.full(G.shape, np.nan)
     state = _DualSimplex(G, low, high, H, beta, np.flatnonzero(best >= below))
     for _ in range(2 * (d + m)):
         if not state.problems.size:
             break
-        moved = state.step()
+        moved, optimal, x = state.step()
+        vertices[state.problems[optimal]] = x[optimal]
         bound = state.bound()
         best[state.problems] = np.minimum(best[state.problems], bound)
         state.keep(moved & (best[state.problems] >= below[state.problems]))
-    return best
+    return best, vertices
 
 
 class _DualSimplex:
@@ -151,8 +154,8 @@ class _DualSimplex:
 
     def step(self):
         """Move the most violated row of each problem into its base (the dual ratio test
-        picks the row that leaves). Returns which problems moved (the others are optimal,
-        or stopped by rounding)."""
+        picks the row that leaves). Returns which problems moved, which are optimal (the
+        others stopped by rounding) and the vertices the steps started from."""
         x = np.linalg.solve(self.base, self.base_rhs[..., None])[..., 0]
         violation = np.einsum("nrd,nd->nr", self.rows, x) - self.rhs
         entering = np.argmax(violation, axis=1)
@@ -163,14 +166,15 @@ class _DualSimplex:
             ratio = np.where(w > 1e-12, self.y / w, _INF)
         leaving = np.argmin(ratio, axis=1)
         t = ratio[every, leaving]
-        moved = (violation[every, entering] > self.tol) & np.isfinite(t)
+        optimal = violation[every, entering] <= self.tol
+        moved = ~optimal & np.isfinite(t)
         every, leaving, entering, t = every[moved], leaving[moved], entering[moved], t[moved]
         y = np.maximum(self.y[every] - t[:, None] * w[moved], 0.0)
         y[np.arange(len(every)), leaving] = t
         self.y[every] = y
         self.base[every, leaving] = row[moved]
         self.base_rhs[every, leaving] = self.rhs[every, entering]
-        return moved
+        return moved, optimal, x
 
     def bound(self):
         """The dual bound of each problem, its rounding allowance included."""

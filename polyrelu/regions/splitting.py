@@ -9,11 +9,11 @@ neuron over the batch:
 
 1. interval bounds of its pre-activation over each piece's box;
 2. the witnesses: one strictly on each side proves both sides have interior;
-3. when all witnesses lie on one side, a ray from the witnesses along the gradient,
-   continued along the facets it meets (projected gradient steps) when it stops short;
-   where it finds no point on the other side, a bound of that side over the box and all
-   the cuts (a Lagrangian bound from a dual simplex run on the whole batch at once,
-   :func:`~polyrelu.geometry.boxes.lp_bound`; no LP per piece);
+3. when all witnesses lie on one side, a bound of the other side over the box and all
+   the cuts (a dual bound from a simplex run on the whole batch at once,
+   :func:`~polyrelu.geometry.boxes.lp_bound`; no LP per piece), then a ray from
+   the witnesses along the gradient, continued along the facets it meets (projected
+   gradient steps) when it stops short;
 4. only then, piece by piece, one LP for that side: its Chebyshev ball, whose centre
    becomes a new witness. A side no wider than the radius tolerance holds no region
    (it is cut off).
@@ -730,19 +730,23 @@ class Splitter:
             look = np.flatnonzero((verdict == _UNDECIDED) & ~reached[sign] & reached[-sign])
             if not len(look):
                 continue
-            found, point = ray_and_climb(pieces.A[index[look]], pieces.b[index[look]],
-                                          points[look], valid[look], values[look],
-                                          sign * a[look], sign, tol)
-            reached[sign][look[found]] = True
-            for k, x in zip(look[found], point[found]):
+            cuts = pieces.A[index[look], self.first_cut:]
+            beta = np.where(cuts.any(2), pieces.b[index[look], self.first_cut:], 0.0)
+            bound, vertex = lp_bound(sign * a[look], low[look], high[look], cuts, beta,
+                                     below=-tol - sign * c[look])
+            verdict[look[bound + sign * c[look] < -tol]] = empty_side
+            top = np.einsum("kd,kd->k", sign * a[look], vertex) + sign * c[look]
+            reached[sign][look[top > tol]] = True  # (NaN: not solved, compares False)
+            for k, x in zip(look[top > tol], vertex[top > tol]):
                 new_points.setdefault(k, []).append(x)
-            look = look[~found]
+            look = look[(bound + sign * c[look] >= -tol) & ~(top > tol)]
             if len(look):
-                cuts = pieces.A[index[look], self.first_cut:]
-                beta = np.where(cuts.any(2), pieces.b[index[look], self.first_cut:], 0.0)
-                bound = lp_bound(sign * a[look], low[look], high[look], cuts, beta,
-                                 below=-tol - sign * c[look]) + sign * c[look]
-                verdict[look[bound < -tol]] = empty_side
+                found, point = ray_and_climb(pieces.A[index[look]], pieces.b[index[look]],
+                                              points[look], valid[look], values[look],
+                                              sign * a[look], sign, tol)
+                reached[sign][look[found]] = True
+                for k, x in zip(look[found], point[found]):
+                    new_points.setdefault(k, []).append(x)
         verdict[(verdict == _UNDECIDED) & reached[1.0] & reached[-1.0]] = _CROSSING
         for k in np.flatnonzero(verdict == _UNDECIDED):
             verdict[k] = self._by_lps(pieces, index[k], low[k], high[k], a[k], c[k],

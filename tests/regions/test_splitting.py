@@ -67,17 +67,21 @@ def _degenerate_case(rng, d, m, kind):
 @pytest.mark.parametrize("d, m", [(1, 4), (2, 6), (5, 20), (8, 30), (16, 40), (64, 80)])
 def test_lp_bound_is_the_lp_maximum(d, m):
     """Against scipy's LP: the bound is never below the maximum, and equal to it to 1e-9
-    (the dual simplex reaches the optimum on these), also with degenerate cuts (repeated
+    (the dual simplex reaches the optimum on these, and the vertex is feasible and
+    optimal), also with degenerate cuts (repeated
     rows, rows through one point, a slab of width 1e-7, all-zero padding rows)."""
     rng = np.random.default_rng(d)
     problems = [(rng.normal(size=d), *_degenerate_case(rng, d, m, case % 3))
                 for case in range(12)]
     G, low, high, H, beta = (np.array(column) for column in zip(*problems))
-    bound = lp_bound(G, low, high, H, beta)
+    bound, vertex = lp_bound(G, low, high, H, beta)
     for k, (g, *piece) in enumerate(problems):
         exact = _lp_max(g, *piece)
         assert bound[k] >= exact - 1e-12
         assert bound[k] == pytest.approx(exact, abs=1e-9)
+        assert g @ vertex[k] == pytest.approx(exact, abs=1e-9)  # an optimal vertex
+        assert np.all(H[k] @ vertex[k] <= beta[k] + 1e-9)
+        assert np.all((low[k] - 1e-9 <= vertex[k]) & (vertex[k] <= high[k] + 1e-9))
 
 
 def test_lp_bound_stops_once_below_the_bound_asked_for():
@@ -90,9 +94,10 @@ def test_lp_bound_stops_once_below_the_bound_asked_for():
     box = np.maximum(g * low, g * high).sum()
     args = (g[None], low[None], high[None], H[None], beta[None])
     asked = (exact + box) / 2
-    stopped = lp_bound(*args, below=np.array([asked]))[0]
-    assert exact - 1e-12 <= stopped < asked
-    assert lp_bound(*args, below=np.array([box + 1.0]))[0] == pytest.approx(box)
+    stopped, vertex = lp_bound(*args, below=np.array([asked]))
+    assert exact - 1e-12 <= stopped[0] < asked
+    assert np.isnan(vertex).all()  # stopped before the optimum
+    assert lp_bound(*args, below=np.array([box + 1.0]))[0][0] == pytest.approx(box)
 
 
 def test_cut_bound_with_axis_parallel_and_zero_entries():
