@@ -9,8 +9,9 @@ neuron over the batch:
 
 1. interval bounds of its pre-activation over each piece's box;
 2. the witnesses: one strictly on each side proves both sides have interior;
-3. when all witnesses lie on one side, an exact bound of the other side over the box
-   intersected with one cut at a time (a Lagrangian bound, no LP), then a ray from
+3. when all witnesses lie on one side, a bound of the other side over the box and all
+   the cuts (a dual bound from a simplex run on the whole batch at once,
+   :func:`~polyrelu.geometry.boxes.lp_bound`; no LP per piece), then a ray from
    the witnesses along the gradient, continued along the facets it meets (projected
    gradient steps) when it stops short;
 4. only then, piece by piece, one LP for that side: its Chebyshev ball, whose centre
@@ -57,7 +58,7 @@ import numpy as np
 
 from ..deadline import Deadline
 from ..errors import TimeLimitError
-from ..geometry.boxes import contract, cut_bound, needed_cuts, tighten
+from ..geometry.boxes import contract, cut_bound, lp_bound, needed_cuts, tighten
 from ..geometry.domain import check_input_dimension
 from ..geometry.interval import neuron_status
 from ..geometry.lp import LPSolver
@@ -731,9 +732,14 @@ class Splitter:
                 continue
             cuts = pieces.A[index[look], self.first_cut:]
             beta = np.where(cuts.any(2), pieces.b[index[look], self.first_cut:], 0.0)
-            bound = cut_bound(sign * a[look], low[look], high[look], cuts, beta) + sign * c[look]
-            verdict[look[bound < -tol]] = empty_side
-            look = look[bound >= -tol]
+            bound, vertex = lp_bound(sign * a[look], low[look], high[look], cuts, beta,
+                                     below=-tol - sign * c[look])
+            verdict[look[bound + sign * c[look] < -tol]] = empty_side
+            top = np.einsum("kd,kd->k", sign * a[look], vertex) + sign * c[look]
+            reached[sign][look[top > tol]] = True  # (NaN: not solved, compares False)
+            for k, x in zip(look[top > tol], vertex[top > tol]):
+                new_points.setdefault(k, []).append(x)
+            look = look[(bound + sign * c[look] >= -tol) & ~(top > tol)]
             if len(look):
                 found, point = ray_and_climb(pieces.A[index[look]], pieces.b[index[look]],
                                               points[look], valid[look], values[look],

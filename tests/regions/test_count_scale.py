@@ -227,7 +227,7 @@ def test_a_walk_checkpoint_directory_is_refused(tmp_path):
 def net_file(tmp_path_factory):
     """A net whose count takes several seconds even on a quiet machine (so --timeout 2.5
     stops it), and its single-process count (equal to the walk's on the nets above)."""
-    weights, biases = random_network((3, 28, 20, 16, 1), np.random.default_rng(92))
+    weights, biases = random_network((3, 40, 28, 24, 1), np.random.default_rng(92))
     path = tmp_path_factory.mktemp("net") / "net.npz"
     np.savez(path, **{f"W{i}": w for i, w in enumerate(weights)},
              **{f"b{i}": b for i, b in enumerate(biases)})

@@ -7,7 +7,7 @@ from scipy.optimize import linprog
 
 from oracles import random_network
 from polyrelu import Domain, Network
-from polyrelu.geometry.boxes import contract, cut_bound, tighten
+from polyrelu.geometry.boxes import contract, cut_bound, lp_bound, tighten
 from polyrelu.regions.splitting import count_regions, iter_leaves
 
 
@@ -41,6 +41,63 @@ def test_cut_bound_is_exact_for_one_cut_and_sound_for_several(d):
             assert several[k] <= box + 1e-9
             singles = [_lp_max(g, low, high, H[i:i + 1], beta[i:i + 1]) for i in range(4)]
             assert several[k] == pytest.approx(min(singles + [box]), abs=1e-9)
+
+
+def _degenerate_case(rng, d, m, kind):
+    """A box cut by m unit rows around a point ``inside`` it: ``kind`` 0 plain, 1 with
+    repeated rows and a third of the rows through ``inside``, 2 with a slab of width 1e-7
+    through it; the last two rows are all-zero padding."""
+    low = rng.uniform(-2, 0, d)
+    high = low + rng.uniform(0.5, 2, d)
+    inside = rng.uniform(low, high)
+    H = rng.normal(size=(m, d))
+    H /= np.linalg.norm(H, axis=1)[:, None]
+    beta = H @ inside + rng.uniform(0, 0.5, m)
+    if kind == 1:
+        half = m // 2
+        H[half:2 * half], beta[half:2 * half] = H[:half], beta[:half]
+        beta[:m // 3] = H[:m // 3] @ inside
+    if kind == 2:
+        H[1], beta[0] = -H[0], H[0] @ inside + 1e-8
+        beta[1] = -beta[0] + 1e-7
+    H[-2:], beta[-2:] = 0.0, 0.0
+    return low, high, H, beta
+
+
+@pytest.mark.parametrize("d, m", [(1, 4), (2, 6), (5, 20), (8, 30), (16, 40), (64, 80)])
+def test_lp_bound_is_the_lp_maximum(d, m):
+    """Against scipy's LP: the bound is never below the maximum, and equal to it to 1e-9
+    (the dual simplex reaches the optimum on these, and the vertex is feasible and
+    optimal), also with degenerate cuts (repeated
+    rows, rows through one point, a slab of width 1e-7, all-zero padding rows)."""
+    rng = np.random.default_rng(d)
+    problems = [(rng.normal(size=d), *_degenerate_case(rng, d, m, case % 3))
+                for case in range(12)]
+    G, low, high, H, beta = (np.array(column) for column in zip(*problems))
+    bound, vertex = lp_bound(G, low, high, H, beta)
+    for k, (g, *piece) in enumerate(problems):
+        exact = _lp_max(g, *piece)
+        assert bound[k] >= exact - 1e-12
+        assert bound[k] == pytest.approx(exact, abs=1e-9)
+        assert g @ vertex[k] == pytest.approx(exact, abs=1e-9)  # an optimal vertex
+        assert np.all(H[k] @ vertex[k] <= beta[k] + 1e-9)
+        assert np.all((low[k] - 1e-9 <= vertex[k]) & (vertex[k] <= high[k] + 1e-9))
+
+
+def test_lp_bound_stops_once_below_the_bound_asked_for():
+    """A problem whose bound is asked below its box bound stops there: the result is then
+    only an upper bound (still above the LP's maximum, and below ``below``)."""
+    rng = np.random.default_rng(5)
+    low, high, H, beta = _degenerate_case(rng, 6, 25, 0)
+    g = rng.normal(size=6)
+    exact = _lp_max(g, low, high, H, beta)
+    box = np.maximum(g * low, g * high).sum()
+    args = (g[None], low[None], high[None], H[None], beta[None])
+    asked = (exact + box) / 2
+    stopped, vertex = lp_bound(*args, below=np.array([asked]))
+    assert exact - 1e-12 <= stopped[0] < asked
+    assert np.isnan(vertex).all()  # stopped before the optimum
+    assert lp_bound(*args, below=np.array([box + 1.0]))[0][0] == pytest.approx(box)
 
 
 def test_cut_bound_with_axis_parallel_and_zero_entries():
