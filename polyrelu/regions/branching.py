@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..deadline import Deadline
-from .splitting import split_step
+from .splitting import ACTIVE_STATE, split_step
 
 __all__ = ["best_first", "BranchOutcome", "SearchTree"]
 
@@ -57,26 +57,35 @@ class SearchTree:
     Entry i: ``kinds[i]`` ("bound": closed by its upper bound; "region": a final piece
     wider than the radius tolerance; "sliver": a final piece that is not; "open": still
     queued when the search stopped), ``layers[i]`` (the hidden layer the piece awaited;
-    the number of hidden layers for final pieces), ``patterns[i]`` (its partial pattern:
-    the slots of the layers before ``layers[i]``, packed with ``np.packbits``; None when
-    the splitter does not track patterns) and ``values[i]`` (the bound that closed it, or
-    the region's value). A piece closed part way through a layer has the pattern of the
-    layers before it (its cuts in that layer are among its rows).
+    the number of hidden layers for final pieces), ``units[i]`` (how many ReLU units of
+    that layer the piece has fixed: 0 unless it was closed part way through the layer),
+    ``patterns[i]`` (its partial pattern: the slots of the layers before ``layers[i]``
+    and the first ``units[i]`` slots of that layer, packed with ``np.packbits``; None
+    when the splitter does not track patterns) and ``values[i]`` (the bound that closed
+    it, or the region's value).
     """
 
     kinds: list = field(default_factory=list)
     layers: list = field(default_factory=list)
+    units: list = field(default_factory=list)
     patterns: list = field(default_factory=list)
     values: list = field(default_factory=list)
 
-    def add(self, kind, layer, pieces, index, values):
-        """Record the pieces ``index`` of ``pieces`` (awaiting ``layer``) as ``kind`` with
-        ``values``."""
+    def add(self, kind, batch, index, values, start=0):
+        """Record the pieces ``index`` of ``batch`` as ``kind`` with ``values`` (``start``:
+        the first pattern slot of the batch's layer)."""
+        pieces, units = batch.pieces, batch.unit or 0
         tracked = getattr(pieces, "pattern", None)
         for p, value in zip(index, values):
             self.kinds.append(kind)
-            self.layers.append(int(layer))
-            self.patterns.append(None if tracked is None else np.packbits(tracked[p]))
+            self.layers.append(int(batch.layer))
+            self.units.append(units)
+            if tracked is None:
+                self.patterns.append(None)
+            else:
+                pattern = tracked[p].copy()
+                pattern[start:start + units] = pieces.state[p, :units] == ACTIVE_STATE
+                self.patterns.append(np.packbits(pattern))
             self.values.append(float(value))
 
     def __len__(self):
@@ -218,13 +227,13 @@ class _Search:
                                 dtype=float)
             self.incumbent = max(self.incumbent, float(values.max(initial=-np.inf)))
             self.regions += int(wide.sum())
-            self.tree.add("region", batch.layer, pieces, np.flatnonzero(wide), values[wide])
-            self.tree.add("sliver", batch.layer, pieces, np.flatnonzero(~wide), values[~wide])
+            self.tree.add("region", batch, np.flatnonzero(wide), values[wide])
+            self.tree.add("sliver", batch, np.flatnonzero(~wide), values[~wide])
             return
         bounds = np.minimum(np.asarray(self.bound_fn(batch), dtype=float), key)
         self.bounded += pieces.count
         closed = bounds <= self.incumbent
-        self.tree.add("bound", batch.layer, pieces, np.flatnonzero(closed), bounds[closed])
+        self._record("bound", batch, np.flatnonzero(closed), bounds[closed])
         self.pruned += int(closed.sum())
         order = np.flatnonzero(~closed)
         order = order[np.argsort(-bounds[order], kind="stable")]
@@ -254,8 +263,14 @@ class _Search:
 
     def _close(self, batch, key):
         pieces = batch.pieces
-        self.tree.add("bound", batch.layer, pieces, range(pieces.count), [key] * pieces.count)
+        self._record("bound", batch, range(pieces.count), [key] * pieces.count)
         self.pruned += pieces.count
+
+    def _record(self, kind, batch, index, values):
+        """Add pieces of ``batch`` to the tree (with the units it fixed part way through its
+        layer)."""
+        start = self.splitter.bounds[batch.layer] if batch.unit else 0
+        self.tree.add(kind, batch, index, values, start)
 
     def _outcome(self, seconds):
         upper = max([self.incumbent] + [-entry[0] for entry in self.open])
@@ -269,8 +284,7 @@ class _Search:
         else:
             status = "deadline"
         for key, _, batch in self.open:
-            self.tree.add("open", batch.layer, batch.pieces, range(batch.pieces.count),
-                          [-key] * batch.pieces.count)
+            self._record("open", batch, range(batch.pieces.count), [-key] * batch.pieces.count)
         return BranchOutcome(status, self.incumbent, upper, self.steps, self.bounded,
                              self.pruned, self.regions, self.splitter.solver.count, seconds,
                              self.tree)
