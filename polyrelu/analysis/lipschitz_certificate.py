@@ -62,6 +62,9 @@ class LipschitzCertificate:
         layers and 0).
     patterns : ndarray of uint8 (leaves, bytes)
         Per leaf, its partial pattern, packed (bits beyond the units it fixes are 0).
+    boxes : ndarray (leaves, 2, d)
+        Per leaf, the box ``(low, high)`` the search bounded it over (a hint: the checker
+        uses it only once it has proven that the leaf's piece lies inside it).
     values : ndarray of float
         Per leaf, the bound that closed it (a region: its value, not trusted).
     """
@@ -81,6 +84,7 @@ class LipschitzCertificate:
     layers: np.ndarray
     units: np.ndarray
     patterns: np.ndarray
+    boxes: np.ndarray
     values: np.ndarray
     version: int = FORMAT_VERSION
 
@@ -117,7 +121,7 @@ def save_lipschitz_certificate(certificate, path):
         witness=np.asarray(c.witness, np.float64), pattern=np.asarray(c.pattern, np.uint8),
         kinds=np.asarray(c.kinds, np.int8), layers=np.asarray(c.layers, np.int64),
         units=np.asarray(c.units, np.int64), patterns=np.asarray(c.patterns, np.uint8),
-        values=np.asarray(c.values, np.float64))
+        boxes=np.asarray(c.boxes, np.float64), values=np.asarray(c.values, np.float64))
 
 
 #: name: (dtype kind, number of dimensions) of every array of the file.
@@ -125,7 +129,7 @@ _SCHEMA = {
     "lower": ("f", 1), "upper": ("f", 1), "norm": ("f", 0), "functional": ("f", 2),
     "direction": ("f", 1), "layer": ("i", 0), "claim": ("f", 1), "witness": ("f", 1),
     "pattern": ("u", 1), "kinds": ("i", 1), "layers": ("i", 1), "units": ("i", 1),
-    "patterns": ("u", 2), "values": ("f", 1),
+    "patterns": ("u", 2), "boxes": ("f", 3), "values": ("f", 1),
 }
 
 
@@ -161,7 +165,8 @@ def load_lipschitz_certificate(path):
             raise InvalidFileError(f"{path}: Lipschitz certificate array '{key}' has type "
                                    f"{data[key].dtype} and shape {data[key].shape}")
     leaves = len(data["kinds"])
-    if any(len(data[key]) != leaves for key in ("layers", "units", "patterns", "values")) \
+    if any(len(data[key]) != leaves for key in ("layers", "units", "patterns", "boxes",
+                                                 "values")) \
             or data["claim"].shape != (2,):
         raise InvalidFileError(f"{path}: Lipschitz certificate arrays of different lengths")
     layer = int(data["layer"])
@@ -170,8 +175,8 @@ def load_lipschitz_certificate(path):
         float(data["norm"]), data["functional"],
         data["direction"] if len(data["direction"]) else None, None if layer < 0 else layer,
         float(data["claim"][0]), float(data["claim"][1]), data["witness"], data["pattern"],
-        data["kinds"], data["layers"], data["units"], data["patterns"], data["values"],
-        version)
+        data["kinds"], data["layers"], data["units"], data["patterns"], data["boxes"],
+        data["values"], version)
 
 
 def _scalar(data, key, kind, path):

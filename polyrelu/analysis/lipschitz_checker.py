@@ -31,6 +31,7 @@ from ..certify.pattern_tree import LazySolver, PatternTree
 from ..certify.rigorous import (
     dot_error,
     narrowed,
+    one_cut_bounds,
     tail_bounds_batch,
     upper_over_box,
     upward,
@@ -145,16 +146,16 @@ def _check_question(c, measured, domain, norm):
 
 
 class _Leaf:
-    """One leaf of the certificate's tree."""
+    """One leaf of the certificate's tree (``box``: the search's box, a hint)."""
 
-    def __init__(self, index, kind, layer, units, pattern, value):
+    def __init__(self, index, kind, layer, units, pattern, box, value):
         self.index, self.kind, self.layer, self.units = index, kind, layer, units
-        self.pattern, self.value = pattern, value
+        self.pattern, self.box, self.value = pattern, box, value
 
 
 def _leaves(network, c):
     """The leaves after their kinds, layers, units, patterns and values are checked."""
-    arrays = (c.kinds, c.layers, c.units, c.patterns, c.values)
+    arrays = (c.kinds, c.layers, c.units, c.patterns, c.boxes, c.values)
     if not all(isinstance(a, np.ndarray) for a in arrays):
         raise CertificateError("the certificate's leaves must be arrays")
     count, width = len(c.kinds), (network.num_hidden + 7) // 8
@@ -165,6 +166,7 @@ def _leaves(network, c):
             or c.values.dtype != np.float64 or c.values.shape != (count,):
         raise CertificateError(f"the certificate's leaf arrays must hold {count} entries each "
                                f"(patterns: {width} bytes)")
+    _floats(c.boxes, (count, 2, network.input_dim), "leaf boxes")
     layers, sizes = len(network.slot_sizes), np.array(network.slot_sizes + (0,))
     offsets = np.cumsum((0,) + network.slot_sizes)
     bound, region = c.kinds == BOUND, c.kinds == REGION
@@ -184,7 +186,7 @@ def _leaves(network, c):
         raise CertificateError(f"leaf {int(np.argmax((bits.astype(bool) & beyond).any(1)))}: "
                                "its pattern sets bits beyond the units it fixes")
     return [_Leaf(i, int(c.kinds[i]), int(c.layers[i]), int(c.units[i]), c.patterns[i],
-                  float(c.values[i])) for i in range(count)]
+                  c.boxes[i], float(c.values[i])) for i in range(count)]
 
 
 # ------------------------------------------------------------------ leaves
@@ -223,40 +225,63 @@ class _LeafChecks:
 
     def _check_bounds(self, layer, items):
         """Each bound leaf's claimed bound is at least a sound bound over its piece: from
-        its own layer over the tree's box; failing that over its LP box, then also from
-        each earlier layer (the search may have closed it by an ancestor's bound)."""
+        its own layer over the search's box (once the piece is proven inside it), else over
+        the tree's box, then over its LP box, then also from each earlier layer (the search
+        may have closed it by an ancestor's bound)."""
         nodes = [node for node, _ in items]
         claimed = np.array([leaf.value for _, leaf in items])
-        pending = self._bounds_from(layer, nodes) > claimed
+        boxes = [self._hint_box(node, leaf) for node, leaf in items]
+        pending = self._bounds_from(layer, nodes, boxes) > claimed
         if not pending.any():
             return
-        for i in np.flatnonzero(pending):
-            if not nodes[i].tight:
-                self.tree.tighten(nodes[i])
         retry = [nodes[i] for i in np.flatnonzero(pending)]
+        for node in retry:
+            if not node.tight:
+                self.tree.tighten(node)
+        boxes = [node.box for node in retry]
         best = np.full(len(retry), np.inf)
         empty = np.array([self.tree.is_empty(node) for node in retry])
         for start in range(layer, -1, -1):
-            best = np.minimum(best, self._bounds_from(start, retry))
+            best = np.minimum(best, self._bounds_from(start, retry, boxes))
             if np.all(empty | (best <= claimed[pending])):
                 return
-        i = int(np.flatnonzero(pending)[np.argmax(~empty & (best > claimed[pending]))])
-        leaf = items[i][1]
+        worst = int(np.argmax(~empty & (best > claimed[pending])))
+        leaf = items[int(np.flatnonzero(pending)[worst])][1]
         raise CertificateError(
             f"leaf {leaf.index} (closed at layer {layer}): its bound {leaf.value!r} is below "
-            f"the checker's sound bound {float(best[np.flatnonzero(pending) == i][0])!r} of "
-            "the norm over its piece (a bound lowered, or a piece that is not the search's)")
+            f"the checker's sound bound {float(best[worst])!r} of the norm over its piece "
+            "(a bound lowered, or a piece that is not the search's)")
 
-    def _bounds_from(self, start, nodes):
-        """Sound upper bounds of the objective over each node's box and every completion of
-        its pattern, from layer ``start``'s pre-activation maps on (the units the node
-        fixes at ``start`` and later have their slopes fixed)."""
+    def _hint_box(self, node, leaf):
+        """The search's box of the leaf, widened by 1e-12 relative, if the node (the
+        leaf's piece) provably lies inside it (its box, or the box the node's rows give
+        one at a time); else the node's box."""
+        low, high = leaf.box
+        low = low - 1e-12 * (1 + np.abs(low))
+        high = high + 1e-12 * (1 + np.abs(high))
+        for box in (node.box, self._one_cut_box(node)):
+            if np.all(box[0] >= low) and np.all(box[1] <= high):
+                return low, high
+        return node.box
+
+    @staticmethod
+    def _one_cut_box(node):
+        """The node's box shrunk by each of its rows in turn (rigorous)."""
+        d = len(node.box[0])
+        bounds = one_cut_bounds(np.vstack([np.eye(d), -np.eye(d)]), node.G, node.h, *node.box)
+        return np.maximum(node.box[0], -bounds[d:]), np.minimum(node.box[1], bounds[:d])
+
+    def _bounds_from(self, start, nodes, boxes):
+        """Sound upper bounds of the objective over each node (inside its box in
+        ``boxes``) and every completion of its pattern, from layer ``start``'s
+        pre-activation maps on (the units the node fixes at ``start`` and later have their
+        slopes fixed)."""
         maps = [node.maps[start] for node in nodes]
         A = np.array([m.A for m in maps])
         c = np.array([m.c for m in maps])
         E = np.array([m.E for m in maps])
-        low = np.array([node.box[0] for node in nodes])
-        high = np.array([node.box[1] for node in nodes])
+        low = np.array([box[0] for box in boxes])
+        high = np.array([box[1] for box in boxes])
         eps = np.array([m.slack(np.maximum(np.abs(lo), np.abs(hi)))
                         for m, lo, hi in zip(maps, low, high)])
         slopes = self._slopes(start, nodes, A, c, eps, low, high)

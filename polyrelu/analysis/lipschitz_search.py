@@ -332,6 +332,7 @@ class _Claim:
             float(lower), float(upper), best.witness.copy(), np.packbits(best.pattern),
             np.array(kinds, dtype=np.int8), np.array(tree.layers, dtype=np.int64),
             np.array(tree.units, dtype=np.int64), patterns,
+            np.array(tree.boxes, dtype=np.float64).reshape(len(tree), 2, network.input_dim),
             np.array(tree.values, dtype=np.float64))
 
 

@@ -61,14 +61,16 @@ class SearchTree:
     that layer the piece has fixed: 0 unless it was closed part way through the layer),
     ``patterns[i]`` (its partial pattern: the slots of the layers before ``layers[i]``
     and the first ``units[i]`` slots of that layer, packed with ``np.packbits``; None
-    when the splitter does not track patterns) and ``values[i]`` (the bound that closed
-    it, or the region's value).
+    when the splitter does not track patterns), ``boxes[i]`` (the piece's bounding box
+    ``(low, high)`` when it was closed: for a bound, the box it was bounded over) and
+    ``values[i]`` (the bound that closed it, or the region's value).
     """
 
     kinds: list = field(default_factory=list)
     layers: list = field(default_factory=list)
     units: list = field(default_factory=list)
     patterns: list = field(default_factory=list)
+    boxes: list = field(default_factory=list)
     values: list = field(default_factory=list)
 
     def add(self, kind, batch, index, values, start=0):
@@ -86,6 +88,7 @@ class SearchTree:
                 pattern = tracked[p].copy()
                 pattern[start:start + units] = pieces.state[p, :units] == ACTIVE_STATE
                 self.patterns.append(np.packbits(pattern))
+            self.boxes.append((pieces.low[p].copy(), pieces.high[p].copy()))
             self.values.append(float(value))
 
     def __len__(self):

@@ -57,7 +57,7 @@ def without_leaf(certificate, i):
     return dataclasses.replace(
         certificate, kinds=certificate.kinds[keep], layers=certificate.layers[keep],
         units=certificate.units[keep], patterns=certificate.patterns[keep],
-        values=certificate.values[keep])
+        boxes=certificate.boxes[keep], values=certificate.values[keep])
 
 
 @pytest.mark.parametrize("seed", range(6))
