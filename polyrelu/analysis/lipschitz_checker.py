@@ -227,7 +227,7 @@ class _LeafChecks:
         """Each bound leaf's claimed bound is at least a sound bound over its piece: from
         its own layer over the search's box (once the piece is proven inside it), else over
         the tree's box, then over its LP box, then also from each earlier layer (the search
-        may have closed it by an ancestor's bound)."""
+        may have closed it by an ancestor's bound, over a larger box)."""
         nodes = [node for node, _ in items]
         claimed = np.array([leaf.value for _, leaf in items])
         boxes = [self._hint_box(node, leaf) for node, leaf in items]
@@ -235,11 +235,12 @@ class _LeafChecks:
         if not pending.any():
             return
         retry = [nodes[i] for i in np.flatnonzero(pending)]
+        wide = [node.box for node in retry]  # a bound over a larger box may be smaller
+        best = self._bounds_from(layer, retry, wide)
         for node in retry:
             if not node.tight:
                 self.tree.tighten(node)
         boxes = [node.box for node in retry]
-        best = np.full(len(retry), np.inf)
         empty = np.array([self.tree.is_empty(node) for node in retry])
         for start in range(layer, -1, -1):
             best = np.minimum(best, self._bounds_from(start, retry, boxes))

@@ -195,7 +195,7 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
         return values
 
     outcome = best_first(splitter, tail.bound, reach, incumbent=best.value,
-                         deadline=deadline, group=group, chunk=chunk)
+                         deadline=deadline, group=group, chunk=chunk, inherit=False)
     stats = {**outcome.counts(), "sampled": best.sampled}
     claim = _Claim(given, domain, objective, layer, best, outcome.tree)
     if outcome.status == "deadline":

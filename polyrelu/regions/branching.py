@@ -127,7 +127,7 @@ class BranchOutcome:
 
 
 def best_first(splitter, bound, reach, *, incumbent=-np.inf, target=np.inf, deadline=None,
-               chunk=256, group=32, dive=True):
+               chunk=256, group=32, dive=True, inherit=True):
     """Maximise an objective over the regions of ``splitter``'s network and domain.
 
     Parameters
@@ -159,6 +159,10 @@ def best_first(splitter, bound, reach, *, incumbent=-np.inf, target=np.inf, dead
         batches the bound calls better.
     dive : bool
         Follow the best child down to the first regions before the best-first order.
+    inherit : bool
+        A piece's bound is the smaller of its own and its parent's (False: its own, so
+        that every bound in the tree is one ``bound`` computed over that piece's box, as
+        a certificate checker recomputes it).
 
     Returns
     -------
@@ -184,17 +188,18 @@ def best_first(splitter, bound, reach, *, incumbent=-np.inf, target=np.inf, dead
     ('exact', 2.0)
     """
     search = _Search(splitter, bound, reach, incumbent, target, deadline or Deadline(None),
-                     chunk, group)
+                     chunk, group, inherit)
     return search.run(dive)
 
 
 class _Search:
     """The state of one :func:`best_first` run."""
 
-    def __init__(self, splitter, bound, reach, incumbent, target, deadline, chunk, group):
+    def __init__(self, splitter, bound, reach, incumbent, target, deadline, chunk, group,
+                 inherit):
         self.splitter, self.bound_fn, self.reach_fn = splitter, bound, reach
         self.incumbent, self.target, self.deadline = float(incumbent), target, deadline
-        self.chunk, self.group = chunk, group
+        self.chunk, self.group, self.inherit = chunk, group, inherit
         self.final = len(splitter.network.hidden_sizes)
         self.open, self.sequence = [], 0
         self.tree = SearchTree()
@@ -233,7 +238,9 @@ class _Search:
             self.tree.add("region", batch, np.flatnonzero(wide), values[wide])
             self.tree.add("sliver", batch, np.flatnonzero(~wide), values[~wide])
             return
-        bounds = np.minimum(np.asarray(self.bound_fn(batch), dtype=float), key)
+        bounds = np.asarray(self.bound_fn(batch), dtype=float)
+        if self.inherit:
+            bounds = np.minimum(bounds, key)
         self.bounded += pieces.count
         closed = bounds <= self.incumbent
         self._record("bound", batch, np.flatnonzero(closed), bounds[closed])
