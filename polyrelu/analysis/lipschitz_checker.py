@@ -304,11 +304,24 @@ class _LeafChecks:
             s_hi = np.where(relu, hi > 0, 1.0)
             first, units = self.tree.offsets[k], network.layers[k].relu_units
             for i, node in enumerate(nodes):
-                decided = node.decided[first:first + len(units)]
-                fixed = node.pattern[first:first + len(units)][decided]
-                s_lo[i, units[decided]] = s_hi[i, units[decided]] = fixed
+                fixed = self._fixed(node, k)
+                bits = node.pattern[first:first + len(units)][fixed]
+                s_lo[i, units[fixed]] = s_hi[i, units[fixed]] = bits
             slopes.append((s_lo, s_hi))
         return slopes
+
+    def _fixed(self, node, k):
+        """Which ReLU units of hidden layer ``k`` get their slope from the node's pattern:
+        all of an earlier layer; of the node's own layer, those it was split on (as the
+        search fixes the units its piece was cut by: the l2 bound is not monotone in the
+        slopes, so fixing more could make it larger)."""
+        first, size = self.tree.offsets[k], self.network.slot_sizes[k]
+        if k < node.layer:
+            return np.ones(size, dtype=bool)
+        fixed = np.zeros(size, dtype=bool)
+        if k == node.layer and node.cut:
+            fixed[np.array(node.cut) - first] = True
+        return fixed
 
     def _pre_bounds(self, start, k, A, c, eps, low, high):
         """Rigorous bounds of hidden layer ``k``'s pre-activations over the boxes, from layer
