@@ -88,8 +88,8 @@ def leaky_abs_clip_network(seed):
 
 @pytest.mark.parametrize("norm", NORMS)
 def test_general_networks_deep_nets_and_other_objectives(norm):
-    for network in (leaky_abs_clip_network(1), residual_pool_network(0),
-                    residual_pool_network(1)):
+    for network in (leaky_abs_clip_network(0), leaky_abs_clip_network(1),
+                    residual_pool_network(0), residual_pool_network(1)):
         d = network.input_dim
         domain = Domain.box(np.zeros(d) if d == 1 else -np.ones(d), np.ones(d))
         result = lipschitz_search(network, domain, norm)
