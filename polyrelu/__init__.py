@@ -12,7 +12,8 @@ command line. The main entry points are re-exported here:
   :func:`enumerate_by_splitting`, :func:`cross_check`,
 - :func:`slice_regions` and :func:`slice_through`: exact 2-D slices (a
   :class:`PlanarSlice`), drawn by :mod:`polyrelu.planar.pictures`,
-- the analyses (:func:`lipschitz`, :func:`network_injectivity`, ...) and
+- the analyses (:func:`lipschitz`, :func:`lipschitz_search` with
+  :func:`check_lipschitz_certificate`, :func:`network_injectivity`, ...) and
   :func:`verify` with :func:`read_vnnlib` and :func:`check_certificate`.
 """
 
@@ -20,6 +21,8 @@ from .analysis.bias import ball_bias, polytope_bias
 from .analysis.energy import energy_range, null_set_check
 from .analysis.injectivity import is_injective, network_injectivity
 from .analysis.lipschitz import lipschitz, local_lipschitz
+from .analysis.lipschitz_certificate import load_lipschitz_certificate, save_lipschitz_certificate
+from .analysis.lipschitz_checker import check_lipschitz_certificate
 from .analysis.lipschitz_search import lipschitz_search
 from .analysis.paths import ClosedCurve, PathPiece, Segment, path_pieces
 from .analysis.reconstruction import invert
@@ -94,6 +97,9 @@ __all__ = [
     "is_injective",
     "lipschitz",
     "lipschitz_search",
+    "check_lipschitz_certificate",
+    "save_lipschitz_certificate",
+    "load_lipschitz_certificate",
     "load_network",
     "local_lipschitz",
     "network_injectivity",

@@ -19,10 +19,12 @@ import numpy as np
 from ..errors import InvalidDomainError, InvalidNetworkError, PolyreluError, TimeLimitError
 from ..geometry.domain import Domain
 from ..geometry.exact import exact_affine, exact_affine_maps, to_fractions
+from ..network.layers import Layer
 from ..regions.walk import enumerate_regions
 
 __all__ = ["LipschitzResult", "lipschitz", "local_lipschitz", "operator_norms",
-           "check_certificate", "exact_jacobian", "exact_pattern"]
+           "check_certificate", "exact_jacobian", "exact_pattern", "exact_value_bracket",
+           "hidden_map"]
 
 NORMS = {"1": 1, "2": 2, "inf": np.inf}
 
@@ -322,6 +324,49 @@ def exact_norm_bracket(network, pattern, C, norm):
         exact = max(sum(abs(v) for v in row) for row in J)
         return float_bracket(exact)
     return _spectral_bracket(J)
+
+
+def exact_value_bracket(network, pattern, C, norm, direction=None):
+    """Rigorous (lower, upper) floats around ``||C J||`` on ``pattern``'s region (J: its
+    Jacobian, in rational arithmetic from the weights), or around ``||C J v||`` with a
+    ``direction`` v.
+
+    >>> from polyrelu import Network
+    >>> absolute = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> low, high = exact_value_bracket(absolute, np.array([True, False]), np.eye(1), 2)
+    >>> low <= 1.0 <= high
+    True
+    """
+    if direction is None:
+        return exact_norm_bracket(network, pattern, C, norm)
+    v = to_fractions(direction)
+    product = [sum((a * b for a, b in zip(row, v)), Fraction(0))
+               for row in exact_jacobian(network, pattern, C)]
+    if norm == 1:
+        return float_bracket(sum(abs(x) for x in product))
+    if norm == np.inf:
+        return float_bracket(max(abs(x) for x in product))
+    value = math.sqrt(float(sum(x * x for x in product)))
+    return (math.nextafter(value * (1 - 2**-50), -math.inf),
+            math.nextafter(value * (1 + 2**-50), math.inf))
+
+
+def hidden_map(network, layer):
+    """The network up to hidden layer ``layer``'s pre-activations (all of it for None).
+
+    >>> from polyrelu import Network
+    >>> net = Network([[[1.0], [-1.0]], [[1.0, 1.0]]], [[0.0, 0.0], [0.0]])
+    >>> hidden_map(net, 0).output_dim
+    2
+    """
+    if layer is None:
+        return network
+    hidden = len(network.hidden_sizes)
+    if not (isinstance(layer, (int, np.integer)) and 0 <= layer < hidden):
+        raise PolyreluError(f"layer must be a hidden layer index 0..{hidden - 1}, got {layer}")
+    last = network.layers[layer]
+    return type(network).from_layers([*network.layers[:layer],
+                                      Layer.affine(last.weight, last.bias)])
 
 
 def float_bracket(exact):

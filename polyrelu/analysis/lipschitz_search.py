@@ -44,9 +44,7 @@ layer's pre-activations, e.g. its largest singular value with ``norm=2``).
 bound of a piece: the tail's back-substitution bound; a region's value: one LP).
 """
 
-import math
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
@@ -54,25 +52,25 @@ from ..deadline import Deadline
 from ..errors import PolyreluError, TimeLimitError
 from ..geometry.boxes import tighten
 from ..geometry.domain import check_input_dimension
-from ..geometry.exact import to_fractions
 from ..geometry.lp import LPSolver
 from ..geometry.polytope import HPolytope
 from ..geometry.symbolic import linear_bounds_batch
-from ..network.layers import RELU, Layer
+from ..network.layers import RELU
+from ..network.model import network_fingerprint
 from ..network.windowless import without_windows
 from ..options import Options
 from ..regions.branching import best_first
 from ..regions.splitting import Splitter
 from .lipschitz import (
-    exact_jacobian,
-    exact_norm_bracket,
     exact_pattern,
-    float_bracket,
+    exact_value_bracket,
     functional_matrix,
+    hidden_map,
     no_region_error,
     operator_norms,
     parse_norm,
 )
+from .lipschitz_certificate import BOUND, REGION, LipschitzCertificate
 
 __all__ = ["lipschitz_search", "LipschitzSearchResult", "jacobian_bound", "output_maximum",
            "OutputMaximum"]
@@ -117,6 +115,10 @@ class LipschitzSearchResult:
         counted), ``seconds``.
     tree : SearchTree
         The explored tree: every closed piece with the bound or value that closed it.
+    certificate : LipschitzCertificate or None
+        The tree as a certificate of ``[exact_lower, exact_upper]`` (None unless the
+        domain is a box), for
+        :func:`polyrelu.analysis.lipschitz_checker.check_lipschitz_certificate`.
     """
 
     value: float
@@ -132,6 +134,7 @@ class LipschitzSearchResult:
     network: object
     stats: dict
     tree: object
+    certificate: object = None
 
 
 def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, direction=None,
@@ -150,7 +153,9 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
         pre-activations (``output`` then picks one of its units).
     deadline : Deadline, optional
         On expiry raises :class:`TimeLimitError` whose ``partial`` holds ``lower`` (the
-        best region's value), ``upper`` (a sound bound) and ``regions`` (reached).
+        best region's value), ``upper`` (a sound bound), ``regions`` (reached) and
+        ``certificate`` (of ``[best region's value, upper]``; None if no region was
+        found or the domain is not a box).
     seed : int
         Seeds the sampled points of the first incumbent (the answer does not depend
         on it).
@@ -172,7 +177,7 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
     """
     norm = parse_norm(norm)
     check_input_dimension(network, domain)
-    original = _hidden_map(network, layer)
+    given, original = network, hidden_map(network, layer)
     network = without_windows(original)
     C = functional_matrix(network, output, functional)
     objective = _Objective(norm, C, _direction(direction, network.input_dim))
@@ -190,11 +195,13 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
         return values
 
     outcome = best_first(splitter, tail.bound, reach, incumbent=best.value,
-                         deadline=deadline, group=group, chunk=chunk)
+                         deadline=deadline, group=group, chunk=chunk, inherit=False)
     stats = {**outcome.counts(), "sampled": best.sampled}
+    claim = _Claim(given, domain, objective, layer, best, outcome.tree)
     if outcome.status == "deadline":
         raise TimeLimitError(f"lipschitz search: time limit of {deadline.seconds:g} s reached",
                              {"lower": max(best.value, 0.0), "upper": outcome.upper,
+                              "certificate": claim.certificate(network, outcome.upper),
                               **stats})
     if best.pattern is None:
         raise no_region_error(domain)
@@ -205,7 +212,7 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
         float(best.value), norm, pattern,
         _region_polytope(original, domain, pattern), best.witness, C, objective.direction,
         lower, upper, exact_pattern(original, best.witness, pattern), original, stats,
-        outcome.tree)
+        outcome.tree, claim.certificate(network, max(upper, best.value)))
 
 
 def jacobian_bound(network, objective_norm, C, map_A, map_c, low, high, layer):
@@ -297,6 +304,36 @@ def output_maximum(network, domain, functional, *, options=None, deadline=None, 
                          chunk=chunk)
     return OutputMaximum(best["value"], max(outcome.upper, best["value"]),
                          outcome.status == "exact", best["witness"], outcome.counts())
+
+
+class _Claim:
+    """What a search found, made into a :class:`LipschitzCertificate` on request: the
+    network given (for its fingerprint), the box, the objective, ``layer``, the best
+    region and the search's tree."""
+
+    def __init__(self, given, domain, objective, layer, best, tree):
+        self.given, self.domain, self.objective, self.layer = given, domain, objective, layer
+        self.best, self.tree = best, tree
+
+    def certificate(self, network, upper):
+        """The certificate that the maximum over ``network`` (the searched one, without
+        windows) lies in ``[exact lower end of the best region, upper]``; None when there
+        is no best region or the domain is not a box."""
+        best, tree = self.best, self.tree
+        if best.pattern is None or self.domain.kind != "box":
+            return None
+        lower = self.objective.exact_bracket(network, best.pattern)[0]
+        kinds = [REGION if kind in ("region", "sliver") else BOUND for kind in tree.kinds]
+        width = (network.num_hidden + 7) // 8
+        patterns = np.array(tree.patterns, dtype=np.uint8).reshape(len(tree), width)
+        return LipschitzCertificate(
+            network_fingerprint(self.given), self.domain.lower.copy(), self.domain.upper.copy(),
+            self.objective.norm, self.objective.C, self.objective.direction, self.layer,
+            float(lower), float(upper), best.witness.copy(), np.packbits(best.pattern),
+            np.array(kinds, dtype=np.int8), np.array(tree.layers, dtype=np.int64),
+            np.array(tree.units, dtype=np.int64), patterns,
+            np.array(tree.boxes, dtype=np.float64).reshape(len(tree), 2, network.input_dim),
+            np.array(tree.values, dtype=np.float64))
 
 
 class _Tail:
@@ -429,18 +466,7 @@ class _Objective:
 
     def exact_bracket(self, network, pattern):
         """Rigorous (lower, upper) of the value on ``pattern`` from rational arithmetic."""
-        if self.direction is None:
-            return exact_norm_bracket(network, pattern, self.C, self.norm)
-        v = to_fractions(self.direction)
-        product = [sum((a * b for a, b in zip(row, v)), Fraction(0))
-                   for row in exact_jacobian(network, pattern, self.C)]
-        if self.norm == 1:
-            return float_bracket(sum(abs(x) for x in product))
-        if self.norm == np.inf:
-            return float_bracket(max(abs(x) for x in product))
-        value = math.sqrt(float(sum(x * x for x in product)))
-        return (math.nextafter(value * (1 - 2**-50), -math.inf),
-                math.nextafter(value * (1 + 2**-50), math.inf))
+        return exact_value_bracket(network, pattern, self.C, self.norm, self.direction)
 
 
 def _operator_bound(mid, rad, norm):
@@ -504,18 +530,6 @@ def _region_polytope(network, domain, pattern):
     G, g, kinks = network.kink_rows(pattern, network.affine_maps(pattern))
     return HPolytope(np.vstack([-G, domain.A]), np.concatenate([g, domain.b]),
                      np.concatenate([kinks, -1 - np.arange(len(domain.b))]))
-
-
-def _hidden_map(network, layer):
-    """The network up to hidden layer ``layer``'s pre-activations (all of it for None)."""
-    if layer is None:
-        return network
-    hidden = len(network.hidden_sizes)
-    if not (isinstance(layer, (int, np.integer)) and 0 <= layer < hidden):
-        raise PolyreluError(f"layer must be a hidden layer index 0..{hidden - 1}, got {layer}")
-    last = network.layers[layer]
-    return type(network).from_layers([*network.layers[:layer],
-                                      Layer.affine(last.weight, last.bias)])
 
 
 def _direction(direction, d):

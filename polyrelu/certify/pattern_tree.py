@@ -62,6 +62,7 @@ class PatternNode:
     # the start of layer ``hinted``
     whole: bool = False  # ... evaluated with all the hint's rows
     lp: LPRows = None  # the LP form of the node's rows, made when first needed
+    cut: tuple = ()  # the neurons of layer ``layer`` decided by a split (not a proof)
 
 
 class PatternTree:
@@ -157,7 +158,7 @@ class PatternTree:
         pattern[j], decided[j] = active, True
         return PatternNode(pieces, node.layer, node.maps, pattern, decided,
                            np.vstack([node.G, row]), np.concatenate([node.h, rhs]), node.box,
-                           False)
+                           False, cut=node.cut + (int(j),))
 
     def sign_rows(self, layer, maps, slots, active):
         """``(G, outer, inner)`` for the ReLU slots ``slots`` (local indices) of hidden layer

@@ -8,9 +8,11 @@ report: per-region values re-checked, layer-norm stability, the baselines' table
 from ..analysis.atoms import layer_stability
 from ..analysis.lipschitz import check_certificate, lipschitz
 from ..analysis.lipschitz_bounds import compare_bounds
+from ..analysis.lipschitz_certificate import save_lipschitz_certificate
 from ..analysis.lipschitz_search import lipschitz_search
 from ..errors import PolyreluError, TimeLimitError
 from .arguments import add_command, add_timeout, inputs, parse_bound
+from .outputs import check_output, write_output
 
 __all__ = ["add_parser", "run"]
 
@@ -35,6 +37,10 @@ def add_parser(commands):
     parser.add_argument("--enumerate", action="store_true",
                         help="enumerate every region (per-region values, layer-norm "
                              "stability, the baselines' table) instead of the search")
+    parser.add_argument("--certificate", metavar="FILE",
+                        help="save the search's certificate (its tree, with the bound that "
+                             "closed each branch) to FILE (.npz; a box domain; check it with "
+                             "'polyrelu check-lipschitz-certificate')")
     parser.add_argument("--no-sdp", action="store_true",
                         help="skip the LipSDP baseline (l2, with --enumerate)")
     add_timeout(parser)
@@ -48,7 +54,12 @@ def run(args):
     if args.no_sdp and not args.enumerate:
         raise PolyreluError("--no-sdp applies to --enumerate only (the search computes no "
                             "baselines)")
+    if args.certificate is not None and args.enumerate:
+        raise PolyreluError("--certificate needs the search (drop --enumerate)")
+    check_output(args.certificate, "--certificate")
     network, domain, progress = inputs(args)
+    if args.certificate is not None and domain.kind != "box":
+        raise PolyreluError("--certificate needs a box domain (--box, --center/--radius)")
     if not args.enumerate:
         return _search(args, network, domain)
     try:
@@ -90,9 +101,10 @@ def _search(args, network, domain):
     except TimeLimitError as err:
         raise _with_bracket(err, args.norm, "best region found: {} reached, and those of "
                                             "sampled points (lower); largest bound of the "
-                                            "open branches (upper)") from err
+                                            "open branches (upper)",
+                            args.certificate) from err
     stats = result.stats
-    return {
+    out = {
         "lipschitz": result.value,
         "norm": args.norm,
         "method": "branch and bound",
@@ -106,15 +118,26 @@ def _search(args, network, domain):
         "lps": stats["lps"],
         "seconds": round(stats["seconds"], 3),
     }
+    _save_certificate(out, args.certificate, result.certificate)
+    return out
 
 
-def _with_bracket(err, norm, bracket_from):
+def _save_certificate(out, path, certificate):
+    """Write ``certificate`` to ``path`` if asked (``out`` notes the file, or the failure)."""
+    if path is not None and certificate is not None:
+        write_output(out, "certificate_file", path,
+                     lambda target: save_lipschitz_certificate(certificate, target))
+
+
+def _with_bracket(err, norm, bracket_from, certificate=None):
     """The time limit ``err`` reported with its Lipschitz bracket; ``bracket_from`` says
-    where the bounds come from (``{}``: the number of regions)."""
+    where the bounds come from (``{}``: the number of regions); the bracket's certificate
+    is saved to ``certificate`` (a path) if given."""
     found = err.partial or {}
-    return TimeLimitError(str(err), {
-        "lipschitz_bracket": [found.get("lower"), found.get("upper")],
-        "bracket_from": bracket_from.format(found.get("regions")), "norm": norm})
+    out = {"lipschitz_bracket": [found.get("lower"), found.get("upper")],
+           "bracket_from": bracket_from.format(found.get("regions")), "norm": norm}
+    _save_certificate(out, certificate, found.get("certificate"))
+    return TimeLimitError(str(err), out)
 
 
 def _row(bound, exact):

@@ -22,6 +22,7 @@ from ..errors import InvalidFileError, PolyreluError, TimeLimitError
 from ..threads import blas_threads
 from . import (
     check_certificate,
+    check_lipschitz_certificate,
     energy,
     injectivity,
     lipschitz,
@@ -37,8 +38,8 @@ from .outputs import WRITE_ERROR
 
 __all__ = ["main", "entry"]
 
-COMMANDS = (regions, lipschitz, spectrum, energy, injectivity, slice, topology, verify,
-            check_certificate, verify_instances)
+COMMANDS = (regions, lipschitz, check_lipschitz_certificate, spectrum, energy, injectivity,
+            slice, topology, verify, check_certificate, verify_instances)
 
 
 # the hard stop comes this long after --timeout, for work that does not check its Deadline

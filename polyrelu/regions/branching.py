@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..deadline import Deadline
-from .splitting import split_step
+from .splitting import ACTIVE_STATE, split_step
 
 __all__ = ["best_first", "BranchOutcome", "SearchTree"]
 
@@ -57,26 +57,38 @@ class SearchTree:
     Entry i: ``kinds[i]`` ("bound": closed by its upper bound; "region": a final piece
     wider than the radius tolerance; "sliver": a final piece that is not; "open": still
     queued when the search stopped), ``layers[i]`` (the hidden layer the piece awaited;
-    the number of hidden layers for final pieces), ``patterns[i]`` (its partial pattern:
-    the slots of the layers before ``layers[i]``, packed with ``np.packbits``; None when
-    the splitter does not track patterns) and ``values[i]`` (the bound that closed it, or
-    the region's value). A piece closed part way through a layer has the pattern of the
-    layers before it (its cuts in that layer are among its rows).
+    the number of hidden layers for final pieces), ``units[i]`` (how many ReLU units of
+    that layer the piece has fixed: 0 unless it was closed part way through the layer),
+    ``patterns[i]`` (its partial pattern: the slots of the layers before ``layers[i]``
+    and the first ``units[i]`` slots of that layer, packed with ``np.packbits``; None
+    when the splitter does not track patterns), ``boxes[i]`` (the piece's bounding box
+    ``(low, high)`` when it was closed: for a bound, the box it was bounded over) and
+    ``values[i]`` (the bound that closed it, or the region's value).
     """
 
     kinds: list = field(default_factory=list)
     layers: list = field(default_factory=list)
+    units: list = field(default_factory=list)
     patterns: list = field(default_factory=list)
+    boxes: list = field(default_factory=list)
     values: list = field(default_factory=list)
 
-    def add(self, kind, layer, pieces, index, values):
-        """Record the pieces ``index`` of ``pieces`` (awaiting ``layer``) as ``kind`` with
-        ``values``."""
+    def add(self, kind, batch, index, values, start=0):
+        """Record the pieces ``index`` of ``batch`` as ``kind`` with ``values`` (``start``:
+        the first pattern slot of the batch's layer)."""
+        pieces, units = batch.pieces, batch.unit or 0
         tracked = getattr(pieces, "pattern", None)
         for p, value in zip(index, values):
             self.kinds.append(kind)
-            self.layers.append(int(layer))
-            self.patterns.append(None if tracked is None else np.packbits(tracked[p]))
+            self.layers.append(int(batch.layer))
+            self.units.append(units)
+            if tracked is None:
+                self.patterns.append(None)
+            else:
+                pattern = tracked[p].copy()
+                pattern[start:start + units] = pieces.state[p, :units] == ACTIVE_STATE
+                self.patterns.append(np.packbits(pattern))
+            self.boxes.append((pieces.low[p].copy(), pieces.high[p].copy()))
             self.values.append(float(value))
 
     def __len__(self):
@@ -115,7 +127,7 @@ class BranchOutcome:
 
 
 def best_first(splitter, bound, reach, *, incumbent=-np.inf, target=np.inf, deadline=None,
-               chunk=256, group=32, dive=True):
+               chunk=256, group=32, dive=True, inherit=True):
     """Maximise an objective over the regions of ``splitter``'s network and domain.
 
     Parameters
@@ -147,6 +159,10 @@ def best_first(splitter, bound, reach, *, incumbent=-np.inf, target=np.inf, dead
         batches the bound calls better.
     dive : bool
         Follow the best child down to the first regions before the best-first order.
+    inherit : bool
+        A piece's bound is the smaller of its own and its parent's (False: its own, so
+        that every bound in the tree is one ``bound`` computed over that piece's box, as
+        a certificate checker recomputes it).
 
     Returns
     -------
@@ -172,17 +188,18 @@ def best_first(splitter, bound, reach, *, incumbent=-np.inf, target=np.inf, dead
     ('exact', 2.0)
     """
     search = _Search(splitter, bound, reach, incumbent, target, deadline or Deadline(None),
-                     chunk, group)
+                     chunk, group, inherit)
     return search.run(dive)
 
 
 class _Search:
     """The state of one :func:`best_first` run."""
 
-    def __init__(self, splitter, bound, reach, incumbent, target, deadline, chunk, group):
+    def __init__(self, splitter, bound, reach, incumbent, target, deadline, chunk, group,
+                 inherit):
         self.splitter, self.bound_fn, self.reach_fn = splitter, bound, reach
         self.incumbent, self.target, self.deadline = float(incumbent), target, deadline
-        self.chunk, self.group = chunk, group
+        self.chunk, self.group, self.inherit = chunk, group, inherit
         self.final = len(splitter.network.hidden_sizes)
         self.open, self.sequence = [], 0
         self.tree = SearchTree()
@@ -218,13 +235,15 @@ class _Search:
                                 dtype=float)
             self.incumbent = max(self.incumbent, float(values.max(initial=-np.inf)))
             self.regions += int(wide.sum())
-            self.tree.add("region", batch.layer, pieces, np.flatnonzero(wide), values[wide])
-            self.tree.add("sliver", batch.layer, pieces, np.flatnonzero(~wide), values[~wide])
+            self.tree.add("region", batch, np.flatnonzero(wide), values[wide])
+            self.tree.add("sliver", batch, np.flatnonzero(~wide), values[~wide])
             return
-        bounds = np.minimum(np.asarray(self.bound_fn(batch), dtype=float), key)
+        bounds = np.asarray(self.bound_fn(batch), dtype=float)
+        if self.inherit:
+            bounds = np.minimum(bounds, key)
         self.bounded += pieces.count
         closed = bounds <= self.incumbent
-        self.tree.add("bound", batch.layer, pieces, np.flatnonzero(closed), bounds[closed])
+        self._record("bound", batch, np.flatnonzero(closed), bounds[closed])
         self.pruned += int(closed.sum())
         order = np.flatnonzero(~closed)
         order = order[np.argsort(-bounds[order], kind="stable")]
@@ -254,8 +273,14 @@ class _Search:
 
     def _close(self, batch, key):
         pieces = batch.pieces
-        self.tree.add("bound", batch.layer, pieces, range(pieces.count), [key] * pieces.count)
+        self._record("bound", batch, range(pieces.count), [key] * pieces.count)
         self.pruned += pieces.count
+
+    def _record(self, kind, batch, index, values):
+        """Add pieces of ``batch`` to the tree (with the units it fixed part way through its
+        layer)."""
+        start = self.splitter.bounds[batch.layer] if batch.unit else 0
+        self.tree.add(kind, batch, index, values, start)
 
     def _outcome(self, seconds):
         upper = max([self.incumbent] + [-entry[0] for entry in self.open])
@@ -269,8 +294,7 @@ class _Search:
         else:
             status = "deadline"
         for key, _, batch in self.open:
-            self.tree.add("open", batch.layer, batch.pieces, range(batch.pieces.count),
-                          [-key] * batch.pieces.count)
+            self._record("open", batch, range(batch.pieces.count), [-key] * batch.pieces.count)
         return BranchOutcome(status, self.incumbent, upper, self.steps, self.bounded,
                              self.pruned, self.regions, self.splitter.solver.count, seconds,
                              self.tree)

@@ -76,6 +76,9 @@ _INF = np.inf
 BATCH_BYTES = 16 * 2 ** 20
 _MAX_WITNESSES = 12
 _UNDECIDED, _INACTIVE, _ACTIVE, _CROSSING, _EMPTY, _KEEP_ACTIVE, _KEEP_INACTIVE = range(-1, 6)
+#: ``pieces.state`` of a unit decided active (the units before ``Batch.unit``, part way
+#: through a layer, are each active or inactive).
+ACTIVE_STATE = _ACTIVE
 
 
 def enumerate_by_splitting(network, domain, *, options=None, progress=False, chunk=1024,
