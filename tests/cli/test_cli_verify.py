@@ -249,7 +249,7 @@ def test_instances_in_parallel_each_honour_their_own_limit(acasxu_dir, tmp_path,
     """Two instances that run for minutes, 2 s each, two at a time: both rows say
     timeout within their own limit (plus the search's one-second grace)."""
     rows = [("ACASXU_run2a_1_1_batch_2000.onnx", "prop_6.vnnlib", 2),
-            ("ACASXU_run2a_4_2_batch_2000.onnx", "prop_3.vnnlib", 2)]
+            ("ACASXU_run2a_3_3_batch_2000.onnx", "prop_9.vnnlib", 2)]
     instances = instances_csv(acasxu_dir, tmp_path, rows)
     results = tmp_path / "results.csv"
     assert main(["verify-instances", str(instances), "-o", str(results), "--no-progress",
