@@ -31,7 +31,8 @@ from .checkpoint import CountCheckpoint
 from .splitting import Splitter, count_batches
 from .walk import Walk, open_checkpoint
 
-__all__ = ["enumerate_parallel", "count_parallel", "process_pool", "dask_executor"]
+__all__ = ["enumerate_parallel", "count_parallel", "process_pool", "dask_executor",
+           "CONNECT_SECONDS"]
 
 
 def enumerate_parallel(network, domain, *, jobs=2, scheduler=None, options=None,
@@ -295,10 +296,14 @@ def _deal(batches, wanted):
     return batches
 
 
+#: Seconds to wait for a Dask scheduler before the run is refused as unreachable.
+CONNECT_SECONDS = 10
+
+
 def _connect(client_class, address):
     """A Dask client of the scheduler at ``address``, or a PolyreluError naming it."""
     try:
-        return client_class(address, timeout=10)
+        return client_class(address, timeout=CONNECT_SECONDS)
     except (OSError, TimeoutError, ValueError, TypeError) as err:
         raise PolyreluError(f"cannot reach the Dask scheduler {address!r}: "
                             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") \

@@ -13,6 +13,7 @@ from oracles import assert_same_complex, random_network
 from polyrelu import Domain, RegionComplex, enumerate_regions
 from polyrelu.cli import main
 from polyrelu.network.loaders import load_network
+from polyrelu.regions import parallel
 from polyrelu.regions.checkpoint import StreamedComplex
 
 MOONS = str(Path(__file__).resolve().parents[2] / "examples" / "nets" / "moons_2_16_16_2.npz")
@@ -91,7 +92,8 @@ def test_corrupt_zip_and_unreadable_paths(tmp_path, capsys):
     one_line_error(capsys, main(["verify", MOONS, str(tmp_path / "missing.vnnlib")]), 2)
 
 
-def test_unreachable_scheduler(capsys):
+def test_unreachable_scheduler(capsys, monkeypatch):
+    monkeypatch.setattr(parallel, "CONNECT_SECONDS", 1)  # the message, not the wait, is tested
     one_line_error(capsys, main(["regions", MOONS, *BOX, "--scheduler", "tcp://127.0.0.1:9"]),
                    2, "cannot reach the Dask scheduler")
 

@@ -62,10 +62,11 @@ def test_mixed_rows_are_read_over_outputs_then_inputs():
     assert prop.cases[0].unsafe[0].d_exact == (0.5, 0)
 
 
-def test_random_nets_with_input_polytopes_agree_with_brute_force():
+@pytest.mark.parametrize("trials", [8, pytest.param(16, marks=pytest.mark.slow)])
+def test_random_nets_with_input_polytopes_agree_with_brute_force(trials):
     rng = np.random.default_rng(21)
     seen = {"holds": 0, "violated": 0}
-    for trial in range(16):
+    for trial in range(trials):
         d = [2, 3, 5][trial % 3]
         weights, biases = random_network([d, 5, 4, 2], rng)
         net = Network(weights, biases)
@@ -90,7 +91,7 @@ def test_random_nets_with_input_polytopes_agree_with_brute_force():
             assert check_counterexample_exact(net, prop.cases[0], 0, cex.x_exact)
         else:
             check_certificate(net, prop, result.certificate)
-    assert seen["holds"] >= 3 and seen["violated"] >= 3
+    assert min(seen.values()) >= trials // 5, seen
 
 
 def holding_case():

@@ -109,10 +109,11 @@ def oracle_violated(weights, biases, lower, upper, unsafe_rows):
     return max(margins)
 
 
-def test_random_networks_agree_with_brute_force():
+@pytest.mark.parametrize("trials", [12, pytest.param(24, marks=pytest.mark.slow)])
+def test_random_networks_agree_with_brute_force(trials):
     rng = np.random.default_rng(7)
     decided = {"holds": 0, "violated": 0}
-    for trial in range(24):
+    for trial in range(trials):
         d = int(rng.integers(1, 4))
         weights, biases = random_network([d, 5, 4, 2], rng)
         net = Network(weights, biases)
@@ -142,7 +143,7 @@ def test_random_networks_agree_with_brute_force():
             assert check_counterexample_exact(net, prop.cases[0], 0, result.counterexample.x)
             y = net.forward(result.counterexample.x[None])[0]
             assert np.all(C @ y <= rhs + 1e-12)
-    assert decided["holds"] >= 4 and decided["violated"] >= 4
+    assert min(decided.values()) >= trials // 6, decided
 
 
 def certified_small_case():
