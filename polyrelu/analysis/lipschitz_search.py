@@ -191,7 +191,7 @@ def lipschitz_search(network, domain, norm=2, *, output=None, functional=None, d
         values = np.where(wide, objective.exact(tail.last @ map_A), -np.inf)
         p = int(np.argmax(values))
         if values[p] > best.value:
-            best.update(values[p], pieces.pattern[p], pieces.center[p])
+            best.update(values[p], pieces.center[p], pieces.pattern[p])
         return values
 
     outcome = best_first(splitter, tail.bound, reach, incumbent=best.value,
@@ -276,7 +276,8 @@ def output_maximum(network, domain, functional, *, options=None, deadline=None, 
     splitter = Splitter(network, domain, options, LPSolver(options))
     points = np.vstack([domain.center[None], domain.sample(SAMPLES, 0)])
     values = network.forward(points) @ c[0]
-    best = {"value": float(values.max()), "witness": points[int(np.argmax(values))]}
+    best = _Best()
+    best.update(values.max(), points[int(np.argmax(values))])
     tail = _Tail(network, _Objective(np.inf, c, None))
     weight = c @ network.layers[-1].weight
 
@@ -296,14 +297,14 @@ def output_maximum(network, domain, functional, *, options=None, deadline=None, 
                                                    pieces.b[p, :rows])
             if result.status == "optimal":
                 values[p] = network.forward(result.x[None])[0] @ c[0]
-                if values[p] > best["value"]:
-                    best.update(value=float(values[p]), witness=result.x)
+                if values[p] > best.value:
+                    best.update(values[p], result.x)
         return values
 
-    outcome = best_first(splitter, bound, reach, incumbent=best["value"], deadline=deadline,
+    outcome = best_first(splitter, bound, reach, incumbent=best.value, deadline=deadline,
                          chunk=chunk)
-    return OutputMaximum(best["value"], max(outcome.upper, best["value"]),
-                         outcome.status == "exact", best["witness"], outcome.counts())
+    return OutputMaximum(best.value, max(outcome.upper, best.value),
+                         outcome.status == "exact", best.witness, outcome.counts())
 
 
 class _Claim:
@@ -487,15 +488,16 @@ def _operator_bound(mid, rad, norm):
 
 
 class _Best:
-    """The best region found: its value, pattern and witness point."""
+    """The best value found: the value, its witness point and (for a region) its
+    activation pattern."""
 
     def __init__(self):
         self.value, self.pattern, self.witness, self.sampled = -np.inf, None, None, 0
 
-    def update(self, value, pattern, witness):
+    def update(self, value, witness, pattern=None):
         self.value = float(value)
-        self.pattern = np.array(pattern, dtype=bool)
         self.witness = np.array(witness, dtype=float)
+        self.pattern = None if pattern is None else np.array(pattern, dtype=bool)
 
 
 def _sampled_best(network, domain, objective, min_radius, seed):
@@ -521,7 +523,7 @@ def _sampled_best(network, domain, objective, min_radius, seed):
     best.sampled = int((depth > min_radius).sum())
     if best.sampled:
         p = int(np.argmax(values))
-        best.update(values[p], network.activation_pattern(points[p:p + 1])[0], points[p])
+        best.update(values[p], points[p], network.activation_pattern(points[p:p + 1])[0])
     return best
 
 
