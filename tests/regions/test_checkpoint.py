@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from processes import default_sigint
 
 from oracles import assert_same_complex, random_network
 from polyrelu import Domain, InvalidFileError, Network, RegionComplex, enumerate_regions
@@ -65,7 +66,8 @@ def test_killed_run_resumes_to_the_same_regions(net_file, tmp_path, how):
                  "--checkpoint-seconds", "0.2", "-o", str(tmp_path / "out.npz")]
     flag = tmp_path / "paused"
     process = subprocess.Popen([sys.executable, "-c", _PAUSED_RUN, str(flag), *arguments],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=default_sigint)
     wait_for(flag, process)
     process.send_signal(how)
     process.communicate(timeout=60)

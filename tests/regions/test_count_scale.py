@@ -13,6 +13,7 @@ import zipfile
 import numpy as np
 import pytest
 from networks import mixed_network, tent_network
+from processes import default_sigint
 
 from oracles import brute_force_regions, random_network
 from polyrelu import Domain, InvalidFileError, Network, Options, enumerate_regions
@@ -265,7 +266,8 @@ def test_cli_ctrl_c_then_resume(net_file, tmp_path):
     arguments = [str(path), "--box", "-1", "1", "--count-only", "--checkpoint",
                  str(checkpoint), "--checkpoint-seconds", "0.1"]
     process = subprocess.Popen([sys.executable, "-m", "polyrelu", "regions", *arguments],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=default_sigint)
     limit = time.monotonic() + 120
     while not (checkpoint / COUNT_FILE).exists():
         assert process.poll() is None and time.monotonic() < limit
