@@ -30,9 +30,12 @@ import numpy as np
 from ..certify.pattern_tree import LazySolver, PatternTree
 from ..certify.rigorous import (
     dot_error,
+    interval_product,
     narrowed,
+    norm_upper,
     one_cut_bounds,
     tail_bounds_batch,
+    times_slopes,
     upper_over_box,
     upward,
     widened,
@@ -47,7 +50,6 @@ from .lipschitz_certificate import BOUND, FORMAT_VERSION, REGION
 
 __all__ = ["check_lipschitz_certificate"]
 
-_U = np.finfo(np.float64).eps / 2
 _NORMS = (1.0, 2.0, np.inf)
 _BATCH = 256  # leaves bounded in one vectorised computation
 
@@ -288,10 +290,10 @@ class _LeafChecks:
                         for m, lo, hi in zip(maps, low, high)])
         slopes = self._slopes(start, nodes, A, c, eps, low, high)
         T_mid, T_rad = self._tail_jacobian(start, slopes)
-        J_mid, J_rad = _interval_product(T_mid, T_rad, A, E)
-        direct = _norm_upper(J_mid, J_rad, self.norm, self.direction)
-        chained = upward(_norm_upper(T_mid, T_rad, self.norm, None)
-                         * _norm_upper(A, E, self.norm, self.direction))
+        J_mid, J_rad = interval_product(T_mid, T_rad, A, E)
+        direct = norm_upper(J_mid, J_rad, self.norm, self.direction)
+        chained = upward(norm_upper(T_mid, T_rad, self.norm, None)
+                         * norm_upper(A, E, self.norm, self.direction))
         return np.minimum(direct, chained)
 
     def _slopes(self, start, nodes, A, c, eps, low, high):
@@ -349,8 +351,8 @@ class _LeafChecks:
         for k in range(len(layers) - 2, start - 1, -1):
             if k < len(layers) - 2:
                 W = layers[k + 1].weight
-                T_mid, T_rad = _interval_product(T_mid, T_rad, W, np.zeros_like(W))
-            T_mid, T_rad = _times_slopes(T_mid, T_rad, *slopes[k - start])
+                T_mid, T_rad = interval_product(T_mid, T_rad, W, np.zeros_like(W))
+            T_mid, T_rad = times_slopes(T_mid, T_rad, *slopes[k - start])
         return T_mid, T_rad
 
     def _check_regions(self, items):
@@ -360,8 +362,8 @@ class _LeafChecks:
         E = np.array([node.maps[-1].E for node, _ in items])
         count = len(items)
         C = np.broadcast_to(self.C, (count,) + self.C.shape)
-        mid, rad = _interval_product(C, np.zeros_like(C), A, E)
-        values = _norm_upper(mid, rad, self.norm, self.direction)
+        mid, rad = interval_product(C, np.zeros_like(C), A, E)
+        values = norm_upper(mid, rad, self.norm, self.direction)
         for i in np.flatnonzero(values > self.upper):
             node, leaf = items[i]
             exact = exact_value_bracket(self.network, node.pattern, self.C, self.norm,
@@ -389,100 +391,3 @@ def _check_witness(network, c):
     if low < c.lower_value:
         raise CertificateError(f"the witness's region has value {low!r}, below the claimed "
                                f"maximum {c.lower_value!r}")
-
-
-# ------------------------------------------------------------------ rigorous interval algebra
-
-def _add_up(a, b):
-    """``a + b`` (non-negative) rounded up."""
-    return upward(a + b, 2)
-
-
-def _interval_product(T_mid, T_rad, A, E):
-    """``[T_mid +- T_rad] @ [A +- E]`` as a midpoint and a rigorous radius (stacks or
-    shared matrices)."""
-    n = A.shape[-2]
-    abs_A = np.abs(A)
-    mid = T_mid @ A
-    rad = T_rad @ _add_up(abs_A, E) + np.abs(T_mid) @ E + dot_error(np.abs(T_mid), abs_A, n)
-    return mid, upward(rad, n + 2)
-
-
-def _times_slopes(mid, rad, s_lo, s_hi):
-    """``[mid +- rad]`` times a diagonal of slopes in ``[s_lo, s_hi]`` (each 0 or 1, per
-    item and column): exact where they agree, the interval hull with 0 where not."""
-    s_lo, s_hi = s_lo[:, None, :], s_hi[:, None, :]
-    stable = s_lo == s_hi
-    lo, hi = narrowed(mid, rad), widened(mid, rad)
-    lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
-    hull_mid = (lo + hi) / 2
-    hull_rad = np.maximum(hi - hull_mid, hull_mid - lo)
-    hull_rad = hull_rad + 4 * _U * (np.abs(hi) + np.abs(lo)) + np.finfo(float).smallest_subnormal
-    return np.where(stable, mid * s_lo, hull_mid), np.where(stable, rad * s_lo, hull_rad)
-
-
-def _norm_upper(mid, rad, norm, direction):
-    """Rigorous upper bounds of ``||M||`` (or ``||M v||``) over every ``M`` in the interval
-    matrices ``[mid +- rad]`` (stacked (items, k, d))."""
-    if direction is not None:
-        v = np.abs(direction)
-        vector = _add_up(np.abs(mid @ direction), upward(rad @ v + dot_error(np.abs(mid), v,
-                                                                            len(v)), len(v) + 1))
-        size = vector.shape[1]
-        if norm == 1:
-            return upward(vector.sum(1), size)
-        if norm == np.inf:
-            return vector.max(1, initial=0.0)
-        return _sqrt_up(upward((vector * vector).sum(1), size + 1))
-    magnitude = _add_up(np.abs(mid), rad)
-    columns = upward(magnitude.sum(1), magnitude.shape[1]).max(1, initial=0.0)
-    rows = upward(magnitude.sum(2), magnitude.shape[2]).max(1, initial=0.0)
-    if norm == 1:
-        return columns
-    if norm == np.inf:
-        return rows
-    split = _add_up(_spectral_upper(mid), _spectral_upper(rad))
-    return np.minimum(np.minimum(_spectral_upper(magnitude), split),
-                      _sqrt_up(upward(columns * rows)))
-
-
-def _sqrt_up(x):
-    """``sqrt(x)`` rounded up (``x >= 0``; the float square root is correctly rounded)."""
-    return np.nextafter(np.sqrt(x), np.inf)
-
-
-def _frobenius_up(M):
-    """Upper bounds of the Frobenius norms of a stack of non-negative matrices."""
-    size = M.shape[1] * M.shape[2]
-    return _sqrt_up(upward((M * M).sum((1, 2)), size + 1))
-
-
-def _spectral_upper(M):
-    """Rigorous upper bounds of the spectral norms of a stack of matrices (items, p, q).
-
-    With ``S`` the symmetrised float Gram matrix and ``S V = V diag(w) + R`` from its
-    float eigendecomposition: every eigenvalue of ``S`` is within ``||R|| / sqrt(1 - f)``
-    of some ``w_i`` (Bauer-Fike on ``V^-1 S V``; ``f >= ||V^T V - I||``), and the exact
-    Gram matrix differs from ``S`` by at most the bound ``D`` of its rounding (Weyl)."""
-    if M.shape[1] < M.shape[2]:
-        M = np.swapaxes(M, 1, 2)
-    count, p, q = M.shape
-    if not q or not count:
-        return np.zeros(count)
-    abs_M, abs_Mt = np.abs(M), np.abs(np.swapaxes(M, 1, 2))
-    G = np.swapaxes(M, 1, 2) @ M
-    S = (G + np.swapaxes(G, 1, 2)) / 2
-    G_err = dot_error(abs_Mt, abs_M, p)
-    D = upward(G_err + np.abs(G - S) + np.abs(G - np.swapaxes(G, 1, 2)) + 4 * _U * np.abs(S), 4)
-    w, V = np.linalg.eigh(S)
-    SV, Vw = S @ V, V * w[:, None, :]
-    R = np.abs(SV - Vw) + dot_error(np.abs(S), np.abs(V), q) + 4 * _U * (np.abs(SV) + np.abs(Vw))
-    VtV = np.swapaxes(V, 1, 2) @ V
-    F = np.abs(VtV - np.eye(q)) + dot_error(np.abs(np.swapaxes(V, 1, 2)), np.abs(V), q) \
-        + 4 * _U * (np.abs(VtV) + 1.0)
-    f = _frobenius_up(F)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        root = np.nextafter(np.sqrt(np.nextafter(1.0 - f, -np.inf)), -np.inf)
-        spread = np.nextafter(_frobenius_up(R) / root, np.inf)
-    top = np.nextafter(np.nextafter(w[:, -1] + spread, np.inf) + _frobenius_up(D), np.inf)
-    return np.where(f < 0.5, _sqrt_up(np.maximum(top, 0.0)), np.inf)

@@ -1,4 +1,4 @@
-"""Rigorous float64 arithmetic for the certificate checker: every quantity comes with a
+"""Rigorous float64 arithmetic for the certificate checkers: every quantity comes with a
 bound on its rounding error, so that a check that passes holds for the real numbers.
 
 The rule used throughout (Higham, *Accuracy and Stability of Numerical Algorithms*,
@@ -29,12 +29,16 @@ __all__ = [
     "empty_by_multipliers",
     "exact_dual_bound",
     "first_layer",
+    "interval_product",
     "lp_box",
     "lp_proves_at_most",
     "narrowed",
     "next_layer",
+    "norm_upper",
     "one_cut_bounds",
+    "spectral_upper",
     "tail_bounds_batch",
+    "times_slopes",
     "upper_over_box",
     "upward",
     "widened",
@@ -360,3 +364,100 @@ def _tail_substitute(coef, const, relaxations, Ws, bs, center, radius, slack):
     bound = offsets - _times(np.abs(coef), radius)
     error = slack * (const_magnitude + _times(magnitude, np.abs(center) + radius))
     return bound - error
+
+
+# ------------------------------------------------------------------ interval matrices and norms
+
+def _add_up(a, b):
+    """``a + b`` (non-negative) rounded up."""
+    return upward(a + b, 2)
+
+
+def interval_product(T_mid, T_rad, A, E):
+    """``[T_mid +- T_rad] @ [A +- E]`` as a midpoint and a rigorous radius (stacks or
+    shared matrices)."""
+    n = A.shape[-2]
+    abs_A = np.abs(A)
+    mid = T_mid @ A
+    rad = T_rad @ _add_up(abs_A, E) + np.abs(T_mid) @ E + dot_error(np.abs(T_mid), abs_A, n)
+    return mid, upward(rad, n + 2)
+
+
+def times_slopes(mid, rad, s_lo, s_hi):
+    """``[mid +- rad]`` times a diagonal of slopes in ``[s_lo, s_hi]`` (each 0 or 1, per
+    item and column): exact where they agree, the interval hull with 0 where not."""
+    s_lo, s_hi = s_lo[:, None, :], s_hi[:, None, :]
+    stable = s_lo == s_hi
+    lo, hi = narrowed(mid, rad), widened(mid, rad)
+    lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
+    hull_mid = (lo + hi) / 2
+    hull_rad = np.maximum(hi - hull_mid, hull_mid - lo)
+    hull_rad = hull_rad + 4 * _U * (np.abs(hi) + np.abs(lo)) + _TINY
+    return np.where(stable, mid * s_lo, hull_mid), np.where(stable, rad * s_lo, hull_rad)
+
+
+def norm_upper(mid, rad, norm, direction):
+    """Rigorous upper bounds of ``||M||`` (or ``||M v||``) over every ``M`` in the interval
+    matrices ``[mid +- rad]`` (stacked (items, k, d))."""
+    if direction is not None:
+        v = np.abs(direction)
+        vector = _add_up(np.abs(mid @ direction), upward(rad @ v + dot_error(np.abs(mid), v,
+                                                                            len(v)), len(v) + 1))
+        size = vector.shape[1]
+        if norm == 1:
+            return upward(vector.sum(1), size)
+        if norm == np.inf:
+            return vector.max(1, initial=0.0)
+        return _sqrt_up(upward((vector * vector).sum(1), size + 1))
+    magnitude = _add_up(np.abs(mid), rad)
+    columns = upward(magnitude.sum(1), magnitude.shape[1]).max(1, initial=0.0)
+    rows = upward(magnitude.sum(2), magnitude.shape[2]).max(1, initial=0.0)
+    if norm == 1:
+        return columns
+    if norm == np.inf:
+        return rows
+    split = _add_up(spectral_upper(mid), spectral_upper(rad))
+    return np.minimum(np.minimum(spectral_upper(magnitude), split),
+                      _sqrt_up(upward(columns * rows)))
+
+
+def _sqrt_up(x):
+    """``sqrt(x)`` rounded up (``x >= 0``; the float square root is correctly rounded)."""
+    return np.nextafter(np.sqrt(x), np.inf)
+
+
+def _frobenius_up(M):
+    """Upper bounds of the Frobenius norms of a stack of non-negative matrices."""
+    size = M.shape[1] * M.shape[2]
+    return _sqrt_up(upward((M * M).sum((1, 2)), size + 1))
+
+
+def spectral_upper(M):
+    """Rigorous upper bounds of the spectral norms of a stack of matrices (items, p, q).
+
+    With ``S`` the symmetrised float Gram matrix and ``S V = V diag(w) + R`` from its
+    float eigendecomposition: every eigenvalue of ``S`` is within ``||R|| / sqrt(1 - f)``
+    of some ``w_i`` (Bauer-Fike on ``V^-1 S V``; ``f >= ||V^T V - I||``), and the exact
+    Gram matrix differs from ``S`` by at most the bound ``D`` of its rounding (Weyl)."""
+    if M.shape[1] < M.shape[2]:
+        M = np.swapaxes(M, 1, 2)
+    count, p, q = M.shape
+    if not q or not count:
+        return np.zeros(count)
+    abs_M, abs_Mt = np.abs(M), np.abs(np.swapaxes(M, 1, 2))
+    G = np.swapaxes(M, 1, 2) @ M
+    S = (G + np.swapaxes(G, 1, 2)) / 2
+    G_err = dot_error(abs_Mt, abs_M, p)
+    D = upward(G_err + np.abs(G - S) + np.abs(G - np.swapaxes(G, 1, 2)) + 4 * _U * np.abs(S), 4)
+    w, V = np.linalg.eigh(S)
+    SV, Vw = S @ V, V * w[:, None, :]
+    R = np.abs(SV - Vw) + dot_error(np.abs(S), np.abs(V), q) + 4 * _U * (np.abs(SV) + np.abs(Vw))
+    VtV = np.swapaxes(V, 1, 2) @ V
+    F = np.abs(VtV - np.eye(q)) + dot_error(np.abs(np.swapaxes(V, 1, 2)), np.abs(V), q) \
+        + 4 * _U * (np.abs(VtV) + 1.0)
+    f = _frobenius_up(F)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        root = np.nextafter(np.sqrt(np.nextafter(1.0 - f, -np.inf)), -np.inf)
+        spread = np.nextafter(_frobenius_up(R) / root, np.inf)
+    top = np.nextafter(np.nextafter(w[:, -1] + spread, np.inf) + _frobenius_up(D), np.inf)
+    return np.where(f < 0.5, _sqrt_up(np.maximum(top, 0.0)), np.inf)
